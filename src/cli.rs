@@ -1,0 +1,122 @@
+//! The command line: `bosun serve` and `bosun migrate`. A configuration that
+//! cannot be used exits with code 2 after one clear line on stderr.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, ConfigError, LogFormat, Overrides};
+use crate::{server, storage, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(name = "bosun", version, about = "A gRPC control plane for fleets of AI coding agents")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the gRPC API (and, later, the webhook endpoints).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+struct ServeArgs {
+    /// A TOML configuration file (see bosun.example.toml).
+    #[arg(long, env = "BOSUN_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the database lives [default: ./data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The gRPC listen address, IP:PORT [default: 127.0.0.1:7070].
+    #[arg(long, value_name = "ADDR")]
+    grpc_addr: Option<SocketAddr>,
+    /// The HTTP listen address, IP:PORT [default: 127.0.0.1:7071].
+    #[arg(long, value_name = "ADDR")]
+    http_addr: Option<SocketAddr>,
+    /// Log format [default: text].
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Args)]
+struct MigrateArgs {
+    /// A TOML configuration file (see bosun.example.toml).
+    #[arg(long, env = "BOSUN_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the database lives [default: ./data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    fn load(&self) -> Result<Config, ConfigError> {
+        let overrides = Overrides {
+            data_dir: self.data_dir.clone(),
+            grpc_addr: self.grpc_addr,
+            http_addr: self.http_addr,
+            log_format: self.log_format,
+        };
+        Config::load(self.config.as_deref(), Config::env(), &overrides)
+    }
+}
+
+impl MigrateArgs {
+    fn load(&self) -> Result<Config, ConfigError> {
+        let overrides = Overrides {
+            data_dir: self.data_dir.clone(),
+            ..Overrides::default()
+        };
+        Config::load(self.config.as_deref(), Config::env(), &overrides)
+    }
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let loaded = match &cli.command {
+        Command::Serve(args) => args.load(),
+        Command::Migrate(args) => args.load(),
+    };
+    let config = match loaded {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("bosun: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("bosun: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => server::run(config, move || args.load()).await,
+            Command::Migrate(_) => {
+                let applied = storage::migrate(&config.data_dir).await?;
+                println!(
+                    "bosun: {applied} migration(s) applied to {}",
+                    config.data_dir.join(storage::DB_FILE).display()
+                );
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "bosun stopped");
+            eprintln!("bosun: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

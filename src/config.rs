@@ -1,0 +1,312 @@
+//! bosun's configuration: one typed struct, layered defaults -> TOML file ->
+//! `BOSUN_*` environment -> command-line flags (later wins), validated at
+//! start. Every setting is documented in `bosun.example.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Role;
+use crate::lessons::JournalSettings;
+
+/// Shortest token accepted: shorter ones are guessable.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the database lives (`<data_dir>/bosun.db`).
+    pub data_dir: PathBuf,
+    /// The gRPC listener; port 0 picks a free port.
+    pub grpc_addr: SocketAddr,
+    /// The HTTP listener (webhooks and metrics); port 0 picks a free port.
+    pub http_addr: SocketAddr,
+    /// `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// How long shutdown waits for in-flight calls.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+    pub lessons: LessonsConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LessonsConfig {
+    /// The kill-switch.
+    pub enabled: bool,
+    /// AUTO lessons equal to one recorded this recently are not written; 0s
+    /// disables dedup.
+    #[serde(with = "humantime_serde")]
+    pub dedup_window: Duration,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Bearer tokens; none = no auth (allowed only on loopback).
+    pub tokens: Vec<TokenConfig>,
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds the token; appears in logs instead of the token.
+    pub name: String,
+    pub role: Role,
+    /// The secret itself, at least 16 characters.
+    pub token: String,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 7070)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 7071)),
+            log_format: LogFormat::Text,
+            drain_timeout: Duration::from_secs(10),
+            lessons: LessonsConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl Default for LessonsConfig {
+    fn default() -> Self {
+        let JournalSettings { enabled, dedup_window } = JournalSettings::default();
+        Self { enabled, dedup_window }
+    }
+}
+
+impl LessonsConfig {
+    pub fn journal_settings(&self) -> JournalSettings {
+        JournalSettings {
+            enabled: self.enabled,
+            dedup_window: self.dedup_window,
+        }
+    }
+}
+
+/// Values given on the command line; unset ones leave lower layers alone.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_addr: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// A configuration that cannot be used, in one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error(
+        "refusing to start: no auth tokens are configured and {0} is not a loopback address; \
+         configure [[auth.tokens]] or listen on 127.0.0.1"
+    )]
+    OpenOnNetwork(SocketAddr),
+}
+
+impl Config {
+    /// Layers defaults, `file`, `BOSUN_*` variables of `env` and `overrides`,
+    /// then validates. Nested keys use `__` in variables:
+    /// `BOSUN_LESSONS__ENABLED=false`.
+    pub fn load(file: Option<&Path>, env: Env, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::MissingFile(file.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let config: Config = figment
+            .merge(env)
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|err| ConfigError::Invalid(one_line(&err)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The `BOSUN_*` environment provider (BOSUN_CONFIG names the file and
+    /// is not a setting).
+    pub fn env() -> Env {
+        Env::prefixed("BOSUN_").ignore(&["config"]).split("__")
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        if self.grpc_addr == self.http_addr && self.grpc_addr.port() != 0 {
+            return invalid(format!("grpc_addr and http_addr are both {}", self.grpc_addr));
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut secrets = std::collections::HashSet::new();
+        for token in &self.auth.tokens {
+            if token.name.trim().is_empty() {
+                return invalid("auth.tokens: every token needs a name".into());
+            }
+            if !names.insert(token.name.as_str()) {
+                return invalid(format!("auth.tokens: the name {:?} is used twice", token.name));
+            }
+            if token.token.chars().count() < MIN_TOKEN_LEN || token.token.chars().any(char::is_whitespace) {
+                return invalid(format!(
+                    "auth.tokens: the token of {:?} must be at least {MIN_TOKEN_LEN} characters without spaces",
+                    token.name
+                ));
+            }
+            if !secrets.insert(token.token.as_str()) {
+                return invalid(format!("auth.tokens: the token of {:?} is used twice", token.name));
+            }
+        }
+        if self.auth.tokens.is_empty() {
+            for addr in [self.grpc_addr, self.http_addr] {
+                if !addr.ip().is_loopback() {
+                    return Err(ConfigError::OpenOnNetwork(addr));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn one_line(err: &figment::Error) -> String {
+    err.to_string().replace('\n', "; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::Jail;
+
+    use super::*;
+
+    fn load(jail: &Jail, file: Option<&str>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let path = file.map(|_| jail.directory().join("bosun.toml"));
+        Config::load(path.as_deref(), Config::env(), overrides)
+    }
+
+    #[test]
+    fn defaults_are_valid_and_local() {
+        Jail::expect_with(|jail| {
+            let config = load(jail, None, &Overrides::default()).unwrap();
+            assert_eq!(config, Config::default());
+            assert_eq!(config.grpc_addr.to_string(), "127.0.0.1:7070");
+            assert_eq!(config.http_addr.to_string(), "127.0.0.1:7071");
+            assert_eq!(config.data_dir, PathBuf::from("./data"));
+            assert!(config.lessons.enabled);
+            assert_eq!(config.lessons.dedup_window, Duration::from_secs(3600));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn flags_win_over_env_over_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "bosun.toml",
+                r#"
+                data_dir = "/from/file"
+                grpc_addr = "127.0.0.1:1000"
+                http_addr = "127.0.0.1:1001"
+                drain_timeout = "3s"
+                [lessons]
+                dedup_window = "10m"
+                "#,
+            )?;
+            jail.set_env("BOSUN_GRPC_ADDR", "127.0.0.1:2000");
+            jail.set_env("BOSUN_LESSONS__ENABLED", "false");
+            jail.set_env("BOSUN_CONFIG", "ignored: names the file");
+            let overrides = Overrides {
+                grpc_addr: Some("127.0.0.1:3000".parse().unwrap()),
+                ..Overrides::default()
+            };
+            let config = load(jail, Some("bosun.toml"), &overrides).unwrap();
+            assert_eq!(config.data_dir, PathBuf::from("/from/file"), "file over default");
+            assert_eq!(config.http_addr.to_string(), "127.0.0.1:1001");
+            assert_eq!(config.grpc_addr.to_string(), "127.0.0.1:3000", "flag over env");
+            assert!(!config.lessons.enabled, "env over default");
+            assert_eq!(config.lessons.dedup_window, Duration::from_secs(600));
+            assert_eq!(config.drain_timeout, Duration::from_secs(3));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_one_clear_line() {
+        let cases: &[(&str, &str)] = &[
+            ("grpc_addr = \"nowhere\"", "grpc_addr"),
+            ("typo_key = 1", "typo_key"),
+            ("[lessons]\ndedup_window = \"soon\"", "dedup_window"),
+            ("log_format = \"xml\"", "log_format"),
+            ("grpc_addr = \"127.0.0.1:9\"\nhttp_addr = \"127.0.0.1:9\"", "both"),
+            ("[[auth.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken = \"short\"", "at least 16"),
+            ("[[auth.tokens]]\nname = \"ops\"\nrole = \"root\"\ntoken = \"0123456789abcdef\"", "role"),
+            (
+                "[[auth.tokens]]\nname = \"a\"\nrole = \"admin\"\ntoken = \"0123456789abcdef\"\n\
+                 [[auth.tokens]]\nname = \"a\"\nrole = \"read\"\ntoken = \"fedcba9876543210\"",
+                "used twice",
+            ),
+            ("grpc_addr = \"0.0.0.0:7070\"", "refusing to start"),
+        ];
+        for (file, expected) in cases {
+            Jail::expect_with(|jail| {
+                jail.create_file("bosun.toml", file)?;
+                let err = load(jail, Some("bosun.toml"), &Overrides::default()).unwrap_err().to_string();
+                assert!(err.contains(expected), "{file:?}: {err}");
+                assert!(!err.contains('\n'), "one line: {err}");
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn tokens_allow_listening_beyond_loopback_and_never_print() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "bosun.toml",
+                "grpc_addr = \"0.0.0.0:7070\"\n[[auth.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken = \"s3cret-s3cret-s3cret\"",
+            )?;
+            let config = load(jail, Some("bosun.toml"), &Overrides::default()).unwrap();
+            assert_eq!(config.auth.tokens[0].role, Role::Admin);
+            assert!(!format!("{config:?}").contains("s3cret"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error() {
+        Jail::expect_with(|jail| {
+            let err = load(jail, Some("bosun.toml"), &Overrides::default()).unwrap_err();
+            assert!(matches!(err, ConfigError::MissingFile(_)));
+            Ok(())
+        });
+    }
+}

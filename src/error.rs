@@ -1,0 +1,264 @@
+//! One error model for every service (SPEC §3).
+//!
+//! Each domain has its own error enum and implements [`ServiceError`] for it:
+//! a small set of codes, an UPPER_SNAKE_CASE reason, optional metadata and
+//! field violations. [`to_status`] is the one place where any of them becomes
+//! a `tonic::Status` with `google.rpc.ErrorInfo` (domain `bosun`) and, for bad
+//! input, `google.rpc.BadRequest`. Internal causes are logged here and never
+//! sent to clients.
+
+use std::fmt;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The ErrorInfo domain of every bosun error.
+pub const ERROR_DOMAIN: &str = "bosun";
+
+/// The status codes bosun answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidArgument,
+    NotFound,
+    AlreadyExists,
+    FailedPrecondition,
+    Aborted,
+    OutOfRange,
+    Unavailable,
+    Unimplemented,
+    Unauthenticated,
+    PermissionDenied,
+    ResourceExhausted,
+    Internal,
+}
+
+impl ErrorCode {
+    fn grpc(self) -> Code {
+        match self {
+            Self::InvalidArgument => Code::InvalidArgument,
+            Self::NotFound => Code::NotFound,
+            Self::AlreadyExists => Code::AlreadyExists,
+            Self::FailedPrecondition => Code::FailedPrecondition,
+            Self::Aborted => Code::Aborted,
+            Self::OutOfRange => Code::OutOfRange,
+            Self::Unavailable => Code::Unavailable,
+            Self::Unimplemented => Code::Unimplemented,
+            Self::Unauthenticated => Code::Unauthenticated,
+            Self::PermissionDenied => Code::PermissionDenied,
+            Self::ResourceExhausted => Code::ResourceExhausted,
+            Self::Internal => Code::Internal,
+        }
+    }
+
+    /// Codes whose cause is internal: the client gets a generic message.
+    fn hides_cause(self) -> bool {
+        matches!(self, Self::Internal | Self::Unavailable)
+    }
+}
+
+/// One bad field of a request, named by its path in the request message
+/// (e.g. `lesson.lesson_type`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+/// Collects every bad field of a request, so one answer names them all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
+    }
+
+    /// A single violation.
+    pub fn one(field: impl Into<String>, description: impl Into<String>) -> Self {
+        let mut violations = Self::new();
+        violations.add(field, description);
+        violations
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn as_slice(&self) -> &[FieldViolation] {
+        &self.0
+    }
+
+    /// `Ok(value)` when nothing was wrong, else the violations.
+    pub fn finish<T>(self, value: T) -> Result<T, Violations> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for Violations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.description))
+            .collect();
+        write!(f, "invalid request: {}", parts.join("; "))
+    }
+}
+
+/// What every domain error tells the one mapping to `Status`.
+pub trait ServiceError: std::error::Error {
+    fn code(&self) -> ErrorCode;
+    /// UPPER_SNAKE_CASE, stable: clients branch on it.
+    fn reason(&self) -> &'static str;
+    /// ErrorInfo metadata, e.g. the oldest seq for CURSOR_COMPACTED.
+    fn metadata(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+    /// Field violations for INVALID_ARGUMENT.
+    fn violations(&self) -> &[FieldViolation] {
+        &[]
+    }
+}
+
+/// The one place a domain error becomes a gRPC status.
+pub fn to_status<E: ServiceError>(err: E) -> Status {
+    let code = err.code();
+    let message = if code.hides_cause() {
+        tracing::error!(reason = err.reason(), error = %ErrorChain(&err), "request failed");
+        match code {
+            ErrorCode::Unavailable => "temporarily unavailable; retry later".to_string(),
+            _ => "internal error; see the server log".to_string(),
+        }
+    } else {
+        err.to_string()
+    };
+    let metadata = err
+        .metadata()
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .collect::<std::collections::HashMap<_, _>>();
+    let mut details = ErrorDetails::new();
+    details.set_error_info(err.reason(), ERROR_DOMAIN, metadata);
+    for violation in err.violations() {
+        details.add_bad_request_violation(violation.field.clone(), violation.description.clone());
+    }
+    Status::with_error_details(code.grpc(), message, details)
+}
+
+/// Displays an error with its chain of sources, for logs.
+struct ErrorChain<'a>(&'a dyn std::error::Error);
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+/// Errors that belong to no domain: bad input caught by shared validators,
+/// a domain that is not built yet, a refused caller.
+#[derive(Debug, thiserror::Error)]
+pub enum CommonError {
+    #[error("{0}")]
+    InvalidArgument(Violations),
+    #[error("the {domain} service is not implemented yet")]
+    NotImplemented { domain: &'static str },
+    #[error("missing or malformed bearer token")]
+    Unauthenticated,
+    #[error("the {role} role may not call {method}")]
+    PermissionDenied { role: &'static str, method: String },
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+impl ServiceError for CommonError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            Self::NotImplemented { .. } => ErrorCode::Unimplemented,
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::PermissionDenied { .. } => ErrorCode::PermissionDenied,
+            Self::ShuttingDown => ErrorCode::Unavailable,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Self::NotImplemented { .. } => "DOMAIN_NOT_IMPLEMENTED",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::PermissionDenied { .. } => "PERMISSION_DENIED",
+            Self::ShuttingDown => "SHUTTING_DOWN",
+        }
+    }
+
+    fn metadata(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Self::NotImplemented { domain } => vec![("domain", domain.to_string())],
+            _ => Vec::new(),
+        }
+    }
+
+    fn violations(&self) -> &[FieldViolation] {
+        match self {
+            Self::InvalidArgument(violations) => violations.as_slice(),
+            _ => &[],
+        }
+    }
+}
+
+impl From<Violations> for CommonError {
+    fn from(violations: Violations) -> Self {
+        Self::InvalidArgument(violations)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_causes_never_reach_the_client() {
+        let status = to_status(CommonError::ShuttingDown);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(status.message(), "temporarily unavailable; retry later");
+        let info = status.get_error_details().error_info().cloned().unwrap();
+        assert_eq!(info.reason, "SHUTTING_DOWN");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+    }
+
+    #[test]
+    fn bad_input_names_every_field() {
+        let mut violations = Violations::new();
+        violations.add("a", "is required");
+        violations.add("b.c", "is too long");
+        let status = to_status(CommonError::InvalidArgument(violations));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let fields: Vec<_> = details
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["a", "b.c"]);
+        assert!(status.message().contains("b.c: is too long"));
+    }
+}

@@ -1,0 +1,87 @@
+//! SQL of the change log.
+
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqlitePool};
+
+use super::{EventFilter, LogBounds, StoredEvent};
+use crate::storage::StoreError;
+use crate::time::UnixMicros;
+
+#[derive(FromRow)]
+struct EventRow {
+    seq: i64,
+    event_type: String,
+    entity_kind: String,
+    entity_id: String,
+    project_id: Option<String>,
+    session_id: Option<String>,
+    task_id: Option<i64>,
+    payload: String,
+    create_time: i64,
+}
+
+impl From<EventRow> for StoredEvent {
+    fn from(row: EventRow) -> Self {
+        Self {
+            seq: row.seq,
+            event_type: row.event_type,
+            entity_kind: row.entity_kind,
+            entity_id: row.entity_id,
+            project_id: row.project_id,
+            session_id: row.session_id,
+            task_id: row.task_id,
+            payload: row.payload,
+            create_time: UnixMicros(row.create_time),
+        }
+    }
+}
+
+/// The newest and oldest kept seqs, read in one statement.
+pub async fn bounds(pool: &SqlitePool) -> Result<LogBounds, StoreError> {
+    let (head_seq, oldest_seq): (i64, i64) =
+        sqlx::query_as("SELECT COALESCE(MAX(seq), 0), COALESCE(MIN(seq), 0) FROM change_log")
+            .fetch_one(pool)
+            .await?;
+    Ok(LogBounds { head_seq, oldest_seq })
+}
+
+/// Up to `limit` events with seq > `after_seq` and seq <= `up_to`, matching
+/// `filter`, in seq order.
+pub async fn list(
+    pool: &SqlitePool,
+    after_seq: i64,
+    up_to: i64,
+    filter: &EventFilter,
+    limit: u32,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT seq, event_type, entity_kind, entity_id, project_id, session_id, task_id, payload, \
+         create_time FROM change_log WHERE seq > ",
+    );
+    query.push_bind(after_seq).push(" AND seq <= ").push_bind(up_to);
+    if !filter.event_type_prefixes.is_empty() {
+        query.push(" AND (");
+        for (i, prefix) in filter.event_type_prefixes.iter().enumerate() {
+            if i > 0 {
+                query.push(" OR ");
+            }
+            query
+                .push("substr(event_type, 1, ")
+                .push_bind(prefix.len() as i64)
+                .push(") = ")
+                .push_bind(prefix);
+        }
+        query.push(")");
+    }
+    if let Some(project_id) = &filter.project_id {
+        query.push(" AND project_id = ").push_bind(project_id);
+    }
+    if let Some(session_id) = &filter.session_id {
+        query.push(" AND session_id = ").push_bind(session_id);
+    }
+    if let Some(task_id) = filter.task_id {
+        query.push(" AND task_id = ").push_bind(task_id);
+    }
+    query.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit));
+    let rows: Vec<EventRow> = query.build_query_as().fetch_all(pool).await?;
+    Ok(rows.into_iter().map(StoredEvent::from).collect())
+}

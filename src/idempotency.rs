@@ -1,0 +1,105 @@
+//! request_id idempotency (SPEC §3), shared by every call that clients retry.
+//!
+//! Inside the write job of such a call: [`lookup`] first, and if a result is
+//! stored, return it without changing anything; otherwise do the work and
+//! [`remember`] its result in the same transaction. Both run on the single
+//! writer, so two concurrent calls with one request_id cannot both do the
+//! work. A request_id reused for a different request (another fingerprint)
+//! is refused. Records older than [`RETENTION`] are pruned.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::SqliteConnection;
+
+use crate::pagination::fingerprint;
+use crate::storage::StoreError;
+use crate::time::UnixMicros;
+
+/// How long a request_id is remembered.
+pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// One call's idempotency key: the RPC, the client's id and a digest of the
+/// request.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    scope: &'static str,
+    request_id: String,
+    fingerprint: String,
+}
+
+impl IdempotencyKey {
+    /// `None` when the caller sent no request_id.
+    pub fn new(scope: &'static str, request_id: Option<String>, request: &impl Serialize) -> Option<Self> {
+        request_id.map(|request_id| Self {
+            scope,
+            request_id,
+            fingerprint: fingerprint(request),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdempotencyError {
+    #[error("request_id {0:?} was already used for a different request")]
+    Reused(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The stored result for `key`, if this request was already served.
+pub async fn lookup<T: DeserializeOwned>(
+    conn: &mut SqliteConnection,
+    key: &IdempotencyKey,
+) -> Result<Option<T>, IdempotencyError> {
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT fingerprint, result FROM idempotency_keys WHERE scope = ? AND request_id = ?",
+    )
+    .bind(key.scope)
+    .bind(&key.request_id)
+    .fetch_optional(conn)
+    .await
+    .map_err(StoreError::from)?;
+    let Some((fingerprint, result)) = row else {
+        return Ok(None);
+    };
+    if fingerprint != key.fingerprint {
+        return Err(IdempotencyError::Reused(key.request_id.clone()));
+    }
+    let result = serde_json::from_str(&result)
+        .map_err(|err| StoreError::Malformed(format!("idempotency record {}: {err}", key.scope)))?;
+    Ok(Some(result))
+}
+
+/// Stores `result` as the answer to `key`.
+pub async fn remember<T: Serialize>(
+    conn: &mut SqliteConnection,
+    key: &IdempotencyKey,
+    result: &T,
+) -> Result<(), StoreError> {
+    let result = serde_json::to_string(result)
+        .map_err(|err| StoreError::Malformed(format!("idempotency result {}: {err}", key.scope)))?;
+    sqlx::query(
+        "INSERT INTO idempotency_keys (scope, request_id, fingerprint, result, create_time) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(key.scope)
+    .bind(&key.request_id)
+    .bind(&key.fingerprint)
+    .bind(result)
+    .bind(UnixMicros::now().0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets records older than [`RETENTION`]; returns how many.
+pub async fn prune(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
+    let cutoff = UnixMicros::now().minus(RETENTION);
+    let done = sqlx::query("DELETE FROM idempotency_keys WHERE create_time < ?")
+        .bind(cutoff.0)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}

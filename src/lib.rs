@@ -1,0 +1,24 @@
+//! bosun: a gRPC control plane for fleets of AI coding agents.
+//!
+//! One module per domain (`lessons`, `events`, ...), each with the same
+//! inside: domain types and rules, a store (SQL only), a gRPC adapter
+//! (validate -> call -> convert). Shared pieces: `storage` (SQLite, the single
+//! writer), `error` (the one mapping to gRPC status), `auth`, `idempotency`,
+//! `pagination`, `validate`, `config`, `server`.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod idempotency;
+pub mod lessons;
+pub mod pagination;
+pub mod pb;
+pub mod server;
+pub mod storage;
+pub mod telemetry;
+pub mod time;
+pub mod validate;

@@ -1,0 +1,214 @@
+//! The server: [`Server::open`] builds every service over one database;
+//! [`Server::serve`] answers on a listener until `shutdown` resolves, then
+//! shuts down in order: health NOT_SERVING -> new calls refused and no new
+//! connections -> streams end -> in-flight calls drain (bounded by
+//! `drain_timeout`) -> background loops stop -> the database closes.
+
+mod front_door;
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::FutureExt;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+
+use crate::auth::Authenticator;
+use crate::config::{Config, ConfigError};
+use crate::events::EventsApi;
+use crate::lessons::{Journal, LessonsApi};
+use crate::storage::{Db, StoreError};
+use crate::{idempotency, pb};
+pub use front_door::PENDING_SERVICES;
+use front_door::{FrontDoorLayer, FrontDoorState};
+
+/// The bosun services that answer today.
+pub const SERVING_SERVICES: &[&str] = &["bosun.v1.Lessons", "bosun.v1.Events"];
+
+/// How often forgotten request_ids are pruned.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// A bosun server over an open database, ready to serve.
+pub struct Server {
+    config: Config,
+    db: Db,
+    journal: Journal,
+    front_door: std::sync::Arc<FrontDoorState>,
+}
+
+/// Applies a reloaded configuration's run-time settings.
+#[derive(Clone)]
+pub struct Reloader {
+    journal: Journal,
+}
+
+impl Reloader {
+    pub fn apply(&self, config: &Config) {
+        let settings = config.lessons.journal_settings();
+        self.journal.update_settings(|current| *current = settings);
+    }
+}
+
+impl Server {
+    /// Opens the database (applying migrations) and builds the services.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        let db = Db::open(&config.data_dir).await?;
+        let journal = Journal::new(db.clone(), config.lessons.journal_settings());
+        let auth = Authenticator::new(
+            config
+                .auth
+                .tokens
+                .iter()
+                .map(|token| (token.name.as_str(), token.role, token.token.as_str())),
+        );
+        Ok(Self {
+            config,
+            db,
+            journal,
+            front_door: FrontDoorState::new(auth),
+        })
+    }
+
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            journal: self.journal.clone(),
+        }
+    }
+
+    /// Serves gRPC on `listener` until `shutdown` resolves or serving fails.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Server {
+            config,
+            db,
+            journal,
+            front_door,
+        } = self;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for service in SERVING_SERVICES {
+            health.set_service_status(service, ServingStatus::Serving).await;
+        }
+        for (service, _) in PENDING_SERVICES {
+            health.set_service_status(service, ServingStatus::NotServing).await;
+        }
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("cannot build reflection v1")?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .context("cannot build reflection v1alpha")?;
+
+        let background = CancellationToken::new();
+        let mut loops = JoinSet::new();
+        loops.spawn(prune_request_ids(db.clone(), background.clone()));
+
+        let stop_accepting = CancellationToken::new();
+        let serving = tonic::transport::Server::builder()
+            .layer(FrontDoorLayer::new(front_door.clone()))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(pb::lessons_server::LessonsServer::new(LessonsApi::new(journal)))
+            .add_service(pb::events_server::EventsServer::new(EventsApi::new(db.clone())))
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener), stop_accepting.clone().cancelled_owned());
+        tokio::pin!(serving);
+        tokio::pin!(shutdown);
+
+        let result = tokio::select! {
+            result = &mut serving => result.context("the gRPC server failed"),
+            () = &mut shutdown => {
+                tracing::info!("shutting down");
+                health.set_service_status("", ServingStatus::NotServing).await;
+                for service in SERVING_SERVICES {
+                    health.set_service_status(service, ServingStatus::NotServing).await;
+                }
+                front_door.start_draining();
+                stop_accepting.cancel();
+                background.cancel();
+                match tokio::time::timeout(config.drain_timeout, &mut serving).await {
+                    Ok(result) => result.context("the gRPC server failed while draining"),
+                    Err(_) => {
+                        tracing::warn!(timeout = ?config.drain_timeout, "drain timeout: abandoning the calls still open");
+                        Ok(())
+                    }
+                }
+            }
+        };
+        background.cancel();
+        while loops.join_next().await.is_some() {}
+        db.close().await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// Binds the configured gRPC address, serves until SIGINT/SIGTERM, and
+/// applies `reload()`ed settings on SIGHUP.
+pub async fn run(
+    config: Config,
+    reload: impl Fn() -> Result<Config, ConfigError> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.grpc_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.grpc_addr))?;
+    let data_dir = config.data_dir.clone();
+    let server = Server::open(config).await?;
+    tracing::info!(grpc_addr = %listener.local_addr()?, data_dir = %data_dir.display(), "bosun serving");
+    let reloader = server.reloader();
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match reload() {
+                Ok(config) => reloader.apply(&config),
+                Err(err) => tracing::error!(error = %err, "configuration reload refused; keeping the old settings"),
+            }
+        }
+    });
+    server.serve(listener, shutdown_signal()).await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+async fn prune_request_ids(db: Db, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticker.tick() => {
+                match db.write(|conn| idempotency::prune(conn).boxed()).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "forgot old request ids"),
+                    Err(err @ StoreError::Closed) => {
+                        tracing::debug!(error = %err, "request id pruning stopped");
+                        return;
+                    }
+                    Err(err) => tracing::warn!(error = ?err, "pruning request ids failed"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Storage errors, translated from sqlx at the store boundary.
+
+use crate::error::{ErrorCode, ServiceError};
+
+/// What went wrong talking to SQLite, classified for the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database is locked by someone else or the disk is full, read-only
+    /// or failing: transient from the client's point of view.
+    #[error("storage unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// A UNIQUE or PRIMARY KEY constraint refused the write.
+    #[error("unique constraint violated")]
+    UniqueViolation(#[source] sqlx::Error),
+    /// Anything else SQLite or sqlx reported: a bug or a corrupt file.
+    #[error("storage error")]
+    Internal(#[source] sqlx::Error),
+    /// A stored value that bosun cannot read back (a bug or a hand edit).
+    #[error("stored data is malformed: {0}")]
+    Malformed(String),
+    /// The writer has stopped (the server is shutting down).
+    #[error("the storage writer has stopped")]
+    Closed,
+    /// A write job panicked; its changes were rolled back.
+    #[error("a write job panicked")]
+    Panicked,
+    /// The transaction this job shared with others failed as a whole.
+    #[error("write transaction failed")]
+    Batch(#[source] std::sync::Arc<StoreError>),
+}
+
+// SQLite primary result codes (the low byte of an extended code).
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+const SQLITE_NOMEM: i64 = 7;
+const SQLITE_READONLY: i64 = 8;
+const SQLITE_IOERR: i64 = 10;
+const SQLITE_FULL: i64 = 13;
+const SQLITE_CANTOPEN: i64 = 14;
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) => {
+                if db.is_unique_violation() {
+                    return Self::UniqueViolation(err);
+                }
+                let primary = db
+                    .code()
+                    .and_then(|code| code.parse::<i64>().ok())
+                    .map(|code| code & 0xff);
+                match primary {
+                    Some(
+                        SQLITE_BUSY | SQLITE_LOCKED | SQLITE_NOMEM | SQLITE_READONLY
+                        | SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN,
+                    ) => Self::Unavailable(err),
+                    _ => Self::Internal(err),
+                }
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(err),
+            _ => Self::Internal(err),
+        }
+    }
+}
+
+impl ServiceError for StoreError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::Batch(cause) => cause.code(),
+            Self::Unavailable(_) | Self::Closed => ErrorCode::Unavailable,
+            Self::UniqueViolation(_) | Self::Internal(_) | Self::Malformed(_) | Self::Panicked => {
+                ErrorCode::Internal
+            }
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Batch(cause) => cause.reason(),
+            Self::Unavailable(_) | Self::Closed => "STORAGE_UNAVAILABLE",
+            _ => "INTERNAL",
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The single writer: every change to the database goes through one
+//! connection owned by one task, so writers never race for SQLite's write
+//! lock and a transaction never has to upgrade from read to write.
+//!
+//! Jobs queue on a bounded channel. The writer takes all queued jobs (up to
+//! [`MAX_BATCH`]) and runs them in ONE `BEGIN IMMEDIATE ... COMMIT` (group
+//! commit), each inside its own SAVEPOINT so a job that fails or panics is
+//! rolled back alone. Replies are sent only after COMMIT returned: nothing is
+//! acknowledged before it is durable. After each commit the new head of the
+//! change log is published, which wakes event streams without polling.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use sqlx::{Acquire, Connection, Sqlite, SqliteConnection, Transaction};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::StoreError;
+
+/// The most jobs one transaction takes.
+pub const MAX_BATCH: usize = 256;
+/// Jobs waiting beyond this make callers wait (backpressure, not memory).
+const QUEUE_DEPTH: usize = 4096;
+
+type Erased = Box<dyn Any + Send>;
+/// A job: runs on the connection and returns (succeeded, its boxed result).
+type JobFn =
+    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Erased)> + Send>;
+
+struct Job {
+    run: JobFn,
+    reply: oneshot::Sender<Result<Erased, StoreError>>,
+}
+
+/// A handle to the writer task; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    jobs_tx: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer task on `conn`; it publishes the change-log head on
+    /// `head_tx` after every commit and stops once every handle is dropped or
+    /// `stop` is sent, finishing the jobs already queued.
+    pub fn start(
+        conn: SqliteConnection,
+        head_tx: watch::Sender<i64>,
+        stop_rx: oneshot::Receiver<()>,
+    ) -> (Self, JoinHandle<()>) {
+        let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
+        let task = tokio::spawn(run(conn, jobs_rx, head_tx, stop_rx));
+        (Self { jobs_tx }, task)
+    }
+
+    /// Runs `job` in a write transaction and returns its result once the
+    /// transaction has committed. If the job returns `Err`, its changes are
+    /// rolled back (other jobs of the batch are unaffected).
+    pub async fn write<T, E, F>(&self, job: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>>
+            + Send
+            + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let run: JobFn = Box::new(move |conn| {
+            async move {
+                let result = job(conn).await;
+                (result.is_ok(), Box::new(result) as Erased)
+            }
+            .boxed()
+        });
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let job = Job {
+            run,
+            reply: reply_tx,
+        };
+        self.jobs_tx
+            .send(job)
+            .await
+            .map_err(|_| E::from(StoreError::Closed))?;
+        match reply_rx.await {
+            Ok(Ok(erased)) => match erased.downcast::<Result<T, E>>() {
+                Ok(result) => *result,
+                // `run` above boxes exactly a Result<T, E>.
+                Err(_) => unreachable!("write job result has the type it was boxed with"),
+            },
+            Ok(Err(store_error)) => Err(E::from(store_error)),
+            Err(_) => Err(E::from(StoreError::Closed)),
+        }
+    }
+}
+
+async fn run(
+    mut conn: SqliteConnection,
+    mut jobs_rx: mpsc::Receiver<Job>,
+    head_tx: watch::Sender<i64>,
+    mut stop_rx: oneshot::Receiver<()>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let first = tokio::select! {
+            job = jobs_rx.recv() => job,
+            _ = &mut stop_rx => {
+                // Refuse new jobs, finish the queued ones.
+                jobs_rx.close();
+                jobs_rx.recv().await
+            }
+        };
+        let Some(first) = first else { break };
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs_rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&mut conn, &mut batch, &head_tx).await;
+    }
+    if let Err(err) = conn.close().await {
+        tracing::warn!(error = %err, "closing the writer connection failed");
+    }
+}
+
+async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>, head_tx: &watch::Sender<i64>) {
+    let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
+        Ok(tx) => tx,
+        Err(err) => {
+            fail_all(batch.drain(..).map(|job| job.reply), err.into());
+            return;
+        }
+    };
+    let mut finished = Vec::with_capacity(batch.len());
+    let mut jobs = batch.drain(..);
+    while let Some(job) = jobs.next() {
+        match run_job(&mut tx, job.run).await {
+            Ok(result) => finished.push((job.reply, result)),
+            Err(err) => {
+                // The transaction itself is unusable: fail the whole batch.
+                let _ = tx.rollback().await;
+                let replies = finished
+                    .into_iter()
+                    .map(|(reply, _)| reply)
+                    .chain(std::iter::once(job.reply))
+                    .chain(jobs.map(|job| job.reply));
+                fail_all(replies, err);
+                return;
+            }
+        }
+    }
+    drop(jobs);
+    if let Err(err) = tx.commit().await {
+        fail_all(finished.into_iter().map(|(reply, _)| reply), err.into());
+        return;
+    }
+    publish_head(conn, head_tx).await;
+    for (reply, result) in finished {
+        // The caller may have gone away; its change is committed regardless.
+        let _ = reply.send(result);
+    }
+}
+
+/// Runs one job in a savepoint. The outer `Err` means the transaction can no
+/// longer be used; the inner one is this job's own failure (a panic).
+async fn run_job(
+    tx: &mut Transaction<'_, Sqlite>,
+    run: JobFn,
+) -> Result<Result<Erased, StoreError>, StoreError> {
+    let mut savepoint = tx.begin().await?;
+    let outcome = AssertUnwindSafe(run(&mut *savepoint)).catch_unwind().await;
+    match outcome {
+        Ok((true, result)) => {
+            savepoint.commit().await?;
+            Ok(Ok(result))
+        }
+        Ok((false, result)) => {
+            savepoint.rollback().await?;
+            Ok(Ok(result))
+        }
+        Err(_) => {
+            tracing::error!("a write job panicked; its changes were rolled back");
+            savepoint.rollback().await?;
+            Ok(Err(StoreError::Panicked))
+        }
+    }
+}
+
+fn fail_all(
+    replies: impl Iterator<Item = oneshot::Sender<Result<Erased, StoreError>>>,
+    err: StoreError,
+) {
+    tracing::error!(error = ?err, "write transaction failed; every job in it was refused");
+    let shared = Arc::new(err);
+    for reply in replies {
+        let _ = reply.send(Err(StoreError::Batch(shared.clone())));
+    }
+}
+
+async fn publish_head(conn: &mut SqliteConnection, head_tx: &watch::Sender<i64>) {
+    match sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(seq), 0) FROM change_log")
+        .fetch_one(&mut *conn)
+        .await
+    {
+        Ok(head) => {
+            head_tx.send_if_modified(|current| {
+                let changed = *current != head;
+                *current = head;
+                changed
+            });
+        }
+        Err(err) => tracing::warn!(error = %err, "reading the change-log head failed"),
+    }
+}

@@ -1,0 +1,143 @@
+//! Shared input validators. Adapters call them while turning a request into
+//! typed domain values, collecting every problem into one [`Violations`].
+
+use crate::error::Violations;
+
+/// Longest identifier-like field (repo, stage, work item id...), in characters.
+pub const MAX_SHORT_TEXT: usize = 256;
+/// Longest free-text field (root cause, suggestion, detail...), in characters.
+pub const MAX_LONG_TEXT: usize = 16 * 1024;
+/// Longest request_id, in characters.
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// An optional short, single-line field: empty means unset.
+pub fn short_text(violations: &mut Violations, field: &str, value: String) -> Option<String> {
+    text(violations, field, value, MAX_SHORT_TEXT, false)
+}
+
+/// An optional free-text field (newlines and tabs allowed): empty means unset.
+pub fn long_text(violations: &mut Violations, field: &str, value: String) -> Option<String> {
+    text(violations, field, value, MAX_LONG_TEXT, true)
+}
+
+fn text(
+    violations: &mut Violations,
+    field: &str,
+    value: String,
+    max_chars: usize,
+    multiline: bool,
+) -> Option<String> {
+    if value.is_empty() {
+        return None;
+    }
+    if value.chars().count() > max_chars {
+        violations.add(field, format!("must be at most {max_chars} characters"));
+        return None;
+    }
+    let allowed = |c: char| !c.is_control() || (multiline && matches!(c, '\n' | '\r' | '\t'));
+    if !value.chars().all(allowed) {
+        violations.add(field, "must not contain control characters");
+        return None;
+    }
+    Some(value)
+}
+
+/// An open slug: `^[a-z][a-z0-9_]{0,63}$`.
+pub fn is_slug(value: &str) -> bool {
+    let mut chars = value.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && value.len() <= 64
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+}
+
+/// An optional idempotency key: 1 to 128 printable ASCII characters.
+pub fn request_id(violations: &mut Violations, field: &str, value: String) -> Option<String> {
+    if value.is_empty() {
+        return None;
+    }
+    if value.len() > MAX_REQUEST_ID || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        violations.add(
+            field,
+            format!("must be 1 to {MAX_REQUEST_ID} printable ASCII characters without spaces"),
+        );
+        return None;
+    }
+    Some(value)
+}
+
+/// An optional proto enum: 0 (UNSPECIFIED) is `None`; unknown numbers are bad.
+pub fn optional_enum<E: TryFrom<i32>>(
+    violations: &mut Violations,
+    field: &str,
+    raw: i32,
+) -> Option<E> {
+    if raw == 0 {
+        return None;
+    }
+    match E::try_from(raw) {
+        Ok(value) => Some(value),
+        Err(_) => {
+            violations.add(field, format!("unknown enum value {raw}"));
+            None
+        }
+    }
+}
+
+/// A required positive id.
+pub fn positive_id(violations: &mut Violations, field: &str, id: i64) -> i64 {
+    if id <= 0 {
+        violations.add(field, "must be a positive id");
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        let cases = [
+            ("gate_failure", true),
+            ("a", true),
+            ("a1_b2", true),
+            ("", false),
+            ("1abc", false),
+            ("_x", false),
+            ("Gate", false),
+            ("gate-failure", false),
+            ("gate failure", false),
+            (&"a".repeat(64), true),
+            (&"a".repeat(65), false),
+        ];
+        for (value, ok) in cases {
+            assert_eq!(is_slug(value), ok, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn text_fields() {
+        let mut v = Violations::new();
+        assert_eq!(short_text(&mut v, "f", String::new()), None);
+        assert_eq!(short_text(&mut v, "f", "ok".into()), Some("ok".into()));
+        assert!(v.is_empty());
+        assert_eq!(short_text(&mut v, "f", "a\nb".into()), None);
+        assert_eq!(short_text(&mut v, "g", "x".repeat(MAX_SHORT_TEXT + 1)), None);
+        assert_eq!(long_text(&mut v, "h", "a\nb\tc".into()), Some("a\nb\tc".into()));
+        assert_eq!(long_text(&mut v, "i", "nul\0".into()), None);
+        let fields: Vec<_> = v.as_slice().iter().map(|x| x.field.as_str()).collect();
+        assert_eq!(fields, ["f", "g", "i"]);
+    }
+
+    #[test]
+    fn request_ids() {
+        let mut v = Violations::new();
+        assert_eq!(request_id(&mut v, "r", String::new()), None);
+        assert_eq!(request_id(&mut v, "r", "gh:1234-abcd".into()), Some("gh:1234-abcd".into()));
+        assert!(v.is_empty());
+        assert_eq!(request_id(&mut v, "r", "has space".into()), None);
+        assert_eq!(request_id(&mut v, "r", "é".into()), None);
+        assert_eq!(request_id(&mut v, "r", "x".repeat(129)), None);
+        assert_eq!(v.as_slice().len(), 3);
+    }
+}
