@@ -86,7 +86,9 @@ pub fn required_access(path: &str) -> Access {
         ("bosun.v1.Tasks", "StartTask" | "RecordCiStatus" | "RecordVerdict") => Access::Webhook,
         ("bosun.v1.Tasks", "RecordTestReport" | "RecordDeployStatus") => Access::AgentOrWebhook,
         ("bosun.v1.Tasks", "AdvanceTask") => Access::Agent,
-        (_, method) if method.starts_with("Get") || method.starts_with("List") || method == "Watch" => {
+        (_, method)
+            if method.starts_with("Get") || method.starts_with("List") || method == "Watch" =>
+        {
             Access::Read
         }
         _ => Access::Admin,
@@ -141,7 +143,11 @@ impl Authenticator {
 
     /// Admits or refuses a call to `path` carrying `authorization` (the
     /// header's value). `Ok(None)` when auth is off or the RPC is open.
-    pub fn check(&self, path: &str, authorization: Option<&[u8]>) -> Result<Option<Caller>, Refusal> {
+    pub fn check(
+        &self,
+        path: &str,
+        authorization: Option<&[u8]>,
+    ) -> Result<Option<Caller>, Refusal> {
         let access = required_access(path);
         if !self.is_enabled() || access == Access::Open {
             return Ok(None);
@@ -189,7 +195,8 @@ mod tests {
             (Access::Admin, [true, false, false, false]),
         ];
         for (access, expected) in table {
-            let got = [Role::Admin, Role::Agent, Role::Webhook, Role::Read].map(|role| access.allows(role));
+            let got = [Role::Admin, Role::Agent, Role::Webhook, Role::Read]
+                .map(|role| access.allows(role));
             assert_eq!(got, expected, "{access:?}");
         }
     }
@@ -198,8 +205,14 @@ mod tests {
     fn policy_table() {
         let cases = [
             ("/grpc.health.v1.Health/Check", Access::Open),
-            ("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", Access::Read),
-            ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", Access::Read),
+            (
+                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                Access::Read,
+            ),
+            (
+                "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                Access::Read,
+            ),
             ("/bosun.v1.Lessons/RecordLesson", Access::Agent),
             ("/bosun.v1.Lessons/GetLesson", Access::Read),
             ("/bosun.v1.Lessons/ListLessons", Access::Read),
@@ -207,7 +220,10 @@ mod tests {
             ("/bosun.v1.Lessons/UpdateLesson", Access::Admin),
             ("/bosun.v1.Lessons/UpdateLessonSettings", Access::Admin),
             ("/bosun.v1.Events/Watch", Access::Read),
-            ("/bosun.v1.Sessions/ReportPullRequest", Access::AgentOrWebhook),
+            (
+                "/bosun.v1.Sessions/ReportPullRequest",
+                Access::AgentOrWebhook,
+            ),
             ("/bosun.v1.Tasks/StartTask", Access::Webhook),
             ("/bosun.v1.Reconciler/RunOnce", Access::Admin),
             ("/bosun.v1.Lessons/SomethingNew", Access::Admin),
@@ -220,21 +236,37 @@ mod tests {
 
     #[test]
     fn tokens() {
-        let auth = Authenticator::new([("ops", Role::Admin, "admin-token-0123456789"), ("bot", Role::Read, "read-token-0123456789")]);
+        let auth = Authenticator::new([
+            ("ops", Role::Admin, "admin-token-0123456789"),
+            ("bot", Role::Read, "read-token-0123456789"),
+        ]);
         let read = "/bosun.v1.Lessons/ListLessons";
         let admin = "/bosun.v1.Lessons/UpdateLesson";
         assert_eq!(auth.check(read, None), Err(Refusal::Unauthenticated));
-        assert_eq!(auth.check(read, Some(b"read-token-0123456789")), Err(Refusal::Unauthenticated), "no Bearer prefix");
-        assert_eq!(auth.check(read, Some(b"Bearer nope")), Err(Refusal::Unauthenticated));
         assert_eq!(
-            auth.check(read, Some(b"Bearer read-token-0123456789")).unwrap().unwrap().name,
+            auth.check(read, Some(b"read-token-0123456789")),
+            Err(Refusal::Unauthenticated),
+            "no Bearer prefix"
+        );
+        assert_eq!(
+            auth.check(read, Some(b"Bearer nope")),
+            Err(Refusal::Unauthenticated)
+        );
+        assert_eq!(
+            auth.check(read, Some(b"Bearer read-token-0123456789"))
+                .unwrap()
+                .unwrap()
+                .name,
             "bot"
         );
         assert_eq!(
             auth.check(admin, Some(b"Bearer read-token-0123456789")),
             Err(Refusal::PermissionDenied(Role::Read))
         );
-        assert!(auth.check(admin, Some(b"Bearer admin-token-0123456789")).is_ok());
+        assert!(
+            auth.check(admin, Some(b"Bearer admin-token-0123456789"))
+                .is_ok()
+        );
         assert_eq!(auth.check("/grpc.health.v1.Health/Check", None), Ok(None));
         let open = Authenticator::new([]);
         assert_eq!(open.check(admin, None), Ok(None));

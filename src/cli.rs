@@ -11,7 +11,11 @@ use crate::config::{Config, ConfigError, LogFormat, Overrides};
 use crate::{server, storage, telemetry};
 
 #[derive(Debug, Parser)]
-#[command(name = "bosun", version, about = "A gRPC control plane for fleets of AI coding agents")]
+#[command(
+    name = "bosun",
+    version,
+    about = "A gRPC control plane for fleets of AI coding agents"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -91,7 +95,10 @@ pub fn main() -> ExitCode {
         }
     };
     telemetry::init(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("bosun: cannot start the async runtime: {err}");

@@ -95,8 +95,14 @@ impl Default for Config {
 
 impl Default for LessonsConfig {
     fn default() -> Self {
-        let JournalSettings { enabled, dedup_window } = JournalSettings::default();
-        Self { enabled, dedup_window }
+        let JournalSettings {
+            enabled,
+            dedup_window,
+        } = JournalSettings::default();
+        Self {
+            enabled,
+            dedup_window,
+        }
     }
 }
 
@@ -166,7 +172,10 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |message: String| Err(ConfigError::Invalid(message));
         if self.grpc_addr == self.http_addr && self.grpc_addr.port() != 0 {
-            return invalid(format!("grpc_addr and http_addr are both {}", self.grpc_addr));
+            return invalid(format!(
+                "grpc_addr and http_addr are both {}",
+                self.grpc_addr
+            ));
         }
         let mut names = std::collections::HashSet::new();
         let mut secrets = std::collections::HashSet::new();
@@ -175,16 +184,24 @@ impl Config {
                 return invalid("auth.tokens: every token needs a name".into());
             }
             if !names.insert(token.name.as_str()) {
-                return invalid(format!("auth.tokens: the name {:?} is used twice", token.name));
+                return invalid(format!(
+                    "auth.tokens: the name {:?} is used twice",
+                    token.name
+                ));
             }
-            if token.token.chars().count() < MIN_TOKEN_LEN || token.token.chars().any(char::is_whitespace) {
+            if token.token.chars().count() < MIN_TOKEN_LEN
+                || token.token.chars().any(char::is_whitespace)
+            {
                 return invalid(format!(
                     "auth.tokens: the token of {:?} must be at least {MIN_TOKEN_LEN} characters without spaces",
                     token.name
                 ));
             }
             if !secrets.insert(token.token.as_str()) {
-                return invalid(format!("auth.tokens: the token of {:?} is used twice", token.name));
+                return invalid(format!(
+                    "auth.tokens: the token of {:?} is used twice",
+                    token.name
+                ));
             }
         }
         if self.auth.tokens.is_empty() {
@@ -203,6 +220,7 @@ fn one_line(err: &figment::Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use figment::Jail;
 
@@ -249,9 +267,17 @@ mod tests {
                 ..Overrides::default()
             };
             let config = load(jail, Some("bosun.toml"), &overrides).unwrap();
-            assert_eq!(config.data_dir, PathBuf::from("/from/file"), "file over default");
+            assert_eq!(
+                config.data_dir,
+                PathBuf::from("/from/file"),
+                "file over default"
+            );
             assert_eq!(config.http_addr.to_string(), "127.0.0.1:1001");
-            assert_eq!(config.grpc_addr.to_string(), "127.0.0.1:3000", "flag over env");
+            assert_eq!(
+                config.grpc_addr.to_string(),
+                "127.0.0.1:3000",
+                "flag over env"
+            );
             assert!(!config.lessons.enabled, "env over default");
             assert_eq!(config.lessons.dedup_window, Duration::from_secs(600));
             assert_eq!(config.drain_timeout, Duration::from_secs(3));
@@ -266,9 +292,18 @@ mod tests {
             ("typo_key = 1", "typo_key"),
             ("[lessons]\ndedup_window = \"soon\"", "dedup_window"),
             ("log_format = \"xml\"", "log_format"),
-            ("grpc_addr = \"127.0.0.1:9\"\nhttp_addr = \"127.0.0.1:9\"", "both"),
-            ("[[auth.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken = \"short\"", "at least 16"),
-            ("[[auth.tokens]]\nname = \"ops\"\nrole = \"root\"\ntoken = \"0123456789abcdef\"", "role"),
+            (
+                "grpc_addr = \"127.0.0.1:9\"\nhttp_addr = \"127.0.0.1:9\"",
+                "both",
+            ),
+            (
+                "[[auth.tokens]]\nname = \"ops\"\nrole = \"admin\"\ntoken = \"short\"",
+                "at least 16",
+            ),
+            (
+                "[[auth.tokens]]\nname = \"ops\"\nrole = \"root\"\ntoken = \"0123456789abcdef\"",
+                "role",
+            ),
             (
                 "[[auth.tokens]]\nname = \"a\"\nrole = \"admin\"\ntoken = \"0123456789abcdef\"\n\
                  [[auth.tokens]]\nname = \"a\"\nrole = \"read\"\ntoken = \"fedcba9876543210\"",
@@ -279,7 +314,9 @@ mod tests {
         for (file, expected) in cases {
             Jail::expect_with(|jail| {
                 jail.create_file("bosun.toml", file)?;
-                let err = load(jail, Some("bosun.toml"), &Overrides::default()).unwrap_err().to_string();
+                let err = load(jail, Some("bosun.toml"), &Overrides::default())
+                    .unwrap_err()
+                    .to_string();
                 assert!(err.contains(expected), "{file:?}: {err}");
                 assert!(!err.contains('\n'), "one line: {err}");
                 Ok(())

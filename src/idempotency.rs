@@ -31,7 +31,11 @@ pub struct IdempotencyKey {
 
 impl IdempotencyKey {
     /// `None` when the caller sent no request_id.
-    pub fn new(scope: &'static str, request_id: Option<String>, request: &impl Serialize) -> Option<Self> {
+    pub fn new(
+        scope: &'static str,
+        request_id: Option<String>,
+        request: &impl Serialize,
+    ) -> Option<Self> {
         request_id.map(|request_id| Self {
             scope,
             request_id,

@@ -112,7 +112,11 @@ mod tests {
         assert_eq!(page_request(10, &token, "abc").unwrap().after, Some(42));
         let err = page_request(10, &token, "other").unwrap_err();
         assert_eq!(err.as_slice()[0].field, "page_token");
-        for bad in ["garbage!", "djE6eDphYmM", &URL_SAFE_NO_PAD.encode("v2:1:abc")] {
+        for bad in [
+            "garbage!",
+            "djE6eDphYmM",
+            &URL_SAFE_NO_PAD.encode("v2:1:abc"),
+        ] {
             assert!(page_request(10, bad, "abc").is_err(), "{bad}");
         }
     }

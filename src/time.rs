@@ -51,7 +51,10 @@ mod tests {
 
     #[test]
     fn minus_saturates() {
-        assert_eq!(UnixMicros(10).minus(Duration::from_micros(4)), UnixMicros(6));
+        assert_eq!(
+            UnixMicros(10).minus(Duration::from_micros(4)),
+            UnixMicros(6)
+        );
         assert_eq!(
             UnixMicros(i64::MIN + 1).minus(Duration::from_secs(1)),
             UnixMicros(i64::MIN)

@@ -91,6 +91,50 @@ pub fn positive_id(violations: &mut Violations, field: &str, id: i64) -> i64 {
     id
 }
 
+/// The paths of a required update mask, each one of `allowed`; `"*"` alone
+/// names them all. Bad masks are reported on `update_mask` and yield none.
+pub fn update_mask_paths(
+    violations: &mut Violations,
+    mask: Option<prost_types::FieldMask>,
+    allowed: &'static [&'static str],
+) -> Vec<&'static str> {
+    let paths = mask.map(|mask| mask.paths).unwrap_or_default();
+    if paths.is_empty() {
+        violations.add(
+            "update_mask",
+            "is required and must name at least one field",
+        );
+        return Vec::new();
+    }
+    if paths.iter().any(|path| path == "*") {
+        if paths.len() > 1 {
+            violations.add("update_mask", "\"*\" must be the only path");
+            return Vec::new();
+        }
+        return allowed.to_vec();
+    }
+    let mut named = Vec::new();
+    let mut unknown = Vec::new();
+    for path in &paths {
+        match allowed.iter().find(|allowed| *allowed == path) {
+            Some(known) if !named.contains(known) => named.push(*known),
+            Some(_) => {}
+            None => unknown.push(path.as_str()),
+        }
+    }
+    if !unknown.is_empty() {
+        violations.add(
+            "update_mask",
+            format!(
+                "unknown paths {unknown:?}; the mutable fields are: {}",
+                allowed.join(", ")
+            ),
+        );
+        return Vec::new();
+    }
+    named
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,18 +166,57 @@ mod tests {
         assert_eq!(short_text(&mut v, "f", "ok".into()), Some("ok".into()));
         assert!(v.is_empty());
         assert_eq!(short_text(&mut v, "f", "a\nb".into()), None);
-        assert_eq!(short_text(&mut v, "g", "x".repeat(MAX_SHORT_TEXT + 1)), None);
-        assert_eq!(long_text(&mut v, "h", "a\nb\tc".into()), Some("a\nb\tc".into()));
+        assert_eq!(
+            short_text(&mut v, "g", "x".repeat(MAX_SHORT_TEXT + 1)),
+            None
+        );
+        assert_eq!(
+            long_text(&mut v, "h", "a\nb\tc".into()),
+            Some("a\nb\tc".into())
+        );
         assert_eq!(long_text(&mut v, "i", "nul\0".into()), None);
         let fields: Vec<_> = v.as_slice().iter().map(|x| x.field.as_str()).collect();
         assert_eq!(fields, ["f", "g", "i"]);
     }
 
     #[test]
+    fn update_masks() {
+        const ALLOWED: &[&str] = &["a", "b"];
+        let mask = |paths: &[&str]| {
+            Some(prost_types::FieldMask {
+                paths: paths.iter().map(|p| p.to_string()).collect(),
+            })
+        };
+        let cases: [(Option<prost_types::FieldMask>, Option<Vec<&str>>); 7] = [
+            (None, None),
+            (mask(&[]), None),
+            (mask(&["a"]), Some(vec!["a"])),
+            (mask(&["b", "a", "b"]), Some(vec!["b", "a"])),
+            (mask(&["*"]), Some(vec!["a", "b"])),
+            (mask(&["*", "a"]), None),
+            (mask(&["a", "c"]), None),
+        ];
+        for (given, expected) in cases {
+            let mut v = Violations::new();
+            let paths = update_mask_paths(&mut v, given.clone(), ALLOWED);
+            match expected {
+                Some(expected) => assert_eq!((paths, v.is_empty()), (expected, true), "{given:?}"),
+                None => assert_eq!(
+                    (paths.is_empty(), v.as_slice()[0].field.as_str()),
+                    (true, "update_mask")
+                ),
+            }
+        }
+    }
+
+    #[test]
     fn request_ids() {
         let mut v = Violations::new();
         assert_eq!(request_id(&mut v, "r", String::new()), None);
-        assert_eq!(request_id(&mut v, "r", "gh:1234-abcd".into()), Some("gh:1234-abcd".into()));
+        assert_eq!(
+            request_id(&mut v, "r", "gh:1234-abcd".into()),
+            Some("gh:1234-abcd".into())
+        );
         assert!(v.is_empty());
         assert_eq!(request_id(&mut v, "r", "has space".into()), None);
         assert_eq!(request_id(&mut v, "r", "é".into()), None);

@@ -14,14 +14,17 @@ pub fn filter(filter: Option<pb::EventFilter>) -> Result<EventFilter, Violations
     let filter = filter.unwrap_or_default();
     let mut v = Violations::new();
     if filter.event_type_prefixes.len() > MAX_PREFIXES {
-        v.add("filter.event_type_prefixes", format!("at most {MAX_PREFIXES} prefixes"));
+        v.add(
+            "filter.event_type_prefixes",
+            format!("at most {MAX_PREFIXES} prefixes"),
+        );
     }
     for prefix in &filter.event_type_prefixes {
         let valid = !prefix.is_empty()
             && prefix.len() <= 128
-            && prefix
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+            && prefix.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            });
         if !valid {
             v.add(
                 "filter.event_type_prefixes",

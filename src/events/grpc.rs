@@ -30,12 +30,20 @@ impl pb::events_server::Events for EventsApi {
     type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchResponse, Status>> + Send>>;
 
     #[tracing::instrument(name = "events.watch", skip_all)]
-    async fn watch(&self, _request: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
-        Err(to_status(CommonError::NotImplemented { domain: "events.watch" }))
+    async fn watch(
+        &self,
+        _request: Request<pb::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        Err(to_status(CommonError::NotImplemented {
+            domain: "events.watch",
+        }))
     }
 
     #[tracing::instrument(name = "events.get_head", skip_all)]
-    async fn get_head(&self, _request: Request<pb::GetHeadRequest>) -> Result<Response<pb::GetHeadResponse>, Status> {
+    async fn get_head(
+        &self,
+        _request: Request<pb::GetHeadRequest>,
+    ) -> Result<Response<pb::GetHeadResponse>, Status> {
         let bounds = store::bounds(self.db.reader()).await.map_err(status)?;
         Ok(Response::new(pb::GetHeadResponse {
             head_seq: bounds.head_seq,
@@ -55,8 +63,8 @@ impl pb::events_server::Events for EventsApi {
         }
         let filter = convert::filter(request.filter).map_err(status)?;
         let fingerprint = pagination::fingerprint(&(&filter, request.after_seq));
-        let page =
-            pagination::page_request(request.page_size, &request.page_token, &fingerprint).map_err(status)?;
+        let page = pagination::page_request(request.page_size, &request.page_token, &fingerprint)
+            .map_err(status)?;
         let after_seq = page.after.unwrap_or(request.after_seq);
         let bounds = store::bounds(self.db.reader()).await.map_err(status)?;
         if bounds.is_compacted(after_seq) {
@@ -65,9 +73,15 @@ impl pb::events_server::Events for EventsApi {
                 oldest_seq: bounds.oldest_seq,
             }));
         }
-        let events = store::list(self.db.reader(), after_seq, bounds.head_seq, &filter, page.size)
-            .await
-            .map_err(status)?;
+        let events = store::list(
+            self.db.reader(),
+            after_seq,
+            bounds.head_seq,
+            &filter,
+            page.size,
+        )
+        .await
+        .map_err(status)?;
         // A full page may have more behind it; a short one read up to the head.
         let next_page_token = match events.last() {
             Some(last) if events.len() == page.size as usize && last.seq < bounds.head_seq => {

@@ -86,7 +86,9 @@ impl ServiceError for EventError {
 
     fn metadata(&self) -> Vec<(&'static str, String)> {
         match self {
-            Self::CursorCompacted { oldest_seq, .. } => vec![("oldest_seq", oldest_seq.to_string())],
+            Self::CursorCompacted { oldest_seq, .. } => {
+                vec![("oldest_seq", oldest_seq.to_string())]
+            }
             _ => Vec::new(),
         }
     }
@@ -105,12 +107,30 @@ mod tests {
 
     #[test]
     fn compaction_is_detected_only_when_events_were_skipped() {
-        let bounds = LogBounds { head_seq: 100, oldest_seq: 50 };
-        let cases = [(0, false), (48, true), (49, false), (50, false), (99, false), (200, false), (1, true)];
+        let bounds = LogBounds {
+            head_seq: 100,
+            oldest_seq: 50,
+        };
+        let cases = [
+            (0, false),
+            (48, true),
+            (49, false),
+            (50, false),
+            (99, false),
+            (200, false),
+            (1, true),
+        ];
         for (after_seq, compacted) in cases {
-            assert_eq!(bounds.is_compacted(after_seq), compacted, "after {after_seq}");
+            assert_eq!(
+                bounds.is_compacted(after_seq),
+                compacted,
+                "after {after_seq}"
+            );
         }
-        let empty = LogBounds { head_seq: 0, oldest_seq: 0 };
+        let empty = LogBounds {
+            head_seq: 0,
+            oldest_seq: 0,
+        };
         assert!(!empty.is_compacted(10));
     }
 }

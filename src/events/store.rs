@@ -41,7 +41,10 @@ pub async fn bounds(pool: &SqlitePool) -> Result<LogBounds, StoreError> {
         sqlx::query_as("SELECT COALESCE(MAX(seq), 0), COALESCE(MIN(seq), 0) FROM change_log")
             .fetch_one(pool)
             .await?;
-    Ok(LogBounds { head_seq, oldest_seq })
+    Ok(LogBounds {
+        head_seq,
+        oldest_seq,
+    })
 }
 
 /// Up to `limit` events with seq > `after_seq` and seq <= `up_to`, matching
@@ -57,7 +60,10 @@ pub async fn list(
         "SELECT seq, event_type, entity_kind, entity_id, project_id, session_id, task_id, payload, \
          create_time FROM change_log WHERE seq > ",
     );
-    query.push_bind(after_seq).push(" AND seq <= ").push_bind(up_to);
+    query
+        .push_bind(after_seq)
+        .push(" AND seq <= ")
+        .push_bind(up_to);
     if !filter.event_type_prefixes.is_empty() {
         query.push(" AND (");
         for (i, prefix) in filter.event_type_prefixes.iter().enumerate() {
@@ -81,7 +87,9 @@ pub async fn list(
     if let Some(task_id) = filter.task_id {
         query.push(" AND task_id = ").push_bind(task_id);
     }
-    query.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit));
+    query
+        .push(" ORDER BY seq LIMIT ")
+        .push_bind(i64::from(limit));
     let rows: Vec<EventRow> = query.build_query_as().fetch_all(pool).await?;
     Ok(rows.into_iter().map(StoredEvent::from).collect())
 }

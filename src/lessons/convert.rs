@@ -9,12 +9,14 @@ use super::{
 };
 use crate::error::Violations;
 use crate::pb;
-use crate::validate::{self, is_slug, long_text, optional_enum, short_text};
+use crate::validate::{self, is_slug, long_text, optional_enum, short_text, update_mask_paths};
 
 const SLUG_RULE: &str = "must match ^[a-z][a-z0-9_]{0,63}$";
 
 /// RecordLessonRequest -> (request_id, lesson to record).
-pub fn record_request(request: pb::RecordLessonRequest) -> Result<(Option<String>, NewLesson), Violations> {
+pub fn record_request(
+    request: pb::RecordLessonRequest,
+) -> Result<(Option<String>, NewLesson), Violations> {
     let mut v = Violations::new();
     let request_id = validate::request_id(&mut v, "request_id", request.request_id);
     let Some(lesson) = request.lesson else {
@@ -59,7 +61,9 @@ pub fn record_request(request: pb::RecordLessonRequest) -> Result<(Option<String
 pub fn record_response(recorded: Recorded) -> pb::RecordLessonResponse {
     let (outcome, lesson) = match recorded {
         Recorded::Recorded(lesson) => (pb::RecordOutcome::Recorded, Some(lesson_to_pb(lesson))),
-        Recorded::Deduplicated(lesson) => (pb::RecordOutcome::Deduplicated, Some(lesson_to_pb(lesson))),
+        Recorded::Deduplicated(lesson) => {
+            (pb::RecordOutcome::Deduplicated, Some(lesson_to_pb(lesson)))
+        }
         Recorded::Disabled => (pb::RecordOutcome::Disabled, None),
     };
     pb::RecordLessonResponse {
@@ -105,7 +109,7 @@ pub fn patch(request: pb::UpdateLessonRequest) -> Result<(i64, LessonPatch), Vio
         return Err(v);
     };
     let id = validate::positive_id(&mut v, "lesson.id", lesson.id);
-    let paths = mask_paths(&mut v, request.update_mask, LessonPatch::PATHS);
+    let paths = update_mask_paths(&mut v, request.update_mask, LessonPatch::PATHS);
     let mut patch = LessonPatch::default();
     for path in paths {
         match path {
@@ -114,53 +118,52 @@ pub fn patch(request: pb::UpdateLessonRequest) -> Result<(i64, LessonPatch), Vio
                 None if lesson.status == 0 => v.add("lesson.status", "cannot be cleared"),
                 None => {}
             },
-            "attribution" => patch.attribution = Some(attribution(&mut v, "lesson.attribution", lesson.attribution)),
+            "attribution" => {
+                patch.attribution = Some(attribution(
+                    &mut v,
+                    "lesson.attribution",
+                    lesson.attribution,
+                ))
+            }
             "target_domain" => {
-                patch.target_domain = Some(target_domain(&mut v, "lesson.target_domain", lesson.target_domain))
+                patch.target_domain = Some(target_domain(
+                    &mut v,
+                    "lesson.target_domain",
+                    lesson.target_domain,
+                ))
             }
             "target_repo" => {
-                patch.target_repo = Some(short_text(&mut v, "lesson.target_repo", lesson.target_repo.clone()))
+                patch.target_repo = Some(short_text(
+                    &mut v,
+                    "lesson.target_repo",
+                    lesson.target_repo.clone(),
+                ))
             }
             "related_task" => {
-                patch.related_task = Some(short_text(&mut v, "lesson.related_task", lesson.related_task.clone()))
+                patch.related_task = Some(short_text(
+                    &mut v,
+                    "lesson.related_task",
+                    lesson.related_task.clone(),
+                ))
             }
-            "root_cause" => patch.root_cause = Some(long_text(&mut v, "lesson.root_cause", lesson.root_cause.clone())),
-            "suggestion" => patch.suggestion = Some(long_text(&mut v, "lesson.suggestion", lesson.suggestion.clone())),
+            "root_cause" => {
+                patch.root_cause = Some(long_text(
+                    &mut v,
+                    "lesson.root_cause",
+                    lesson.root_cause.clone(),
+                ))
+            }
+            "suggestion" => {
+                patch.suggestion = Some(long_text(
+                    &mut v,
+                    "lesson.suggestion",
+                    lesson.suggestion.clone(),
+                ))
+            }
             _ => {}
         }
     }
     v.finish((id, patch))
-}
-
-/// The paths of a required update mask, each one of `allowed` ("*" = all).
-fn mask_paths(
-    v: &mut Violations,
-    mask: Option<prost_types::FieldMask>,
-    allowed: &'static [&'static str],
-) -> Vec<&'static str> {
-    let paths = mask.map(|mask| mask.paths).unwrap_or_default();
-    if paths.is_empty() {
-        v.add("update_mask", "is required and must name at least one field");
-        return Vec::new();
-    }
-    if paths.iter().any(|path| path == "*") {
-        if paths.len() > 1 {
-            v.add("update_mask", "\"*\" must be the only path");
-        }
-        return allowed.to_vec();
-    }
-    let mut named = Vec::new();
-    for path in &paths {
-        match allowed.iter().find(|allowed| *allowed == path) {
-            Some(known) if !named.contains(known) => named.push(*known),
-            Some(_) => {}
-            None => v.add(
-                "update_mask",
-                format!("unknown path {path:?}; mutable fields are: {}", allowed.join(", ")),
-            ),
-        }
-    }
-    named
 }
 
 pub fn settings_to_pb(settings: JournalSettings) -> pb::LessonSettings {
@@ -179,7 +182,7 @@ pub fn settings_update(
 ) -> Result<impl FnOnce(&mut JournalSettings), Violations> {
     const PATHS: &[&str] = &["enabled", "dedup_window"];
     let mut v = Violations::new();
-    let paths = mask_paths(&mut v, request.update_mask, PATHS);
+    let paths = update_mask_paths(&mut v, request.update_mask, PATHS);
     let settings = request.settings.unwrap_or_default();
     let enabled = paths.contains(&"enabled").then_some(settings.enabled);
     let window = if paths.contains(&"dedup_window") {
@@ -249,20 +252,24 @@ pub fn lesson_to_pb(lesson: Lesson) -> pb::Lesson {
             LessonSource::Manual => pb::LessonSource::Manual,
         }
         .into(),
-        attribution: lesson.attribution.map_or(pb::Attribution::Unspecified, |a| match a {
-            Attribution::Platform => pb::Attribution::Platform,
-            Attribution::Project => pb::Attribution::Project,
-            Attribution::Both => pb::Attribution::Both,
-            Attribution::Unknown => pb::Attribution::Unknown,
-        }) as i32,
+        attribution: lesson
+            .attribution
+            .map_or(pb::Attribution::Unspecified, |a| match a {
+                Attribution::Platform => pb::Attribution::Platform,
+                Attribution::Project => pb::Attribution::Project,
+                Attribution::Both => pb::Attribution::Both,
+                Attribution::Unknown => pb::Attribution::Unknown,
+            }) as i32,
         target_repo: lesson.target_repo.unwrap_or_default(),
-        target_domain: lesson.target_domain.map_or(pb::TargetDomain::Unspecified, |d| match d {
-            TargetDomain::Reliability => pb::TargetDomain::Reliability,
-            TargetDomain::Quality => pb::TargetDomain::Quality,
-            TargetDomain::Economy => pb::TargetDomain::Economy,
-            TargetDomain::Features => pb::TargetDomain::Features,
-            TargetDomain::Scale => pb::TargetDomain::Scale,
-        }) as i32,
+        target_domain: lesson
+            .target_domain
+            .map_or(pb::TargetDomain::Unspecified, |d| match d {
+                TargetDomain::Reliability => pb::TargetDomain::Reliability,
+                TargetDomain::Quality => pb::TargetDomain::Quality,
+                TargetDomain::Economy => pb::TargetDomain::Economy,
+                TargetDomain::Features => pb::TargetDomain::Features,
+                TargetDomain::Scale => pb::TargetDomain::Scale,
+            }) as i32,
     }
 }
 

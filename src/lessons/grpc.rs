@@ -34,7 +34,10 @@ impl pb::lessons_server::Lessons for LessonsApi {
     }
 
     #[tracing::instrument(name = "lessons.get", skip_all)]
-    async fn get_lesson(&self, request: Request<pb::GetLessonRequest>) -> Result<Response<pb::Lesson>, Status> {
+    async fn get_lesson(
+        &self,
+        request: Request<pb::GetLessonRequest>,
+    ) -> Result<Response<pb::Lesson>, Status> {
         let id = convert::lesson_id(request.into_inner().id).map_err(status)?;
         let lesson = self.journal.get(id).await.map_err(status)?;
         Ok(Response::new(convert::lesson_to_pb(lesson)))
@@ -48,13 +51,17 @@ impl pb::lessons_server::Lessons for LessonsApi {
         let request = request.into_inner();
         let filter = convert::filter(&request).map_err(status)?;
         let fingerprint = pagination::fingerprint(&filter);
-        let page =
-            pagination::page_request(request.page_size, &request.page_token, &fingerprint).map_err(status)?;
+        let page = pagination::page_request(request.page_size, &request.page_token, &fingerprint)
+            .map_err(status)?;
         let Some(page) = self.journal.list(&filter, page).await.map_err(status)? else {
             return Ok(Response::new(pb::ListLessonsResponse::default()));
         };
         Ok(Response::new(pb::ListLessonsResponse {
-            lessons: page.lessons.into_iter().map(convert::lesson_to_pb).collect(),
+            lessons: page
+                .lessons
+                .into_iter()
+                .map(convert::lesson_to_pb)
+                .collect(),
             next_page_token: page
                 .next_after
                 .map(|after| next_page_token(after, &fingerprint))
@@ -64,7 +71,10 @@ impl pb::lessons_server::Lessons for LessonsApi {
     }
 
     #[tracing::instrument(name = "lessons.update", skip_all)]
-    async fn update_lesson(&self, request: Request<pb::UpdateLessonRequest>) -> Result<Response<pb::Lesson>, Status> {
+    async fn update_lesson(
+        &self,
+        request: Request<pb::UpdateLessonRequest>,
+    ) -> Result<Response<pb::Lesson>, Status> {
         let (id, patch) = convert::patch(request.into_inner()).map_err(status)?;
         let lesson = self.journal.update(id, patch).await.map_err(status)?;
         Ok(Response::new(convert::lesson_to_pb(lesson)))
@@ -84,7 +94,9 @@ impl pb::lessons_server::Lessons for LessonsApi {
         &self,
         _request: Request<pb::GetLessonSettingsRequest>,
     ) -> Result<Response<pb::LessonSettings>, Status> {
-        Ok(Response::new(convert::settings_to_pb(self.journal.settings())))
+        Ok(Response::new(convert::settings_to_pb(
+            self.journal.settings(),
+        )))
     }
 
     #[tracing::instrument(name = "lessons.update_settings", skip_all)]

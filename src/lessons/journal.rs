@@ -79,7 +79,11 @@ impl Journal {
     }
 
     /// RecordLesson: dedup for AUTO lessons, idempotent on `request_id`.
-    pub async fn record(&self, new: NewLesson, request_id: Option<String>) -> Result<Recorded, LessonError> {
+    pub async fn record(
+        &self,
+        new: NewLesson,
+        request_id: Option<String>,
+    ) -> Result<Recorded, LessonError> {
         let settings = self.settings();
         if !settings.enabled {
             return Ok(Recorded::Disabled);
@@ -88,10 +92,10 @@ impl Journal {
         self.db
             .write(move |conn| {
                 async move {
-                    if let Some(key) = &key {
-                        if let Some(stored) = idempotency::lookup(conn, key).await? {
-                            return Ok(stored);
-                        }
+                    if let Some(key) = &key
+                        && let Some(stored) = idempotency::lookup(conn, key).await?
+                    {
+                        return Ok(stored);
                     }
                     let recorded = record_in(conn, &new, settings.dedup_window).await?;
                     if let Some(key) = &key {
@@ -118,8 +122,13 @@ impl Journal {
             ..new
         };
         let outcome = match conn.begin().await {
-            Ok(mut savepoint) => match record_in(&mut savepoint, &new, settings.dedup_window).await {
-                Ok(recorded) => savepoint.commit().await.map(|()| recorded).map_err(StoreError::from),
+            Ok(mut savepoint) => match record_in(&mut savepoint, &new, settings.dedup_window).await
+            {
+                Ok(recorded) => savepoint
+                    .commit()
+                    .await
+                    .map(|()| recorded)
+                    .map_err(StoreError::from),
                 Err(err) => Err(err),
             },
             Err(err) => Err(err.into()),
@@ -137,11 +146,17 @@ impl Journal {
 
     pub async fn get(&self, id: i64) -> Result<Lesson, LessonError> {
         self.ensure_enabled()?;
-        store::get(self.db.reader(), id).await?.ok_or(LessonError::NotFound(id))
+        store::get(self.db.reader(), id)
+            .await?
+            .ok_or(LessonError::NotFound(id))
     }
 
     /// `None` when the journal is switched off.
-    pub async fn list(&self, filter: &LessonFilter, page: PageRequest) -> Result<Option<LessonPage>, LessonError> {
+    pub async fn list(
+        &self,
+        filter: &LessonFilter,
+        page: PageRequest,
+    ) -> Result<Option<LessonPage>, LessonError> {
         if !self.settings().enabled {
             return Ok(None);
         }
@@ -153,7 +168,9 @@ impl Journal {
         self.db
             .write(move |conn| {
                 async move {
-                    let lesson = store::get(&mut *conn, id).await?.ok_or(LessonError::NotFound(id))?;
+                    let lesson = store::get(&mut *conn, id)
+                        .await?
+                        .ok_or(LessonError::NotFound(id))?;
                     let updated = patch.apply(&lesson, UnixMicros::now());
                     store::save(conn, &updated).await?;
                     Ok(updated)
@@ -185,12 +202,16 @@ impl Journal {
 }
 
 /// Records `new` on `conn` unless an equal AUTO lesson is inside the window.
-async fn record_in(conn: &mut SqliteConnection, new: &NewLesson, window: Duration) -> Result<Recorded, StoreError> {
+async fn record_in(
+    conn: &mut SqliteConnection,
+    new: &NewLesson,
+    window: Duration,
+) -> Result<Recorded, StoreError> {
     let now = UnixMicros::now();
-    if let Some(cutoff) = dedup_cutoff(new.source, window, now) {
-        if let Some(existing) = store::find_duplicate(conn, new, cutoff).await? {
-            return Ok(Recorded::Deduplicated(existing));
-        }
+    if let Some(cutoff) = dedup_cutoff(new.source, window, now)
+        && let Some(existing) = store::find_duplicate(conn, new, cutoff).await?
+    {
+        return Ok(Recorded::Deduplicated(existing));
     }
     Ok(Recorded::Recorded(store::insert(conn, new, now).await?))
 }

@@ -210,7 +210,14 @@ impl LessonPatch {
         macro_rules! set {
             ($($field:ident),+) => { $(if let Some(value) = &self.$field { updated.$field = value.clone(); })+ };
         }
-        set!(attribution, target_repo, target_domain, related_task, root_cause, suggestion);
+        set!(
+            attribution,
+            target_repo,
+            target_domain,
+            related_task,
+            root_cause,
+            suggestion
+        );
         updated.update_time = Some(now);
         updated
     }
@@ -310,13 +317,21 @@ mod tests {
         let hour = Duration::from_secs(3600);
         let cases = [
             (LessonSource::Auto, hour, Some(now.minus(hour))),
-            (LessonSource::Auto, Duration::from_secs(1), Some(UnixMicros(9_000_000))),
+            (
+                LessonSource::Auto,
+                Duration::from_secs(1),
+                Some(UnixMicros(9_000_000)),
+            ),
             (LessonSource::Auto, Duration::ZERO, None),
             (LessonSource::Manual, hour, None),
             (LessonSource::Manual, Duration::ZERO, None),
         ];
         for (source, window, expected) in cases {
-            assert_eq!(dedup_cutoff(source, window, now), expected, "{source:?} {window:?}");
+            assert_eq!(
+                dedup_cutoff(source, window, now),
+                expected,
+                "{source:?} {window:?}"
+            );
         }
     }
 
@@ -346,7 +361,10 @@ mod tests {
         assert_eq!(updated.attribution, Some(Attribution::Platform));
         assert_eq!(updated.root_cause, None);
         assert_eq!(updated.update_time, Some(UnixMicros(99)));
-        assert_eq!(updated.suggestion, lesson.suggestion, "fields outside the patch stay");
+        assert_eq!(
+            updated.suggestion, lesson.suggestion,
+            "fields outside the patch stay"
+        );
         assert_eq!(updated.create_time, lesson.create_time);
     }
 

@@ -43,14 +43,20 @@ impl LessonRow {
         let malformed = |column: &str, value: &str| {
             StoreError::Malformed(format!("lesson {}: {column} {value:?}", self.id))
         };
-        let status = LessonStatus::parse(&self.status).ok_or_else(|| malformed("status", &self.status))?;
-        let source = LessonSource::parse(&self.source).ok_or_else(|| malformed("source", &self.source))?;
+        let status =
+            LessonStatus::parse(&self.status).ok_or_else(|| malformed("status", &self.status))?;
+        let source =
+            LessonSource::parse(&self.source).ok_or_else(|| malformed("source", &self.source))?;
         let attribution = match &self.attribution {
-            Some(value) => Some(Attribution::parse(value).ok_or_else(|| malformed("attribution", value))?),
+            Some(value) => {
+                Some(Attribution::parse(value).ok_or_else(|| malformed("attribution", value))?)
+            }
             None => None,
         };
         let target_domain = match &self.target_domain {
-            Some(value) => Some(TargetDomain::parse(value).ok_or_else(|| malformed("target_domain", value))?),
+            Some(value) => {
+                Some(TargetDomain::parse(value).ok_or_else(|| malformed("target_domain", value))?)
+            }
             None => None,
         };
         Ok(Lesson {
@@ -99,7 +105,11 @@ pub async fn find_duplicate(
 }
 
 /// Inserts `new` and returns the stored lesson.
-pub async fn insert(conn: &mut SqliteConnection, new: &NewLesson, now: UnixMicros) -> Result<Lesson, StoreError> {
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    new: &NewLesson,
+    now: UnixMicros,
+) -> Result<Lesson, StoreError> {
     let sql = format!(
         "INSERT INTO lessons (create_time, lesson_type, work_item_id, task_id, session_id, stage, \
          agent, repo, root_cause, suggestion, detail, status, related_task, source, attribution, \
@@ -130,9 +140,15 @@ pub async fn insert(conn: &mut SqliteConnection, new: &NewLesson, now: UnixMicro
 }
 
 /// One lesson by id.
-pub async fn get<'e>(executor: impl Executor<'e, Database = Sqlite>, id: i64) -> Result<Option<Lesson>, StoreError> {
+pub async fn get<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
+    id: i64,
+) -> Result<Option<Lesson>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM lessons WHERE id = ?");
-    let row: Option<LessonRow> = sqlx::query_as(&sql).bind(id).fetch_optional(executor).await?;
+    let row: Option<LessonRow> = sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(executor)
+        .await?;
     row.map(LessonRow::into_lesson).transpose()
 }
 
@@ -162,7 +178,8 @@ pub async fn list<'e>(
     filter: &LessonFilter,
     page: PageRequest,
 ) -> Result<LessonPage, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM lessons WHERE 1 = 1"));
+    let mut query =
+        QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM lessons WHERE 1 = 1"));
     if let Some(lesson_type) = &filter.lesson_type {
         query.push(" AND lesson_type = ").push_bind(lesson_type);
     }
@@ -179,16 +196,22 @@ pub async fn list<'e>(
         query.push(" AND source = ").push_bind(source.as_str());
     }
     if let Some(attribution) = filter.attribution {
-        query.push(" AND attribution = ").push_bind(attribution.as_str());
+        query
+            .push(" AND attribution = ")
+            .push_bind(attribution.as_str());
     }
     if let Some(target_domain) = filter.target_domain {
-        query.push(" AND target_domain = ").push_bind(target_domain.as_str());
+        query
+            .push(" AND target_domain = ")
+            .push_bind(target_domain.as_str());
     }
     if let Some(after) = page.after {
         query.push(" AND id < ").push_bind(after);
     }
     // One more than asked tells whether another page exists.
-    query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(page.size) + 1);
+    query
+        .push(" ORDER BY id DESC LIMIT ")
+        .push_bind(i64::from(page.size) + 1);
     let rows: Vec<LessonRow> = query.build_query_as().fetch_all(executor).await?;
     let mut lessons = rows
         .into_iter()
@@ -200,7 +223,10 @@ pub async fn list<'e>(
     } else {
         None
     };
-    Ok(LessonPage { lessons, next_after })
+    Ok(LessonPage {
+        lessons,
+        next_after,
+    })
 }
 
 /// Total and counts by type and by status.
@@ -210,9 +236,10 @@ pub async fn stats(conn: &mut SqliteConnection) -> Result<LessonStats, StoreErro
     )
     .fetch_all(&mut *conn)
     .await?;
-    let status_rows: Vec<(String, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM lessons GROUP BY status")
-        .fetch_all(&mut *conn)
-        .await?;
+    let status_rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, COUNT(*) FROM lessons GROUP BY status")
+            .fetch_all(&mut *conn)
+            .await?;
     let mut by_status = status_rows
         .into_iter()
         .map(|(status, count)| {
@@ -223,5 +250,9 @@ pub async fn stats(conn: &mut SqliteConnection) -> Result<LessonStats, StoreErro
         .collect::<Result<Vec<_>, _>>()?;
     by_status.sort_by_key(|(status, _)| LessonStatus::ALL.iter().position(|s| s == status));
     let total = by_type.iter().map(|(_, count)| count).sum();
-    Ok(LessonStats { total, by_type, by_status })
+    Ok(LessonStats {
+        total,
+        by_type,
+        by_status,
+    })
 }

@@ -44,11 +44,18 @@ impl FrontDoorState {
 
     fn admit<B>(&self, request: &mut http::Request<B>) -> Result<(), Status> {
         let path = request.uri().path();
-        let service = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+        let service = path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or_default();
         if self.draining.load(Ordering::SeqCst) && service != "grpc.health.v1.Health" {
             return Err(to_status(CommonError::ShuttingDown));
         }
-        let authorization = request.headers().get(http::header::AUTHORIZATION).map(|v| v.as_bytes());
+        let authorization = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
         let caller = match self.auth.check(path, authorization) {
             Ok(caller) => caller,
             Err(Refusal::Unauthenticated) => return Err(to_status(CommonError::Unauthenticated)),

@@ -80,7 +80,11 @@ impl Server {
     }
 
     /// Serves gRPC on `listener` until `shutdown` resolves or serving fails.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let Server {
             config,
             db,
@@ -89,10 +93,14 @@ impl Server {
         } = self;
         let (health, health_service) = tonic_health::server::health_reporter();
         for service in SERVING_SERVICES {
-            health.set_service_status(service, ServingStatus::Serving).await;
+            health
+                .set_service_status(service, ServingStatus::Serving)
+                .await;
         }
         for (service, _) in PENDING_SERVICES {
-            health.set_service_status(service, ServingStatus::NotServing).await;
+            health
+                .set_service_status(service, ServingStatus::NotServing)
+                .await;
         }
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -115,9 +123,16 @@ impl Server {
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(pb::lessons_server::LessonsServer::new(LessonsApi::new(journal)))
-            .add_service(pb::events_server::EventsServer::new(EventsApi::new(db.clone())))
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener), stop_accepting.clone().cancelled_owned());
+            .add_service(pb::lessons_server::LessonsServer::new(LessonsApi::new(
+                journal,
+            )))
+            .add_service(pb::events_server::EventsServer::new(EventsApi::new(
+                db.clone(),
+            )))
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener),
+                stop_accepting.clone().cancelled_owned(),
+            );
         tokio::pin!(serving);
         tokio::pin!(shutdown);
 
@@ -167,7 +182,9 @@ pub async fn run(
         while hangups.recv().await.is_some() {
             match reload() {
                 Ok(config) => reloader.apply(&config),
-                Err(err) => tracing::error!(error = %err, "configuration reload refused; keeping the old settings"),
+                Err(err) => {
+                    tracing::error!(error = %err, "configuration reload refused; keeping the old settings")
+                }
             }
         }
     });

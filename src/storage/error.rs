@@ -51,8 +51,8 @@ impl From<sqlx::Error> for StoreError {
                     .map(|code| code & 0xff);
                 match primary {
                     Some(
-                        SQLITE_BUSY | SQLITE_LOCKED | SQLITE_NOMEM | SQLITE_READONLY
-                        | SQLITE_IOERR | SQLITE_FULL | SQLITE_CANTOPEN,
+                        SQLITE_BUSY | SQLITE_LOCKED | SQLITE_NOMEM | SQLITE_READONLY | SQLITE_IOERR
+                        | SQLITE_FULL | SQLITE_CANTOPEN,
                     ) => Self::Unavailable(err),
                     _ => Self::Internal(err),
                 }

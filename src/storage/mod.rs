@@ -41,8 +41,11 @@ pub struct Db {
     reader: SqlitePool,
     writer: Writer,
     head_rx: watch::Receiver<i64>,
-    shutdown: Arc<Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>>,
+    shutdown: Arc<Mutex<Option<WriterShutdown>>>,
 }
+
+/// How to stop the writer task: the stop signal and the task to await.
+type WriterShutdown = (oneshot::Sender<()>, JoinHandle<()>);
 
 impl Db {
     /// Opens (creating if needed) `<data_dir>/bosun.db`, applies migrations
@@ -84,9 +87,7 @@ impl Db {
     /// Runs `job` in a write transaction (see [`Writer::write`]).
     pub async fn write<T, E, F>(&self, job: F) -> Result<T, E>
     where
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>>
-            + Send
-            + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {

@@ -61,9 +61,7 @@ impl Writer {
     /// rolled back (other jobs of the batch are unaffected).
     pub async fn write<T, E, F>(&self, job: F) -> Result<T, E>
     where
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>>
-            + Send
-            + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
@@ -126,7 +124,11 @@ async fn run(
     }
 }
 
-async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>, head_tx: &watch::Sender<i64>) {
+async fn commit_batch(
+    conn: &mut SqliteConnection,
+    batch: &mut Vec<Job>,
+    head_tx: &watch::Sender<i64>,
+) {
     let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
         Err(err) => {
@@ -171,7 +173,7 @@ async fn run_job(
     run: JobFn,
 ) -> Result<Result<Erased, StoreError>, StoreError> {
     let mut savepoint = tx.begin().await?;
-    let outcome = AssertUnwindSafe(run(&mut *savepoint)).catch_unwind().await;
+    let outcome = AssertUnwindSafe(run(&mut savepoint)).catch_unwind().await;
     match outcome {
         Ok((true, result)) => {
             savepoint.commit().await?;
