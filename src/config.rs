@@ -339,6 +339,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_documents_every_default() {
+        Jail::expect_with(|_jail| {
+            let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("bosun.example.toml");
+            let config =
+                Config::load(Some(&example), Config::env(), &Overrides::default()).unwrap();
+            assert_eq!(config, Config::default());
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_missing_file_is_an_error() {
         Jail::expect_with(|jail| {
             let err = load(jail, Some("bosun.toml"), &Overrides::default()).unwrap_err();
