@@ -369,3 +369,85 @@ async fn the_binary_serves_until_sigterm_then_exits_cleanly() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
 }
+
+#[tokio::test]
+async fn sighup_reloads_run_time_settings_and_refuses_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bosun.toml");
+    std::fs::write(
+        &config,
+        "grpc_addr = \"127.0.0.1:0\"\nhttp_addr = \"127.0.0.1:0\"\n[lessons]\nenabled = true\n",
+    )
+    .unwrap();
+    let mut child = bosun_command()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut wait_for = |needle: &str| loop {
+        let line = lines.next().expect("bosun exited").unwrap();
+        if line.contains(needle) {
+            return line;
+        }
+    };
+    let serving = wait_for("grpc_addr=");
+    let addr = serving
+        .split("grpc_addr=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut lessons = pb::lessons_client::LessonsClient::new(channel);
+    let hangup = |pid: u32| {
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+
+    std::fs::write(
+        &config,
+        "[lessons]\nenabled = false\ndedup_window = \"5m\"\n",
+    )
+    .unwrap();
+    assert!(hangup(child.id()).success());
+    wait_for("lessons settings changed");
+    let settings = lessons
+        .get_lesson_settings(pb::GetLessonSettingsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!settings.enabled, "the kill-switch was reloaded");
+    assert_eq!(settings.dedup_window.unwrap().seconds, 300);
+
+    std::fs::write(&config, "[lessons]\nenabled = maybe\n").unwrap();
+    assert!(hangup(child.id()).success());
+    wait_for("configuration reload refused");
+    let settings = lessons
+        .get_lesson_settings(pb::GetLessonSettingsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!settings.enabled, "a bad file changes nothing");
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+}
