@@ -31,6 +31,7 @@ pub struct Config {
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
     pub lessons: LessonsConfig,
+    pub events: EventsConfig,
     pub auth: AuthConfig,
 }
 
@@ -50,6 +51,30 @@ pub struct LessonsConfig {
     /// disables dedup.
     #[serde(with = "humantime_serde")]
     pub dedup_window: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// How often an idle Watch stream gets a progress message (jittered).
+    #[serde(with = "humantime_serde")]
+    pub progress_interval: Duration,
+    /// History older than this is compacted away (never the newest 10,000).
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// How often the compaction job runs.
+    #[serde(with = "humantime_serde")]
+    pub compaction_interval: Duration,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            progress_interval: Duration::from_secs(10),
+            retention: Duration::from_secs(7 * 24 * 60 * 60),
+            compaction_interval: Duration::from_secs(60 * 60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -88,6 +113,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             drain_timeout: Duration::from_secs(10),
             lessons: LessonsConfig::default(),
+            events: EventsConfig::default(),
             auth: AuthConfig::default(),
         }
     }
@@ -176,6 +202,12 @@ impl Config {
                 "grpc_addr and http_addr are both {}",
                 self.grpc_addr
             ));
+        }
+        if self.events.progress_interval < Duration::from_millis(10) {
+            return invalid("events.progress_interval must be at least 10ms".into());
+        }
+        if self.events.compaction_interval < Duration::from_secs(1) {
+            return invalid("events.compaction_interval must be at least 1s".into());
         }
         let mut names = std::collections::HashSet::new();
         let mut secrets = std::collections::HashSet::new();

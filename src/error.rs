@@ -49,11 +49,6 @@ impl ErrorCode {
             Self::Internal => Code::Internal,
         }
     }
-
-    /// Codes whose cause is internal: the client gets a generic message.
-    fn hides_cause(self) -> bool {
-        matches!(self, Self::Internal | Self::Unavailable)
-    }
 }
 
 /// One bad field of a request, named by its path in the request message
@@ -129,12 +124,17 @@ pub trait ServiceError: std::error::Error {
     fn violations(&self) -> &[FieldViolation] {
         &[]
     }
+    /// Whether the cause is internal: then the client gets a generic message
+    /// and the error is logged. By default, INTERNAL and UNAVAILABLE are.
+    fn is_internal(&self) -> bool {
+        matches!(self.code(), ErrorCode::Internal | ErrorCode::Unavailable)
+    }
 }
 
 /// The one place a domain error becomes a gRPC status.
 pub fn to_status<E: ServiceError>(err: E) -> Status {
     let code = err.code();
-    let message = if code.hides_cause() {
+    let message = if err.is_internal() {
         tracing::error!(reason = err.reason(), error = %ErrorChain(&err), "request failed");
         match code {
             ErrorCode::Unavailable => "temporarily unavailable; retry later".to_string(),
@@ -221,6 +221,10 @@ impl ServiceError for CommonError {
             _ => &[],
         }
     }
+
+    fn is_internal(&self) -> bool {
+        false
+    }
 }
 
 impl From<Violations> for CommonError {
@@ -235,12 +239,31 @@ mod tests {
 
     #[test]
     fn internal_causes_never_reach_the_client() {
+        let cause = sqlx::Error::Protocol("SELECT secret FROM /var/lib/bosun.db".into());
+        for (err, code, message) in [
+            (
+                crate::storage::StoreError::Internal(cause),
+                Code::Internal,
+                "internal error; see the server log",
+            ),
+            (
+                crate::storage::StoreError::Closed,
+                Code::Unavailable,
+                "temporarily unavailable; retry later",
+            ),
+        ] {
+            let status = to_status(err);
+            assert_eq!((status.code(), status.message()), (code, message));
+            let info = status.get_error_details().error_info().cloned().unwrap();
+            assert_eq!(info.domain, ERROR_DOMAIN);
+        }
         let status = to_status(CommonError::ShuttingDown);
         assert_eq!(status.code(), Code::Unavailable);
-        assert_eq!(status.message(), "temporarily unavailable; retry later");
-        let info = status.get_error_details().error_info().cloned().unwrap();
-        assert_eq!(info.reason, "SHUTTING_DOWN");
-        assert_eq!(info.domain, ERROR_DOMAIN);
+        assert_eq!(status.message(), "the server is shutting down");
+        assert_eq!(
+            status.get_error_details().error_info().unwrap().reason,
+            "SHUTTING_DOWN"
+        );
     }
 
     #[test]

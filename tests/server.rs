@@ -154,20 +154,16 @@ async fn domains_still_to_come_answer_unimplemented_naming_the_domain() {
         .get_status(pb::GetStatusRequest {})
         .await
         .unwrap_err();
-    let processors = pb::processors_client::ProcessorsClient::new(channel.clone())
+    let processors = pb::processors_client::ProcessorsClient::new(channel)
         .list_processors(pb::ListProcessorsRequest::default())
         .await
         .unwrap_err();
-    let watch = pb::events_client::EventsClient::new(channel)
-        .watch(pb::WatchRequest::default())
-        .await
-        .unwrap_err();
+
     for (status, domain) in [
         (sessions, "sessions"),
         (tasks, "tasks"),
         (reconciler, "reconciler"),
         (processors, "processors"),
-        (watch, "events.watch"),
     ] {
         assert_error(&status, Code::Unimplemented, "DOMAIN_NOT_IMPLEMENTED");
         assert_eq!(error_metadata(&status, "domain").as_deref(), Some(domain));

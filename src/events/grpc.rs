@@ -1,23 +1,31 @@
 //! The Events gRPC adapter.
 
-use std::pin::Pin;
-
-use futures::Stream;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::{EventError, convert, store};
-use crate::error::{CommonError, to_status};
+use super::{EventError, Watchers, convert, store};
+use crate::error::{Violations, to_status};
 use crate::pagination::{self, next_page_token};
 use crate::pb;
 use crate::storage::Db;
 
 pub struct EventsApi {
     db: Db,
+    watchers: Watchers,
 }
 
 impl EventsApi {
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(db: Db, watchers: Watchers) -> Self {
+        Self { db, watchers }
+    }
+}
+
+/// A negative seq is bad input.
+fn after_seq(after_seq: i64) -> Result<i64, Violations> {
+    if after_seq < 0 {
+        Err(Violations::one("after_seq", "must not be negative"))
+    } else {
+        Ok(after_seq)
     }
 }
 
@@ -27,16 +35,22 @@ fn status(err: impl Into<EventError>) -> Status {
 
 #[tonic::async_trait]
 impl pb::events_server::Events for EventsApi {
-    type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchResponse, Status>> + Send>>;
+    type WatchStream = ReceiverStream<Result<pb::WatchResponse, Status>>;
 
     #[tracing::instrument(name = "events.watch", skip_all)]
     async fn watch(
         &self,
-        _request: Request<pb::WatchRequest>,
+        request: Request<pb::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        Err(to_status(CommonError::NotImplemented {
-            domain: "events.watch",
-        }))
+        let request = request.into_inner();
+        let after_seq = after_seq(request.after_seq).map_err(status)?;
+        let filter = convert::filter(request.filter).map_err(status)?;
+        let stream = self
+            .watchers
+            .open(after_seq, filter)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(stream))
     }
 
     #[tracing::instrument(name = "events.get_head", skip_all)]
@@ -57,10 +71,7 @@ impl pb::events_server::Events for EventsApi {
         request: Request<pb::ListEventsRequest>,
     ) -> Result<Response<pb::ListEventsResponse>, Status> {
         let request = request.into_inner();
-        if request.after_seq < 0 {
-            let violations = crate::error::Violations::one("after_seq", "must not be negative");
-            return Err(status(violations));
-        }
+        after_seq(request.after_seq).map_err(status)?;
         let filter = convert::filter(request.filter).map_err(status)?;
         let fingerprint = pagination::fingerprint(&(&filter, request.after_seq));
         let page = pagination::page_request(request.page_size, &request.page_token, &fingerprint)

@@ -1,16 +1,21 @@
 //! The change log (SPEC §4): every committed state change appends one row to
 //! `change_log` through triggers (see `migrations/0001_change_log.sql`). This
-//! module reads it: the head, pages of history, and (issue 3) live streams.
+//! module reads it: the head, pages of history, live streams that resume
+//! from any kept seq, and the retention job that compacts old history.
 
+mod compaction;
 mod convert;
 mod grpc;
 mod store;
+mod watch;
 
 use crate::error::{ErrorCode, FieldViolation, ServiceError, Violations};
 use crate::storage::StoreError;
 use crate::time::UnixMicros;
 
+pub use compaction::{Compactor, KEEP_NEWEST};
 pub use grpc::EventsApi;
+pub use watch::Watchers;
 
 /// Which events to return; unset parts match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

@@ -1,6 +1,6 @@
 //! SQL of the change log.
 
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{Executor, FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::{EventFilter, LogBounds, StoredEvent};
 use crate::storage::StoreError;
@@ -49,8 +49,8 @@ pub async fn bounds(pool: &SqlitePool) -> Result<LogBounds, StoreError> {
 
 /// Up to `limit` events with seq > `after_seq` and seq <= `up_to`, matching
 /// `filter`, in seq order.
-pub async fn list(
-    pool: &SqlitePool,
+pub async fn list<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
     after_seq: i64,
     up_to: i64,
     filter: &EventFilter,
@@ -90,6 +90,65 @@ pub async fn list(
     query
         .push(" ORDER BY seq LIMIT ")
         .push_bind(i64::from(limit));
-    let rows: Vec<EventRow> = query.build_query_as().fetch_all(pool).await?;
+    let rows: Vec<EventRow> = query.build_query_as().fetch_all(executor).await?;
     Ok(rows.into_iter().map(StoredEvent::from).collect())
+}
+
+/// One page of a Watch or ListEvents, read in one snapshot that also checks
+/// the cursor is still kept: events with seq in (`after_seq`, `up_to`].
+pub async fn read_page(
+    pool: &SqlitePool,
+    after_seq: i64,
+    up_to: i64,
+    filter: &EventFilter,
+    limit: u32,
+) -> Result<Result<Vec<StoredEvent>, LogBounds>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let oldest_seq: i64 = sqlx::query_scalar("SELECT COALESCE(MIN(seq), 0) FROM change_log")
+        .fetch_one(&mut *tx)
+        .await?;
+    let bounds = LogBounds {
+        head_seq: up_to,
+        oldest_seq,
+    };
+    if bounds.is_compacted(after_seq) {
+        return Ok(Err(bounds));
+    }
+    let events = list(&mut *tx, after_seq, up_to, filter, limit).await?;
+    tx.commit().await?;
+    Ok(Ok(events))
+}
+
+/// The first seq compaction must keep: the oldest event not older than
+/// `cutoff`, and never later than the newest `keep_newest` events.
+pub async fn compaction_boundary(
+    conn: &mut SqliteConnection,
+    cutoff: UnixMicros,
+    keep_newest: i64,
+) -> Result<i64, StoreError> {
+    let (head, first_recent): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT COALESCE(MAX(seq), 0), (SELECT MIN(seq) FROM change_log WHERE create_time >= ?) FROM change_log",
+    )
+    .bind(cutoff.0)
+    .fetch_one(conn)
+    .await?;
+    let keep_from = head - keep_newest + 1;
+    Ok(first_recent.unwrap_or(head + 1).min(keep_from))
+}
+
+/// Deletes up to `limit` of the oldest events before `boundary`; returns how
+/// many. Deleting only from the front keeps the log a gapless suffix.
+pub async fn delete_before(
+    conn: &mut SqliteConnection,
+    boundary: i64,
+    limit: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "DELETE FROM change_log WHERE seq IN (SELECT seq FROM change_log WHERE seq < ? ORDER BY seq LIMIT ?)",
+    )
+    .bind(boundary)
+    .bind(limit)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }

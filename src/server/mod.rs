@@ -19,7 +19,7 @@ use tonic_health::ServingStatus;
 
 use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
-use crate::events::EventsApi;
+use crate::events::{Compactor, EventsApi, Watchers};
 use crate::lessons::{Journal, LessonsApi};
 use crate::storage::{Db, StoreError};
 use crate::{idempotency, pb};
@@ -37,6 +37,10 @@ pub struct Server {
     config: Config,
     db: Db,
     journal: Journal,
+    watchers: Watchers,
+    compactor: Compactor,
+    /// Ends every open stream at shutdown.
+    streams: CancellationToken,
     front_door: std::sync::Arc<FrontDoorState>,
 }
 
@@ -65,12 +69,28 @@ impl Server {
                 .iter()
                 .map(|token| (token.name.as_str(), token.role, token.token.as_str())),
         );
+        let streams = CancellationToken::new();
+        let watchers = Watchers::new(db.clone(), config.events.progress_interval, streams.clone());
+        let compactor = Compactor::new(db.clone(), config.events.retention);
         Ok(Self {
             config,
             db,
             journal,
+            watchers,
+            compactor,
+            streams,
             front_door: FrontDoorState::new(auth),
         })
+    }
+
+    /// The Watch streams (to count the open ones).
+    pub fn watchers(&self) -> Watchers {
+        self.watchers.clone()
+    }
+
+    /// The change-log retention job (it also runs on its own schedule).
+    pub fn compactor(&self) -> Compactor {
+        self.compactor.clone()
     }
 
     pub fn reloader(&self) -> Reloader {
@@ -89,6 +109,9 @@ impl Server {
             config,
             db,
             journal,
+            watchers,
+            compactor,
+            streams,
             front_door,
         } = self;
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -107,6 +130,7 @@ impl Server {
         let background = CancellationToken::new();
         let mut loops = JoinSet::new();
         loops.spawn(prune_request_ids(db.clone(), background.clone()));
+        loops.spawn(compactor.run_every(config.events.compaction_interval, background.clone()));
 
         let stop_accepting = CancellationToken::new();
         let serving = tonic::transport::Server::builder()
@@ -119,6 +143,7 @@ impl Server {
             )))
             .add_service(pb::events_server::EventsServer::new(EventsApi::new(
                 db.clone(),
+                watchers,
             )))
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(listener),
@@ -137,6 +162,7 @@ impl Server {
                 }
                 front_door.start_draining();
                 stop_accepting.cancel();
+                streams.cancel();
                 background.cancel();
                 match tokio::time::timeout(config.drain_timeout, &mut serving).await {
                     Ok(result) => result.context("the gRPC server failed while draining"),

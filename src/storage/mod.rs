@@ -31,7 +31,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "bosun.db";
 /// How long a statement waits for a lock held by another process.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read-only connections in the pool.
 const READERS: u32 = 8;
 
@@ -92,6 +92,17 @@ impl Db {
         E: From<StoreError> + Send + 'static,
     {
         self.writer.write(job).await
+    }
+
+    /// Runs `job` alone on the writer connection, outside any transaction
+    /// (see [`Writer::outside_transaction`]).
+    pub async fn outside_transaction<T, E, F>(&self, job: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.writer.outside_transaction(job).await
     }
 
     /// The newest committed change-log seq, updated after every commit.

@@ -34,6 +34,8 @@ type JobFn =
 struct Job {
     run: JobFn,
     reply: oneshot::Sender<Result<Erased, StoreError>>,
+    /// Runs alone, outside any transaction (e.g. a WAL checkpoint).
+    outside_transaction: bool,
 }
 
 /// A handle to the writer task; cheap to clone.
@@ -65,6 +67,26 @@ impl Writer {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        self.submit(job, false).await
+    }
+
+    /// Runs `job` on the writer connection alone, outside any transaction,
+    /// between two batches: for maintenance such as a WAL checkpoint.
+    pub async fn outside_transaction<T, E, F>(&self, job: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.submit(job, true).await
+    }
+
+    async fn submit<T, E, F>(&self, job: F, outside_transaction: bool) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let run: JobFn = Box::new(move |conn| {
             async move {
                 let result = job(conn).await;
@@ -76,6 +98,7 @@ impl Writer {
         let job = Job {
             run,
             reply: reply_tx,
+            outside_transaction,
         };
         self.jobs_tx
             .send(job)
@@ -110,14 +133,26 @@ async fn run(
             }
         };
         let Some(first) = first else { break };
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match jobs_rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        let mut alone = None;
+        if first.outside_transaction {
+            alone = Some(first);
+        } else {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match jobs_rx.try_recv() {
+                    Ok(job) if job.outside_transaction => {
+                        alone = Some(job);
+                        break;
+                    }
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
+            commit_batch(&mut conn, &mut batch, &head_tx).await;
         }
-        commit_batch(&mut conn, &mut batch, &head_tx).await;
+        if let Some(job) = alone {
+            run_alone(&mut conn, job).await;
+        }
     }
     if let Err(err) = conn.close().await {
         tracing::warn!(error = %err, "closing the writer connection failed");
@@ -189,6 +224,17 @@ async fn run_job(
             Ok(Err(StoreError::Panicked))
         }
     }
+}
+
+async fn run_alone(conn: &mut SqliteConnection, job: Job) {
+    let result = match AssertUnwindSafe((job.run)(conn)).catch_unwind().await {
+        Ok((_, result)) => Ok(result),
+        Err(_) => {
+            tracing::error!("a maintenance job panicked");
+            Err(StoreError::Panicked)
+        }
+    };
+    let _ = job.reply.send(result);
 }
 
 fn fail_all(

@@ -1,0 +1,92 @@
+//! Retention: a background job deletes change-log history older than the
+//! retention, never the newest [`KEEP_NEWEST`] events, from the front only
+//! (the kept log stays a gapless suffix), in small transactions so writers
+//! never wait long, then checkpoints the WAL so the file shrinks.
+
+use std::time::Duration;
+
+use futures::FutureExt;
+use tokio_util::sync::CancellationToken;
+
+use super::store;
+use crate::storage::{BUSY_TIMEOUT, Db, StoreError};
+use crate::time::UnixMicros;
+
+/// The newest events are always kept, whatever their age.
+pub const KEEP_NEWEST: i64 = 10_000;
+/// Events deleted per transaction.
+const DELETE_BATCH: i64 = 1_000;
+
+/// Runs compaction passes over one database.
+#[derive(Clone)]
+pub struct Compactor {
+    db: Db,
+    retention: Duration,
+}
+
+impl Compactor {
+    pub fn new(db: Db, retention: Duration) -> Self {
+        Self { db, retention }
+    }
+
+    /// One pass; returns how many events were deleted.
+    pub async fn run_once(&self) -> Result<u64, StoreError> {
+        let cutoff = UnixMicros::now().minus(self.retention);
+        let mut deleted = 0;
+        loop {
+            let batch = self
+                .db
+                .write(move |conn| {
+                    async move {
+                        let boundary =
+                            store::compaction_boundary(&mut *conn, cutoff, KEEP_NEWEST).await?;
+                        store::delete_before(conn, boundary, DELETE_BATCH).await
+                    }
+                    .boxed()
+                })
+                .await?;
+            deleted += batch;
+            if batch < DELETE_BATCH as u64 {
+                break;
+            }
+        }
+        if deleted > 0 {
+            self.db
+                .outside_transaction(|conn| checkpoint(conn).boxed())
+                .await?;
+            tracing::info!(deleted, "compacted the change log");
+        }
+        Ok(deleted)
+    }
+
+    /// Runs a pass now and then every `interval` until `stop`.
+    pub async fn run_every(self, interval: Duration, stop: CancellationToken) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => match self.run_once().await {
+                    Ok(_) => {}
+                    Err(StoreError::Closed) => return,
+                    Err(err) => tracing::warn!(error = ?err, "change-log compaction failed; retrying next interval"),
+                },
+            }
+        }
+    }
+}
+
+/// Truncates the WAL, waiting at most briefly for readers so the writer is
+/// not held up.
+async fn checkpoint(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+    sqlx::query("PRAGMA busy_timeout = 100")
+        .execute(&mut *conn)
+        .await?;
+    let result = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut *conn)
+        .await;
+    let restore = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
+    sqlx::query(&restore).execute(&mut *conn).await?;
+    result?;
+    Ok(())
+}

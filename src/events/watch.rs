@@ -1,0 +1,221 @@
+//! Events.Watch: one task per stream. It catches up from the table in pages
+//! (each read in one snapshot that also checks the cursor was not
+//! compacted), then waits for the writer's post-commit head signal, so a
+//! commit reaches streams in milliseconds without polling (a slow re-read of
+//! the head is only a safety net). Each stream's queue holds at most
+//! [`QUEUE`] messages: a consumer that stops reading parks its own task,
+//! never the writer or other streams, and is caught up from the table when
+//! it reads again. Progress messages are sent only when caught up to a
+//! committed head, so they never split a transaction's events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+
+use super::{EventError, EventFilter, convert, store};
+use crate::error::{CommonError, to_status};
+use crate::pb;
+use crate::storage::Db;
+
+/// Events read and sent per message while catching up.
+const PAGE: u32 = 256;
+/// Messages queued per stream before its task waits for the client.
+const QUEUE: usize = 2;
+/// How often a stream re-reads the head in case a wake-up was missed.
+const SAFETY_POLL: Duration = Duration::from_secs(5);
+
+/// Opens Watch streams and counts the open ones.
+#[derive(Clone)]
+pub struct Watchers {
+    db: Db,
+    progress_interval: Duration,
+    shutdown: CancellationToken,
+    open_tx: Arc<watch::Sender<usize>>,
+}
+
+impl Watchers {
+    /// `shutdown` ends every stream with UNAVAILABLE (SHUTTING_DOWN).
+    pub fn new(db: Db, progress_interval: Duration, shutdown: CancellationToken) -> Self {
+        Self {
+            db,
+            progress_interval,
+            shutdown,
+            open_tx: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    /// How many streams are open, updated as they open and close.
+    pub fn open_streams(&self) -> watch::Receiver<usize> {
+        self.open_tx.subscribe()
+    }
+
+    /// Validates the cursor against the kept history and starts a stream.
+    pub async fn open(
+        &self,
+        after_seq: i64,
+        filter: EventFilter,
+    ) -> Result<ReceiverStream<Result<pb::WatchResponse, Status>>, EventError> {
+        let bounds = store::bounds(self.db.reader()).await?;
+        if bounds.is_compacted(after_seq) {
+            return Err(EventError::CursorCompacted {
+                after_seq,
+                oldest_seq: bounds.oldest_seq,
+            });
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let stream = Stream {
+            db: self.db.clone(),
+            filter,
+            cursor: after_seq,
+            tx,
+            shutdown: self.shutdown.clone(),
+            progress_interval: self.progress_interval,
+            _open: OpenGuard::new(self.open_tx.clone()),
+        };
+        tokio::spawn(stream.run());
+        Ok(ReceiverStream::new(rx))
+    }
+}
+
+/// Counts a stream as open while it lives.
+struct OpenGuard(Arc<watch::Sender<usize>>);
+
+impl OpenGuard {
+    fn new(open_tx: Arc<watch::Sender<usize>>) -> Self {
+        open_tx.send_modify(|open| *open += 1);
+        Self(open_tx)
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.send_modify(|open| *open -= 1);
+    }
+}
+
+/// Whether a stream goes on.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+struct Stream {
+    db: Db,
+    filter: EventFilter,
+    /// Every matching event with seq <= cursor has been sent.
+    cursor: i64,
+    tx: mpsc::Sender<Result<pb::WatchResponse, Status>>,
+    shutdown: CancellationToken,
+    progress_interval: Duration,
+    _open: OpenGuard,
+}
+
+impl Stream {
+    #[tracing::instrument(name = "events.watch.stream", skip_all, fields(after_seq = self.cursor))]
+    async fn run(mut self) {
+        let mut head_rx = self.db.head();
+        let mut polled_head = 0;
+        let mut safety = tokio::time::interval_at(Instant::now() + SAFETY_POLL, SAFETY_POLL);
+        let mut next_progress = Instant::now() + self.jittered_interval();
+        loop {
+            let head = (*head_rx.borrow_and_update()).max(polled_head);
+            while self.cursor < head {
+                match self.send_page(head).await {
+                    Some(true) => next_progress = Instant::now() + self.jittered_interval(),
+                    Some(false) => {}
+                    None => return,
+                }
+            }
+            tokio::select! {
+                changed = head_rx.changed() => {
+                    if changed.is_err() {
+                        self.end_shutting_down().await;
+                        return;
+                    }
+                }
+                () = tokio::time::sleep_until(next_progress) => {
+                    let progress = pb::WatchResponse { events: Vec::new(), resume_seq: self.cursor, progress: true };
+                    if let Flow::Stop = self.send(Ok(progress)).await {
+                        return;
+                    }
+                    next_progress = Instant::now() + self.jittered_interval();
+                }
+                _ = safety.tick() => match store::bounds(self.db.reader()).await {
+                    Ok(bounds) => polled_head = bounds.head_seq,
+                    Err(err) => tracing::warn!(error = ?err, "watch: reading the head failed"),
+                },
+                () = self.tx.closed() => return,
+                () = self.shutdown.cancelled() => {
+                    self.end_shutting_down().await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads and sends the next page up to `head` and advances the cursor;
+    /// `Some(true)` if it sent events, `None` if the stream must end.
+    async fn send_page(&mut self, head: i64) -> Option<bool> {
+        let page =
+            match store::read_page(self.db.reader(), self.cursor, head, &self.filter, PAGE).await {
+                Ok(Ok(page)) => page,
+                Ok(Err(bounds)) => {
+                    let err = EventError::CursorCompacted {
+                        after_seq: self.cursor,
+                        oldest_seq: bounds.oldest_seq,
+                    };
+                    self.send(Err(to_status(err))).await;
+                    return None;
+                }
+                Err(err) => {
+                    self.send(Err(to_status(EventError::from(err)))).await;
+                    return None;
+                }
+            };
+        // A short page read everything up to the head.
+        let next_cursor = match page.last() {
+            Some(last) if page.len() == PAGE as usize => last.seq,
+            _ => head,
+        };
+        let sent_events = !page.is_empty();
+        if sent_events {
+            let message = pb::WatchResponse {
+                events: page.into_iter().map(convert::event_to_pb).collect(),
+                resume_seq: next_cursor,
+                progress: false,
+            };
+            if let Flow::Stop = self.send(Ok(message)).await {
+                return None;
+            }
+        }
+        self.cursor = next_cursor;
+        Some(sent_events)
+    }
+
+    /// Queues a message, waiting for room unless the stream must end.
+    async fn send(&self, message: Result<pb::WatchResponse, Status>) -> Flow {
+        tokio::select! {
+            sent = self.tx.send(message) => if sent.is_ok() { Flow::Continue } else { Flow::Stop },
+            () = self.shutdown.cancelled() => Flow::Stop,
+        }
+    }
+
+    /// Ends the stream with a resumable error the client can act on.
+    async fn end_shutting_down(&self) {
+        let status = to_status(CommonError::ShuttingDown);
+        // A client that is not reading gets the end of the stream instead.
+        let _ = tokio::time::timeout(Duration::from_millis(100), self.tx.send(Err(status))).await;
+    }
+
+    /// The progress interval +-20%, so streams opened together spread out.
+    fn jittered_interval(&self) -> Duration {
+        self.progress_interval
+            .mul_f64(rand::rng().random_range(0.8..1.2))
+    }
+}
