@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use bosun::config::{Config, TokenConfig};
+use bosun::events::{Compactor, Watchers};
 use bosun::pb::events_client::EventsClient;
 use bosun::pb::lessons_client::LessonsClient;
 use bosun::server::Server;
@@ -31,6 +32,10 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub config: Config,
     pub channel: Channel,
+    /// The running server's Watch streams (to count the open ones).
+    pub watchers: Watchers,
+    /// The running server's retention job.
+    pub compactor: Compactor,
     _dir: TempDir,
     running: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
 }
@@ -48,11 +53,19 @@ impl TestServer {
             ..Config::default()
         };
         tweak(&mut config);
-        let (addr, channel, running) = launch(&config).await;
+        let Launched {
+            addr,
+            channel,
+            watchers,
+            compactor,
+            running,
+        } = launch(&config).await;
         Self {
             addr,
             config,
             channel,
+            watchers,
+            compactor,
             _dir: dir,
             running: Some(running),
         }
@@ -107,9 +120,17 @@ impl TestServer {
     /// Stops, then starts again on the same data dir (a new port).
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (addr, channel, running) = launch(&self.config).await;
+        let Launched {
+            addr,
+            channel,
+            watchers,
+            compactor,
+            running,
+        } = launch(&self.config).await;
         self.addr = addr;
         self.channel = channel;
+        self.watchers = watchers;
+        self.compactor = compactor;
         self.running = Some(running);
     }
 
@@ -131,16 +152,19 @@ impl Drop for TestServer {
     }
 }
 
-async fn launch(
-    config: &Config,
-) -> (
-    SocketAddr,
-    Channel,
-    (oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>),
-) {
+struct Launched {
+    addr: SocketAddr,
+    channel: Channel,
+    watchers: Watchers,
+    compactor: Compactor,
+    running: (oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>),
+}
+
+async fn launch(config: &Config) -> Launched {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let server = Server::open(config.clone()).await.expect("open server");
+    let (watchers, compactor) = (server.watchers(), server.compactor());
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(server.serve(listener, async {
         let _ = shutdown_rx.await;
@@ -161,7 +185,13 @@ async fn launch(
         .into_inner()
         .status;
     assert_eq!(status, ServingStatus::Serving as i32);
-    (addr, channel, (shutdown_tx, task))
+    Launched {
+        addr,
+        channel,
+        watchers,
+        compactor,
+        running: (shutdown_tx, task),
+    }
 }
 
 /// `message` with a bearer token.
