@@ -4,7 +4,7 @@ mod common;
 
 use bosun::pb::{
     self, EventFilter, GetHeadRequest, GetLessonRequest, Lesson, ListEventsRequest,
-    RecordLessonRequest, UpdateLessonRequest, event::Payload,
+    UpdateLessonRequest, event::Payload,
 };
 use common::{TestServer, assert_error, bad_fields, error_metadata};
 use tonic::Code;
@@ -16,17 +16,7 @@ async fn record(server: &TestServer, lesson_type: &str, session_id: &str, task_i
         task_id,
         ..Lesson::default()
     };
-    server
-        .lessons()
-        .record_lesson(RecordLessonRequest {
-            request_id: String::new(),
-            lesson: Some(lesson),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .lesson
-        .unwrap()
+    server.record(lesson).await.lesson.unwrap()
 }
 
 async fn list(

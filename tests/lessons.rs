@@ -30,15 +30,7 @@ fn auto(lesson_type: &str, work_item_id: &str, stage: &str) -> Lesson {
 }
 
 async fn record(server: &TestServer, lesson: Lesson) -> pb::RecordLessonResponse {
-    server
-        .lessons()
-        .record_lesson(RecordLessonRequest {
-            request_id: String::new(),
-            lesson: Some(lesson),
-        })
-        .await
-        .expect("record")
-        .into_inner()
+    server.record(lesson).await
 }
 
 async fn list(server: &TestServer, request: ListLessonsRequest) -> pb::ListLessonsResponse {
@@ -336,90 +328,85 @@ async fn list_filters_by_every_field_newest_first() {
     assert_eq!(ids.len(), 6);
     assert!(all.next_page_token.is_empty());
 
-    let count = |request: ListLessonsRequest| {
-        let server = &server;
-        async move { list(server, request).await.lessons.len() }
-    };
-    assert_eq!(
-        count(ListLessonsRequest {
-            lesson_type: "gate_failure".into(),
-            ..Default::default()
-        })
-        .await,
-        5
-    );
-    assert_eq!(
-        count(ListLessonsRequest {
-            status: LessonStatus::Closed.into(),
-            ..Default::default()
-        })
-        .await,
-        1
-    );
-    assert_eq!(
-        count(ListLessonsRequest {
-            status: LessonStatus::New.into(),
-            ..Default::default()
-        })
-        .await,
-        5
-    );
-    assert_eq!(
-        count(ListLessonsRequest {
-            repo: "enduro-trails".into(),
-            ..Default::default()
-        })
-        .await,
-        1
-    );
-    assert_eq!(
-        count(ListLessonsRequest {
-            work_item_id: "ORCH-3".into(),
-            ..Default::default()
-        })
-        .await,
-        1
-    );
-    assert_eq!(
-        count(ListLessonsRequest {
-            source: LessonSource::Auto.into(),
-            ..Default::default()
-        })
-        .await,
-        5
-    );
-    assert_eq!(
-        count(ListLessonsRequest {
-            source: LessonSource::Manual.into(),
-            ..Default::default()
-        })
-        .await,
-        1
-    );
-    assert_eq!(
-        count(ListLessonsRequest {
-            attribution: Attribution::Project.into(),
-            ..Default::default()
-        })
-        .await,
-        1
-    );
-    assert_eq!(
-        count(ListLessonsRequest {
-            target_domain: TargetDomain::Economy.into(),
-            ..Default::default()
-        })
-        .await,
-        1
-    );
-    assert_eq!(
-        count(ListLessonsRequest {
-            target_domain: TargetDomain::Scale.into(),
-            ..Default::default()
-        })
-        .await,
-        0
-    );
+    let by_filter = [
+        (
+            ListLessonsRequest {
+                lesson_type: "gate_failure".into(),
+                ..Default::default()
+            },
+            5,
+        ),
+        (
+            ListLessonsRequest {
+                status: LessonStatus::Closed.into(),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            ListLessonsRequest {
+                status: LessonStatus::New.into(),
+                ..Default::default()
+            },
+            5,
+        ),
+        (
+            ListLessonsRequest {
+                repo: "enduro-trails".into(),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            ListLessonsRequest {
+                work_item_id: "ORCH-3".into(),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            ListLessonsRequest {
+                source: LessonSource::Auto.into(),
+                ..Default::default()
+            },
+            5,
+        ),
+        (
+            ListLessonsRequest {
+                source: LessonSource::Manual.into(),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            ListLessonsRequest {
+                attribution: Attribution::Project.into(),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            ListLessonsRequest {
+                target_domain: TargetDomain::Economy.into(),
+                ..Default::default()
+            },
+            1,
+        ),
+        (
+            ListLessonsRequest {
+                target_domain: TargetDomain::Scale.into(),
+                ..Default::default()
+            },
+            0,
+        ),
+    ];
+    for (request, expected) in by_filter {
+        assert_eq!(
+            list(&server, request.clone()).await.lessons.len(),
+            expected,
+            "{request:?}"
+        );
+    }
     let combined = list(
         &server,
         ListLessonsRequest {

@@ -47,14 +47,7 @@ async fn write(
         task_id,
         ..Lesson::default()
     };
-    server
-        .lessons()
-        .record_lesson(RecordLessonRequest {
-            request_id: String::new(),
-            lesson: Some(lesson),
-        })
-        .await
-        .expect("record");
+    server.record(lesson).await;
 }
 
 /// One live Watch call whose messages are recorded as they arrive.

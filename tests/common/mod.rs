@@ -11,6 +11,7 @@ use bosun::config::{Config, TokenConfig};
 use bosun::events::{Compactor, Watchers};
 use bosun::pb::events_client::EventsClient;
 use bosun::pb::lessons_client::LessonsClient;
+use bosun::pb::{Lesson, RecordLessonRequest, RecordLessonResponse};
 use bosun::server::Server;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -101,6 +102,18 @@ impl TestServer {
 
     pub fn health(&self) -> HealthClient<Channel> {
         HealthClient::new(self.channel.clone())
+    }
+
+    /// Records `lesson` (no request_id), which must succeed.
+    pub async fn record(&self, lesson: Lesson) -> RecordLessonResponse {
+        self.lessons()
+            .record_lesson(RecordLessonRequest {
+                request_id: String::new(),
+                lesson: Some(lesson),
+            })
+            .await
+            .expect("record lesson")
+            .into_inner()
     }
 
     pub fn db_path(&self) -> PathBuf {
