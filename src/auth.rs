@@ -79,8 +79,8 @@ pub fn required_access(path: &str) -> Access {
         ("bosun.v1.Lessons", "RecordLesson") => Access::Agent,
         (
             "bosun.v1.Sessions",
-            "SpawnSession" | "CompleteSpawn" | "FailSpawn" | "FinishSession" | "KillSession"
-            | "RestoreSession" | "ReportActivity" | "ReportRuntimeProbe",
+            "CompleteSpawn" | "FailSpawn" | "FinishSession" | "KillSession" | "ReportActivity"
+            | "ReportRuntimeProbe",
         ) => Access::Agent,
         ("bosun.v1.Sessions", "ReportPullRequest") => Access::AgentOrWebhook,
         ("bosun.v1.Tasks", "StartTask" | "RecordCiStatus" | "RecordVerdict") => Access::Webhook,

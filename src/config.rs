@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
 use crate::lessons::JournalSettings;
+use crate::sessions::decide::QuarantineLimits;
 
 /// Shortest token accepted: shorter ones are guessable.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -32,6 +33,7 @@ pub struct Config {
     pub drain_timeout: Duration,
     pub lessons: LessonsConfig,
     pub events: EventsConfig,
+    pub sessions: SessionsConfig,
     pub auth: AuthConfig,
 }
 
@@ -77,6 +79,40 @@ impl Default for EventsConfig {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Detecting probes (same evidence) before a session escalates to stuck.
+    pub detecting_max_attempts: u32,
+    /// How long a session may stay in detecting before it escalates to stuck.
+    #[serde(with = "humantime_serde")]
+    pub detecting_max_duration: Duration,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        let QuarantineLimits {
+            max_attempts,
+            max_duration,
+            ..
+        } = QuarantineLimits::default();
+        Self {
+            detecting_max_attempts: max_attempts,
+            detecting_max_duration: max_duration,
+        }
+    }
+}
+
+impl SessionsConfig {
+    pub fn quarantine_limits(&self) -> QuarantineLimits {
+        QuarantineLimits {
+            max_attempts: self.detecting_max_attempts,
+            max_duration: self.detecting_max_duration,
+            ..QuarantineLimits::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
@@ -114,6 +150,7 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(10),
             lessons: LessonsConfig::default(),
             events: EventsConfig::default(),
+            sessions: SessionsConfig::default(),
             auth: AuthConfig::default(),
         }
     }
@@ -208,6 +245,9 @@ impl Config {
         }
         if self.events.compaction_interval < Duration::from_secs(1) {
             return invalid("events.compaction_interval must be at least 1s".into());
+        }
+        if self.sessions.detecting_max_attempts == 0 {
+            return invalid("sessions.detecting_max_attempts must be at least 1".into());
         }
         let mut names = std::collections::HashSet::new();
         let mut secrets = std::collections::HashSet::new();

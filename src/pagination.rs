@@ -39,6 +39,26 @@ pub fn page_request(
     page_token: &str,
     filters_fingerprint: &str,
 ) -> Result<PageRequest, Violations> {
+    let (size, after) = text_page_request(page_size, page_token, filters_fingerprint)?;
+    let after = match after.map(|cursor| cursor.parse::<i64>()) {
+        None => None,
+        Some(Ok(cursor)) => Some(cursor),
+        Some(Err(_)) => {
+            return Err(Violations::one(
+                "page_token",
+                "is not a token this server issued",
+            ));
+        }
+    };
+    Ok(PageRequest { size, after })
+}
+
+/// Like [`page_request`], for listings whose keyset cursor is text (an id).
+pub fn text_page_request(
+    page_size: i32,
+    page_token: &str,
+    filters_fingerprint: &str,
+) -> Result<(u32, Option<String>), Violations> {
     let mut violations = Violations::new();
     let size = match page_size {
         0 => DEFAULT_PAGE_SIZE,
@@ -66,23 +86,24 @@ pub fn page_request(
             }
         }
     };
-    violations.finish(PageRequest { size, after })
+    violations.finish((size, after))
 }
 
 /// The token that continues after `cursor`.
-pub fn next_page_token(cursor: i64, filters_fingerprint: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("v1:{cursor}:{filters_fingerprint}"))
+pub fn next_page_token(cursor: impl std::fmt::Display, filters_fingerprint: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v1:{filters_fingerprint}:{cursor}"))
 }
 
-fn decode_token(token: &str) -> Option<(i64, String)> {
+fn decode_token(token: &str) -> Option<(String, String)> {
     let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let mut parts = text.splitn(3, ':');
     if parts.next()? != "v1" {
         return None;
     }
-    let cursor = parts.next()?.parse().ok()?;
-    Some((cursor, parts.next()?.to_string()))
+    let fingerprint = parts.next()?.to_string();
+    let cursor = parts.next()?.to_string();
+    (!cursor.is_empty()).then_some((cursor, fingerprint))
 }
 
 #[cfg(test)]
@@ -119,6 +140,16 @@ mod tests {
         ] {
             assert!(page_request(10, bad, "abc").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn text_cursors_round_trip() {
+        let token = next_page_token("mer-2", "abc");
+        assert_eq!(
+            text_page_request(5, &token, "abc").unwrap(),
+            (5, Some("mer-2".to_string()))
+        );
+        assert!(text_page_request(5, &token, "other").is_err());
     }
 
     #[test]

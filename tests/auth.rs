@@ -230,15 +230,15 @@ async fn malformed_headers_are_unauthenticated_and_health_is_open() {
 #[tokio::test]
 async fn pending_domains_check_auth_first() {
     let server = TestServer::start_with_auth().await;
-    let mut sessions = bosun::pb::sessions_client::SessionsClient::new(server.channel.clone());
-    let request = bosun::pb::ReportPullRequestRequest::default();
-    let status = sessions
-        .report_pull_request(with_token(request.clone(), READ_TOKEN))
+    let mut tasks = bosun::pb::tasks_client::TasksClient::new(server.channel.clone());
+    let request = bosun::pb::StartTaskRequest::default();
+    let status = tasks
+        .start_task(with_token(request.clone(), READ_TOKEN))
         .await
         .unwrap_err();
     assert_error(&status, Code::PermissionDenied, "PERMISSION_DENIED");
-    let status = sessions
-        .report_pull_request(with_token(request, WEBHOOK_TOKEN))
+    let status = tasks
+        .start_task(with_token(request, WEBHOOK_TOKEN))
         .await
         .unwrap_err();
     assert_error(&status, Code::Unimplemented, "DOMAIN_NOT_IMPLEMENTED");

@@ -142,10 +142,7 @@ async fn reflection_v1_and_v1alpha_list_every_service_and_describe_them() {
 async fn domains_still_to_come_answer_unimplemented_naming_the_domain() {
     let server = TestServer::start().await;
     let channel = server.channel.clone();
-    let sessions = pb::sessions_client::SessionsClient::new(channel.clone())
-        .list_sessions(pb::ListSessionsRequest::default())
-        .await
-        .unwrap_err();
+
     let tasks = pb::tasks_client::TasksClient::new(channel.clone())
         .list_tasks(pb::ListTasksRequest::default())
         .await
@@ -160,7 +157,6 @@ async fn domains_still_to_come_answer_unimplemented_naming_the_domain() {
         .unwrap_err();
 
     for (status, domain) in [
-        (sessions, "sessions"),
         (tasks, "tasks"),
         (reconciler, "reconciler"),
         (processors, "processors"),

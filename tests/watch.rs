@@ -209,7 +209,9 @@ fn filters() -> Vec<EventFilter> {
 async fn external_transaction(server: &TestServer, size: usize, session: usize) -> Vec<i64> {
     use sqlx::Connection;
     let mut conn = server.sqlite().await;
-    let mut tx = conn.begin().await.unwrap();
+    // IMMEDIATE: take the write lock up front, as bosun does; a deferred
+    // transaction that upgrades fails at once when bosun is writing.
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
     let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM change_log")
         .fetch_one(&mut *tx)
         .await
@@ -333,7 +335,7 @@ proptest! {
         cases: 24,
         failure_persistence: None,
         // Each case starts a server: bound the shrinking a failure triggers.
-        max_shrink_iters: 32,
+        max_shrink_iters: 16,
         ..ProptestConfig::default()
     })]
 
@@ -475,7 +477,9 @@ async fn a_stream_resumes_across_a_server_restart_with_nothing_lost_or_repeated(
 async fn append_old_events(server: &TestServer, count: usize) {
     use sqlx::Connection;
     let mut conn = server.sqlite().await;
-    let mut tx = conn.begin().await.unwrap();
+    // IMMEDIATE: take the write lock up front, as bosun does; a deferred
+    // transaction that upgrades fails at once when bosun is writing.
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
     for _ in 0..count {
         sqlx::query("INSERT INTO change_log (event_type, entity_kind, entity_id, payload, create_time) VALUES ('test.old', 'test', '0', '{}', 0)")
             .execute(&mut *tx)

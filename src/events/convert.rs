@@ -3,9 +3,9 @@
 
 use super::{EventFilter, StoredEvent};
 use crate::error::Violations;
-use crate::pb;
 use crate::pb::event::Payload;
 use crate::validate::short_text;
+use crate::{pb, sessions};
 
 /// The most event-type prefixes one filter may carry.
 const MAX_PREFIXES: usize = 32;
@@ -66,6 +66,13 @@ pub fn event_to_pb(event: StoredEvent) -> pb::Event {
 fn payload(kind: &str, json: &str) -> Result<Option<Payload>, serde_json::Error> {
     Ok(match kind {
         "lesson" => Some(Payload::Lesson(crate::lessons::lesson_from_payload(json)?)),
+        "project" => Some(Payload::Project(sessions::project_from_payload(json)?)),
+        "session" => Some(Payload::Session(sessions::session_from_payload(json)?)),
+        "pull_request" => Some(Payload::PullRequest(sessions::pull_request_from_payload(
+            json,
+        )?)),
+        "check" => Some(Payload::Check(sessions::check_from_payload(json)?)),
+        "reaction" => Some(Payload::Reaction(sessions::reaction_from_payload(json)?)),
         _ => None,
     })
 }

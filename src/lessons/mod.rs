@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorCode, FieldViolation, ServiceError, Violations};
 use crate::idempotency::IdempotencyError;
+use crate::slug::slug_enum;
 use crate::storage::StoreError;
 use crate::time::UnixMicros;
 
@@ -28,28 +29,6 @@ pub mod lesson_types {
     pub const MERGE_HOLD: &str = "merge_hold";
     pub const TRANSIENT_RETRY: &str = "transient_retry";
     pub const DEPLOY_DEGRADED: &str = "deploy_degraded";
-}
-
-macro_rules! slug_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $slug:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
-
-            /// The slug stored in the database and in event payloads.
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $slug),+ }
-            }
-
-            pub fn parse(slug: &str) -> Option<Self> {
-                match slug { $($slug => Some(Self::$variant),)+ _ => None }
-            }
-        }
-    };
 }
 
 slug_enum!(

@@ -21,13 +21,17 @@ use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
 use crate::events::{Compactor, EventsApi, Watchers};
 use crate::lessons::{Journal, LessonsApi};
+use crate::sessions::{SessionsApi, SessionsService};
 use crate::storage::{Db, StoreError};
 use crate::{idempotency, pb};
 pub use front_door::PENDING_SERVICES;
 use front_door::{FrontDoorLayer, FrontDoorState};
 
 /// The bosun services that answer today.
-pub const SERVING_SERVICES: &[&str] = &["bosun.v1.Lessons", "bosun.v1.Events"];
+pub const SERVING_SERVICES: &[&str] = &["bosun.v1.Lessons", "bosun.v1.Events", "bosun.v1.Sessions"];
+
+/// How often unresolved reactions are checked for escalation by time.
+const REACTION_TICK: Duration = Duration::from_secs(30);
 
 /// How often forgotten request_ids are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -37,6 +41,7 @@ pub struct Server {
     config: Config,
     db: Db,
     journal: Journal,
+    sessions: SessionsService,
     watchers: Watchers,
     compactor: Compactor,
     /// Ends every open stream at shutdown.
@@ -72,15 +77,22 @@ impl Server {
         let streams = CancellationToken::new();
         let watchers = Watchers::new(db.clone(), config.events.progress_interval, streams.clone());
         let compactor = Compactor::new(db.clone(), config.events.retention);
+        let sessions = SessionsService::new(db.clone(), config.sessions.quarantine_limits());
         Ok(Self {
             config,
             db,
             journal,
+            sessions,
             watchers,
             compactor,
             streams,
             front_door: FrontDoorState::new(auth),
         })
+    }
+
+    /// The Sessions service (its timers also run on their own schedule).
+    pub fn sessions(&self) -> SessionsService {
+        self.sessions.clone()
     }
 
     /// The Watch streams (to count the open ones).
@@ -109,6 +121,7 @@ impl Server {
             config,
             db,
             journal,
+            sessions,
             watchers,
             compactor,
             streams,
@@ -131,6 +144,11 @@ impl Server {
         let mut loops = JoinSet::new();
         loops.spawn(prune_request_ids(db.clone(), background.clone()));
         loops.spawn(compactor.run_every(config.events.compaction_interval, background.clone()));
+        loops.spawn(
+            sessions
+                .clone()
+                .run_timers(REACTION_TICK, background.clone()),
+        );
 
         let stop_accepting = CancellationToken::new();
         let serving = tonic::transport::Server::builder()
@@ -140,6 +158,9 @@ impl Server {
             .add_service(reflection_v1alpha)
             .add_service(pb::lessons_server::LessonsServer::new(LessonsApi::new(
                 journal,
+            )))
+            .add_service(pb::sessions_server::SessionsServer::new(SessionsApi::new(
+                sessions.clone(),
             )))
             .add_service(pb::events_server::EventsServer::new(EventsApi::new(
                 db.clone(),

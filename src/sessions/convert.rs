@@ -1,0 +1,694 @@
+//! Proto <-> domain conversion for Sessions: requests are validated here,
+//! once, naming each bad field by its request path; answers and event
+//! payloads are built here.
+
+use super::decide::Probe;
+use super::observe::{CheckReport, PullRequestReport, SessionRef};
+use super::service::{
+    Launch, NewProject, NewSession, ProjectPatch, PullRequestView, SessionFilter, SessionView,
+};
+use super::store::{ReactionQuery, SessionQuery};
+use super::{
+    ActivitySource, ActivityState, Check, CheckStatus, CiState, Comment, DisplayStatus, Harness,
+    Mergeability, PlaneBinding, ProcessProbe, Project, PullRequest, PullRequestState, Reaction,
+    ReactionPriority, ReactionStatus, ReactionTarget, ReviewDecision, Role, RuntimeProbe, Session,
+    SessionState, TerminationReason,
+};
+use crate::error::Violations;
+use crate::pb;
+use crate::proto_enum::{
+    ProtoEnum, optional_from_pb, optional_to_pb, proto_enum, required_from_pb,
+};
+use crate::time::UnixMicros;
+use crate::validate::{self, long_text, short_text, update_mask_paths};
+
+proto_enum!(SessionState => pb::SessionState { NotStarted, Working, Idle, NeedsInput, Stuck, Detecting, Done, Terminated });
+proto_enum!(TerminationReason => pb::TerminationReason {
+    ManuallyKilled, RuntimeLost, AgentProcessExited, ProbeFailure, ErrorInProcess, AutoCleanup, PrMerged
+});
+proto_enum!(Harness => pb::Harness { ClaudeCode, Codex, Aider, Opencode, Other });
+proto_enum!(Role => pb::Role { Analyst, Developer, Reviewer, Tester, Deployer });
+proto_enum!(ActivityState => pb::ActivityState { Active, Ready, Idle, WaitingInput, Blocked, Exited });
+proto_enum!(ActivitySource => pb::ActivitySource { Hook, Transcript, Terminal, Runtime });
+proto_enum!(RuntimeProbe => pb::RuntimeProbeResult { Alive, Dead, ProbeFailed });
+proto_enum!(ProcessProbe => pb::ProcessProbeResult { Alive, Dead, Unknown });
+proto_enum!(PullRequestState => pb::PullRequestState { Open, Closed, Merged });
+proto_enum!(ReviewDecision => pb::ReviewDecision { ReviewRequired, Approved, ChangesRequested });
+proto_enum!(CiState => pb::PullRequestCiState { None, Pending, Passing, Failing });
+proto_enum!(Mergeability => pb::Mergeability { Mergeable, Conflicting, Blocked, Unknown });
+proto_enum!(CheckStatus => pb::CheckStatus { Pending, Passed, Failed, Cancelled, Skipped });
+proto_enum!(ReactionPriority => pb::ReactionPriority { Urgent, Action, Info });
+proto_enum!(ReactionTarget => pb::ReactionTarget { Agent, Human });
+proto_enum!(ReactionStatus => pb::ReactionStatus { Pending, Escalated, Cleared });
+proto_enum!(DisplayStatus => pb::DisplayStatus {
+    Done, Killed, Cleanup, Errored, NeedsInput, Stuck, Detecting, Spawning, Merged, CiFailed, Draft,
+    ChangesRequested, Mergeable, Approved, ReviewPending, PrOpen, Idle, Working
+});
+
+/// The end of a check's log that bosun keeps.
+const MAX_LOG_TAIL: usize = 16 * 1024;
+/// Most checks or comments one report may carry.
+const MAX_ITEMS: usize = 500;
+
+fn is_project_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && id.len() <= 32
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-'))
+}
+
+fn project_id(v: &mut Violations, field: &str, id: String) -> String {
+    if id.is_empty() {
+        v.add(field, "is required");
+    } else if !is_project_id(&id) {
+        v.add(field, "must match ^[a-z][a-z0-9-]{0,31}$");
+    }
+    id
+}
+
+fn session_id(v: &mut Violations, field: &str, id: String) -> String {
+    match short_text(v, field, id) {
+        Some(id) => id,
+        None => {
+            if v.as_slice()
+                .iter()
+                .all(|violation| violation.field != field)
+            {
+                v.add(field, "is required");
+            }
+            String::new()
+        }
+    }
+}
+
+fn finish<T>(v: Violations, value: T) -> Result<T, Violations> {
+    v.finish(value)
+}
+
+// Projects.
+
+pub fn new_project(
+    request: pb::RegisterProjectRequest,
+) -> Result<(Option<String>, NewProject), Violations> {
+    let mut v = Violations::new();
+    let request_id = validate::request_id(&mut v, "request_id", request.request_id);
+    let project = request.project.unwrap_or_default();
+    let new = NewProject {
+        id: project_id(&mut v, "project.id", project.id),
+        repo_path: repo_path(&mut v, "project.repo_path", project.repo_path),
+        origin_url: short_text(&mut v, "project.origin_url", project.origin_url),
+        display_name: short_text(&mut v, "project.display_name", project.display_name),
+        coverage_threshold: coverage(
+            &mut v,
+            "project.coverage_threshold",
+            project.coverage_threshold,
+        ),
+        plane: plane(&mut v, "project.plane", project.plane),
+        required_ci_contexts: contexts(
+            &mut v,
+            "project.required_ci_contexts",
+            project.required_ci_contexts,
+        ),
+    };
+    if new.repo_path.is_none() && new.origin_url.is_none() && v.is_empty() {
+        v.add(
+            "project.repo_path",
+            "either repo_path or origin_url is required",
+        );
+    }
+    finish(v, (request_id, new))
+}
+
+pub fn project_patch(
+    request: pb::UpdateProjectRequest,
+) -> Result<(String, ProjectPatch), Violations> {
+    let mut v = Violations::new();
+    let project = request.project.unwrap_or_default();
+    let id = project_id(&mut v, "project.id", project.id);
+    let mut patch = ProjectPatch::default();
+    for path in update_mask_paths(&mut v, request.update_mask, ProjectPatch::PATHS) {
+        match path {
+            "display_name" => {
+                patch.display_name = Some(
+                    short_text(&mut v, "project.display_name", project.display_name.clone())
+                        .unwrap_or_else(|| id.clone()),
+                )
+            }
+            "repo_path" => {
+                patch.repo_path = Some(repo_path(
+                    &mut v,
+                    "project.repo_path",
+                    project.repo_path.clone(),
+                ))
+            }
+            "origin_url" => {
+                patch.origin_url = Some(short_text(
+                    &mut v,
+                    "project.origin_url",
+                    project.origin_url.clone(),
+                ))
+            }
+            "coverage_threshold" => {
+                patch.coverage_threshold = Some(coverage(
+                    &mut v,
+                    "project.coverage_threshold",
+                    project.coverage_threshold,
+                ))
+            }
+            "plane" => patch.plane = Some(plane(&mut v, "project.plane", project.plane.clone())),
+            "required_ci_contexts" => {
+                patch.required_ci_contexts = Some(contexts(
+                    &mut v,
+                    "project.required_ci_contexts",
+                    project.required_ci_contexts.clone(),
+                ))
+            }
+            _ => {}
+        }
+    }
+    finish(v, (id, patch))
+}
+
+pub fn project_key(v: &mut Violations, id: String) -> String {
+    project_id(v, "project_id", id)
+}
+
+fn repo_path(v: &mut Violations, field: &str, path: String) -> Option<String> {
+    let path = short_text(v, field, path)?;
+    if !path.starts_with('/') {
+        v.add(field, "must be an absolute path");
+        return None;
+    }
+    Some(path)
+}
+
+fn coverage(v: &mut Violations, field: &str, value: f64) -> f64 {
+    if !(0.0..=100.0).contains(&value) {
+        v.add(field, "must be a percentage from 0 to 100");
+        return 0.0;
+    }
+    value
+}
+
+fn plane(v: &mut Violations, field: &str, plane: Option<pb::PlaneBinding>) -> Option<PlaneBinding> {
+    let plane = plane?;
+    let mut required = |name: &str, value: String| {
+        let value = short_text(v, &format!("{field}.{name}"), value);
+        if value.is_none() {
+            v.add(format!("{field}.{name}"), "is required");
+        }
+        value.unwrap_or_default()
+    };
+    let workspace_slug = required("workspace_slug", plane.workspace_slug);
+    let plane_project_id = required("plane_project_id", plane.plane_project_id);
+    let mut state = |name: &str, value: String, default: &str| {
+        short_text(v, &format!("{field}.{name}"), value).unwrap_or_else(|| default.to_string())
+    };
+    Some(PlaneBinding {
+        workspace_slug,
+        plane_project_id,
+        in_progress_state: state("in_progress_state", plane.in_progress_state, "In Progress"),
+        approved_state: state("approved_state", plane.approved_state, "Approved"),
+        rejected_state: state("rejected_state", plane.rejected_state, "Rejected"),
+    })
+}
+
+fn contexts(v: &mut Violations, field: &str, contexts: Vec<String>) -> Vec<String> {
+    if contexts.len() > 50 {
+        v.add(field, "at most 50 contexts");
+        return Vec::new();
+    }
+    contexts
+        .into_iter()
+        .filter_map(|context| short_text(v, field, context))
+        .collect()
+}
+
+pub fn project_to_pb(project: Project) -> pb::Project {
+    pb::Project {
+        id: project.id,
+        repo_path: project.repo_path.unwrap_or_default(),
+        origin_url: project.origin_url.unwrap_or_default(),
+        display_name: project.display_name,
+        register_time: Some(project.register_time.to_timestamp()),
+        update_time: project.update_time.map(UnixMicros::to_timestamp),
+        archive_time: project.archive_time.map(UnixMicros::to_timestamp),
+        coverage_threshold: project.coverage_threshold,
+        plane: project.plane.map(|plane| pb::PlaneBinding {
+            workspace_slug: plane.workspace_slug,
+            plane_project_id: plane.plane_project_id,
+            in_progress_state: plane.in_progress_state,
+            approved_state: plane.approved_state,
+            rejected_state: plane.rejected_state,
+        }),
+        required_ci_contexts: project.required_ci_contexts,
+    }
+}
+
+// Session lifecycle requests.
+
+pub fn new_session(
+    request: pb::SpawnSessionRequest,
+) -> Result<(Option<String>, NewSession), Violations> {
+    let mut v = Violations::new();
+    let request_id = validate::request_id(&mut v, "request_id", request.request_id);
+    if request.task_id < 0 {
+        v.add("task_id", "must not be negative");
+    }
+    let new = NewSession {
+        project_id: project_id(&mut v, "project_id", request.project_id),
+        task_id: (request.task_id > 0).then_some(request.task_id),
+        role: optional_from_pb(&mut v, "role", request.role),
+        issue_id: short_text(&mut v, "issue_id", request.issue_id),
+        harness: required_from_pb(&mut v, "harness", request.harness).unwrap_or(Harness::Other),
+        branch: short_text(&mut v, "branch", request.branch),
+        prompt: long_text(&mut v, "prompt", request.prompt),
+    };
+    finish(v, (request_id, new))
+}
+
+pub fn launch(
+    request: pb::CompleteSpawnRequest,
+) -> Result<(Option<String>, String, Launch), Violations> {
+    let mut v = Violations::new();
+    let request_id = validate::request_id(&mut v, "request_id", request.request_id);
+    let id = session_id(&mut v, "session_id", request.session_id);
+    let runtime_handle_id = session_id(&mut v, "runtime_handle_id", request.runtime_handle_id);
+    let launch = Launch {
+        runtime_handle_id,
+        runtime_name: short_text(&mut v, "runtime_name", request.runtime_name),
+        workspace_path: short_text(&mut v, "workspace_path", request.workspace_path),
+        agent_session_id: short_text(&mut v, "agent_session_id", request.agent_session_id),
+        branch: short_text(&mut v, "branch", request.branch),
+    };
+    finish(v, (request_id, id, launch))
+}
+
+/// (request_id, session_id) of the calls that name only a session.
+pub fn session_call(
+    request_id: String,
+    id: String,
+) -> Result<(Option<String>, String), Violations> {
+    let mut v = Violations::new();
+    let request_id = validate::request_id(&mut v, "request_id", request_id);
+    let id = session_id(&mut v, "session_id", id);
+    finish(v, (request_id, id))
+}
+
+pub fn fail_spawn(
+    request: pb::FailSpawnRequest,
+) -> Result<(Option<String>, String, Option<String>), Violations> {
+    let mut v = Violations::new();
+    let request_id = validate::request_id(&mut v, "request_id", request.request_id);
+    let id = session_id(&mut v, "session_id", request.session_id);
+    let error = long_text(&mut v, "error", request.error);
+    finish(v, (request_id, id, error))
+}
+
+pub fn kill(
+    request: pb::KillSessionRequest,
+) -> Result<(Option<String>, String, TerminationReason, Option<String>), Violations> {
+    let mut v = Violations::new();
+    let request_id = validate::request_id(&mut v, "request_id", request.request_id);
+    let id = session_id(&mut v, "session_id", request.session_id);
+    let reason = optional_from_pb(&mut v, "reason", request.reason)
+        .unwrap_or(TerminationReason::ManuallyKilled);
+    let detail = long_text(&mut v, "detail", request.detail);
+    finish(v, (request_id, id, reason, detail))
+}
+
+pub fn activity(
+    request: pb::ReportActivityRequest,
+) -> Result<(Option<String>, String, ActivityState, ActivitySource), Violations> {
+    let mut v = Violations::new();
+    let request_id = validate::request_id(&mut v, "request_id", request.request_id);
+    let id = session_id(&mut v, "session_id", request.session_id);
+    let state = required_from_pb(&mut v, "state", request.state);
+    let source = optional_from_pb(&mut v, "source", request.source).unwrap_or(ActivitySource::Hook);
+    match state {
+        Some(state) => finish(v, (request_id, id, state, source)),
+        None => Err(v),
+    }
+}
+
+pub fn probe(
+    request: pb::ReportRuntimeProbeRequest,
+) -> Result<(Option<String>, String, Probe), Violations> {
+    let mut v = Violations::new();
+    let request_id = validate::request_id(&mut v, "request_id", request.request_id);
+    let id = session_id(&mut v, "session_id", request.session_id);
+    let runtime = required_from_pb(&mut v, "runtime", request.runtime);
+    let process = required_from_pb(&mut v, "process", request.process);
+    let evidence = long_text(&mut v, "evidence", request.evidence).unwrap_or_default();
+    match (runtime, process) {
+        (Some(runtime), Some(process)) => finish(
+            v,
+            (
+                request_id,
+                id,
+                Probe {
+                    runtime,
+                    process,
+                    evidence,
+                },
+            ),
+        ),
+        _ => Err(v),
+    }
+}
+
+pub fn pull_request_report(
+    request: pb::ReportPullRequestRequest,
+) -> Result<(Option<String>, SessionRef, Option<PullRequestReport>), Violations> {
+    let mut v = Violations::new();
+    let request_id = validate::request_id(&mut v, "request_id", request.request_id);
+    let pull_request = request.pull_request.unwrap_or_default();
+    let target = match short_text(&mut v, "session_id", request.session_id) {
+        Some(id) => SessionRef::Id(id),
+        None => {
+            let repo = short_text(&mut v, "repo", request.repo);
+            let branch = short_text(&mut v, "pull_request.branch", pull_request.branch.clone());
+            match (repo, branch) {
+                (Some(repo), Some(branch)) => SessionRef::RepoBranch { repo, branch },
+                _ => {
+                    v.add(
+                        "session_id",
+                        "name the session by session_id, or by repo and pull_request.branch",
+                    );
+                    SessionRef::Id(String::new())
+                }
+            }
+        }
+    };
+    if !request.fetched {
+        return finish(v, (request_id, target, None));
+    }
+    let report = PullRequestReport {
+        url: required_text(&mut v, "pull_request.url", pull_request.url),
+        number: if pull_request.number > 0 {
+            pull_request.number
+        } else {
+            v.add("pull_request.number", "must be a positive number");
+            0
+        },
+        state: required_from_pb(&mut v, "pull_request.state", pull_request.state)
+            .unwrap_or(PullRequestState::Open),
+        review_decision: optional_from_pb(
+            &mut v,
+            "pull_request.review_decision",
+            pull_request.review_decision,
+        ),
+        ci_state: optional_from_pb(&mut v, "pull_request.ci_state", pull_request.ci_state),
+        mergeability: optional_from_pb(
+            &mut v,
+            "pull_request.mergeability",
+            pull_request.mergeability,
+        ),
+        draft: pull_request.draft,
+        head_sha: short_text(&mut v, "pull_request.head_sha", pull_request.head_sha),
+        branch: short_text(&mut v, "pull_request.branch", pull_request.branch),
+        checks: checks(&mut v, pull_request.checks),
+        comments: comments(&mut v, pull_request.comments),
+    };
+    finish(v, (request_id, target, Some(report)))
+}
+
+fn required_text(v: &mut Violations, field: &str, value: String) -> String {
+    let value = short_text(v, field, value);
+    if value.is_none()
+        && v.as_slice()
+            .iter()
+            .all(|violation| violation.field != field)
+    {
+        v.add(field, "is required");
+    }
+    value.unwrap_or_default()
+}
+
+fn checks(v: &mut Violations, checks: Vec<pb::Check>) -> Vec<CheckReport> {
+    if checks.len() > MAX_ITEMS {
+        v.add("pull_request.checks", format!("at most {MAX_ITEMS} checks"));
+        return Vec::new();
+    }
+    checks
+        .into_iter()
+        .enumerate()
+        .map(|(i, check)| {
+            let field = |name: &str| format!("pull_request.checks[{i}].{name}");
+            CheckReport {
+                name: required_text(v, &field("name"), check.name),
+                commit_sha: required_text(v, &field("commit_sha"), check.commit_sha),
+                status: required_from_pb(v, &field("status"), check.status)
+                    .unwrap_or(CheckStatus::Pending),
+                url: short_text(v, &field("url"), check.url),
+                log_tail: tail(check.log_tail),
+            }
+        })
+        .collect()
+}
+
+/// The last [`MAX_LOG_TAIL`] bytes of a log, cut at a character boundary.
+fn tail(log: String) -> Option<String> {
+    if log.is_empty() {
+        return None;
+    }
+    let mut start = log.len().saturating_sub(MAX_LOG_TAIL);
+    while !log.is_char_boundary(start) {
+        start += 1;
+    }
+    Some(log[start..].to_string())
+}
+
+fn comments(v: &mut Violations, comments: Vec<pb::Comment>) -> Vec<Comment> {
+    if comments.len() > MAX_ITEMS {
+        v.add(
+            "pull_request.comments",
+            format!("at most {MAX_ITEMS} comments"),
+        );
+        return Vec::new();
+    }
+    comments
+        .into_iter()
+        .enumerate()
+        .map(|(i, comment)| {
+            let field = |name: &str| format!("pull_request.comments[{i}].{name}");
+            Comment {
+                id: required_text(v, &field("id"), comment.id),
+                author: short_text(v, &field("author"), comment.author),
+                body: long_text(v, &field("body"), comment.body).unwrap_or_default(),
+                path: short_text(v, &field("path"), comment.path),
+                line: (comment.line > 0).then_some(comment.line),
+                resolved: comment.resolved,
+            }
+        })
+        .collect()
+}
+
+// Lists.
+
+pub fn session_filter(request: &pb::ListSessionsRequest) -> Result<SessionFilter, Violations> {
+    let mut v = Violations::new();
+    if request.task_id < 0 {
+        v.add("task_id", "must not be negative");
+    }
+    let project_id = if request.project_id.is_empty() {
+        None
+    } else {
+        Some(project_id(&mut v, "project_id", request.project_id.clone()))
+    };
+    let filter = SessionFilter {
+        query: SessionQuery {
+            project_id,
+            task_id: (request.task_id > 0).then_some(request.task_id),
+            state: optional_from_pb(&mut v, "state", request.state),
+            is_alive: request.is_alive,
+        },
+        display_status: optional_from_pb(&mut v, "display_status", request.display_status),
+    };
+    finish(v, filter)
+}
+
+pub fn reaction_filter(request: &pb::ListReactionsRequest) -> Result<ReactionQuery, Violations> {
+    let mut v = Violations::new();
+    let filter = ReactionQuery {
+        session_id: short_text(&mut v, "session_id", request.session_id.clone()),
+        project_id: short_text(&mut v, "project_id", request.project_id.clone()),
+        status: optional_from_pb(&mut v, "status", request.status),
+        key: short_text(&mut v, "key", request.key.clone()),
+        target: optional_from_pb(&mut v, "target", request.target),
+    };
+    finish(v, filter)
+}
+
+// Answers.
+
+pub fn view_to_pb(view: SessionView) -> pb::Session {
+    let SessionView {
+        session,
+        pull_request,
+        display_status,
+    } = view;
+    pb::Session {
+        display_status: display_status.to_pb(),
+        pull_request: pull_request.map(pull_request_view_to_pb),
+        ..session_to_pb(session)
+    }
+}
+
+/// The stored session alone (as event payloads carry it): display_status
+/// and pull_request are derived on read, so they are unset here.
+pub fn session_to_pb(session: Session) -> pb::Session {
+    let time = |t: Option<UnixMicros>| t.map(UnixMicros::to_timestamp);
+    pb::Session {
+        id: session.id,
+        project_id: session.project_id,
+        task_id: session.task_id.unwrap_or_default(),
+        role: optional_to_pb(session.role),
+        issue_id: session.issue_id.unwrap_or_default(),
+        harness: session.harness.to_pb(),
+        state: session.state.to_pb(),
+        termination_reason: optional_to_pb(session.termination_reason),
+        termination_detail: session.termination_detail.unwrap_or_default(),
+        is_alive: session.is_alive,
+        activity: session.activity_state.map(|state| pb::SessionActivity {
+            state: state.to_pb(),
+            source: optional_to_pb(session.activity_source),
+            report_time: time(session.activity_time),
+        }),
+        detecting: session
+            .detecting_start_time
+            .map(|start| pb::DetectingMemory {
+                attempts: i32::try_from(session.detecting_attempts).unwrap_or(i32::MAX),
+                start_time: Some(start.to_timestamp()),
+                evidence_hash: session.detecting_evidence_hash.unwrap_or_default(),
+                last_evidence: session.detecting_last_evidence.unwrap_or_default(),
+            }),
+        branch: session.branch.unwrap_or_default(),
+        workspace_path: session.workspace_path.unwrap_or_default(),
+        runtime_handle_id: session.runtime_handle_id.unwrap_or_default(),
+        runtime_name: session.runtime_name.unwrap_or_default(),
+        agent_session_id: session.agent_session_id.unwrap_or_default(),
+        prompt: session.prompt.unwrap_or_default(),
+        create_time: Some(session.create_time.to_timestamp()),
+        update_time: time(session.update_time),
+        start_time: time(session.start_time),
+        end_time: time(session.end_time),
+        restore_time: time(session.restore_time),
+        display_status: 0,
+        pull_request: None,
+        usage: None,
+    }
+}
+
+fn pull_request_view_to_pb(view: PullRequestView) -> pb::PullRequest {
+    let PullRequestView {
+        pull_request,
+        checks,
+        comments,
+    } = view;
+    pb::PullRequest {
+        checks: checks.into_iter().map(check_to_pb).collect(),
+        comments: comments.into_iter().map(comment_to_pb).collect(),
+        ..pull_request_to_pb(pull_request)
+    }
+}
+
+pub fn pull_request_to_pb(pull_request: PullRequest) -> pb::PullRequest {
+    pb::PullRequest {
+        session_id: pull_request.session_id,
+        project_id: pull_request.project_id,
+        url: pull_request.url,
+        number: pull_request.number,
+        state: pull_request.state.to_pb(),
+        review_decision: optional_to_pb(pull_request.review_decision),
+        ci_state: optional_to_pb(pull_request.ci_state),
+        mergeability: optional_to_pb(pull_request.mergeability),
+        draft: pull_request.draft,
+        head_sha: pull_request.head_sha.unwrap_or_default(),
+        branch: pull_request.branch.unwrap_or_default(),
+        checks: Vec::new(),
+        comments: Vec::new(),
+        create_time: Some(pull_request.create_time.to_timestamp()),
+        update_time: pull_request.update_time.map(UnixMicros::to_timestamp),
+    }
+}
+
+fn comment_to_pb(comment: Comment) -> pb::Comment {
+    pb::Comment {
+        id: comment.id,
+        author: comment.author.unwrap_or_default(),
+        body: comment.body,
+        path: comment.path.unwrap_or_default(),
+        line: comment.line.unwrap_or_default(),
+        resolved: comment.resolved,
+    }
+}
+
+pub fn check_to_pb(check: Check) -> pb::Check {
+    pb::Check {
+        id: check.id,
+        session_id: check.session_id,
+        project_id: check.project_id,
+        pull_request_number: check.pull_request_number,
+        name: check.name,
+        commit_sha: check.commit_sha,
+        status: check.status.to_pb(),
+        url: check.url.unwrap_or_default(),
+        log_tail: check.log_tail.unwrap_or_default(),
+        create_time: Some(check.create_time.to_timestamp()),
+        update_time: check.update_time.map(UnixMicros::to_timestamp),
+    }
+}
+
+pub fn reaction_to_pb(reaction: Reaction) -> pb::Reaction {
+    let time = |t: Option<UnixMicros>| t.map(UnixMicros::to_timestamp);
+    pb::Reaction {
+        id: reaction.id,
+        session_id: reaction.session_id,
+        project_id: reaction.project_id,
+        key: reaction.key,
+        priority: reaction.priority.to_pb(),
+        target: reaction.target.to_pb(),
+        status: reaction.status.to_pb(),
+        message: reaction.message,
+        nudge_count: i32::try_from(reaction.nudge_count).unwrap_or(i32::MAX),
+        dedup_key: reaction.dedup_key.unwrap_or_default(),
+        create_time: Some(reaction.create_time.to_timestamp()),
+        update_time: time(reaction.update_time),
+        nudge_time: time(reaction.nudge_time),
+        escalate_time: time(reaction.escalate_time),
+        clear_time: time(reaction.clear_time),
+    }
+}
+
+// Event payloads.
+
+pub fn project_from_payload(json: &str) -> Result<pb::Project, serde_json::Error> {
+    serde_json::from_str(json).map(project_to_pb)
+}
+
+pub fn session_from_payload(json: &str) -> Result<pb::Session, serde_json::Error> {
+    serde_json::from_str(json).map(session_to_pb)
+}
+
+pub fn pull_request_from_payload(json: &str) -> Result<pb::PullRequest, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct WithComments {
+        #[serde(flatten)]
+        pull_request: PullRequest,
+        comments: Vec<Comment>,
+    }
+    let row: WithComments = serde_json::from_str(json)?;
+    Ok(pb::PullRequest {
+        comments: row.comments.into_iter().map(comment_to_pb).collect(),
+        ..pull_request_to_pb(row.pull_request)
+    })
+}
+
+pub fn check_from_payload(json: &str) -> Result<pb::Check, serde_json::Error> {
+    serde_json::from_str(json).map(check_to_pb)
+}
+
+pub fn reaction_from_payload(json: &str) -> Result<pb::Reaction, serde_json::Error> {
+    serde_json::from_str(json).map(reaction_to_pb)
+}

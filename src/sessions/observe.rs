@@ -1,0 +1,453 @@
+//! What runners and forges report about a session (activity, probes, pull
+//! requests) and the reactions those facts raise. Reactions are planned by
+//! the pure [`super::reactions`] planner and applied in the same transaction
+//! as the facts that caused them.
+
+use futures::FutureExt;
+use serde::Serialize;
+use sqlx::SqliteConnection;
+use tokio_util::sync::CancellationToken;
+
+use super::decide::{Probe, apply_activity, apply_probe};
+use super::error::SessionError;
+use super::reactions::{self, Change, ESCALATE_AFTER, Facts};
+use super::service::{SessionView, SessionsService, load_session, terminate, view};
+use super::store::{self, ReactionQuery};
+use super::{
+    ActivitySource, ActivityState, Check, CheckStatus, Comment, PullRequest, PullRequestState,
+    Reaction, ReactionPriority, ReactionStatus, ReactionTarget, Session, SessionState,
+    TerminationReason,
+};
+use crate::idempotency::IdempotencyKey;
+use crate::pagination::PageRequest;
+use crate::storage::StoreError;
+use crate::time::UnixMicros;
+
+/// Which session a pull-request report is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum SessionRef {
+    Id(String),
+    /// A forge's "owner/name" and the pull request's branch.
+    RepoBranch {
+        repo: String,
+        branch: String,
+    },
+}
+
+/// A fetched pull request: its facts, its checks on the head commit, and its
+/// current comments.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PullRequestReport {
+    pub url: String,
+    pub number: i64,
+    pub state: PullRequestState,
+    pub review_decision: Option<super::ReviewDecision>,
+    pub ci_state: Option<super::CiState>,
+    pub mergeability: Option<super::Mergeability>,
+    pub draft: bool,
+    pub head_sha: Option<String>,
+    pub branch: Option<String>,
+    pub checks: Vec<CheckReport>,
+    pub comments: Vec<Comment>,
+}
+
+/// One check run as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckReport {
+    pub name: String,
+    pub commit_sha: String,
+    pub status: CheckStatus,
+    pub url: Option<String>,
+    pub log_tail: Option<String>,
+}
+
+impl SessionsService {
+    pub async fn report_activity(
+        &self,
+        id: String,
+        state: ActivityState,
+        source: ActivitySource,
+        request_id: Option<String>,
+    ) -> Result<SessionView, SessionError> {
+        let key = IdempotencyKey::new(
+            "sessions.report_activity",
+            request_id,
+            &(&id, state, source),
+        );
+        self.change(key, id, move |session, now| {
+            if session.state == SessionState::NotStarted {
+                return Err(SessionError::NotStarted(session.id.clone()));
+            }
+            *session = apply_activity(session, state, source, now);
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn report_probe(
+        &self,
+        id: String,
+        probe: Probe,
+        request_id: Option<String>,
+    ) -> Result<SessionView, SessionError> {
+        let key = IdempotencyKey::new(
+            "sessions.report_probe",
+            request_id,
+            &(&id, probe.runtime, probe.process, &probe.evidence),
+        );
+        let limits = self.limits;
+        self.change(key, id, move |session, now| {
+            if session.state == SessionState::NotStarted {
+                return Err(SessionError::NotStarted(session.id.clone()));
+            }
+            *session = apply_probe(session, &probe, now, &limits);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a pull request report; `Ok((view, true))` when it was dropped
+    /// because the fetch failed (nothing written).
+    pub async fn report_pull_request(
+        &self,
+        target: SessionRef,
+        report: Option<PullRequestReport>,
+        request_id: Option<String>,
+    ) -> Result<(SessionView, bool), SessionError> {
+        let key = IdempotencyKey::new(
+            "sessions.report_pull_request",
+            request_id,
+            &(&target, &report),
+        );
+        self.write(key, move |conn| {
+            async move {
+                let mut session = resolve(conn, &target).await?;
+                let Some(report) = report else {
+                    return Ok((view(conn, session).await?, true));
+                };
+                let now = UnixMicros::now();
+                record_pull_request(conn, &session, report, now).await?;
+                let merged = store::get_pull_request(&mut *conn, &session.id)
+                    .await?
+                    .is_some_and(|(pr, _)| pr.state == PullRequestState::Merged);
+                if merged && !session.state.is_terminal() {
+                    terminate(&mut session, TerminationReason::PrMerged, None, now);
+                    store::save_session(conn, &session).await?;
+                }
+                react(conn, &session).await?;
+                Ok((view(conn, session).await?, false))
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// Reactions newest first; the id continues the listing.
+    pub async fn list_reactions(
+        &self,
+        filter: &ReactionQuery,
+        page: PageRequest,
+    ) -> Result<(Vec<Reaction>, Option<i64>), SessionError> {
+        let mut reactions =
+            store::list_reactions(self.db.reader(), filter, page.after, page.size + 1).await?;
+        let next = if reactions.len() > page.size as usize {
+            reactions.truncate(page.size as usize);
+            reactions.last().map(|r| r.id)
+        } else {
+            None
+        };
+        Ok((reactions, next))
+    }
+
+    /// Escalates merge-conflict and idle reactions left unresolved too long;
+    /// returns how many.
+    pub async fn escalate_due(&self) -> Result<usize, SessionError> {
+        self.write(None, |conn| {
+            async move {
+                let now = UnixMicros::now();
+                let due = store::pending_reactions_before(
+                    &mut *conn,
+                    &["merge-conflicts", "agent-idle"],
+                    now.minus(ESCALATE_AFTER),
+                )
+                .await?;
+                let changes = reactions::plan_timers(&due, now);
+                let count = changes.len();
+                for change in changes {
+                    apply_change(conn, &due, None, change, now).await?;
+                }
+                Ok(count)
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// Runs [`Self::escalate_due`] every `interval` until `stop`.
+    pub async fn run_timers(self, interval: std::time::Duration, stop: CancellationToken) {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => match self.escalate_due().await {
+                    Ok(0) => {}
+                    Ok(escalated) => tracing::info!(escalated, "escalated unresolved reactions"),
+                    Err(SessionError::Store(StoreError::Closed)) => return,
+                    Err(err) => tracing::warn!(error = ?err, "escalating reactions failed"),
+                },
+            }
+        }
+    }
+}
+
+/// Finds the session a report names.
+async fn resolve(
+    conn: &mut SqliteConnection,
+    target: &SessionRef,
+) -> Result<Session, SessionError> {
+    let (repo, branch) = match target {
+        SessionRef::Id(id) => return load_session(conn, id).await,
+        SessionRef::RepoBranch { repo, branch } => (repo, branch),
+    };
+    let projects: Vec<_> = store::projects_with_origin(&mut *conn)
+        .await?
+        .into_iter()
+        .filter(|p| {
+            p.origin_url
+                .as_deref()
+                .is_some_and(|url| origin_matches(url, repo))
+        })
+        .collect();
+    let project = match projects.as_slice() {
+        [] => return Err(SessionError::ProjectNotFound(repo.clone())),
+        [project] => project,
+        _ => {
+            return Err(SessionError::RepoAmbiguous {
+                repo: repo.clone(),
+                projects: projects.iter().map(|p| p.id.clone()).collect(),
+            });
+        }
+    };
+    let sessions = store::sessions_on_branch(conn, &project.id, branch).await?;
+    let chosen = sessions
+        .iter()
+        .find(|s| !s.state.is_terminal())
+        .or(sessions.first());
+    chosen
+        .cloned()
+        .ok_or_else(|| SessionError::SessionNotFound(format!("{repo}@{branch}")))
+}
+
+/// Whether an origin URL (https or scp-like, with or without .git) is the
+/// forge repository "owner/name" (case-insensitive).
+pub fn origin_matches(origin_url: &str, repo: &str) -> bool {
+    let path = origin_url.trim_end_matches('/').trim_end_matches(".git");
+    let path = path.rsplit_once(':').map_or(
+        path,
+        |(head, tail)| if head.contains("//") { path } else { tail },
+    );
+    let mut parts = path.rsplit('/');
+    let (Some(name), Some(owner)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    format!("{owner}/{name}").eq_ignore_ascii_case(repo.trim_matches('/'))
+}
+
+/// Writes the pull request row (comments included) and its check runs, each
+/// only when it changed, so repeated identical reports add no events.
+async fn record_pull_request(
+    conn: &mut SqliteConnection,
+    session: &Session,
+    report: PullRequestReport,
+    now: UnixMicros,
+) -> Result<(), StoreError> {
+    let existing = store::get_pull_request(&mut *conn, &session.id).await?;
+    let pull_request = PullRequest {
+        session_id: session.id.clone(),
+        project_id: session.project_id.clone(),
+        url: report.url,
+        number: report.number,
+        state: report.state,
+        review_decision: report.review_decision,
+        ci_state: report.ci_state,
+        mergeability: report.mergeability,
+        draft: report.draft,
+        head_sha: report.head_sha,
+        branch: report.branch,
+        create_time: existing.as_ref().map_or(now, |(pr, _)| pr.create_time),
+        update_time: existing.as_ref().map(|_| now),
+    };
+    let unchanged = existing.as_ref().is_some_and(|(stored, comments)| {
+        *comments == report.comments
+            && PullRequest {
+                update_time: stored.update_time,
+                ..pull_request.clone()
+            } == *stored
+    });
+    if !unchanged {
+        store::upsert_pull_request(conn, &pull_request, &report.comments).await?;
+    }
+    let history = store::checks(&mut *conn, &session.id).await?;
+    for reported in report.checks {
+        let stored = history
+            .iter()
+            .find(|c| c.name == reported.name && c.commit_sha == reported.commit_sha);
+        match stored {
+            None => {
+                let check = Check {
+                    id: 0,
+                    session_id: session.id.clone(),
+                    project_id: session.project_id.clone(),
+                    pull_request_number: pull_request.number,
+                    name: reported.name,
+                    commit_sha: reported.commit_sha,
+                    status: reported.status,
+                    url: reported.url,
+                    log_tail: reported.log_tail,
+                    create_time: now,
+                    update_time: None,
+                };
+                store::insert_check(conn, &check).await?;
+            }
+            Some(stored)
+                if (stored.status, &stored.url, &stored.log_tail)
+                    != (reported.status, &reported.url, &reported.log_tail) =>
+            {
+                let check = Check {
+                    status: reported.status,
+                    url: reported.url,
+                    log_tail: reported.log_tail,
+                    update_time: Some(now),
+                    ..stored.clone()
+                };
+                store::save_check(conn, &check).await?;
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Plans and applies the reactions the session's current facts call for.
+pub(super) async fn react(
+    conn: &mut SqliteConnection,
+    session: &Session,
+) -> Result<(), StoreError> {
+    let now = UnixMicros::now();
+    let pull_request = store::get_pull_request(&mut *conn, &session.id).await?;
+    let checks = store::checks(&mut *conn, &session.id).await?;
+    let open = store::open_reactions(&mut *conn, &session.id).await?;
+    let (pull_request, comments) = match &pull_request {
+        Some((pr, comments)) => (Some(pr), comments.as_slice()),
+        None => (None, &[][..]),
+    };
+    let facts = Facts {
+        session,
+        pull_request,
+        checks: &checks,
+        comments,
+        now,
+    };
+    for change in reactions::plan(&facts, &open) {
+        apply_change(conn, &open, Some(session), change, now).await?;
+    }
+    Ok(())
+}
+
+async fn apply_change(
+    conn: &mut SqliteConnection,
+    open: &[Reaction],
+    session: Option<&Session>,
+    change: Change,
+    now: UnixMicros,
+) -> Result<(), StoreError> {
+    let find = |id: i64| {
+        open.iter()
+            .find(|r| r.id == id)
+            .cloned()
+            .ok_or_else(|| StoreError::Malformed(format!("reaction {id} is not open")))
+    };
+    let mut reaction = match change {
+        Change::Open {
+            key,
+            priority,
+            target,
+            message,
+            dedup_key,
+        } => {
+            let Some(session) = session else {
+                return Ok(());
+            };
+            let nudged = target == ReactionTarget::Agent;
+            let reaction = Reaction {
+                id: 0,
+                session_id: session.id.clone(),
+                project_id: session.project_id.clone(),
+                key: key.to_string(),
+                priority,
+                target,
+                status: ReactionStatus::Pending,
+                message,
+                nudge_count: u32::from(nudged),
+                dedup_key,
+                create_time: now,
+                update_time: None,
+                nudge_time: nudged.then_some(now),
+                escalate_time: None,
+                clear_time: None,
+            };
+            return store::insert_reaction(conn, &reaction).await;
+        }
+        Change::Nudge {
+            id,
+            message,
+            dedup_key,
+        } => {
+            let mut reaction = find(id)?;
+            reaction.message = message;
+            reaction.dedup_key = dedup_key;
+            reaction.nudge_count += 1;
+            reaction.nudge_time = Some(now);
+            reaction
+        }
+        Change::Escalate { id, message } => {
+            let mut reaction = find(id)?;
+            reaction.message = message;
+            reaction.target = ReactionTarget::Human;
+            reaction.priority = ReactionPriority::Urgent;
+            reaction.status = ReactionStatus::Escalated;
+            reaction.escalate_time = Some(now);
+            reaction
+        }
+        Change::Clear { id } => {
+            let mut reaction = find(id)?;
+            reaction.status = ReactionStatus::Cleared;
+            reaction.clear_time = Some(now);
+            reaction
+        }
+    };
+    reaction.update_time = Some(now);
+    store::save_reaction(conn, &reaction).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_matches;
+
+    #[test]
+    fn origins_match_forge_repositories() {
+        let cases = [
+            ("https://github.com/acme/mer.git", "acme/mer", true),
+            ("https://github.com/acme/mer", "ACME/Mer", true),
+            ("git@github.com:acme/mer.git", "acme/mer", true),
+            ("ssh://git@gitea.local:2222/acme/mer.git", "acme/mer", true),
+            ("https://github.com/acme/mer/", "acme/mer", true),
+            ("https://github.com/acme/mer-two.git", "acme/mer", false),
+            ("https://github.com/other/mer.git", "acme/mer", false),
+            ("mer", "acme/mer", false),
+        ];
+        for (origin, repo, expected) in cases {
+            assert_eq!(origin_matches(origin, repo), expected, "{origin} vs {repo}");
+        }
+    }
+}

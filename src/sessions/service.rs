@@ -1,0 +1,610 @@
+//! The Sessions service: projects and the session lifecycle. Every change is
+//! one write job: idempotency check, load, apply a pure rule, save, plan
+//! reactions from the new facts, remember the answer.
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+
+use super::decide::{QuarantineLimits, display_status};
+use super::error::SessionError;
+use super::store::{self, SessionQuery};
+use super::{
+    Check, Comment, DisplayStatus, Harness, PlaneBinding, Project, PullRequest, Role, Session,
+    SessionState, TerminationReason,
+};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::pagination::PageRequest;
+use crate::storage::{Db, StoreError};
+use crate::time::UnixMicros;
+
+/// A session as the API shows it: with its pull request and display status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub session: Session,
+    pub pull_request: Option<PullRequestView>,
+    pub display_status: DisplayStatus,
+}
+
+/// A pull request with its checks on the head commit and its comments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullRequestView {
+    pub pull_request: PullRequest,
+    pub checks: Vec<Check>,
+    pub comments: Vec<Comment>,
+}
+
+/// What RegisterProject needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewProject {
+    pub id: String,
+    pub repo_path: Option<String>,
+    pub origin_url: Option<String>,
+    pub display_name: Option<String>,
+    pub coverage_threshold: f64,
+    pub plane: Option<PlaneBinding>,
+    pub required_ci_contexts: Vec<String>,
+}
+
+/// UpdateProject's changes: `Some` for each field in the mask.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProjectPatch {
+    pub display_name: Option<String>,
+    pub repo_path: Option<Option<String>>,
+    pub origin_url: Option<Option<String>>,
+    pub coverage_threshold: Option<f64>,
+    pub plane: Option<Option<PlaneBinding>>,
+    pub required_ci_contexts: Option<Vec<String>>,
+}
+
+impl ProjectPatch {
+    pub const PATHS: &'static [&'static str] = &[
+        "display_name",
+        "repo_path",
+        "origin_url",
+        "coverage_threshold",
+        "plane",
+        "required_ci_contexts",
+    ];
+}
+
+/// What SpawnSession needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewSession {
+    pub project_id: String,
+    pub task_id: Option<i64>,
+    pub role: Option<Role>,
+    pub issue_id: Option<String>,
+    pub harness: Harness,
+    pub branch: Option<String>,
+    pub prompt: Option<String>,
+}
+
+/// What CompleteSpawn reports; unset fields keep their stored values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Launch {
+    pub runtime_handle_id: String,
+    pub runtime_name: Option<String>,
+    pub workspace_path: Option<String>,
+    pub agent_session_id: Option<String>,
+    pub branch: Option<String>,
+}
+
+/// ListSessions' filters: SQL-side ones plus the derived display status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SessionFilter {
+    pub query: SessionQuery,
+    pub display_status: Option<DisplayStatus>,
+}
+
+/// The Sessions service; cheap to clone.
+#[derive(Clone)]
+pub struct SessionsService {
+    pub(super) db: Db,
+    pub(super) limits: QuarantineLimits,
+}
+
+/// A write job's result type.
+pub(super) type Job<'c, T> = BoxFuture<'c, Result<T, SessionError>>;
+
+impl SessionsService {
+    pub fn new(db: Db, limits: QuarantineLimits) -> Self {
+        Self { db, limits }
+    }
+
+    /// Runs `work` in one write transaction, idempotent on `key`.
+    pub(super) async fn write<T, F>(
+        &self,
+        key: Option<IdempotencyKey>,
+        work: F,
+    ) -> Result<T, SessionError>
+    where
+        T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> Job<'c, T> + Send + 'static,
+    {
+        self.db
+            .write(move |conn| {
+                async move {
+                    if let Some(key) = &key
+                        && let Some(stored) = idempotency::lookup(&mut *conn, key).await?
+                    {
+                        return Ok(stored);
+                    }
+                    let result = work(&mut *conn).await?;
+                    if let Some(key) = &key {
+                        idempotency::remember(conn, key, &result).await?;
+                    }
+                    Ok(result)
+                }
+                .boxed()
+            })
+            .await
+    }
+
+    pub async fn register_project(
+        &self,
+        new: NewProject,
+        request_id: Option<String>,
+    ) -> Result<Project, SessionError> {
+        let key = IdempotencyKey::new("sessions.register_project", request_id, &new);
+        self.write(key, move |conn| {
+            async move {
+                if store::get_project(&mut *conn, &new.id).await?.is_some() {
+                    return Err(SessionError::ProjectAlreadyExists(new.id));
+                }
+                let project = Project {
+                    display_name: new.display_name.unwrap_or_else(|| new.id.clone()),
+                    id: new.id,
+                    repo_path: new.repo_path,
+                    origin_url: new.origin_url,
+                    register_time: UnixMicros::now(),
+                    update_time: None,
+                    archive_time: None,
+                    coverage_threshold: new.coverage_threshold,
+                    plane: new.plane,
+                    required_ci_contexts: new.required_ci_contexts,
+                };
+                store::insert_project(conn, &project).await?;
+                Ok(project)
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn get_project(&self, id: &str) -> Result<Project, SessionError> {
+        store::get_project(self.db.reader(), id)
+            .await?
+            .ok_or_else(|| SessionError::ProjectNotFound(id.to_string()))
+    }
+
+    /// Projects by id; `next_after` continues the listing.
+    pub async fn list_projects(
+        &self,
+        include_archived: bool,
+        after: Option<String>,
+        size: u32,
+    ) -> Result<(Vec<Project>, Option<String>), SessionError> {
+        let mut projects = store::list_projects(
+            self.db.reader(),
+            include_archived,
+            after.as_deref(),
+            size + 1,
+        )
+        .await?;
+        let next = if projects.len() > size as usize {
+            projects.truncate(size as usize);
+            projects.last().map(|p| p.id.clone())
+        } else {
+            None
+        };
+        Ok((projects, next))
+    }
+
+    pub async fn update_project(
+        &self,
+        id: String,
+        patch: ProjectPatch,
+    ) -> Result<Project, SessionError> {
+        self.write(None, move |conn| {
+            async move {
+                let mut project = load_project(conn, &id).await?;
+                if project.archive_time.is_some() {
+                    return Err(SessionError::ProjectArchived(id));
+                }
+                let ProjectPatch {
+                    display_name,
+                    repo_path,
+                    origin_url,
+                    coverage_threshold,
+                    plane,
+                    required_ci_contexts,
+                } = patch;
+                if let Some(value) = display_name {
+                    project.display_name = value;
+                }
+                if let Some(value) = repo_path {
+                    project.repo_path = value;
+                }
+                if let Some(value) = origin_url {
+                    project.origin_url = value;
+                }
+                if let Some(value) = coverage_threshold {
+                    project.coverage_threshold = value;
+                }
+                if let Some(value) = plane {
+                    project.plane = value;
+                }
+                if let Some(value) = required_ci_contexts {
+                    project.required_ci_contexts = value;
+                }
+                if project.repo_path.is_none() && project.origin_url.is_none() {
+                    let violations = crate::error::Violations::one(
+                        "update_mask",
+                        "would leave neither repo_path nor origin_url set",
+                    );
+                    return Err(SessionError::InvalidArgument(violations));
+                }
+                project.update_time = Some(UnixMicros::now());
+                store::save_project(conn, &project).await?;
+                Ok(project)
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn archive_project(&self, id: String) -> Result<Project, SessionError> {
+        self.write(None, move |conn| {
+            async move {
+                let mut project = load_project(conn, &id).await?;
+                if project.archive_time.is_none() {
+                    let now = UnixMicros::now();
+                    project.archive_time = Some(now);
+                    project.update_time = Some(now);
+                    store::save_project(conn, &project).await?;
+                }
+                Ok(project)
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn spawn(
+        &self,
+        new: NewSession,
+        request_id: Option<String>,
+    ) -> Result<SessionView, SessionError> {
+        let key = IdempotencyKey::new("sessions.spawn", request_id, &new);
+        self.write(key, move |conn| {
+            async move {
+                let project = load_project(conn, &new.project_id).await?;
+                if project.archive_time.is_some() {
+                    return Err(SessionError::ProjectArchived(project.id));
+                }
+                let number = store::next_session_number(conn, &project.id).await?;
+                let session = Session {
+                    id: format!("{}-{number}", project.id),
+                    project_id: project.id,
+                    task_id: new.task_id,
+                    role: new.role,
+                    issue_id: new.issue_id,
+                    harness: new.harness,
+                    state: SessionState::NotStarted,
+                    termination_reason: None,
+                    termination_detail: None,
+                    is_alive: false,
+                    activity_state: None,
+                    activity_source: None,
+                    activity_time: None,
+                    detecting_attempts: 0,
+                    detecting_start_time: None,
+                    detecting_evidence_hash: None,
+                    detecting_last_evidence: None,
+                    branch: new.branch,
+                    workspace_path: None,
+                    runtime_handle_id: None,
+                    runtime_name: None,
+                    agent_session_id: None,
+                    prompt: new.prompt,
+                    create_time: UnixMicros::now(),
+                    update_time: None,
+                    start_time: None,
+                    end_time: None,
+                    restore_time: None,
+                };
+                store::insert_session(conn, &session, number).await?;
+                view(conn, session).await
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn complete_spawn(
+        &self,
+        id: String,
+        launch: Launch,
+        request_id: Option<String>,
+    ) -> Result<SessionView, SessionError> {
+        let key = IdempotencyKey::new("sessions.complete_spawn", request_id, &(&id, &launch));
+        self.change(key, id, move |session, now| {
+            if session.state != SessionState::NotStarted {
+                return Err(SessionError::NotSpawning {
+                    id: session.id.clone(),
+                    state: session.state,
+                });
+            }
+            session.runtime_handle_id = Some(launch.runtime_handle_id);
+            let keep = |stored: &mut Option<String>, given: Option<String>| {
+                if given.is_some() {
+                    *stored = given;
+                }
+            };
+            keep(&mut session.runtime_name, launch.runtime_name);
+            keep(&mut session.workspace_path, launch.workspace_path);
+            keep(&mut session.agent_session_id, launch.agent_session_id);
+            keep(&mut session.branch, launch.branch);
+            session.state = SessionState::Working;
+            session.is_alive = true;
+            session.start_time = Some(now);
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn fail_spawn(
+        &self,
+        id: String,
+        error: Option<String>,
+        request_id: Option<String>,
+    ) -> Result<SessionView, SessionError> {
+        let key = IdempotencyKey::new("sessions.fail_spawn", request_id, &(&id, &error));
+        self.change(key, id, move |session, now| {
+            if session.state != SessionState::NotStarted {
+                return Err(SessionError::NotSpawning {
+                    id: session.id.clone(),
+                    state: session.state,
+                });
+            }
+            terminate(session, TerminationReason::ErrorInProcess, error, now);
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn finish(
+        &self,
+        id: String,
+        request_id: Option<String>,
+    ) -> Result<SessionView, SessionError> {
+        let key = IdempotencyKey::new("sessions.finish", request_id, &id);
+        self.change(key, id, move |session, now| {
+            match session.state {
+                SessionState::NotStarted => {
+                    return Err(SessionError::NotStarted(session.id.clone()));
+                }
+                SessionState::Terminated => {
+                    return Err(SessionError::Terminated(session.id.clone()));
+                }
+                SessionState::Done => {}
+                _ => {
+                    session.state = SessionState::Done;
+                    session.is_alive = false;
+                    session.end_time = Some(now);
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Terminates a live session; `Ok((view, true))` when it already was
+    /// done or terminated (nothing changed).
+    pub async fn kill(
+        &self,
+        id: String,
+        reason: TerminationReason,
+        detail: Option<String>,
+        request_id: Option<String>,
+    ) -> Result<(SessionView, bool), SessionError> {
+        let key = IdempotencyKey::new("sessions.kill", request_id, &(&id, reason, &detail));
+        self.write(key, move |conn| {
+            async move {
+                let mut session = load_session(conn, &id).await?;
+                let already_terminal = session.state.is_terminal();
+                if !already_terminal {
+                    terminate(&mut session, reason, detail, UnixMicros::now());
+                    store::save_session(conn, &session).await?;
+                    super::observe::react(conn, &session).await?;
+                }
+                Ok((view(conn, session).await?, already_terminal))
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn restore(
+        &self,
+        id: String,
+        request_id: Option<String>,
+    ) -> Result<SessionView, SessionError> {
+        let key = IdempotencyKey::new("sessions.restore", request_id, &id);
+        self.write(key, move |conn| {
+            async move {
+                let mut session = load_session(conn, &id).await?;
+                if !session.state.is_terminal() {
+                    return Err(SessionError::NotTerminal {
+                        id,
+                        state: session.state,
+                    });
+                }
+                if session.agent_session_id.is_none() && session.prompt.is_none() {
+                    return Err(SessionError::NotRestorable(id));
+                }
+                let project = load_project(conn, &session.project_id).await?;
+                if project.archive_time.is_some() {
+                    return Err(SessionError::ProjectArchived(project.id));
+                }
+                let now = UnixMicros::now();
+                session.state = SessionState::NotStarted;
+                session.termination_reason = None;
+                session.termination_detail = None;
+                session.end_time = None;
+                session.is_alive = false;
+                session.clear_detecting();
+                session.restore_time = Some(now);
+                session.update_time = Some(now);
+                store::save_session(conn, &session).await?;
+                super::observe::react(conn, &session).await?;
+                view(conn, session).await
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn get_session(&self, id: &str) -> Result<SessionView, SessionError> {
+        let mut conn = self.db.reader().acquire().await.map_err(StoreError::from)?;
+        let session = store::get_session(&mut *conn, id)
+            .await?
+            .ok_or_else(|| SessionError::SessionNotFound(id.to_string()))?;
+        view(&mut conn, session).await
+    }
+
+    /// Sessions newest first; `next_before` continues the listing. The
+    /// display-status filter is applied after reading, scanning further
+    /// batches until the page is full.
+    pub async fn list_sessions(
+        &self,
+        filter: &SessionFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<SessionView>, Option<i64>), SessionError> {
+        const BATCH: u32 = 500;
+        let mut conn = self.db.reader().acquire().await.map_err(StoreError::from)?;
+        let mut views = Vec::new();
+        let mut cursor = page.after;
+        loop {
+            let batch = store::list_sessions(&mut *conn, &filter.query, cursor, BATCH).await?;
+            let exhausted = batch.len() < BATCH as usize;
+            for (rowid, session) in batch {
+                let view = view(&mut conn, session).await?;
+                cursor = Some(rowid);
+                if filter
+                    .display_status
+                    .is_none_or(|wanted| wanted == view.display_status)
+                {
+                    views.push(view);
+                    if views.len() == page.size as usize {
+                        // More may follow unless this was the very last row.
+                        let more = !exhausted
+                            || store::list_sessions(&mut *conn, &filter.query, cursor, 1)
+                                .await?
+                                .len()
+                                == 1;
+                        return Ok((views, if more { cursor } else { None }));
+                    }
+                }
+            }
+            if exhausted {
+                return Ok((views, None));
+            }
+        }
+    }
+
+    /// Applies `change` to one session, saves it if it changed and plans
+    /// reactions; the common shape of the lifecycle calls.
+    pub(super) async fn change<F>(
+        &self,
+        key: Option<IdempotencyKey>,
+        id: String,
+        change: F,
+    ) -> Result<SessionView, SessionError>
+    where
+        F: FnOnce(&mut Session, UnixMicros) -> Result<(), SessionError> + Send + 'static,
+    {
+        self.write(key, move |conn| {
+            async move {
+                let mut session = load_session(conn, &id).await?;
+                let before = session.clone();
+                let now = UnixMicros::now();
+                change(&mut session, now)?;
+                if session != before {
+                    session.update_time = Some(now);
+                    store::save_session(conn, &session).await?;
+                    super::observe::react(conn, &session).await?;
+                }
+                view(conn, session).await
+            }
+            .boxed()
+        })
+        .await
+    }
+}
+
+pub(super) fn terminate(
+    session: &mut Session,
+    reason: TerminationReason,
+    detail: Option<String>,
+    now: UnixMicros,
+) {
+    session.state = SessionState::Terminated;
+    session.termination_reason = Some(reason);
+    session.termination_detail = detail;
+    session.is_alive = false;
+    session.end_time = Some(now);
+    session.update_time = Some(now);
+}
+
+pub(super) async fn load_project(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Project, SessionError> {
+    store::get_project(conn, id)
+        .await?
+        .ok_or_else(|| SessionError::ProjectNotFound(id.to_string()))
+}
+
+pub(super) async fn load_session(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Session, SessionError> {
+    store::get_session(conn, id)
+        .await?
+        .ok_or_else(|| SessionError::SessionNotFound(id.to_string()))
+}
+
+/// The session with its pull request (checks on the head commit, comments)
+/// and derived display status.
+pub(super) async fn view(
+    conn: &mut SqliteConnection,
+    session: Session,
+) -> Result<SessionView, SessionError> {
+    let pull_request = match store::get_pull_request(&mut *conn, &session.id).await? {
+        Some((pull_request, comments)) => {
+            let checks = store::checks(&mut *conn, &session.id)
+                .await?
+                .into_iter()
+                .filter(|check| pull_request.head_sha.as_deref() == Some(check.commit_sha.as_str()))
+                .collect();
+            Some(PullRequestView {
+                pull_request,
+                checks,
+                comments,
+            })
+        }
+        None => None,
+    };
+    let display_status = display_status(
+        &session,
+        pull_request.as_ref().map(|view| &view.pull_request),
+    );
+    Ok(SessionView {
+        session,
+        pull_request,
+        display_status,
+    })
+}

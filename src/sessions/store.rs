@@ -1,0 +1,508 @@
+//! SQL of projects, sessions, pull requests, checks and reactions. Rows are
+//! read through the `<table>_payload` views that also feed the change log,
+//! so what bosun returns and what an event carries have one shape.
+
+use serde::de::DeserializeOwned;
+use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
+
+use super::{
+    Check, Comment, Project, PullRequest, Reaction, ReactionStatus, Session, SessionState,
+};
+use crate::storage::StoreError;
+use crate::time::UnixMicros;
+
+fn decode<T: DeserializeOwned>(kind: &str, payload: &str) -> Result<T, StoreError> {
+    serde_json::from_str(payload).map_err(|err| StoreError::Malformed(format!("{kind} row: {err}")))
+}
+
+fn decode_all<T: DeserializeOwned>(
+    kind: &str,
+    payloads: Vec<String>,
+) -> Result<Vec<T>, StoreError> {
+    payloads
+        .iter()
+        .map(|payload| decode(kind, payload))
+        .collect()
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|err| StoreError::Malformed(err.to_string()))
+}
+
+// Projects.
+
+pub async fn insert_project(
+    conn: &mut SqliteConnection,
+    project: &Project,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO projects (id, repo_path, origin_url, display_name, register_time, coverage_threshold, \
+         plane, required_ci_contexts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&project.id)
+    .bind(&project.repo_path)
+    .bind(&project.origin_url)
+    .bind(&project.display_name)
+    .bind(project.register_time.0)
+    .bind(project.coverage_threshold)
+    .bind(project.plane.as_ref().map(json).transpose()?)
+    .bind(json(&project.required_ci_contexts)?)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn save_project(
+    conn: &mut SqliteConnection,
+    project: &Project,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE projects SET repo_path = ?, origin_url = ?, display_name = ?, update_time = ?, archive_time = ?, \
+         coverage_threshold = ?, plane = ?, required_ci_contexts = ? WHERE id = ?",
+    )
+    .bind(&project.repo_path)
+    .bind(&project.origin_url)
+    .bind(&project.display_name)
+    .bind(project.update_time.map(|t| t.0))
+    .bind(project.archive_time.map(|t| t.0))
+    .bind(project.coverage_threshold)
+    .bind(project.plane.as_ref().map(json).transpose()?)
+    .bind(json(&project.required_ci_contexts)?)
+    .bind(&project.id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_project<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
+    id: &str,
+) -> Result<Option<Project>, StoreError> {
+    let payload: Option<String> =
+        sqlx::query_scalar("SELECT payload FROM projects_payload WHERE id = ?")
+            .bind(id)
+            .fetch_optional(executor)
+            .await?;
+    payload.map(|p| decode("project", &p)).transpose()
+}
+
+/// Projects ordered by id, after `after` (an id), at most `limit`.
+pub async fn list_projects<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
+    include_archived: bool,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Project>, StoreError> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT p.payload FROM projects x JOIN projects_payload p ON p.id = x.id WHERE 1 = 1",
+    );
+    if !include_archived {
+        query.push(" AND x.archive_time IS NULL");
+    }
+    if let Some(after) = after {
+        query.push(" AND x.id > ").push_bind(after);
+    }
+    query
+        .push(" ORDER BY x.id LIMIT ")
+        .push_bind(i64::from(limit));
+    let payloads: Vec<String> = query.build_query_scalar().fetch_all(executor).await?;
+    decode_all("project", payloads)
+}
+
+/// Every project with an origin URL (to match a forge's "owner/name").
+pub async fn projects_with_origin(conn: &mut SqliteConnection) -> Result<Vec<Project>, StoreError> {
+    let payloads: Vec<String> = sqlx::query_scalar(
+        "SELECT p.payload FROM projects x JOIN projects_payload p ON p.id = x.id WHERE x.origin_url IS NOT NULL",
+    )
+    .fetch_all(conn)
+    .await?;
+    decode_all("project", payloads)
+}
+
+// Sessions.
+
+/// The next session number of a project (numbers are never reused).
+pub async fn next_session_number(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+) -> Result<i64, StoreError> {
+    let next: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(number), 0) + 1 FROM sessions WHERE project_id = ?",
+    )
+    .bind(project_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(next)
+}
+
+pub async fn insert_session(
+    conn: &mut SqliteConnection,
+    session: &Session,
+    number: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sessions (id, project_id, number, task_id, role, issue_id, harness, state, is_alive, branch, \
+         prompt, create_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&session.id)
+    .bind(&session.project_id)
+    .bind(number)
+    .bind(session.task_id)
+    .bind(session.role.map(|r| r.as_str()))
+    .bind(&session.issue_id)
+    .bind(session.harness.as_str())
+    .bind(session.state.as_str())
+    .bind(session.is_alive)
+    .bind(&session.branch)
+    .bind(&session.prompt)
+    .bind(session.create_time.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes every mutable column of `session`.
+pub async fn save_session(
+    conn: &mut SqliteConnection,
+    session: &Session,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE sessions SET state = ?, termination_reason = ?, termination_detail = ?, is_alive = ?, \
+         activity_state = ?, activity_source = ?, activity_time = ?, detecting_attempts = ?, \
+         detecting_start_time = ?, detecting_evidence_hash = ?, detecting_last_evidence = ?, branch = ?, \
+         workspace_path = ?, runtime_handle_id = ?, runtime_name = ?, agent_session_id = ?, prompt = ?, \
+         update_time = ?, start_time = ?, end_time = ?, restore_time = ? WHERE id = ?",
+    )
+    .bind(session.state.as_str())
+    .bind(session.termination_reason.map(|r| r.as_str()))
+    .bind(&session.termination_detail)
+    .bind(session.is_alive)
+    .bind(session.activity_state.map(|s| s.as_str()))
+    .bind(session.activity_source.map(|s| s.as_str()))
+    .bind(session.activity_time.map(|t| t.0))
+    .bind(session.detecting_attempts)
+    .bind(session.detecting_start_time.map(|t| t.0))
+    .bind(&session.detecting_evidence_hash)
+    .bind(&session.detecting_last_evidence)
+    .bind(&session.branch)
+    .bind(&session.workspace_path)
+    .bind(&session.runtime_handle_id)
+    .bind(&session.runtime_name)
+    .bind(&session.agent_session_id)
+    .bind(&session.prompt)
+    .bind(session.update_time.map(|t| t.0))
+    .bind(session.start_time.map(|t| t.0))
+    .bind(session.end_time.map(|t| t.0))
+    .bind(session.restore_time.map(|t| t.0))
+    .bind(&session.id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_session<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
+    id: &str,
+) -> Result<Option<Session>, StoreError> {
+    let payload: Option<String> =
+        sqlx::query_scalar("SELECT payload FROM sessions_payload WHERE id = ?")
+            .bind(id)
+            .fetch_optional(executor)
+            .await?;
+    payload.map(|p| decode("session", &p)).transpose()
+}
+
+/// The SQL-side filters of ListSessions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SessionQuery {
+    pub project_id: Option<String>,
+    pub task_id: Option<i64>,
+    pub state: Option<SessionState>,
+    pub is_alive: Option<bool>,
+}
+
+/// Sessions newest first (by rowid, i.e. creation order) before `before`,
+/// with their rowids for the cursor.
+pub async fn list_sessions<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
+    filter: &SessionQuery,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<(i64, Session)>, StoreError> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT s.rowid, p.payload FROM sessions s JOIN sessions_payload p ON p.id = s.id WHERE 1 = 1",
+    );
+    if let Some(project_id) = &filter.project_id {
+        query.push(" AND s.project_id = ").push_bind(project_id);
+    }
+    if let Some(task_id) = filter.task_id {
+        query.push(" AND s.task_id = ").push_bind(task_id);
+    }
+    if let Some(state) = filter.state {
+        query.push(" AND s.state = ").push_bind(state.as_str());
+    }
+    if let Some(is_alive) = filter.is_alive {
+        query.push(" AND s.is_alive = ").push_bind(is_alive);
+    }
+    if let Some(before) = before {
+        query.push(" AND s.rowid < ").push_bind(before);
+    }
+    query
+        .push(" ORDER BY s.rowid DESC LIMIT ")
+        .push_bind(i64::from(limit));
+    let rows: Vec<(i64, String)> = query.build_query_as().fetch_all(executor).await?;
+    rows.into_iter()
+        .map(|(rowid, payload)| Ok((rowid, decode("session", &payload)?)))
+        .collect()
+}
+
+/// A project's sessions on `branch`, newest first.
+pub async fn sessions_on_branch(
+    conn: &mut SqliteConnection,
+    project_id: &str,
+    branch: &str,
+) -> Result<Vec<Session>, StoreError> {
+    let payloads: Vec<String> = sqlx::query_scalar(
+        "SELECT p.payload FROM sessions s JOIN sessions_payload p ON p.id = s.id \
+         WHERE s.project_id = ? AND s.branch = ? ORDER BY s.rowid DESC",
+    )
+    .bind(project_id)
+    .bind(branch)
+    .fetch_all(conn)
+    .await?;
+    decode_all("session", payloads)
+}
+
+// Pull requests, checks and comments.
+
+/// The session's pull request and its current comments.
+pub async fn get_pull_request<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
+    session_id: &str,
+) -> Result<Option<(PullRequest, Vec<Comment>)>, StoreError> {
+    let payload: Option<String> =
+        sqlx::query_scalar("SELECT payload FROM pull_requests_payload WHERE session_id = ?")
+            .bind(session_id)
+            .fetch_optional(executor)
+            .await?;
+    let Some(payload) = payload else {
+        return Ok(None);
+    };
+    #[derive(serde::Deserialize)]
+    struct WithComments {
+        #[serde(flatten)]
+        pull_request: PullRequest,
+        comments: Vec<Comment>,
+    }
+    let row: WithComments = decode("pull request", &payload)?;
+    Ok(Some((row.pull_request, row.comments)))
+}
+
+pub async fn upsert_pull_request(
+    conn: &mut SqliteConnection,
+    pull_request: &PullRequest,
+    comments: &[Comment],
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO pull_requests (session_id, project_id, url, number, state, review_decision, ci_state, \
+         mergeability, draft, head_sha, branch, comments, create_time, update_time) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (session_id) DO UPDATE SET url = excluded.url, number = excluded.number, \
+         state = excluded.state, review_decision = excluded.review_decision, ci_state = excluded.ci_state, \
+         mergeability = excluded.mergeability, draft = excluded.draft, head_sha = excluded.head_sha, \
+         branch = excluded.branch, comments = excluded.comments, update_time = excluded.update_time",
+    )
+    .bind(&pull_request.session_id)
+    .bind(&pull_request.project_id)
+    .bind(&pull_request.url)
+    .bind(pull_request.number)
+    .bind(pull_request.state.as_str())
+    .bind(pull_request.review_decision.map(|d| d.as_str()))
+    .bind(pull_request.ci_state.map(|s| s.as_str()))
+    .bind(pull_request.mergeability.map(|m| m.as_str()))
+    .bind(pull_request.draft)
+    .bind(&pull_request.head_sha)
+    .bind(&pull_request.branch)
+    .bind(json(&comments)?)
+    .bind(pull_request.create_time.0)
+    .bind(pull_request.update_time.map(|t| t.0))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every recorded run of the session's checks, newest first.
+pub async fn checks<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
+    session_id: &str,
+) -> Result<Vec<Check>, StoreError> {
+    let payloads: Vec<String> = sqlx::query_scalar(
+        "SELECT p.payload FROM checks c JOIN checks_payload p ON p.id = c.id WHERE c.session_id = ? ORDER BY c.id DESC",
+    )
+    .bind(session_id)
+    .fetch_all(executor)
+    .await?;
+    decode_all("check", payloads)
+}
+
+pub async fn insert_check(conn: &mut SqliteConnection, check: &Check) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO checks (session_id, project_id, pull_request_number, name, commit_sha, status, url, log_tail, \
+         create_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&check.session_id)
+    .bind(&check.project_id)
+    .bind(check.pull_request_number)
+    .bind(&check.name)
+    .bind(&check.commit_sha)
+    .bind(check.status.as_str())
+    .bind(&check.url)
+    .bind(&check.log_tail)
+    .bind(check.create_time.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn save_check(conn: &mut SqliteConnection, check: &Check) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE checks SET status = ?, url = ?, log_tail = ?, update_time = ? WHERE id = ?",
+    )
+    .bind(check.status.as_str())
+    .bind(&check.url)
+    .bind(&check.log_tail)
+    .bind(check.update_time.map(|t| t.0))
+    .bind(check.id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+// Reactions.
+
+/// The session's open (pending or escalated) reactions.
+pub async fn open_reactions(
+    conn: &mut SqliteConnection,
+    session_id: &str,
+) -> Result<Vec<Reaction>, StoreError> {
+    let payloads: Vec<String> = sqlx::query_scalar(
+        "SELECT p.payload FROM reactions r JOIN reactions_payload p ON p.id = r.id \
+         WHERE r.session_id = ? AND r.status IN ('pending', 'escalated') ORDER BY r.id",
+    )
+    .bind(session_id)
+    .fetch_all(conn)
+    .await?;
+    decode_all("reaction", payloads)
+}
+
+/// Pending reactions of `keys` opened before `before` (for the timer tick).
+pub async fn pending_reactions_before(
+    conn: &mut SqliteConnection,
+    keys: &[&str],
+    before: UnixMicros,
+) -> Result<Vec<Reaction>, StoreError> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT p.payload FROM reactions r JOIN reactions_payload p ON p.id = r.id WHERE r.status = 'pending' AND r.create_time <= ",
+    );
+    query.push_bind(before.0).push(" AND r.key IN (");
+    let mut separated = query.separated(", ");
+    for key in keys {
+        separated.push_bind(*key);
+    }
+    query.push(") ORDER BY r.id");
+    let payloads: Vec<String> = query.build_query_scalar().fetch_all(conn).await?;
+    decode_all("reaction", payloads)
+}
+
+pub async fn insert_reaction(
+    conn: &mut SqliteConnection,
+    reaction: &Reaction,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO reactions (session_id, project_id, key, priority, target, status, message, nudge_count, \
+         dedup_key, create_time, nudge_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&reaction.session_id)
+    .bind(&reaction.project_id)
+    .bind(&reaction.key)
+    .bind(reaction.priority.as_str())
+    .bind(reaction.target.as_str())
+    .bind(reaction.status.as_str())
+    .bind(&reaction.message)
+    .bind(reaction.nudge_count)
+    .bind(&reaction.dedup_key)
+    .bind(reaction.create_time.0)
+    .bind(reaction.nudge_time.map(|t| t.0))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn save_reaction(
+    conn: &mut SqliteConnection,
+    reaction: &Reaction,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE reactions SET priority = ?, target = ?, status = ?, message = ?, nudge_count = ?, dedup_key = ?, \
+         update_time = ?, nudge_time = ?, escalate_time = ?, clear_time = ? WHERE id = ?",
+    )
+    .bind(reaction.priority.as_str())
+    .bind(reaction.target.as_str())
+    .bind(reaction.status.as_str())
+    .bind(&reaction.message)
+    .bind(reaction.nudge_count)
+    .bind(&reaction.dedup_key)
+    .bind(reaction.update_time.map(|t| t.0))
+    .bind(reaction.nudge_time.map(|t| t.0))
+    .bind(reaction.escalate_time.map(|t| t.0))
+    .bind(reaction.clear_time.map(|t| t.0))
+    .bind(reaction.id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The filters of ListReactions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReactionQuery {
+    pub session_id: Option<String>,
+    pub project_id: Option<String>,
+    pub status: Option<ReactionStatus>,
+    pub key: Option<String>,
+    pub target: Option<super::ReactionTarget>,
+}
+
+/// Reactions newest first (by id) before `before`.
+pub async fn list_reactions<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
+    filter: &ReactionQuery,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<Reaction>, StoreError> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT p.payload FROM reactions r JOIN reactions_payload p ON p.id = r.id WHERE 1 = 1",
+    );
+    if let Some(session_id) = &filter.session_id {
+        query.push(" AND r.session_id = ").push_bind(session_id);
+    }
+    if let Some(project_id) = &filter.project_id {
+        query.push(" AND r.project_id = ").push_bind(project_id);
+    }
+    if let Some(status) = filter.status {
+        query.push(" AND r.status = ").push_bind(status.as_str());
+    }
+    if let Some(key) = &filter.key {
+        query.push(" AND r.key = ").push_bind(key);
+    }
+    if let Some(target) = filter.target {
+        query.push(" AND r.target = ").push_bind(target.as_str());
+    }
+    if let Some(before) = before {
+        query.push(" AND r.id < ").push_bind(before);
+    }
+    query
+        .push(" ORDER BY r.id DESC LIMIT ")
+        .push_bind(i64::from(limit));
+    let payloads: Vec<String> = query.build_query_scalar().fetch_all(executor).await?;
+    decode_all("reaction", payloads)
+}
