@@ -13,6 +13,7 @@ use bosun::pb::events_client::EventsClient;
 use bosun::pb::lessons_client::LessonsClient;
 use bosun::pb::{Lesson, RecordLessonRequest, RecordLessonResponse};
 use bosun::server::Server;
+use bosun::sessions::SessionsService;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -37,6 +38,8 @@ pub struct TestServer {
     pub watchers: Watchers,
     /// The running server's retention job.
     pub compactor: Compactor,
+    /// The running server's Sessions service (to run its timers now).
+    pub sessions: SessionsService,
     _dir: TempDir,
     running: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
 }
@@ -59,6 +62,7 @@ impl TestServer {
             channel,
             watchers,
             compactor,
+            sessions,
             running,
         } = launch(&config).await;
         Self {
@@ -67,6 +71,7 @@ impl TestServer {
             channel,
             watchers,
             compactor,
+            sessions,
             _dir: dir,
             running: Some(running),
         }
@@ -98,6 +103,10 @@ impl TestServer {
 
     pub fn events(&self) -> EventsClient<Channel> {
         EventsClient::new(self.channel.clone())
+    }
+
+    pub fn sessions_client(&self) -> bosun::pb::sessions_client::SessionsClient<Channel> {
+        bosun::pb::sessions_client::SessionsClient::new(self.channel.clone())
     }
 
     pub fn health(&self) -> HealthClient<Channel> {
@@ -138,12 +147,14 @@ impl TestServer {
             channel,
             watchers,
             compactor,
+            sessions,
             running,
         } = launch(&self.config).await;
         self.addr = addr;
         self.channel = channel;
         self.watchers = watchers;
         self.compactor = compactor;
+        self.sessions = sessions;
         self.running = Some(running);
     }
 
@@ -170,6 +181,7 @@ struct Launched {
     channel: Channel,
     watchers: Watchers,
     compactor: Compactor,
+    sessions: SessionsService,
     running: (oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>),
 }
 
@@ -177,7 +189,8 @@ async fn launch(config: &Config) -> Launched {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let server = Server::open(config.clone()).await.expect("open server");
-    let (watchers, compactor) = (server.watchers(), server.compactor());
+    let (watchers, compactor, sessions) =
+        (server.watchers(), server.compactor(), server.sessions());
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(server.serve(listener, async {
         let _ = shutdown_rx.await;
@@ -203,6 +216,7 @@ async fn launch(config: &Config) -> Launched {
         channel,
         watchers,
         compactor,
+        sessions,
         running: (shutdown_tx, task),
     }
 }
