@@ -1,14 +1,15 @@
 //! request_id idempotency (SPEC §3), shared by every call that clients retry.
 //!
-//! Inside the write job of such a call: [`lookup`] first, and if a result is
-//! stored, return it without changing anything; otherwise do the work and
-//! [`remember`] its result in the same transaction. Both run on the single
+//! Inside the write job of such a call, [`once`] looks the key up first and,
+//! if a result is stored, returns it without changing anything; otherwise it
+//! does the work and remembers its result in the same transaction. Both run on the single
 //! writer, so two concurrent calls with one request_id cannot both do the
 //! work. A request_id reused for a different request (another fingerprint)
 //! is refused. Records older than [`RETENTION`] are pruned.
 
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::SqliteConnection;
@@ -96,6 +97,31 @@ pub async fn remember<T: Serialize>(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Runs `work` once per `key` inside the caller's write job: a repeat returns
+/// the stored result and runs nothing; a first call stores its result in the
+/// same transaction. With no key, `work` simply runs.
+pub async fn once<T, E, F>(
+    conn: &mut SqliteConnection,
+    key: Option<&IdempotencyKey>,
+    work: F,
+) -> Result<T, E>
+where
+    T: Serialize + DeserializeOwned,
+    E: From<IdempotencyError> + From<StoreError>,
+    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>>,
+{
+    if let Some(key) = key
+        && let Some(stored) = lookup(&mut *conn, key).await?
+    {
+        return Ok(stored);
+    }
+    let result = work(&mut *conn).await?;
+    if let Some(key) = key {
+        remember(conn, key, &result).await?;
+    }
+    Ok(result)
 }
 
 /// Forgets records older than [`RETENTION`]; returns how many.

@@ -92,16 +92,11 @@ impl Journal {
         self.db
             .write(move |conn| {
                 async move {
-                    if let Some(key) = &key
-                        && let Some(stored) = idempotency::lookup(conn, key).await?
-                    {
-                        return Ok(stored);
-                    }
-                    let recorded = record_in(conn, &new, settings.dedup_window).await?;
-                    if let Some(key) = &key {
-                        idempotency::remember(conn, key, &recorded).await?;
-                    }
-                    Ok(recorded)
+                    idempotency::once(conn, key.as_ref(), |conn| {
+                        async move { Ok(record_in(conn, &new, settings.dedup_window).await?) }
+                            .boxed()
+                    })
+                    .await
                 }
                 .boxed()
             })

@@ -125,19 +125,7 @@ impl SessionsService {
     {
         self.db
             .write(move |conn| {
-                async move {
-                    if let Some(key) = &key
-                        && let Some(stored) = idempotency::lookup(&mut *conn, key).await?
-                    {
-                        return Ok(stored);
-                    }
-                    let result = work(&mut *conn).await?;
-                    if let Some(key) = &key {
-                        idempotency::remember(conn, key, &result).await?;
-                    }
-                    Ok(result)
-                }
-                .boxed()
+                async move { idempotency::once(conn, key.as_ref(), work).await }.boxed()
             })
             .await
     }
