@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
 use crate::lessons::JournalSettings;
+use crate::reconciler::ReconcilerConfig;
 use crate::sessions::decide::QuarantineLimits;
+use crate::tasks::TasksConfig;
 
 /// Shortest token accepted: shorter ones are guessable.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -34,6 +36,8 @@ pub struct Config {
     pub lessons: LessonsConfig,
     pub events: EventsConfig,
     pub sessions: SessionsConfig,
+    pub tasks: TasksConfig,
+    pub reconciler: ReconcilerConfig,
     pub auth: AuthConfig,
 }
 
@@ -151,6 +155,8 @@ impl Default for Config {
             lessons: LessonsConfig::default(),
             events: EventsConfig::default(),
             sessions: SessionsConfig::default(),
+            tasks: TasksConfig::default(),
+            reconciler: ReconcilerConfig::default(),
             auth: AuthConfig::default(),
         }
     }
@@ -249,6 +255,7 @@ impl Config {
         if self.sessions.detecting_max_attempts == 0 {
             return invalid("sessions.detecting_max_attempts must be at least 1".into());
         }
+        self.reconciler.validate().or_else(invalid)?;
         let mut names = std::collections::HashSet::new();
         let mut secrets = std::collections::HashSet::new();
         for token in &self.auth.tokens {

@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 /// A point in time, microseconds since the Unix epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct UnixMicros(pub i64);
 
@@ -24,11 +26,25 @@ impl UnixMicros {
         Self(self.0.saturating_sub(micros))
     }
 
+    /// This time moved forward by `duration` (saturating).
+    pub fn plus(self, duration: Duration) -> Self {
+        let micros = i64::try_from(duration.as_micros()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_add(micros))
+    }
+
     pub fn to_timestamp(self) -> prost_types::Timestamp {
         prost_types::Timestamp {
             seconds: self.0.div_euclid(1_000_000),
             nanos: (self.0.rem_euclid(1_000_000) * 1_000) as i32,
         }
+    }
+}
+
+/// A duration as protobuf's Duration (saturating).
+pub fn duration_to_pb(duration: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
+        nanos: duration.subsec_nanos() as i32,
     }
 }
 

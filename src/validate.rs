@@ -20,7 +20,18 @@ pub fn long_text(violations: &mut Violations, field: &str, value: String) -> Opt
     text(violations, field, value, MAX_LONG_TEXT, true)
 }
 
-fn text(
+/// A required short, single-line field: empty is a violation.
+pub fn required_text(violations: &mut Violations, field: &str, value: String) -> String {
+    if value.is_empty() {
+        violations.add(field, "is required");
+        return String::new();
+    }
+    short_text(violations, field, value).unwrap_or_default()
+}
+
+/// An optional text field of at most `max_chars` characters: empty means
+/// unset.
+pub fn text(
     violations: &mut Violations,
     field: &str,
     value: String,

@@ -230,15 +230,16 @@ async fn malformed_headers_are_unauthenticated_and_health_is_open() {
 #[tokio::test]
 async fn pending_domains_check_auth_first() {
     let server = TestServer::start_with_auth().await;
-    let mut tasks = bosun::pb::tasks_client::TasksClient::new(server.channel.clone());
-    let request = bosun::pb::StartTaskRequest::default();
-    let status = tasks
-        .start_task(with_token(request.clone(), READ_TOKEN))
+    let mut processors =
+        bosun::pb::processors_client::ProcessorsClient::new(server.channel.clone());
+    let request = bosun::pb::RunProcessorRequest::default();
+    let status = processors
+        .run_processor(with_token(request.clone(), AGENT_TOKEN))
         .await
         .unwrap_err();
     assert_error(&status, Code::PermissionDenied, "PERMISSION_DENIED");
-    let status = tasks
-        .start_task(with_token(request, WEBHOOK_TOKEN))
+    let status = processors
+        .run_processor(with_token(request, ADMIN_TOKEN))
         .await
         .unwrap_err();
     assert_error(&status, Code::Unimplemented, "DOMAIN_NOT_IMPLEMENTED");

@@ -5,7 +5,7 @@ use super::{EventFilter, StoredEvent};
 use crate::error::Violations;
 use crate::pb::event::Payload;
 use crate::validate::short_text;
-use crate::{pb, sessions};
+use crate::{pb, sessions, tasks};
 
 /// The most event-type prefixes one filter may carry.
 const MAX_PREFIXES: usize = 32;
@@ -73,6 +73,19 @@ fn payload(kind: &str, json: &str) -> Result<Option<Payload>, serde_json::Error>
         )?)),
         "check" => Some(Payload::Check(sessions::check_from_payload(json)?)),
         "reaction" => Some(Payload::Reaction(sessions::reaction_from_payload(json)?)),
+        "task" => Some(Payload::Task(tasks::task_from_payload(json)?)),
+        "ci_status" => Some(Payload::CiStatus(tasks::ci_status_from_payload(json)?)),
+        "verdict" => Some(Payload::Verdict(tasks::verdict_from_payload(json)?)),
+        "test_report" => Some(Payload::TestReport(tasks::test_report_from_payload(json)?)),
+        "deploy_status" => Some(Payload::DeployStatus(tasks::deploy_status_from_payload(
+            json,
+        )?)),
+        "deploy_freeze" => Some(Payload::DeployFreeze(tasks::deploy_freeze_from_payload(
+            json,
+        )?)),
+        "reconciler_run" => Some(Payload::ReconcilerRun(crate::reconciler::run_from_payload(
+            json,
+        )?)),
         _ => None,
     })
 }

@@ -169,10 +169,7 @@ pub fn patch(request: pb::UpdateLessonRequest) -> Result<(i64, LessonPatch), Vio
 pub fn settings_to_pb(settings: JournalSettings) -> pb::LessonSettings {
     pb::LessonSettings {
         enabled: settings.enabled,
-        dedup_window: Some(prost_types::Duration {
-            seconds: i64::try_from(settings.dedup_window.as_secs()).unwrap_or(i64::MAX),
-            nanos: settings.dedup_window.subsec_nanos() as i32,
-        }),
+        dedup_window: Some(crate::time::duration_to_pb(settings.dedup_window)),
     }
 }
 

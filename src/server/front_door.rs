@@ -16,11 +16,7 @@ use crate::error::{CommonError, to_status};
 
 /// Services whose domain comes in a later issue: every call answers
 /// UNIMPLEMENTED with reason DOMAIN_NOT_IMPLEMENTED naming the domain.
-pub const PENDING_SERVICES: &[(&str, &str)] = &[
-    ("bosun.v1.Tasks", "tasks"),
-    ("bosun.v1.Reconciler", "reconciler"),
-    ("bosun.v1.Processors", "processors"),
-];
+pub const PENDING_SERVICES: &[(&str, &str)] = &[("bosun.v1.Processors", "processors")];
 
 /// Shared by the layer and the server's shutdown sequence.
 pub struct FrontDoorState {

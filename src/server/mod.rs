@@ -21,14 +21,22 @@ use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
 use crate::events::{Compactor, EventsApi, Watchers};
 use crate::lessons::{Journal, LessonsApi};
+use crate::reconciler::{Reconciler, ReconcilerApi};
 use crate::sessions::{SessionsApi, SessionsService};
 use crate::storage::{Db, StoreError};
+use crate::tasks::{TasksApi, TasksService};
 use crate::{idempotency, pb};
 pub use front_door::PENDING_SERVICES;
 use front_door::{FrontDoorLayer, FrontDoorState};
 
 /// The bosun services that answer today.
-pub const SERVING_SERVICES: &[&str] = &["bosun.v1.Lessons", "bosun.v1.Events", "bosun.v1.Sessions"];
+pub const SERVING_SERVICES: &[&str] = &[
+    "bosun.v1.Lessons",
+    "bosun.v1.Events",
+    "bosun.v1.Sessions",
+    "bosun.v1.Tasks",
+    "bosun.v1.Reconciler",
+];
 
 /// How often unresolved reactions are checked for escalation by time.
 const REACTION_TICK: Duration = Duration::from_secs(30);
@@ -42,6 +50,8 @@ pub struct Server {
     db: Db,
     journal: Journal,
     sessions: SessionsService,
+    tasks: TasksService,
+    reconciler: Reconciler,
     watchers: Watchers,
     compactor: Compactor,
     /// Ends every open stream at shutdown.
@@ -53,12 +63,14 @@ pub struct Server {
 #[derive(Clone)]
 pub struct Reloader {
     journal: Journal,
+    reconciler: Reconciler,
 }
 
 impl Reloader {
     pub fn apply(&self, config: &Config) {
         let settings = config.lessons.journal_settings();
         self.journal.update_settings(|current| *current = settings);
+        self.reconciler.apply_config(&config.reconciler);
     }
 }
 
@@ -78,11 +90,16 @@ impl Server {
         let watchers = Watchers::new(db.clone(), config.events.progress_interval, streams.clone());
         let compactor = Compactor::new(db.clone(), config.events.retention);
         let sessions = SessionsService::new(db.clone(), config.sessions.quarantine_limits());
+        let tasks = TasksService::new(db.clone(), journal.clone(), config.tasks.settings());
+        let reconciler =
+            Reconciler::open(db.clone(), tasks.clone(), config.reconciler.clone()).await?;
         Ok(Self {
             config,
             db,
             journal,
             sessions,
+            tasks,
+            reconciler,
             watchers,
             compactor,
             streams,
@@ -105,9 +122,20 @@ impl Server {
         self.compactor.clone()
     }
 
+    /// The Tasks service.
+    pub fn tasks(&self) -> TasksService {
+        self.tasks.clone()
+    }
+
+    /// The Reconciler (its loop also runs on its own schedule).
+    pub fn reconciler(&self) -> Reconciler {
+        self.reconciler.clone()
+    }
+
     pub fn reloader(&self) -> Reloader {
         Reloader {
             journal: self.journal.clone(),
+            reconciler: self.reconciler.clone(),
         }
     }
 
@@ -122,6 +150,8 @@ impl Server {
             db,
             journal,
             sessions,
+            tasks,
+            reconciler,
             watchers,
             compactor,
             streams,
@@ -149,6 +179,7 @@ impl Server {
                 .clone()
                 .run_timers(REACTION_TICK, background.clone()),
         );
+        loops.spawn(reconciler.clone().run_every(background.clone()));
 
         let stop_accepting = CancellationToken::new();
         let serving = tonic::transport::Server::builder()
@@ -162,6 +193,10 @@ impl Server {
             .add_service(pb::sessions_server::SessionsServer::new(SessionsApi::new(
                 sessions.clone(),
             )))
+            .add_service(pb::tasks_server::TasksServer::new(TasksApi::new(tasks)))
+            .add_service(pb::reconciler_server::ReconcilerServer::new(
+                ReconcilerApi::new(reconciler),
+            ))
             .add_service(pb::events_server::EventsServer::new(EventsApi::new(
                 db.clone(),
                 watchers,

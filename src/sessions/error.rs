@@ -31,6 +31,10 @@ pub enum SessionError {
     NotTerminal { id: String, state: SessionState },
     #[error("session {0:?} kept neither agent_session_id nor prompt, so it cannot be restored")]
     NotRestorable(String),
+    #[error("task {0} not found")]
+    TaskNotFound(i64),
+    #[error("task {task_id} belongs to project {project_id:?}")]
+    TaskProjectMismatch { task_id: i64, project_id: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -54,7 +58,9 @@ impl ServiceError for SessionError {
     fn code(&self) -> ErrorCode {
         match self {
             Self::InvalidArgument(_) | Self::RequestIdReused(_) => ErrorCode::InvalidArgument,
-            Self::ProjectNotFound(_) | Self::SessionNotFound(_) => ErrorCode::NotFound,
+            Self::ProjectNotFound(_) | Self::SessionNotFound(_) | Self::TaskNotFound(_) => {
+                ErrorCode::NotFound
+            }
             Self::ProjectAlreadyExists(_) => ErrorCode::AlreadyExists,
             Self::ProjectArchived(_)
             | Self::RepoAmbiguous { .. }
@@ -62,7 +68,8 @@ impl ServiceError for SessionError {
             | Self::NotStarted(_)
             | Self::Terminated(_)
             | Self::NotTerminal { .. }
-            | Self::NotRestorable(_) => ErrorCode::FailedPrecondition,
+            | Self::NotRestorable(_)
+            | Self::TaskProjectMismatch { .. } => ErrorCode::FailedPrecondition,
             Self::Store(err) => err.code(),
         }
     }
@@ -81,6 +88,8 @@ impl ServiceError for SessionError {
             Self::Terminated(_) => "SESSION_TERMINATED",
             Self::NotTerminal { .. } => "SESSION_NOT_TERMINAL",
             Self::NotRestorable(_) => "SESSION_NOT_RESTORABLE",
+            Self::TaskNotFound(_) => "TASK_NOT_FOUND",
+            Self::TaskProjectMismatch { .. } => "TASK_PROJECT_MISMATCH",
             Self::Store(err) => err.reason(),
         }
     }
@@ -104,6 +113,14 @@ impl ServiceError for SessionError {
                     ("state", state.as_str().to_string()),
                 ]
             }
+            Self::TaskNotFound(task_id) => vec![("task_id", task_id.to_string())],
+            Self::TaskProjectMismatch {
+                task_id,
+                project_id,
+            } => vec![
+                ("task_id", task_id.to_string()),
+                ("project_id", project_id.clone()),
+            ],
             Self::RepoAmbiguous { projects, .. } => vec![("projects", projects.join(","))],
             _ => Vec::new(),
         }

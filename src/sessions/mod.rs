@@ -19,12 +19,14 @@ pub use convert::{
 };
 pub use error::SessionError;
 pub use grpc::SessionsApi;
-pub use observe::{CheckReport, PullRequestReport, SessionRef};
+pub use observe::{CheckReport, PullRequestReport, SessionRef, origin_matches, origin_repo};
+pub(crate) use service::insert_not_started;
 pub use service::{
     Launch, NewProject, NewSession, ProjectPatch, PullRequestView, SessionFilter, SessionView,
     SessionsService,
 };
 pub use store::{ReactionQuery, SessionQuery};
+pub(crate) use store::{get_project, list_projects};
 
 use serde::{Deserialize, Serialize};
 

@@ -126,6 +126,9 @@ impl SessionsService {
                     return Ok((view(conn, session).await?, true));
                 };
                 let now = UnixMicros::now();
+                if let (Some(task_id), Some(sha)) = (session.task_id, &report.head_sha) {
+                    crate::tasks::note_head_sha(conn, task_id, sha).await?;
+                }
                 record_pull_request(conn, &session, report, now).await?;
                 let merged = store::get_pull_request(&mut *conn, &session.id)
                     .await?
@@ -238,9 +241,9 @@ async fn resolve(
         .ok_or_else(|| SessionError::SessionNotFound(format!("{repo}@{branch}")))
 }
 
-/// Whether an origin URL (https or scp-like, with or without .git) is the
-/// forge repository "owner/name" (case-insensitive).
-pub fn origin_matches(origin_url: &str, repo: &str) -> bool {
+/// The forge repository "owner/name" of an origin URL (https or scp-like,
+/// with or without .git).
+pub fn origin_repo(origin_url: &str) -> Option<String> {
     let path = origin_url.trim_end_matches('/').trim_end_matches(".git");
     let path = path.rsplit_once(':').map_or(
         path,
@@ -248,9 +251,15 @@ pub fn origin_matches(origin_url: &str, repo: &str) -> bool {
     );
     let mut parts = path.rsplit('/');
     let (Some(name), Some(owner)) = (parts.next(), parts.next()) else {
-        return false;
+        return None;
     };
-    format!("{owner}/{name}").eq_ignore_ascii_case(repo.trim_matches('/'))
+    (!name.is_empty() && !owner.is_empty()).then(|| format!("{owner}/{name}"))
+}
+
+/// Whether an origin URL is the forge repository "owner/name"
+/// (case-insensitive).
+pub fn origin_matches(origin_url: &str, repo: &str) -> bool {
+    origin_repo(origin_url).is_some_and(|path| path.eq_ignore_ascii_case(repo.trim_matches('/')))
 }
 
 /// Writes the pull request row (comments included) and its check runs, each

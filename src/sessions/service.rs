@@ -272,38 +272,19 @@ impl SessionsService {
                 if project.archive_time.is_some() {
                     return Err(SessionError::ProjectArchived(project.id));
                 }
-                let number = store::next_session_number(conn, &project.id).await?;
-                let session = Session {
-                    id: format!("{}-{number}", project.id),
-                    project_id: project.id,
-                    task_id: new.task_id,
-                    role: new.role,
-                    issue_id: new.issue_id,
-                    harness: new.harness,
-                    state: SessionState::NotStarted,
-                    termination_reason: None,
-                    termination_detail: None,
-                    is_alive: false,
-                    activity_state: None,
-                    activity_source: None,
-                    activity_time: None,
-                    detecting_attempts: 0,
-                    detecting_start_time: None,
-                    detecting_evidence_hash: None,
-                    detecting_last_evidence: None,
-                    branch: new.branch,
-                    workspace_path: None,
-                    runtime_handle_id: None,
-                    runtime_name: None,
-                    agent_session_id: None,
-                    prompt: new.prompt,
-                    create_time: UnixMicros::now(),
-                    update_time: None,
-                    start_time: None,
-                    end_time: None,
-                    restore_time: None,
-                };
-                store::insert_session(conn, &session, number).await?;
+                if let Some(task_id) = new.task_id {
+                    match crate::tasks::task_project(conn, task_id).await? {
+                        None => return Err(SessionError::TaskNotFound(task_id)),
+                        Some(owner) if owner != project.id => {
+                            return Err(SessionError::TaskProjectMismatch {
+                                task_id,
+                                project_id: owner,
+                            });
+                        }
+                        Some(_) => {}
+                    }
+                }
+                let session = insert_not_started(conn, new).await?;
                 view(conn, session).await
             }
             .boxed()
@@ -531,6 +512,48 @@ impl SessionsService {
         })
         .await
     }
+}
+
+/// Creates a not_started session (display status SPAWNING) with the
+/// project's next number: for SpawnSession, and for the pipeline when a stage
+/// needs a session. The project must exist.
+pub(crate) async fn insert_not_started(
+    conn: &mut SqliteConnection,
+    new: NewSession,
+) -> Result<Session, StoreError> {
+    let number = store::next_session_number(conn, &new.project_id).await?;
+    let session = Session {
+        id: format!("{}-{number}", new.project_id),
+        project_id: new.project_id,
+        task_id: new.task_id,
+        role: new.role,
+        issue_id: new.issue_id,
+        harness: new.harness,
+        state: SessionState::NotStarted,
+        termination_reason: None,
+        termination_detail: None,
+        is_alive: false,
+        activity_state: None,
+        activity_source: None,
+        activity_time: None,
+        detecting_attempts: 0,
+        detecting_start_time: None,
+        detecting_evidence_hash: None,
+        detecting_last_evidence: None,
+        branch: new.branch,
+        workspace_path: None,
+        runtime_handle_id: None,
+        runtime_name: None,
+        agent_session_id: None,
+        prompt: new.prompt,
+        create_time: UnixMicros::now(),
+        update_time: None,
+        start_time: None,
+        end_time: None,
+        restore_time: None,
+    };
+    store::insert_session(conn, &session, number).await?;
+    Ok(session)
 }
 
 pub(super) fn terminate(

@@ -8,12 +8,8 @@ use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
 use super::{
     Check, Comment, Project, PullRequest, Reaction, ReactionStatus, Session, SessionState,
 };
-use crate::storage::StoreError;
+use crate::storage::{StoreError, decode_row as decode, json_text as json};
 use crate::time::UnixMicros;
-
-fn decode<T: DeserializeOwned>(kind: &str, payload: &str) -> Result<T, StoreError> {
-    serde_json::from_str(payload).map_err(|err| StoreError::Malformed(format!("{kind} row: {err}")))
-}
 
 fn decode_all<T: DeserializeOwned>(
     kind: &str,
@@ -23,10 +19,6 @@ fn decode_all<T: DeserializeOwned>(
         .iter()
         .map(|payload| decode(kind, payload))
         .collect()
-}
-
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|err| StoreError::Malformed(err.to_string()))
 }
 
 // Projects.

@@ -178,3 +178,16 @@ fn options(path: &Path) -> SqliteConnectOptions {
         .busy_timeout(BUSY_TIMEOUT)
         .pragma("temp_store", "memory")
 }
+
+/// Decodes a row rendered as JSON by its `<table>_payload` view.
+pub fn decode_row<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    payload: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(payload).map_err(|err| StoreError::Malformed(format!("{kind} row: {err}")))
+}
+
+/// A value as JSON text, for a JSON column.
+pub fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|err| StoreError::Malformed(err.to_string()))
+}

@@ -1,0 +1,489 @@
+//! The calls that record facts and move tasks: Record*, AdvanceTask and
+//! ReleaseTask. A fact that arrives for a task whose stage session is no
+//! longer active is the end of a wait: the stage's gate is evaluated as
+//! AdvanceTask would.
+
+use futures::FutureExt;
+use serde::{Deserialize, Serialize};
+
+use super::decide::{self, Move};
+use super::flow::{self, AdvanceOutcome, AdvanceResult, Mover};
+use super::service::TasksService;
+use super::{
+    CiState, CiStatus, Decision, DeployFreeze, DeployHealth, DeployStatus, HoldReason, Stage, Task,
+    TaskError, TestReport, Verdict, VerdictSource, pipeline, store,
+};
+use crate::idempotency::IdempotencyKey;
+use crate::lessons::lesson_types;
+
+/// RecordCiStatus' input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewCiStatus {
+    pub repo: String,
+    /// Lowercase hex.
+    pub sha: String,
+    pub branch: Option<String>,
+    pub context: String,
+    pub state: CiState,
+    pub target_url: Option<String>,
+    pub description: Option<String>,
+}
+
+/// How a commit resolved to a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Resolution {
+    HeadSha(i64),
+    Branch(i64),
+    SingleDevelopmentTask(i64),
+    Unresolved,
+    Ambiguous(Vec<i64>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CiRecorded {
+    pub status: CiStatus,
+    pub resolution: Resolution,
+    pub advance: Option<AdvanceResult>,
+}
+
+/// A task named by id or by tracker issue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum TaskRef {
+    Id(i64),
+    TrackerIssue(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewVerdict {
+    pub task: TaskRef,
+    pub decision: Decision,
+    pub source: VerdictSource,
+    pub author: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// A recorded fact, the task after the call and what its gate did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FactRecorded<F> {
+    pub fact: F,
+    pub task: Task,
+    pub advance: Option<AdvanceResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewTestReport {
+    pub task_id: i64,
+    pub passed: bool,
+    pub coverage_percent: f64,
+    pub sha: Option<String>,
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployRecorded {
+    pub recorded: FactRecorded<DeployStatus>,
+    pub freeze: Option<DeployFreeze>,
+}
+
+/// How a stage session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SessionOutcome {
+    Completed,
+    FailedTransient,
+}
+
+/// AdvanceTask's input: the stage session that finished, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StageReport {
+    pub task_id: i64,
+    pub session_id: String,
+    pub outcome: SessionOutcome,
+    /// Why it failed, for a transient failure.
+    pub detail: Option<String>,
+}
+
+/// What ReleaseTask does after clearing the hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ReleaseAction {
+    EvaluateGate,
+    RerunStage,
+    RollBack,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Released {
+    pub task: Task,
+    pub session_id: Option<String>,
+    pub advance: Option<AdvanceResult>,
+}
+
+/// Evaluates the gate when a fact for `stages` arrives and nothing else will
+/// move the task: it is not held and its stage session ended.
+async fn settle_if_waiting(
+    mover: &mut Mover<'_>,
+    task_id: i64,
+    stages: &[Stage],
+) -> Result<(Task, Option<AdvanceResult>), TaskError> {
+    let task = flow::reload(mover.conn, task_id).await?;
+    if task.is_held() || task.stage_session_active || !stages.contains(&task.stage) {
+        return Ok((task, None));
+    }
+    let result = mover.settle(task).await?;
+    Ok((result.task.clone(), Some(result)))
+}
+
+async fn load(mover: &mut Mover<'_>, task: &TaskRef) -> Result<Task, TaskError> {
+    let found = match task {
+        TaskRef::Id(id) => store::get_task(&mut *mover.conn, *id).await?,
+        TaskRef::TrackerIssue(issue) => store::task_by_issue(&mut *mover.conn, issue).await?,
+    };
+    found.ok_or_else(|| {
+        TaskError::TaskNotFound(match task {
+            TaskRef::Id(id) => id.to_string(),
+            TaskRef::TrackerIssue(issue) => format!("tracker issue {issue}"),
+        })
+    })
+}
+
+impl TasksService {
+    pub async fn record_ci_status(
+        &self,
+        new: NewCiStatus,
+        request_id: Option<String>,
+    ) -> Result<CiRecorded, TaskError> {
+        let key = IdempotencyKey::new("tasks.record_ci_status", request_id, &new);
+        self.write(key, move |mut mover| {
+            async move {
+                let now = mover.now;
+                let status = store::upsert_ci_status(
+                    mover.conn,
+                    &CiStatus {
+                        repo: new.repo.clone(),
+                        sha: new.sha.clone(),
+                        branch: new.branch.clone(),
+                        context: new.context,
+                        state: new.state,
+                        target_url: new.target_url,
+                        description: new.description,
+                        create_time: now,
+                        update_time: now,
+                    },
+                )
+                .await?;
+                let (resolution, task) =
+                    resolve(&mut mover, &new.repo, &new.sha, new.branch.as_deref()).await?;
+                let advance = match task {
+                    Some(mut task) => {
+                        if task.head_sha.as_deref() != Some(new.sha.as_str()) {
+                            task.head_sha = Some(new.sha.clone());
+                            task.update_time = now;
+                            store::save_task(mover.conn, &task).await?;
+                        }
+                        settle_if_waiting(&mut mover, task.id, &[Stage::Development])
+                            .await?
+                            .1
+                    }
+                    None => None,
+                };
+                Ok(CiRecorded {
+                    status,
+                    resolution,
+                    advance,
+                })
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn record_verdict(
+        &self,
+        new: NewVerdict,
+        request_id: Option<String>,
+    ) -> Result<FactRecorded<Verdict>, TaskError> {
+        let key = IdempotencyKey::new("tasks.record_verdict", request_id, &new);
+        self.write(key, move |mut mover| {
+            async move {
+                let task = load(&mut mover, &new.task).await?;
+                let verdict = Verdict {
+                    id: 0,
+                    task_id: task.id,
+                    decision: new.decision,
+                    source: new.source,
+                    author: new.author,
+                    comment: new.comment,
+                    stage: task.stage,
+                    create_time: mover.now,
+                };
+                let fact = store::insert_verdict(mover.conn, &verdict).await?;
+                let (task, advance) =
+                    settle_if_waiting(&mut mover, task.id, &[Stage::Analysis, Stage::Review])
+                        .await?;
+                Ok(FactRecorded {
+                    fact,
+                    task,
+                    advance,
+                })
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn record_test_report(
+        &self,
+        new: NewTestReport,
+        request_id: Option<String>,
+    ) -> Result<FactRecorded<TestReport>, TaskError> {
+        let key = IdempotencyKey::new("tasks.record_test_report", request_id, &new);
+        self.write(key, move |mut mover| {
+            async move {
+                let task = load(&mut mover, &TaskRef::Id(new.task_id)).await?;
+                let report = TestReport {
+                    id: 0,
+                    task_id: task.id,
+                    passed: new.passed,
+                    coverage_percent: new.coverage_percent,
+                    sha: new.sha.or(task.head_sha),
+                    summary: new.summary,
+                    create_time: mover.now,
+                };
+                let fact = store::insert_test_report(mover.conn, &report).await?;
+                let (task, advance) =
+                    settle_if_waiting(&mut mover, task.id, &[Stage::Testing]).await?;
+                Ok(FactRecorded {
+                    fact,
+                    task,
+                    advance,
+                })
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// Records a deploy's health. DEGRADED freezes the repo's deploys,
+    /// records a deploy_degraded lesson and holds a task on deploy; HEALTHY
+    /// lifts the freeze.
+    pub async fn record_deploy_status(
+        &self,
+        task_id: i64,
+        health: DeployHealth,
+        detail: Option<String>,
+        request_id: Option<String>,
+    ) -> Result<DeployRecorded, TaskError> {
+        let key = IdempotencyKey::new(
+            "tasks.record_deploy_status",
+            request_id,
+            &(task_id, health, &detail),
+        );
+        self.write(key, move |mut mover| {
+            async move {
+                let task = load(&mut mover, &TaskRef::Id(task_id)).await?;
+                let status = DeployStatus {
+                    id: 0,
+                    task_id,
+                    health,
+                    detail: detail.clone(),
+                    create_time: mover.now,
+                };
+                let fact = store::insert_deploy_status(mover.conn, &status).await?;
+                let (task, advance) = match health {
+                    DeployHealth::Degraded => {
+                        let freeze = DeployFreeze {
+                            repo: task.repo.clone(),
+                            task_id,
+                            detail: detail.clone(),
+                            create_time: mover.now,
+                        };
+                        store::freeze_deploys(mover.conn, &freeze).await?;
+                        let why = format!(
+                            "deploy degraded: {}",
+                            detail.as_deref().unwrap_or("no detail")
+                        );
+                        if task.stage == Stage::Deploy && !task.is_held() {
+                            let movement = Move::Hold {
+                                reason: HoldReason::DeployDegraded,
+                                lesson: lesson_types::DEPLOY_DEGRADED,
+                            };
+                            let result = mover.apply(task, movement, None, why).await?;
+                            (result.task.clone(), Some(result))
+                        } else {
+                            mover
+                                .lesson(&task, lesson_types::DEPLOY_DEGRADED, None, &why)
+                                .await;
+                            (task, None)
+                        }
+                    }
+                    DeployHealth::Healthy => {
+                        store::lift_freeze(mover.conn, &task.repo).await?;
+                        settle_if_waiting(&mut mover, task.id, &[Stage::Deploy]).await?
+                    }
+                };
+                let freeze = store::deploy_freeze(&mut *mover.conn, &task.repo).await?;
+                Ok(DeployRecorded {
+                    recorded: FactRecorded {
+                        fact,
+                        task,
+                        advance,
+                    },
+                    freeze,
+                })
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// The stage session finished: move the pipeline.
+    pub async fn advance(
+        &self,
+        report: StageReport,
+        request_id: Option<String>,
+    ) -> Result<AdvanceResult, TaskError> {
+        let key = IdempotencyKey::new("tasks.advance", request_id, &report);
+        let limits = self.settings.limits;
+        self.write(key, move |mut mover| {
+            async move {
+                let StageReport {
+                    task_id,
+                    session_id,
+                    outcome,
+                    detail,
+                } = report;
+                let mut task = load(&mut mover, &TaskRef::Id(task_id)).await?;
+                if task.stage == Stage::Done {
+                    return Err(TaskError::TaskDone(task_id));
+                }
+                let stage_session = task.stage_session_id.clone().unwrap_or_default();
+                if stage_session != session_id {
+                    return Err(TaskError::SessionNotCurrent {
+                        task_id,
+                        session_id,
+                        stage_session_id: stage_session,
+                    });
+                }
+                task.stage_session_finished = true;
+                if task.is_held() {
+                    return mover.unchanged(task, AdvanceOutcome::Held).await;
+                }
+                match outcome {
+                    SessionOutcome::Completed => mover.settle(task).await,
+                    SessionOutcome::FailedTransient => {
+                        let movement = decide::on_transient_failure(task.transient_retries, limits);
+                        let why = format!(
+                            "session {session_id} failed transiently ({} of {} retries spent): {}",
+                            task.transient_retries,
+                            limits.retry_budget,
+                            detail.as_deref().unwrap_or("no detail")
+                        );
+                        mover.apply(task, movement, None, why).await
+                    }
+                }
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// Clears a hold and does what `action` says.
+    pub async fn release(
+        &self,
+        task_id: i64,
+        action: ReleaseAction,
+        note: Option<String>,
+        request_id: Option<String>,
+    ) -> Result<Released, TaskError> {
+        let key = IdempotencyKey::new("tasks.release", request_id, &(task_id, action, &note));
+        self.write(key, move |mut mover| {
+            async move {
+                let mut task = load(&mut mover, &TaskRef::Id(task_id)).await?;
+                if !task.is_held() {
+                    return Err(TaskError::TaskNotHeld(task_id));
+                }
+                let active = task.stage_session_active;
+                if active && action != ReleaseAction::EvaluateGate {
+                    return Err(TaskError::StageSessionActive {
+                        task_id,
+                        session_id: task.stage_session_id.clone().unwrap_or_default(),
+                    });
+                }
+                tracing::info!(
+                    task_id,
+                    ?action,
+                    note = note.as_deref().unwrap_or(""),
+                    "task released"
+                );
+                task.hold_reason = None;
+                task.hold_detail = None;
+                task.hold_time = None;
+                task.rollback_count = 0;
+                task.transient_retries = 0;
+                let (task, session_id, advance) = match action {
+                    ReleaseAction::EvaluateGate if active => {
+                        let result = mover.unchanged(task, AdvanceOutcome::Waiting).await?;
+                        (result.task, None, None)
+                    }
+                    ReleaseAction::EvaluateGate => {
+                        let result = mover.settle(task).await?;
+                        (result.task.clone(), result.session_id.clone(), Some(result))
+                    }
+                    ReleaseAction::RerunStage => {
+                        let session_id = mover.request_session(&mut task, None).await?;
+                        let result = mover.unchanged(task, AdvanceOutcome::Retried).await?;
+                        (result.task, session_id, None)
+                    }
+                    ReleaseAction::RollBack => {
+                        mover.enter(&mut task, pipeline::ROLLBACK_TO);
+                        let session_id = mover.request_session(&mut task, None).await?;
+                        let result = mover.unchanged(task, AdvanceOutcome::Waiting).await?;
+                        (result.task, session_id, None)
+                    }
+                };
+                Ok(Released {
+                    task,
+                    session_id,
+                    advance,
+                })
+            }
+            .boxed()
+        })
+        .await
+    }
+}
+
+/// Resolves a commit to a task, first match wins: a task of the repo whose
+/// head is the sha; the open task on the branch; the repo's single
+/// development-stage task.
+async fn resolve(
+    mover: &mut Mover<'_>,
+    repo: &str,
+    sha: &str,
+    branch: Option<&str>,
+) -> Result<(Resolution, Option<Task>), TaskError> {
+    if let Some(task) = store::task_with_head(mover.conn, repo, sha).await? {
+        return Ok((Resolution::HeadSha(task.id), Some(task)));
+    }
+    if let Some(branch) = branch
+        && let Some(task) = store::open_task_on_branch(mover.conn, repo, branch).await?
+    {
+        return Ok((Resolution::Branch(task.id), Some(task)));
+    }
+    let candidates = store::development_tasks(mover.conn, repo).await?;
+    match candidates.as_slice() {
+        [] => Ok((Resolution::Unresolved, None)),
+        [id] => {
+            let task = flow::reload(mover.conn, *id).await?;
+            Ok((Resolution::SingleDevelopmentTask(*id), Some(task)))
+        }
+        _ => {
+            tracing::info!(
+                repo,
+                sha,
+                ?candidates,
+                "CI status not resolved: several development-stage tasks"
+            );
+            Ok((Resolution::Ambiguous(candidates), None))
+        }
+    }
+}
