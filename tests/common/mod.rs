@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod pipeline;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
