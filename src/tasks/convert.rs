@@ -2,11 +2,9 @@
 //! naming each bad field by its request path; answers and event payloads are
 //! built here.
 
+use super::advance::{ReleaseAction, SessionOutcome, StageReport};
 use super::flow::{AdvanceOutcome, AdvanceResult};
-use super::record::{
-    NewCiStatus, NewTestReport, NewVerdict, ReleaseAction, Resolution, SessionOutcome, StageReport,
-    TaskRef,
-};
+use super::record::{NewCiStatus, NewTestReport, NewVerdict, Resolution, TaskRef};
 use super::service::NewTask;
 use super::store::TaskFilter;
 use super::{

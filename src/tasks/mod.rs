@@ -5,6 +5,7 @@
 //! transaction each, through one path ([`service::settle`]) whoever asks:
 //! AdvanceTask, a Record* call, ReleaseTask or the Reconciler.
 
+mod advance;
 mod config;
 mod convert;
 pub mod decide;
