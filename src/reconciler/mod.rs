@@ -13,6 +13,7 @@ mod pass;
 pub mod plane;
 mod service;
 mod store;
+mod tracker;
 
 use serde::{Deserialize, Serialize};
 

@@ -6,11 +6,12 @@
 use futures::FutureExt;
 
 use super::decide::{self, KnownTask, Replay, TrackerState};
-use super::plane::{Issue, PlaneClient, PlaneError};
+use super::plane::Issue;
 use super::service::{Claim, Inner};
 use super::store::{self, MAX_LISTED};
+use super::tracker::{Polled, poll};
 use super::{Action, ActionKind, ReconcilerError, Run, RunError, RunState, RunTrigger, Side};
-use crate::sessions::{self, PlaneBinding, Project};
+use crate::sessions::{self, Project};
 use crate::tasks::{
     AdvanceOutcome, Decision, GateStatus, NewTask, NewVerdict, Stage, Task, TaskRef, VerdictSource,
 };
@@ -45,6 +46,9 @@ pub(super) async fn run(
     if gate {
         outcome = pass.gate_side().await;
     }
+    // A side switched off before its turn did not run.
+    let tracker = tracker && inner.switches.tracker();
+    pass.run.tracker_side_ran = tracker;
     if tracker && outcome.is_ok() {
         outcome = pass.tracker_side().await;
     }
@@ -347,64 +351,4 @@ impl Pass<'_> {
             action_time: UnixMicros::now(),
         }))
     }
-}
-
-/// What polling one project found.
-enum Polled {
-    /// The issues in the mapped states, with what each state means.
-    Issues {
-        identifier: String,
-        issues: Vec<(Issue, TrackerState)>,
-    },
-    /// State names the binding maps that Plane does not have.
-    Unmapped(Vec<String>),
-}
-
-async fn poll(plane: &PlaneClient, binding: &PlaneBinding) -> Result<Polled, PlaneError> {
-    let (workspace, project) = (&binding.workspace_slug, &binding.plane_project_id);
-    let identifier = plane.identifier(workspace, project).await?;
-    let states = plane.states(workspace, project).await?;
-    let or = |name: &str, default: &str| {
-        if name.is_empty() {
-            default.to_string()
-        } else {
-            name.to_string()
-        }
-    };
-    let wanted = [
-        (
-            or(&binding.in_progress_state, "In Progress"),
-            TrackerState::InProgress,
-        ),
-        (
-            or(&binding.approved_state, "Approved"),
-            TrackerState::Approved,
-        ),
-        (
-            or(&binding.rejected_state, "Rejected"),
-            TrackerState::Rejected,
-        ),
-    ];
-    let mut mapped = Vec::new();
-    let mut unmapped = Vec::new();
-    for (name, meaning) in wanted {
-        match states.iter().find(|s| s.name.eq_ignore_ascii_case(&name)) {
-            Some(state) => mapped.push((state.id.clone(), meaning)),
-            None => unmapped.push(format!("{name:?}")),
-        }
-    }
-    if !unmapped.is_empty() {
-        return Ok(Polled::Unmapped(unmapped));
-    }
-    let ids: Vec<&str> = mapped.iter().map(|(id, _)| id.as_str()).collect();
-    let issues = plane
-        .issues(workspace, project, &ids)
-        .await?
-        .into_iter()
-        .filter_map(|issue| {
-            let meaning = mapped.iter().find(|(id, _)| *id == issue.state_id)?.1;
-            Some((issue, meaning))
-        })
-        .collect();
-    Ok(Polled::Issues { identifier, issues })
 }

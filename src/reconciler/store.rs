@@ -121,7 +121,7 @@ pub async fn list_runs<'e>(
         query.push(" AND json_array_length(r.actions) > 0");
     }
     if filter.with_errors_only {
-        query.push(" AND r.gate_errors + r.tracker_errors > 0");
+        query.push(" AND (r.gate_errors + r.tracker_errors > 0 OR r.state = 'failed')");
     }
     if let Some(before) = before {
         query.push(" AND r.id < ").push_bind(before);

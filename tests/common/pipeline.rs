@@ -234,3 +234,30 @@ impl TestServer {
             .expect("age task");
     }
 }
+
+impl TestServer {
+    /// Makes every verdict of task `id` look recorded `age` earlier.
+    pub async fn age_verdicts(&self, id: i64, age: std::time::Duration) {
+        let mut conn = self.sqlite().await;
+        sqlx::query("UPDATE verdicts SET create_time = create_time - ? WHERE task_id = ?")
+            .bind(age.as_micros() as i64)
+            .bind(id)
+            .execute(&mut conn)
+            .await
+            .expect("age verdicts");
+    }
+
+    /// Terminates session `id`, as a runner that lost it would.
+    pub async fn kill_session(&self, id: &str) -> pb::Session {
+        self.sessions_client()
+            .kill_session(pb::KillSessionRequest {
+                session_id: id.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("kill session")
+            .into_inner()
+            .session
+            .expect("session")
+    }
+}
