@@ -39,27 +39,40 @@ ensure_python_tools() {
   echo "$want" >"$stamp"
 }
 
-# A Go binary at a pinned version into .tools/bin (one stamp per binary).
+# A Go binary at a pinned module version into .tools/bin (one stamp per
+# binary). It is built inside a throwaway module that requires exactly that
+# version: the same build as `go install package@version`, which some module
+# proxies refuse because it also lists the module's versions to look for a
+# deprecation notice.
 go_install_pinned() {
-  local name=$1 package=$2 version=$3
+  local name=$1 module=$2 version=$3 package=$4
   local stamp="$TOOLS_BIN/.$name.version"
   if [[ -x "$TOOLS_BIN/$name" && -f "$stamp" && "$(cat "$stamp")" == "$package@$version" ]]; then
     return
   fi
   echo "-- go install $package@$version"
   mkdir -p "$TOOLS_BIN"
-  GOBIN="$TOOLS_BIN" go install "$package@$version"
+  local scratch
+  scratch=$(mktemp -d)
+  printf 'module bosun.tools\n\ngo %s\n\nrequire %s %s\n' \
+    "$(go env GOVERSION | sed 's/^go//')" "$module" "$version" >"$scratch/go.mod"
+  (cd "$scratch" && GOFLAGS=-mod=mod GOBIN="$TOOLS_BIN" go install "$package")
+  rm -rf "$scratch"
   echo "$package@$version" >"$stamp"
 }
 
 ensure_go_plugins() {
-  go_install_pinned protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go "$PROTOC_GEN_GO_VERSION"
-  go_install_pinned protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION"
+  go_install_pinned protoc-gen-go google.golang.org/protobuf "$PROTOC_GEN_GO_VERSION" \
+    google.golang.org/protobuf/cmd/protoc-gen-go
+  go_install_pinned protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION" \
+    google.golang.org/grpc/cmd/protoc-gen-go-grpc
 }
 
 ensure_grpc_cli_tools() {
-  go_install_pinned grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION"
-  go_install_pinned grpc-health-probe github.com/grpc-ecosystem/grpc-health-probe "$GRPC_HEALTH_PROBE_VERSION"
+  go_install_pinned grpcurl github.com/fullstorydev/grpcurl "$GRPCURL_VERSION" \
+    github.com/fullstorydev/grpcurl/cmd/grpcurl
+  go_install_pinned grpc-health-probe github.com/grpc-ecosystem/grpc-health-probe "$GRPC_HEALTH_PROBE_VERSION" \
+    github.com/grpc-ecosystem/grpc-health-probe
 }
 
 # clients/typescript/node_modules from package-lock.json (npm ci), once per lock.

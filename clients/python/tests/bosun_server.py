@@ -1,6 +1,6 @@
 """Runs a real ``bosun serve`` for the tests: on 127.0.0.1:0 with a fresh
 data dir, its address read from the JSON log line "bosun serving", ready once
-health says SERVING. The binary is $BOSUN_BIN, else target/debug/bosun of
+health says SERVING. The binary is $TEST_BOSUN_BIN, else target/debug/bosun of
 the repository (``cargo build`` makes it)."""
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
 def bosun_binary() -> str:
-    path = os.environ.get("BOSUN_BIN") or str(REPO_ROOT / "target" / "debug" / "bosun")
+    path = os.environ.get("TEST_BOSUN_BIN") or str(REPO_ROOT / "target" / "debug" / "bosun")
     if not os.path.exists(path):
         raise RuntimeError(
-            f"no bosun binary at {path}: run `cargo build` at the repository root, or set BOSUN_BIN"
+            f"no bosun binary at {path}: run `cargo build` at the repository root, or set TEST_BOSUN_BIN"
         )
     return path
 

@@ -1,6 +1,6 @@
 // Runs a real `bosun serve` for the tests: on 127.0.0.1:0 with a fresh data
 // dir, its address read from the JSON log line "bosun serving", ready once
-// health says SERVING. The binary is $BOSUN_BIN, else target/debug/bosun of
+// health says SERVING. The binary is $TEST_BOSUN_BIN, else target/debug/bosun of
 // the repository (`cargo build` makes it).
 
 import { type ChildProcess, spawn } from "node:child_process";
@@ -20,9 +20,9 @@ const START_TIMEOUT_MS = 30_000;
 const REPO_ROOT = resolve(fileURLToPath(import.meta.url), "../../../../..");
 
 function bosunBinary(): string {
-  const path = process.env.BOSUN_BIN || join(REPO_ROOT, "target", "debug", "bosun");
+  const path = process.env.TEST_BOSUN_BIN || join(REPO_ROOT, "target", "debug", "bosun");
   if (!existsSync(path)) {
-    throw new Error(`no bosun binary at ${path}: run \`cargo build\` at the repository root, or set BOSUN_BIN`);
+    throw new Error(`no bosun binary at ${path}: run \`cargo build\` at the repository root, or set TEST_BOSUN_BIN`);
   }
   return path;
 }

@@ -1,6 +1,6 @@
 // Package testserver runs a real `bosun serve` for the client's tests: on
 // 127.0.0.1:0 with a fresh data dir, its address read from the JSON log line
-// "bosun serving", ready once health says SERVING. The binary is $BOSUN_BIN,
+// "bosun serving", ready once health says SERVING. The binary is $TEST_BOSUN_BIN,
 // else target/debug/bosun of the repository (`cargo build` makes it).
 package testserver
 
@@ -149,15 +149,15 @@ func (s *Server) waitServing() {
 	}
 }
 
-// binary is $BOSUN_BIN, else <repo>/target/debug/bosun.
+// binary is $TEST_BOSUN_BIN, else <repo>/target/debug/bosun.
 func binary(t testing.TB) string {
-	if path := os.Getenv("BOSUN_BIN"); path != "" {
+	if path := os.Getenv("TEST_BOSUN_BIN"); path != "" {
 		return path
 	}
 	_, file, _, _ := runtime.Caller(0)
 	path := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "target", "debug", "bosun")
 	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("no bosun binary at %s: run `cargo build` at the repository root, or set BOSUN_BIN", path)
+		t.Fatalf("no bosun binary at %s: run `cargo build` at the repository root, or set TEST_BOSUN_BIN", path)
 	}
 	return path
 }
