@@ -66,7 +66,7 @@ func (w *Watcher) Next() bool {
 		}
 		response, err := w.receive()
 		if err != nil {
-			w.recover(err)
+			w.afterFailure(err)
 			continue
 		}
 		w.delay = reconnectFirstDelay
@@ -116,9 +116,9 @@ func (w *Watcher) receive() (*bosunv1.WatchResponse, error) {
 	return w.stream.Recv()
 }
 
-// recover decides what a failed receive means: reconnect after a pause, or
+// afterFailure decides what a failed receive means: reconnect after a pause, or
 // end with w.err set.
-func (w *Watcher) recover(err error) {
+func (w *Watcher) afterFailure(err error) {
 	w.closeStream()
 	if ctxErr := w.ctx.Err(); ctxErr != nil {
 		w.err = ctxErr
