@@ -277,9 +277,11 @@ pub async fn run(
         .with_context(|| format!("cannot listen on {}", config.grpc_addr))?;
     let data_dir = config.data_dir.clone();
     let server = Server::open(config).await?;
+    // SIGHUP is handled before "bosun serving" is logged: whoever reads that
+    // line may reload at once (unhandled, SIGHUP would end the process).
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     tracing::info!(grpc_addr = %listener.local_addr()?, data_dir = %data_dir.display(), "bosun serving");
     let reloader = server.reloader();
-    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
             match reload() {

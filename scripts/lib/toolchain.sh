@@ -1,0 +1,90 @@
+# shellcheck shell=bash
+# The pinned toolchain for the clients, sourced by scripts/gen-clients,
+# scripts/test-clients and scripts/smoke-grpcurl. Everything installs from the
+# package registries (PyPI, npm, the Go module proxy) into gitignored places:
+# .tools/venv (Python), .tools/bin (Go binaries), clients/typescript/node_modules.
+# Each ensure_* function does nothing when the pinned version is already there.
+
+BUF_VERSION=1.75.0
+PROTOC_GEN_GO_VERSION=v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
+GRPCURL_VERSION=v1.9.3
+GRPC_HEALTH_PROBE_VERSION=v0.4.40
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TOOLS_DIR="$REPO_ROOT/.tools"
+VENV="$TOOLS_DIR/venv"
+TOOLS_BIN="$TOOLS_DIR/bin"
+
+# buf from the npm registry, pinned.
+buf() {
+  npx --yes "@bufbuild/buf@${BUF_VERSION}" "$@"
+}
+
+# The venv with the Python generators and test tools
+# (clients/python/requirements-dev.txt) and the client itself, editable.
+ensure_python_tools() {
+  local requirements="$REPO_ROOT/clients/python/requirements-dev.txt"
+  local stamp="$VENV/.requirements.sha256"
+  local want
+  want=$(cat "$requirements" "$REPO_ROOT/clients/python/pyproject.toml" | sha256sum | cut -d' ' -f1)
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return
+  fi
+  echo "-- installing Python tools into .tools/venv"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$REPO_ROOT/clients/python"
+  echo "$want" >"$stamp"
+}
+
+# A Go binary at a pinned module version into .tools/bin (one stamp per
+# binary). It is built inside a throwaway module that requires exactly that
+# version: the same build as `go install package@version`, which some module
+# proxies refuse because it also lists the module's versions to look for a
+# deprecation notice.
+go_install_pinned() {
+  local name=$1 module=$2 version=$3 package=$4
+  local stamp="$TOOLS_BIN/.$name.version"
+  if [[ -x "$TOOLS_BIN/$name" && -f "$stamp" && "$(cat "$stamp")" == "$package@$version" ]]; then
+    return
+  fi
+  echo "-- go install $package@$version"
+  mkdir -p "$TOOLS_BIN"
+  local scratch
+  scratch=$(mktemp -d)
+  printf 'module bosun.tools\n\ngo %s\n\nrequire %s %s\n' \
+    "$(go env GOVERSION | sed 's/^go//')" "$module" "$version" >"$scratch/go.mod"
+  (cd "$scratch" && GOFLAGS=-mod=mod GOBIN="$TOOLS_BIN" go install "$package")
+  rm -rf "$scratch"
+  echo "$package@$version" >"$stamp"
+}
+
+ensure_go_plugins() {
+  go_install_pinned protoc-gen-go google.golang.org/protobuf "$PROTOC_GEN_GO_VERSION" \
+    google.golang.org/protobuf/cmd/protoc-gen-go
+  go_install_pinned protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION" \
+    google.golang.org/grpc/cmd/protoc-gen-go-grpc
+}
+
+ensure_grpc_cli_tools() {
+  go_install_pinned grpcurl github.com/fullstorydev/grpcurl "$GRPCURL_VERSION" \
+    github.com/fullstorydev/grpcurl/cmd/grpcurl
+  go_install_pinned grpc-health-probe github.com/grpc-ecosystem/grpc-health-probe "$GRPC_HEALTH_PROBE_VERSION" \
+    github.com/grpc-ecosystem/grpc-health-probe
+}
+
+# clients/typescript/node_modules from package-lock.json (npm ci), once per lock.
+ensure_node_modules() {
+  local dir="$REPO_ROOT/clients/typescript"
+  local stamp="$dir/node_modules/.lock.sha256"
+  local want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return
+  fi
+  echo "-- npm ci in clients/typescript"
+  (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  echo "$want" >"$stamp"
+}
