@@ -1143,7 +1143,7 @@ type ListReconcilerRunsRequest struct {
 	State ReconcilerRunState `protobuf:"varint,4,opt,name=state,proto3,enum=bosun.v1.ReconcilerRunState" json:"state,omitempty"`
 	// Only passes that unblocked at least one task.
 	WithActionsOnly bool `protobuf:"varint,5,opt,name=with_actions_only,json=withActionsOnly,proto3" json:"with_actions_only,omitempty"`
-	// Only passes with at least one error.
+	// Only passes with at least one error, or that FAILED.
 	WithErrorsOnly bool `protobuf:"varint,6,opt,name=with_errors_only,json=withErrorsOnly,proto3" json:"with_errors_only,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache

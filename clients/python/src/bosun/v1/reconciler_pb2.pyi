@@ -632,7 +632,7 @@ class ListReconcilerRunsRequest(_message.Message):
     with_actions_only: _builtins.bool
     """Only passes that unblocked at least one task."""
     with_errors_only: _builtins.bool
-    """Only passes with at least one error."""
+    """Only passes with at least one error, or that FAILED."""
     def __init__(
         self,
         *,

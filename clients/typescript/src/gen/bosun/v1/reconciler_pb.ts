@@ -601,7 +601,7 @@ export type ListReconcilerRunsRequest = Message<"bosun.v1.ListReconcilerRunsRequ
   withActionsOnly: boolean;
 
   /**
-   * Only passes with at least one error.
+   * Only passes with at least one error, or that FAILED.
    *
    * @generated from field: bool with_errors_only = 6;
    */
