@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod fake_plane;
 pub mod pipeline;
 
 use std::net::SocketAddr;
