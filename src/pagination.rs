@@ -94,6 +94,23 @@ pub fn next_page_token(cursor: impl std::fmt::Display, filters_fingerprint: &str
     URL_SAFE_NO_PAD.encode(format!("v1:{filters_fingerprint}:{cursor}"))
 }
 
+/// Cuts a listing read with one row more than `size` (to learn whether
+/// another page follows) to `size`, and returns the cursor of its last row
+/// when one does.
+pub fn split_page<T, C>(
+    mut items: Vec<T>,
+    size: u32,
+    cursor: impl Fn(&T) -> C,
+) -> (Vec<T>, Option<C>) {
+    if items.len() > size as usize {
+        items.truncate(size as usize);
+        let next = items.last().map(cursor);
+        (items, next)
+    } else {
+        (items, None)
+    }
+}
+
 fn decode_token(token: &str) -> Option<(String, String)> {
     let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
     let text = String::from_utf8(bytes).ok()?;

@@ -213,16 +213,11 @@ pub async fn list<'e>(
         .push(" ORDER BY id DESC LIMIT ")
         .push_bind(i64::from(page.size) + 1);
     let rows: Vec<LessonRow> = query.build_query_as().fetch_all(executor).await?;
-    let mut lessons = rows
+    let lessons = rows
         .into_iter()
         .map(LessonRow::into_lesson)
         .collect::<Result<Vec<_>, _>>()?;
-    let next_after = if lessons.len() > page.size as usize {
-        lessons.truncate(page.size as usize);
-        lessons.last().map(|lesson| lesson.id)
-    } else {
-        None
-    };
+    let (lessons, next_after) = crate::pagination::split_page(lessons, page.size, |l| l.id);
     Ok(LessonPage {
         lessons,
         next_after,

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::plane::PlaneClient;
 use super::store::{self, RunFilter};
 use super::{ReconcilerConfig, ReconcilerError, Run, RunTrigger, Settings, Side, Status, pass};
-use crate::pagination::PageRequest;
+use crate::pagination::{PageRequest, split_page};
 use crate::storage::{Db, StoreError};
 use crate::tasks::TasksService;
 use crate::time::UnixMicros;
@@ -236,14 +236,8 @@ impl Reconciler {
         filter: &RunFilter,
         page: PageRequest,
     ) -> Result<(Vec<Run>, Option<i64>), ReconcilerError> {
-        let mut runs =
+        let runs =
             store::list_runs(self.inner.db.reader(), filter, page.after, page.size + 1).await?;
-        let next = if runs.len() > page.size as usize {
-            runs.truncate(page.size as usize);
-            runs.last().map(|r| r.id)
-        } else {
-            None
-        };
-        Ok((runs, next))
+        Ok(split_page(runs, page.size, |r| r.id))
     }
 }

@@ -3,7 +3,7 @@
 use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{Action, Run, RunState, RunTrigger, Side, SideCounts, Totals};
-use crate::storage::{StoreError, decode_row, json_text};
+use crate::storage::{StoreError, decode_row, decode_rows, json_text};
 use crate::time::UnixMicros;
 
 /// Most actions or errors a pass keeps (the counts stay exact).
@@ -130,10 +130,7 @@ pub async fn list_runs<'e>(
         .push(" ORDER BY r.id DESC LIMIT ")
         .push_bind(i64::from(limit));
     let payloads: Vec<String> = query.build_query_scalar().fetch_all(executor).await?;
-    payloads
-        .iter()
-        .map(|p| decode_row("reconciler_run", p))
-        .collect()
+    decode_rows("reconciler_run", &payloads)
 }
 
 /// The most recent pass that ended.
@@ -200,8 +197,5 @@ pub async fn actions_since<'e>(
     .bind(limit)
     .fetch_all(executor)
     .await?;
-    payloads
-        .iter()
-        .map(|p| decode_row("reconciler_action", p))
-        .collect()
+    decode_rows("reconciler_action", &payloads)
 }

@@ -151,15 +151,11 @@ impl SessionsService {
         filter: &ReactionQuery,
         page: PageRequest,
     ) -> Result<(Vec<Reaction>, Option<i64>), SessionError> {
-        let mut reactions =
+        let reactions =
             store::list_reactions(self.db.reader(), filter, page.after, page.size + 1).await?;
-        let next = if reactions.len() > page.size as usize {
-            reactions.truncate(page.size as usize);
-            reactions.last().map(|r| r.id)
-        } else {
-            None
-        };
-        Ok((reactions, next))
+        Ok(crate::pagination::split_page(reactions, page.size, |r| {
+            r.id
+        }))
     }
 
     /// Escalates merge-conflict and idle reactions left unresolved too long;

@@ -15,7 +15,7 @@ use super::{
     SessionState, TerminationReason,
 };
 use crate::idempotency::{self, IdempotencyKey};
-use crate::pagination::PageRequest;
+use crate::pagination::{PageRequest, split_page};
 use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
 
@@ -174,20 +174,14 @@ impl SessionsService {
         after: Option<String>,
         size: u32,
     ) -> Result<(Vec<Project>, Option<String>), SessionError> {
-        let mut projects = store::list_projects(
+        let projects = store::list_projects(
             self.db.reader(),
             include_archived,
             after.as_deref(),
             size + 1,
         )
         .await?;
-        let next = if projects.len() > size as usize {
-            projects.truncate(size as usize);
-            projects.last().map(|p| p.id.clone())
-        } else {
-            None
-        };
-        Ok((projects, next))
+        Ok(split_page(projects, size, |p| p.id.clone()))
     }
 
     pub async fn update_project(

@@ -2,24 +2,13 @@
 //! read through the `<table>_payload` views that also feed the change log,
 //! so what bosun returns and what an event carries have one shape.
 
-use serde::de::DeserializeOwned;
 use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{
     Check, Comment, Project, PullRequest, Reaction, ReactionStatus, Session, SessionState,
 };
-use crate::storage::{StoreError, decode_row as decode, json_text as json};
+use crate::storage::{StoreError, decode_row as decode, decode_rows, json_text as json};
 use crate::time::UnixMicros;
-
-fn decode_all<T: DeserializeOwned>(
-    kind: &str,
-    payloads: Vec<String>,
-) -> Result<Vec<T>, StoreError> {
-    payloads
-        .iter()
-        .map(|payload| decode(kind, payload))
-        .collect()
-}
 
 // Projects.
 
@@ -98,7 +87,7 @@ pub async fn list_projects<'e>(
         .push(" ORDER BY x.id LIMIT ")
         .push_bind(i64::from(limit));
     let payloads: Vec<String> = query.build_query_scalar().fetch_all(executor).await?;
-    decode_all("project", payloads)
+    decode_rows("project", &payloads)
 }
 
 /// Every project with an origin URL (to match a forge's "owner/name").
@@ -108,7 +97,7 @@ pub async fn projects_with_origin(conn: &mut SqliteConnection) -> Result<Vec<Pro
     )
     .fetch_all(conn)
     .await?;
-    decode_all("project", payloads)
+    decode_rows("project", &payloads)
 }
 
 // Sessions.
@@ -262,7 +251,7 @@ pub async fn sessions_on_branch(
     .bind(branch)
     .fetch_all(conn)
     .await?;
-    decode_all("session", payloads)
+    decode_rows("session", &payloads)
 }
 
 // Pull requests, checks and comments.
@@ -334,7 +323,7 @@ pub async fn checks<'e>(
     .bind(session_id)
     .fetch_all(executor)
     .await?;
-    decode_all("check", payloads)
+    decode_rows("check", &payloads)
 }
 
 pub async fn insert_check(conn: &mut SqliteConnection, check: &Check) -> Result<(), StoreError> {
@@ -384,7 +373,7 @@ pub async fn open_reactions(
     .bind(session_id)
     .fetch_all(conn)
     .await?;
-    decode_all("reaction", payloads)
+    decode_rows("reaction", &payloads)
 }
 
 /// Pending reactions of `keys` opened before `before` (for the timer tick).
@@ -403,7 +392,7 @@ pub async fn pending_reactions_before(
     }
     query.push(") ORDER BY r.id");
     let payloads: Vec<String> = query.build_query_scalar().fetch_all(conn).await?;
-    decode_all("reaction", payloads)
+    decode_rows("reaction", &payloads)
 }
 
 pub async fn insert_reaction(
@@ -496,5 +485,5 @@ pub async fn list_reactions<'e>(
         .push(" ORDER BY r.id DESC LIMIT ")
         .push_bind(i64::from(limit));
     let payloads: Vec<String> = query.build_query_scalar().fetch_all(executor).await?;
-    decode_all("reaction", payloads)
+    decode_rows("reaction", &payloads)
 }

@@ -187,6 +187,17 @@ pub fn decode_row<T: serde::de::DeserializeOwned>(
     serde_json::from_str(payload).map_err(|err| StoreError::Malformed(format!("{kind} row: {err}")))
 }
 
+/// Decodes rows rendered as JSON by a `<table>_payload` view.
+pub fn decode_rows<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    payloads: &[String],
+) -> Result<Vec<T>, StoreError> {
+    payloads
+        .iter()
+        .map(|payload| decode_row(kind, payload))
+        .collect()
+}
+
 /// A value as JSON text, for a JSON column.
 pub fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|err| StoreError::Malformed(err.to_string()))

@@ -13,7 +13,7 @@ use super::store::{self, TaskFilter};
 use super::{Facts, GateResult, Stage, Task, TaskError, pipeline};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::lessons::Journal;
-use crate::pagination::PageRequest;
+use crate::pagination::{PageRequest, split_page};
 use crate::sessions::{self, Harness};
 use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
@@ -217,15 +217,8 @@ impl TasksService {
         filter: &TaskFilter,
         page: PageRequest,
     ) -> Result<(Vec<Task>, Option<i64>), TaskError> {
-        let mut tasks =
-            store::list_tasks(self.db.reader(), filter, page.after, page.size + 1).await?;
-        let next = if tasks.len() > page.size as usize {
-            tasks.truncate(page.size as usize);
-            tasks.last().map(|t| t.id)
-        } else {
-            None
-        };
-        Ok((tasks, next))
+        let tasks = store::list_tasks(self.db.reader(), filter, page.after, page.size + 1).await?;
+        Ok(split_page(tasks, page.size, |t| t.id))
     }
 
     /// Every fact of a task and its current gate evaluated now, read-only.

@@ -3,9 +3,8 @@
 
 use sqlx::{Executor, Sqlite, SqliteConnection};
 
-use super::decode_all;
 use crate::sessions::{PullRequestState, ReviewDecision};
-use crate::storage::{StoreError, decode_row};
+use crate::storage::{StoreError, decode_row, decode_rows};
 use crate::tasks::{
     CiStatus, Decision, DeployFreeze, DeployStatus, Facts, PullRequestFacts, Task, TestReport,
     Verdict,
@@ -68,7 +67,7 @@ pub async fn ci_statuses<'e>(
     .bind(sha)
     .fetch_all(executor)
     .await?;
-    decode_all("ci_status", payloads)
+    decode_rows("ci_status", &payloads)
 }
 
 // Verdicts, test reports, deploy statuses.
@@ -154,7 +153,7 @@ async fn facts_since<T: serde::de::DeserializeOwned>(
         .bind(FACTS_LIMIT)
         .fetch_all(conn)
         .await?;
-    decode_all(table, payloads)
+    decode_rows(table, &payloads)
 }
 
 /// The newest tracker verdict of a task, with when it was recorded.

@@ -9,15 +9,8 @@ use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
 pub use gate_facts::*;
 
 use super::{Stage, Task};
-use crate::storage::{StoreError, decode_row, json_text};
+use crate::storage::{StoreError, decode_row, decode_rows, json_text};
 use crate::time::UnixMicros;
-
-fn decode_all<T: serde::de::DeserializeOwned>(
-    kind: &str,
-    payloads: Vec<String>,
-) -> Result<Vec<T>, StoreError> {
-    payloads.iter().map(|p| decode_row(kind, p)).collect()
-}
 
 // Tasks.
 
@@ -170,7 +163,7 @@ pub async fn list_tasks<'e>(
         .push(" ORDER BY t.id DESC LIMIT ")
         .push_bind(i64::from(limit));
     let payloads: Vec<String> = query.build_query_scalar().fetch_all(executor).await?;
-    decode_all("task", payloads)
+    decode_rows("task", &payloads)
 }
 
 /// The task of `repo` that is not done on `branch`.
@@ -231,7 +224,7 @@ pub async fn sweepable_tasks<'e>(
     )
     .fetch_all(executor)
     .await?;
-    decode_all("task", payloads)
+    decode_rows("task", &payloads)
 }
 
 /// Sets a task's head commit, when it has another one.
