@@ -121,6 +121,26 @@ async fn start_task_creates_the_task_in_analysis_with_an_analyst_session_once() 
     assert_eq!(again.task.unwrap().id, task.id);
     assert_eq!(again.session_id, started.session_id);
     assert_eq!(task_events(&server, task.id).await, ["task.created"]);
+    let created = server
+        .events()
+        .list_events(pb::ListEventsRequest {
+            filter: Some(pb::EventFilter {
+                task_id: task.id,
+                event_type_prefixes: vec!["task.".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events
+        .remove(0);
+    assert_eq!(created.session_id, started.session_id);
+    match created.payload {
+        Some(pb::event::Payload::Task(payload)) => assert_eq!(payload, task),
+        other => panic!("a task payload, got {other:?}"),
+    }
 }
 
 #[tokio::test]
