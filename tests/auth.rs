@@ -90,6 +90,32 @@ async fn call(server: &TestServer, method: &str, token: Option<&str>) -> Result<
             .get_head(authed(GetHeadRequest {}, token))
             .await
             .map(drop),
+        "RunProcessor" => {
+            let request = bosun::pb::RunProcessorRequest {
+                name: "usage".into(),
+            };
+            server
+                .processors_client()
+                .run_processor(authed(request, token))
+                .await
+                .map(drop)
+        }
+        "ResetProcessorState" => {
+            let request = bosun::pb::ResetProcessorStateRequest {
+                processor: "usage".into(),
+                ..Default::default()
+            };
+            server
+                .processors_client()
+                .reset_processor_state(authed(request, token))
+                .await
+                .map(drop)
+        }
+        "GetUsage" => server
+            .processors_client()
+            .get_usage(authed(bosun::pb::GetUsageRequest::default(), token))
+            .await
+            .map(drop),
         _ => unreachable!("{method}"),
     }
 }
@@ -165,6 +191,39 @@ async fn every_role_against_every_kind_of_rpc() {
                 Denied,
                 Denied,
                 Denied,
+                Unauthenticated,
+                Unauthenticated,
+            ],
+        ),
+        (
+            "RunProcessor",
+            [
+                Allowed,
+                Denied,
+                Denied,
+                Denied,
+                Unauthenticated,
+                Unauthenticated,
+            ],
+        ),
+        (
+            "ResetProcessorState",
+            [
+                Allowed,
+                Denied,
+                Denied,
+                Denied,
+                Unauthenticated,
+                Unauthenticated,
+            ],
+        ),
+        (
+            "GetUsage",
+            [
+                Allowed,
+                Allowed,
+                Allowed,
+                Allowed,
                 Unauthenticated,
                 Unauthenticated,
             ],

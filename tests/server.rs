@@ -147,20 +147,12 @@ async fn domains_still_to_come_answer_unimplemented_naming_the_domain() {
         .list_tasks(pb::ListTasksRequest::default())
         .await
         .unwrap_err();
-    let reconciler = pb::reconciler_client::ReconcilerClient::new(channel.clone())
+    let reconciler = pb::reconciler_client::ReconcilerClient::new(channel)
         .get_status(pb::GetStatusRequest {})
         .await
         .unwrap_err();
-    let processors = pb::processors_client::ProcessorsClient::new(channel)
-        .list_processors(pb::ListProcessorsRequest::default())
-        .await
-        .unwrap_err();
 
-    for (status, domain) in [
-        (tasks, "tasks"),
-        (reconciler, "reconciler"),
-        (processors, "processors"),
-    ] {
+    for (status, domain) in [(tasks, "tasks"), (reconciler, "reconciler")] {
         assert_error(&status, Code::Unimplemented, "DOMAIN_NOT_IMPLEMENTED");
         assert_eq!(error_metadata(&status, "domain").as_deref(), Some(domain));
     }

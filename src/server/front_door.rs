@@ -19,7 +19,6 @@ use crate::error::{CommonError, to_status};
 pub const PENDING_SERVICES: &[(&str, &str)] = &[
     ("bosun.v1.Tasks", "tasks"),
     ("bosun.v1.Reconciler", "reconciler"),
-    ("bosun.v1.Processors", "processors"),
 ];
 
 /// Shared by the layer and the server's shutdown sequence.

@@ -21,6 +21,7 @@ use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
 use crate::events::{Compactor, EventsApi, Watchers};
 use crate::lessons::{Journal, LessonsApi};
+use crate::processors::{self, ProcessorsApi, ProcessorsService, Registration, Scheduler};
 use crate::sessions::{SessionsApi, SessionsService};
 use crate::storage::{Db, StoreError};
 use crate::{idempotency, pb};
@@ -28,7 +29,12 @@ pub use front_door::PENDING_SERVICES;
 use front_door::{FrontDoorLayer, FrontDoorState};
 
 /// The bosun services that answer today.
-pub const SERVING_SERVICES: &[&str] = &["bosun.v1.Lessons", "bosun.v1.Events", "bosun.v1.Sessions"];
+pub const SERVING_SERVICES: &[&str] = &[
+    "bosun.v1.Lessons",
+    "bosun.v1.Events",
+    "bosun.v1.Sessions",
+    "bosun.v1.Processors",
+];
 
 /// How often unresolved reactions are checked for escalation by time.
 const REACTION_TICK: Duration = Duration::from_secs(30);
@@ -42,6 +48,8 @@ pub struct Server {
     db: Db,
     journal: Journal,
     sessions: SessionsService,
+    processors: ProcessorsService,
+    scheduler: Scheduler,
     watchers: Watchers,
     compactor: Compactor,
     /// Ends every open stream at shutdown.
@@ -65,6 +73,15 @@ impl Reloader {
 impl Server {
     /// Opens the database (applying migrations) and builds the services.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
+        Self::open_with_processors(config, Vec::new()).await
+    }
+
+    /// Like [`Server::open`], with `extra` processors beside the built-in
+    /// ones (an embedder's own passes over the transcripts).
+    pub async fn open_with_processors(
+        config: Config,
+        extra: Vec<Registration>,
+    ) -> anyhow::Result<Self> {
         let db = Db::open(&config.data_dir).await?;
         let journal = Journal::new(db.clone(), config.lessons.journal_settings());
         let auth = Authenticator::new(
@@ -78,11 +95,25 @@ impl Server {
         let watchers = Watchers::new(db.clone(), config.events.progress_interval, streams.clone());
         let compactor = Compactor::new(db.clone(), config.events.retention);
         let sessions = SessionsService::new(db.clone(), config.sessions.quarantine_limits());
+        let mut registrations = processors::builtin(
+            config.processors.usage.settings(),
+            config.processors.tool_errors.settings(),
+            config.processors.tool_error_burst_threshold,
+            journal.clone(),
+        );
+        registrations.extend(extra);
+        let (processors, scheduler) = ProcessorsService::new(
+            db.clone(),
+            config.processors.transcripts_dir.clone(),
+            registrations,
+        )?;
         Ok(Self {
             config,
             db,
             journal,
             sessions,
+            processors,
+            scheduler,
             watchers,
             compactor,
             streams,
@@ -122,6 +153,8 @@ impl Server {
             db,
             journal,
             sessions,
+            processors,
+            scheduler,
             watchers,
             compactor,
             streams,
@@ -149,6 +182,7 @@ impl Server {
                 .clone()
                 .run_timers(REACTION_TICK, background.clone()),
         );
+        loops.spawn(scheduler.run(background.clone()));
 
         let stop_accepting = CancellationToken::new();
         let serving = tonic::transport::Server::builder()
@@ -162,6 +196,9 @@ impl Server {
             .add_service(pb::sessions_server::SessionsServer::new(SessionsApi::new(
                 sessions.clone(),
             )))
+            .add_service(pb::processors_server::ProcessorsServer::new(
+                ProcessorsApi::new(processors),
+            ))
             .add_service(pb::events_server::EventsServer::new(EventsApi::new(
                 db.clone(),
                 watchers,
