@@ -156,22 +156,26 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Ends passes a previous run of bosun left RUNNING, then runs one
-    /// worker per enabled processor until `stop`; a pass under way at `stop`
-    /// ends FAILED at its next transcript.
+    /// Ends the passes a previous run of bosun left RUNNING (it stopped
+    /// during them); call before serving.
+    pub async fn end_interrupted_passes(&self) -> Result<u64, StoreError> {
+        let now = UnixMicros::now();
+        let ended = self
+            .inner
+            .db
+            .write(move |conn| store::fail_interrupted_runs(conn, now).boxed())
+            .await?;
+        if ended > 0 {
+            tracing::info!(ended, "ended processor passes interrupted by a restart");
+        }
+        Ok(ended)
+    }
+
+    /// Runs one worker per enabled processor until `stop`; a pass under way
+    /// at `stop` ends FAILED before its next transcript.
     pub async fn run(self, stop: CancellationToken) {
         let Scheduler { inner, manual_rxs } = self;
         let now = UnixMicros::now();
-        match inner
-            .db
-            .write(move |conn| store::fail_interrupted_runs(conn, now).boxed())
-            .await
-        {
-            Ok(0) => {}
-            Ok(ended) => tracing::info!(ended, "ended processor passes interrupted by a restart"),
-            Err(StoreError::Closed) => return,
-            Err(err) => tracing::warn!(error = ?err, "cannot end interrupted processor passes"),
-        }
         let mut workers = JoinSet::new();
         for (index, manual_rx) in manual_rxs.into_iter().enumerate() {
             let slot = &inner.slots[index];

@@ -107,6 +107,7 @@ impl Server {
             config.processors.transcripts_dir.clone(),
             registrations,
         )?;
+        scheduler.end_interrupted_passes().await?;
         Ok(Self {
             config,
             db,
