@@ -86,7 +86,7 @@ async fn state(server: &TestServer, processor: &str, key: &str) -> Option<pb::Pr
 
 /// A timestamp as microseconds, to compare.
 fn micros(time: &Option<prost_types::Timestamp>) -> i64 {
-    let time = time.clone().expect("a timestamp");
+    let time = (*time).expect("a timestamp");
     time.seconds * 1_000_000 + i64::from(time.nanos) / 1_000
 }
 

@@ -23,7 +23,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 const CADENCE: Duration = Duration::from_millis(200);
 
 fn micros(time: &Option<prost_types::Timestamp>) -> i64 {
-    let time = time.clone().expect("a timestamp");
+    let time = (*time).expect("a timestamp");
     time.seconds * 1_000_000 + i64::from(time.nanos) / 1_000
 }
 
@@ -289,8 +289,8 @@ async fn list_processors_shows_settings_schedule_and_the_lag_warning() {
     let (tool_errors, usage) = (&listed[0], &listed[1]);
     assert!(!tool_errors.enabled && tool_errors.next_run_time.is_none());
     assert!(usage.enabled && !usage.running && !usage.description.is_empty());
-    assert_eq!(usage.cadence.clone().unwrap().seconds, 300);
-    assert_eq!(usage.time_budget.clone().unwrap().seconds, 30);
+    assert_eq!(usage.cadence.unwrap().seconds, 300);
+    assert_eq!(usage.time_budget.unwrap().seconds, 30);
     assert_eq!(
         (
             usage.max_transcripts_per_pass,
