@@ -15,6 +15,7 @@ mod grpc;
 mod pass;
 mod processor;
 mod products;
+mod results;
 mod scheduler;
 mod service;
 mod store;

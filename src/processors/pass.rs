@@ -2,8 +2,9 @@
 //! transcripts; skip quarantined ones and those not modified since their last
 //! read, without reading them; oldest modification first, up to the cap and
 //! within the time budget, take the read time, hash, skip when the hash
-//! matches, else process. Results are stored in batches, each transcript in
-//! its own savepoint, so one transcript's failure never stops the pass.
+//! matches, else process. Transcripts are read on blocking threads, several
+//! at a time, while the previous batch of results is being stored (see
+//! [`super::results`]); one transcript's failure never stops the pass.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,15 +12,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::{FutureExt, StreamExt};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::decide::{self, Precheck, Remembered};
-use super::processor::{Processed, Processor, StoredTranscript};
-use super::store::{self, Failure};
+use super::processor::Processor;
+use super::results::{self, Outcome, Tally};
+use super::store;
 use super::transcript::{self, Listed, Transcript, TranscriptKey};
-use super::{
-    MAX_ERROR_DETAILS, ProcessorRun, ProcessorSettings, RunCounts, RunError, RunState, RunTrigger,
-};
+use super::{ProcessorRun, ProcessorSettings, RunCounts, RunState, RunTrigger};
 use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
 
@@ -37,26 +38,6 @@ pub struct Pass {
     /// Cancelled at shutdown: the pass then ends FAILED without starting
     /// another transcript.
     pub stop: CancellationToken,
-}
-
-/// What reading one transcript came to.
-enum Outcome {
-    Processed {
-        key: TranscriptKey,
-        read_time: UnixMicros,
-        hash: String,
-        processed: Processed,
-        malformed: u64,
-    },
-    SameContent {
-        key: TranscriptKey,
-        read_time: UnixMicros,
-    },
-    Failed {
-        key: TranscriptKey,
-        message: String,
-        malformed: u64,
-    },
 }
 
 /// A transcript to read, and what the processor remembers of it.
@@ -143,9 +124,13 @@ impl Pass {
             })
             .buffered(workers);
 
+        // Each full batch is stored while the next one is read: at most one
+        // write in flight, tallied in order.
         let mut batch = Vec::with_capacity(WRITE_BATCH);
+        let mut writing: Option<JoinHandle<Result<Vec<Tally>, String>>> = None;
         while let Some(joined) = outcomes.next().await {
             if self.stop.is_cancelled() {
+                tally(writing.take(), run).await?;
                 return Err("interrupted: bosun is shutting down".into());
             }
             match joined.map_err(|err| format!("a worker failed: {err}"))? {
@@ -156,58 +141,48 @@ impl Pass {
                 }
             }
             if batch.len() == WRITE_BATCH {
-                self.store(std::mem::take(&mut batch), run).await?;
+                tally(writing.take(), run).await?;
+                writing = Some(tokio::spawn(self.store(std::mem::take(&mut batch))));
             }
         }
-        self.store(batch, run).await
+        tally(writing.take(), run).await?;
+        tally(Some(tokio::spawn(self.store(batch))), run).await
     }
 
-    /// Stores a batch of outcomes in one transaction and counts them.
-    async fn store(
+    /// Stores a batch of results in one write transaction.
+    fn store(
         &self,
         batch: Vec<(Outcome, Option<Remembered>)>,
-        run: &mut ProcessorRun,
-    ) -> Result<(), String> {
-        if batch.is_empty() {
-            return Ok(());
-        }
+    ) -> impl Future<Output = Result<Vec<Tally>, String>> + Send + 'static {
+        let db = self.db.clone();
         let name = self.processor.name().to_string();
         let limit = self.settings.quarantine_after_failures;
-        let stored = self
-            .db
-            .write(move |conn| {
-                async move {
-                    let mut stored = Vec::with_capacity(batch.len());
-                    for (outcome, remembered) in batch {
-                        let mut savepoint = sqlx::Acquire::begin(&mut *conn).await?;
-                        let tally = apply(&mut savepoint, &name, outcome, remembered.as_ref(), limit).await;
-                        match tally {
-                            Ok(tally) => {
-                                savepoint.commit().await?;
-                                stored.push(tally);
-                            }
-                            Err((key, err)) => {
-                                savepoint.rollback().await?;
-                                tracing::warn!(processor = %name, transcript = %key, error = ?err, "storing a transcript's result failed");
-                                stored.push(Tally::Error(RunError {
-                                    transcript: key.to_string(),
-                                    message: "storing the result failed; it will be retried".into(),
-                                    quarantined: false,
-                                }, 0));
-                            }
-                        }
-                    }
-                    Ok::<_, StoreError>(stored)
-                }
-                .boxed()
-            })
-            .await
-            .map_err(storage_failed)?;
-        for tally in stored {
-            tally.count(run);
+        async move {
+            if batch.is_empty() {
+                return Ok(Vec::new());
+            }
+            db.write(move |conn| results::store(conn, name, batch, limit).boxed())
+                .await
+                .map_err(storage_failed)
         }
-        Ok(())
     }
+}
+
+/// Waits for a batch's write and counts its results in the run.
+async fn tally(
+    writing: Option<JoinHandle<Result<Vec<Tally>, String>>>,
+    run: &mut ProcessorRun,
+) -> Result<(), String> {
+    let Some(writing) = writing else {
+        return Ok(());
+    };
+    let tallies = writing
+        .await
+        .map_err(|err| format!("a write failed: {err}"))??;
+    for tally in tallies {
+        tally.count(run);
+    }
+    Ok(())
 }
 
 /// Counts the transcripts skipped without reading; returns the others,
@@ -293,96 +268,6 @@ fn read_and_process(
             message,
             malformed,
         },
-    }
-}
-
-/// How one stored outcome counts in the run.
-enum Tally {
-    Processed { items: i64, malformed: u64 },
-    SameContent,
-    Error(RunError, u64),
-}
-
-impl Tally {
-    fn count(self, run: &mut ProcessorRun) {
-        let counts = &mut run.counts;
-        match self {
-            Tally::Processed { items, malformed } => {
-                counts.processed += 1;
-                counts.items += items;
-                counts.malformed_lines += malformed as i64;
-            }
-            Tally::SameContent => counts.skipped_same_hash += 1,
-            Tally::Error(error, malformed) => {
-                counts.errors += 1;
-                counts.malformed_lines += malformed as i64;
-                if error.quarantined {
-                    counts.quarantined += 1;
-                }
-                if run.error_details.len() < MAX_ERROR_DETAILS {
-                    run.error_details.push(error);
-                }
-            }
-        }
-    }
-}
-
-/// Stores one outcome; on a storage error, names the transcript.
-async fn apply(
-    conn: &mut sqlx::SqliteConnection,
-    processor: &str,
-    outcome: Outcome,
-    remembered: Option<&Remembered>,
-    quarantine_after: u32,
-) -> Result<Tally, (TranscriptKey, StoreError)> {
-    match outcome {
-        Outcome::Processed {
-            key,
-            read_time,
-            hash,
-            processed,
-            malformed,
-        } => {
-            let stored = StoredTranscript {
-                key,
-                processed_time: read_time,
-            };
-            let Processed { items, product } = processed;
-            let saved = async {
-                product.save(&mut *conn, &stored).await?;
-                store::mark_processed(conn, processor, &stored.key, read_time, &hash, items).await
-            };
-            saved.await.map_err(|err| (stored.key.clone(), err))?;
-            Ok(Tally::Processed { items, malformed })
-        }
-        Outcome::SameContent { key, read_time } => {
-            store::advance_processed_time(conn, processor, key.as_str(), read_time)
-                .await
-                .map_err(|err| (key, err))?;
-            Ok(Tally::SameContent)
-        }
-        Outcome::Failed {
-            key,
-            message,
-            malformed,
-        } => {
-            let after = decide::after_failure(remembered, quarantine_after);
-            let failure = Failure {
-                message: &message,
-                time: UnixMicros::now(),
-                consecutive_failures: after.consecutive_failures,
-                quarantined: after.quarantined,
-            };
-            if let Err(err) = store::mark_failed(conn, processor, &key, &failure).await {
-                return Err((key, err));
-            }
-            let error = RunError {
-                transcript: key.to_string(),
-                message,
-                quarantined: after.quarantined,
-            };
-            Ok(Tally::Error(error, malformed))
-        }
     }
 }
 
