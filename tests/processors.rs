@@ -110,6 +110,23 @@ async fn a_missing_transcripts_dir_is_an_empty_pass() {
 }
 
 #[tokio::test]
+async fn a_transcript_with_nothing_to_count_is_processed_once() {
+    let transcripts = Transcripts::new();
+    transcripts.write_old("alice/quiet.jsonl", &[user("quiet", "hello")], HOUR);
+    let server = start(&transcripts, |_| {}).await;
+    let first = run(&server, "usage").await;
+    assert_eq!(
+        (first.processed, first.items),
+        (1, 0),
+        "zero items is a success"
+    );
+    let stored = state(&server, "usage", "alice/quiet.jsonl").await.unwrap();
+    assert!(stored.processed_time.is_some());
+    assert_eq!(stored.items, 0);
+    assert_eq!(run(&server, "usage").await.skipped_unchanged, 1);
+}
+
+#[tokio::test]
 async fn processed_then_skipped_unread_then_processed_again_when_it_grows() {
     let transcripts = Transcripts::new();
     transcripts.write_old("alice/s1.jsonl", &session_lines("s1"), HOUR);
@@ -287,6 +304,9 @@ async fn quarantine_after_the_failure_limit_then_reset() {
     for attempt in 1..=2 {
         let failing = run(&server, "usage").await;
         assert_eq!(failing.errors, 1, "attempt {attempt}");
+        if attempt == 1 {
+            assert_eq!(failing.processed, 1, "the failure did not stop the pass");
+        }
         assert!(!failing.error_details[0].quarantined);
         let message = &failing.error_details[0].message;
         assert!(

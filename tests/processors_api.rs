@@ -183,6 +183,48 @@ async fn a_second_run_is_aborted_and_a_pass_outlives_its_caller() {
 }
 
 #[tokio::test]
+async fn an_append_made_during_processing_is_seen_by_the_next_pass() {
+    let transcripts = Transcripts::new();
+    transcripts.write_old("alice/s1.jsonl", &lines("s1"), HOUR);
+    let (blocker, mut handle) = Blocking::new("blocker");
+    let dir = transcripts.path();
+    let server = TestServer::start_with_processors(
+        move |config| config.processors.transcripts_dir = dir,
+        vec![registration(blocker, settings(HOUR))],
+    )
+    .await;
+    let run = |server: &TestServer| {
+        let mut client = server.processors_client();
+        tokio::spawn(async move {
+            client
+                .run_processor(RunProcessorRequest {
+                    name: "blocker".into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        })
+    };
+
+    let first = run(&server);
+    handle.wait_entered().await;
+    transcripts.append("alice/s1.jsonl", &[user("s1", "one more thing")]);
+    // Processing goes on well past the append (beyond the mtime margin), so
+    // a processed time taken after processing would hide the append.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    handle.release();
+    assert_eq!(first.await.unwrap().processed, 1);
+
+    // The processed time is the read time, taken before the append: the
+    // next pass reads the transcript again.
+    let second = run(&server);
+    assert_eq!(handle.wait_entered().await, "alice/s1.jsonl");
+    handle.release();
+    let second = second.await.unwrap();
+    assert_eq!((second.processed, second.skipped_unchanged), (1, 0));
+}
+
+#[tokio::test]
 async fn processors_run_in_parallel_on_their_cadence_and_never_twice_at_once() {
     let transcripts = Transcripts::new();
     transcripts.write_old("alice/s1.jsonl", &lines("s1"), HOUR);
