@@ -93,17 +93,17 @@ impl Pass {
 
     /// The pass proper; `Err` is why it could not go on.
     async fn go_through(&self, run: &mut ProcessorRun) -> Result<(), String> {
+        let started_at = Instant::now();
         let dir = self.dir.clone();
         let listed = tokio::task::spawn_blocking(move || transcript::list(&dir))
             .await
             .map_err(|err| format!("listing the transcripts dir failed: {err}"))?
             .map_err(|err| format!("cannot list the transcripts dir: {err}"))?;
-        let mut remembered = store::remembered(self.db.reader(), self.processor.name())
+        let remembered = store::remembered(self.db.reader(), self.processor.name())
             .await
             .map_err(storage_failed)?;
-        let candidates = triage(listed, &mut remembered, &mut run.counts);
+        let candidates = triage(listed, remembered, &mut run.counts);
 
-        let started_at = Instant::now();
         let mut started = 0;
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         // Each item is None when the cap or the budget defers the transcript.
@@ -189,7 +189,7 @@ async fn tally(
 /// oldest modification first (those that cannot be stat'ed first of all).
 fn triage(
     listed: Vec<Listed>,
-    remembered: &mut HashMap<String, Remembered>,
+    mut remembered: HashMap<String, Remembered>,
     counts: &mut RunCounts,
 ) -> Vec<Candidate> {
     counts.scanned = listed.len() as i64;
