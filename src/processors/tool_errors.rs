@@ -5,6 +5,7 @@
 //! between; each new burst in a transcript records one AUTO lesson of type
 //! `tool_error_burst` for the session whose agent_session_id matches.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -31,48 +32,54 @@ pub struct ToolErrors {
     pub burst_threshold: u32,
 }
 
+/// The fields `tool_errors` reads; strings borrow from the transcript when
+/// they can.
 #[derive(Deserialize)]
-struct Line {
-    #[serde(rename = "sessionId")]
-    session_id: Option<String>,
-    message: Option<Message>,
+struct Line<'a> {
+    #[serde(rename = "sessionId", borrow)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message: Option<Message<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Message {
-    #[serde(default)]
-    content: Blocks,
+struct Message<'a> {
+    #[serde(default, borrow)]
+    content: Blocks<'a>,
 }
 
 /// `message.content`: a list of blocks, or plain text (no blocks).
 #[derive(Default)]
-struct Blocks(Vec<Block>);
+struct Blocks<'a>(Vec<Block<'a>>);
 
 #[derive(Deserialize)]
-struct Block {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    id: Option<String>,
-    name: Option<String>,
-    tool_use_id: Option<String>,
+struct Block<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tool_use_id: Option<Cow<'a, str>>,
     is_error: Option<bool>,
 }
 
-impl<'de> Deserialize<'de> for Blocks {
+impl<'de: 'a, 'a> Deserialize<'de> for Blocks<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct BlocksVisitor;
-        impl<'de> Visitor<'de> for BlocksVisitor {
-            type Value = Blocks;
+        struct BlocksVisitor<'a>(std::marker::PhantomData<Block<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for BlocksVisitor<'a> {
+            type Value = Blocks<'a>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a list of content blocks or text")
             }
-            fn visit_str<E>(self, _text: &str) -> Result<Blocks, E> {
+            fn visit_str<E>(self, _text: &str) -> Result<Blocks<'a>, E> {
                 Ok(Blocks::default())
             }
-            fn visit_unit<E>(self) -> Result<Blocks, E> {
+            fn visit_unit<E>(self) -> Result<Blocks<'a>, E> {
                 Ok(Blocks::default())
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Blocks, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Blocks<'a>, A::Error> {
                 let mut blocks = Vec::new();
                 while let Some(block) = seq.next_element()? {
                     blocks.push(block);
@@ -82,12 +89,12 @@ impl<'de> Deserialize<'de> for Blocks {
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> Result<Blocks, A::Error> {
+            ) -> Result<Blocks<'a>, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(Blocks::default())
             }
         }
-        deserializer.deserialize_any(BlocksVisitor)
+        deserializer.deserialize_any(BlocksVisitor(std::marker::PhantomData))
     }
 }
 
@@ -108,7 +115,7 @@ pub struct ToolErrorCount {
 pub fn count(transcript: &Transcript, burst_threshold: u32) -> ToolErrorCount {
     let threshold = i64::from(burst_threshold.max(1));
     let mut session_id = None;
-    let mut tools: HashMap<String, String> = HashMap::new();
+    let mut tools: HashMap<Cow<'_, str>, Cow<'_, str>> = HashMap::new();
     let mut counted = ToolErrorCount {
         session_id: String::new(),
         by_tool: BTreeMap::new(),
@@ -135,9 +142,9 @@ pub fn count(transcript: &Transcript, burst_threshold: u32) -> ToolErrorCount {
                 Some("tool_result") if block.is_error == Some(true) => {
                     let tool = block
                         .tool_use_id
-                        .and_then(|id| tools.get(&id).cloned())
-                        .unwrap_or_else(|| UNKNOWN_TOOL.to_string());
-                    *counted.by_tool.entry(tool).or_default() += 1;
+                        .and_then(|id| tools.get(&id))
+                        .map_or(UNKNOWN_TOOL, |name| name.as_ref());
+                    *counted.by_tool.entry(tool.to_string()).or_default() += 1;
                     counted.errors += 1;
                     run += 1;
                     counted.longest_run = counted.longest_run.max(run);
@@ -150,7 +157,8 @@ pub fn count(transcript: &Transcript, burst_threshold: u32) -> ToolErrorCount {
             }
         }
     }
-    counted.session_id = session_id.unwrap_or_else(|| transcript.key().stem().to_string());
+    counted.session_id =
+        session_id.map_or_else(|| transcript.key().stem().to_string(), Cow::into_owned);
     counted
 }
 

@@ -6,6 +6,7 @@
 //! their own. The transcript's session id is the first `sessionId` in it,
 //! else the file name (Claude Code names the file after the session).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use futures::FutureExt;
@@ -24,19 +25,24 @@ pub const UNKNOWN_MODEL: &str = "unknown";
 /// Counts token usage per transcript and per model.
 pub struct Usage;
 
+/// The fields `usage` reads; strings borrow from the transcript when they
+/// can (most lines carry every one of them).
 #[derive(Deserialize)]
-struct Line {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    #[serde(rename = "sessionId")]
-    session_id: Option<String>,
-    message: Option<Message>,
+struct Line<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(rename = "sessionId", borrow)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message: Option<Message<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Message {
-    id: Option<String>,
-    model: Option<String>,
+struct Message<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
     usage: Option<Counts>,
 }
 
@@ -79,8 +85,8 @@ impl TranscriptCount {
 /// Counts one transcript.
 pub fn count(transcript: &Transcript) -> TranscriptCount {
     let mut session_id = None;
-    let mut by_id: HashMap<String, usize> = HashMap::new();
-    let mut messages: Vec<(String, TokenUsage)> = Vec::new();
+    let mut by_id: HashMap<Cow<'_, str>, usize> = HashMap::new();
+    let mut messages: Vec<(Cow<'_, str>, TokenUsage)> = Vec::new();
     for line in transcript.records::<Line>() {
         if session_id.is_none() {
             session_id = line.session_id;
@@ -95,7 +101,7 @@ pub fn count(transcript: &Transcript) -> TranscriptCount {
             continue;
         };
         let counted = (
-            message.model.unwrap_or_else(|| UNKNOWN_MODEL.to_string()),
+            message.model.unwrap_or(Cow::Borrowed(UNKNOWN_MODEL)),
             counts.usage(),
         );
         match message.id {
@@ -111,10 +117,10 @@ pub fn count(transcript: &Transcript) -> TranscriptCount {
     }
     let mut by_model: BTreeMap<String, TokenUsage> = BTreeMap::new();
     for (model, usage) in messages {
-        by_model.entry(model).or_default().add(&usage);
+        by_model.entry(model.into_owned()).or_default().add(&usage);
     }
     TranscriptCount {
-        session_id: session_id.unwrap_or_else(|| transcript.key().stem().to_string()),
+        session_id: session_id.map_or_else(|| transcript.key().stem().to_string(), Cow::into_owned),
         by_model,
     }
 }
