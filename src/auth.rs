@@ -86,6 +86,7 @@ pub fn required_access(path: &str) -> Access {
         ("bosun.v1.Tasks", "StartTask" | "RecordCiStatus" | "RecordVerdict") => Access::Webhook,
         ("bosun.v1.Tasks", "RecordTestReport" | "RecordDeployStatus") => Access::AgentOrWebhook,
         ("bosun.v1.Tasks", "AdvanceTask") => Access::Agent,
+        ("bosun.v1.Processors", "RunProcessor" | "ResetProcessorState") => Access::Admin,
         (_, method)
             if method.starts_with("Get") || method.starts_with("List") || method == "Watch" =>
         {
@@ -226,6 +227,10 @@ mod tests {
             ),
             ("/bosun.v1.Tasks/StartTask", Access::Webhook),
             ("/bosun.v1.Reconciler/RunOnce", Access::Admin),
+            ("/bosun.v1.Processors/RunProcessor", Access::Admin),
+            ("/bosun.v1.Processors/ResetProcessorState", Access::Admin),
+            ("/bosun.v1.Processors/GetUsage", Access::Read),
+            ("/bosun.v1.Processors/ListProcessorState", Access::Read),
             ("/bosun.v1.Lessons/SomethingNew", Access::Admin),
             ("garbage", Access::Admin),
         ];

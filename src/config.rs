@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
 use crate::lessons::JournalSettings;
+use crate::processors::ProcessorSettings;
 use crate::reconciler::ReconcilerConfig;
 use crate::sessions::decide::QuarantineLimits;
 use crate::tasks::TasksConfig;
@@ -38,6 +39,7 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub tasks: TasksConfig,
     pub reconciler: ReconcilerConfig,
+    pub processors: ProcessorsConfig,
     pub auth: AuthConfig,
 }
 
@@ -117,6 +119,93 @@ impl SessionsConfig {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessorsConfig {
+    /// Agent transcripts: `<transcripts_dir>/<owner>/<name>.jsonl`.
+    pub transcripts_dir: PathBuf,
+    /// Failed tool results in a row that make a burst (a lesson).
+    pub tool_error_burst_threshold: u32,
+    pub usage: ProcessorConfig,
+    pub tool_errors: ProcessorConfig,
+}
+
+impl Default for ProcessorsConfig {
+    fn default() -> Self {
+        Self {
+            transcripts_dir: PathBuf::from("./transcripts"),
+            tool_error_burst_threshold: 5,
+            usage: ProcessorConfig::default(),
+            tool_errors: ProcessorConfig::default(),
+        }
+    }
+}
+
+/// One processor's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessorConfig {
+    /// When false the scheduler does not run it and RunProcessor refuses it.
+    pub enabled: bool,
+    /// How often a pass starts.
+    #[serde(with = "humantime_serde")]
+    pub cadence: Duration,
+    /// Transcripts hashed per pass at most; 0 means no cap.
+    pub max_transcripts_per_pass: u32,
+    /// A pass starts no new transcript after this long; 0s means no budget.
+    #[serde(with = "humantime_serde")]
+    pub time_budget: Duration,
+    /// Consecutive failures after which a transcript is quarantined.
+    pub quarantine_after_failures: u32,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cadence: Duration::from_secs(5 * 60),
+            max_transcripts_per_pass: 0,
+            time_budget: Duration::from_secs(60),
+            quarantine_after_failures: 5,
+        }
+    }
+}
+
+impl ProcessorConfig {
+    pub fn settings(&self) -> ProcessorSettings {
+        let Self {
+            enabled,
+            cadence,
+            max_transcripts_per_pass,
+            time_budget,
+            quarantine_after_failures,
+        } = *self;
+        ProcessorSettings {
+            enabled,
+            cadence,
+            max_transcripts_per_pass,
+            time_budget,
+            quarantine_after_failures,
+        }
+    }
+
+    fn validate(&self, section: &str) -> Result<(), ConfigError> {
+        let invalid = |message: String| Err(ConfigError::Invalid(format!("{section}.{message}")));
+        if self.cadence < Duration::from_millis(100) {
+            return invalid("cadence must be at least 100ms".into());
+        }
+        if self.quarantine_after_failures == 0 {
+            return invalid("quarantine_after_failures must be at least 1".into());
+        }
+        if i32::try_from(self.max_transcripts_per_pass).is_err()
+            || i32::try_from(self.quarantine_after_failures).is_err()
+        {
+            return invalid("counts must be at most 2147483647".into());
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
@@ -157,6 +246,7 @@ impl Default for Config {
             sessions: SessionsConfig::default(),
             tasks: TasksConfig::default(),
             reconciler: ReconcilerConfig::default(),
+            processors: ProcessorsConfig::default(),
             auth: AuthConfig::default(),
         }
     }
@@ -256,6 +346,13 @@ impl Config {
             return invalid("sessions.detecting_max_attempts must be at least 1".into());
         }
         self.reconciler.validate().or_else(invalid)?;
+        self.processors.usage.validate("processors.usage")?;
+        self.processors
+            .tool_errors
+            .validate("processors.tool_errors")?;
+        if self.processors.tool_error_burst_threshold == 0 {
+            return invalid("processors.tool_error_burst_threshold must be at least 1".into());
+        }
         let mut names = std::collections::HashSet::new();
         let mut secrets = std::collections::HashSet::new();
         for token in &self.auth.tokens {
@@ -389,6 +486,19 @@ mod tests {
                 "used twice",
             ),
             ("grpc_addr = \"0.0.0.0:7070\"", "refusing to start"),
+            (
+                "[processors.usage]\ncadence = \"10ms\"",
+                "processors.usage.cadence must be at least 100ms",
+            ),
+            (
+                "[processors.tool_errors]\nquarantine_after_failures = 0",
+                "processors.tool_errors.quarantine_after_failures",
+            ),
+            (
+                "[processors]\ntool_error_burst_threshold = 0",
+                "tool_error_burst_threshold",
+            ),
+            ("[processors.usage]\nevery = \"5m\"", "every"),
         ];
         for (file, expected) in cases {
             Jail::expect_with(|jail| {

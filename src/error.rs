@@ -172,13 +172,11 @@ impl fmt::Display for ErrorChain<'_> {
 }
 
 /// Errors that belong to no domain: bad input caught by shared validators,
-/// a domain that is not built yet, a refused caller.
+/// a refused caller, a server shutting down.
 #[derive(Debug, thiserror::Error)]
 pub enum CommonError {
     #[error("{0}")]
     InvalidArgument(Violations),
-    #[error("the {domain} service is not implemented yet")]
-    NotImplemented { domain: &'static str },
     #[error("missing or malformed bearer token")]
     Unauthenticated,
     #[error("the {role} role may not call {method}")]
@@ -191,7 +189,6 @@ impl ServiceError for CommonError {
     fn code(&self) -> ErrorCode {
         match self {
             Self::InvalidArgument(_) => ErrorCode::InvalidArgument,
-            Self::NotImplemented { .. } => ErrorCode::Unimplemented,
             Self::Unauthenticated => ErrorCode::Unauthenticated,
             Self::PermissionDenied { .. } => ErrorCode::PermissionDenied,
             Self::ShuttingDown => ErrorCode::Unavailable,
@@ -201,17 +198,9 @@ impl ServiceError for CommonError {
     fn reason(&self) -> &'static str {
         match self {
             Self::InvalidArgument(_) => "INVALID_ARGUMENT",
-            Self::NotImplemented { .. } => "DOMAIN_NOT_IMPLEMENTED",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::PermissionDenied { .. } => "PERMISSION_DENIED",
             Self::ShuttingDown => "SHUTTING_DOWN",
-        }
-    }
-
-    fn metadata(&self) -> Vec<(&'static str, String)> {
-        match self {
-            Self::NotImplemented { domain } => vec![("domain", domain.to_string())],
-            _ => Vec::new(),
         }
     }
 

@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod lessons;
 pub mod pagination;
 pub mod pb;
+pub mod processors;
 mod proto_enum;
 pub mod reconciler;
 pub mod server;

@@ -90,6 +90,32 @@ async fn call(server: &TestServer, method: &str, token: Option<&str>) -> Result<
             .get_head(authed(GetHeadRequest {}, token))
             .await
             .map(drop),
+        "RunProcessor" => {
+            let request = bosun::pb::RunProcessorRequest {
+                name: "usage".into(),
+            };
+            server
+                .processors_client()
+                .run_processor(authed(request, token))
+                .await
+                .map(drop)
+        }
+        "ResetProcessorState" => {
+            let request = bosun::pb::ResetProcessorStateRequest {
+                processor: "usage".into(),
+                ..Default::default()
+            };
+            server
+                .processors_client()
+                .reset_processor_state(authed(request, token))
+                .await
+                .map(drop)
+        }
+        "GetUsage" => server
+            .processors_client()
+            .get_usage(authed(bosun::pb::GetUsageRequest::default(), token))
+            .await
+            .map(drop),
         _ => unreachable!("{method}"),
     }
 }
@@ -169,6 +195,39 @@ async fn every_role_against_every_kind_of_rpc() {
                 Unauthenticated,
             ],
         ),
+        (
+            "RunProcessor",
+            [
+                Allowed,
+                Denied,
+                Denied,
+                Denied,
+                Unauthenticated,
+                Unauthenticated,
+            ],
+        ),
+        (
+            "ResetProcessorState",
+            [
+                Allowed,
+                Denied,
+                Denied,
+                Denied,
+                Unauthenticated,
+                Unauthenticated,
+            ],
+        ),
+        (
+            "GetUsage",
+            [
+                Allowed,
+                Allowed,
+                Allowed,
+                Allowed,
+                Unauthenticated,
+                Unauthenticated,
+            ],
+        ),
     ];
     let tokens = [
         Some(ADMIN_TOKEN),
@@ -225,22 +284,4 @@ async fn malformed_headers_are_unauthenticated_and_health_is_open() {
         })
         .await;
     assert!(health.is_ok(), "health needs no token");
-}
-
-#[tokio::test]
-async fn pending_domains_check_auth_first() {
-    let server = TestServer::start_with_auth().await;
-    let mut processors =
-        bosun::pb::processors_client::ProcessorsClient::new(server.channel.clone());
-    let request = bosun::pb::RunProcessorRequest::default();
-    let status = processors
-        .run_processor(with_token(request.clone(), AGENT_TOKEN))
-        .await
-        .unwrap_err();
-    assert_error(&status, Code::PermissionDenied, "PERMISSION_DENIED");
-    let status = processors
-        .run_processor(with_token(request, ADMIN_TOKEN))
-        .await
-        .unwrap_err();
-    assert_error(&status, Code::Unimplemented, "DOMAIN_NOT_IMPLEMENTED");
 }

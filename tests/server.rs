@@ -1,4 +1,4 @@
-//! The server as a whole: health, reflection, domains still to come,
+//! The server as a whole: health, reflection,
 //! shutdown, migrations, and the `bosun` binary itself.
 
 mod common;
@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bosun::pb;
-use common::{TestServer, assert_error, error_metadata};
+use common::TestServer;
 use futures::StreamExt;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
@@ -34,13 +34,6 @@ async fn health_reports_overall_and_per_service() {
             status(service).await.unwrap(),
             ServingStatus::Serving,
             "{service}"
-        );
-    }
-    for (service, _) in bosun::server::PENDING_SERVICES {
-        assert_eq!(
-            status(service).await.unwrap(),
-            ServingStatus::NotServing,
-            "{service} is not built yet"
         );
     }
     let unknown = health
@@ -136,23 +129,6 @@ async fn reflection_v1_and_v1alpha_list_every_service_and_describe_them() {
             "v1alpha lists {name}: {names:?}"
         );
     }
-}
-
-#[tokio::test]
-async fn domains_still_to_come_answer_unimplemented_naming_the_domain() {
-    let server = TestServer::start().await;
-    let channel = server.channel.clone();
-
-    let processors = pb::processors_client::ProcessorsClient::new(channel)
-        .list_processors(pb::ListProcessorsRequest::default())
-        .await
-        .unwrap_err();
-
-    assert_error(&processors, Code::Unimplemented, "DOMAIN_NOT_IMPLEMENTED");
-    assert_eq!(
-        error_metadata(&processors, "domain").as_deref(),
-        Some("processors")
-    );
 }
 
 #[tokio::test]

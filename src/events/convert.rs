@@ -5,7 +5,7 @@ use super::{EventFilter, StoredEvent};
 use crate::error::Violations;
 use crate::pb::event::Payload;
 use crate::validate::short_text;
-use crate::{pb, sessions, tasks};
+use crate::{pb, processors, sessions, tasks};
 
 /// The most event-type prefixes one filter may carry.
 const MAX_PREFIXES: usize = 32;
@@ -84,6 +84,10 @@ fn payload(kind: &str, json: &str) -> Result<Option<Payload>, serde_json::Error>
             json,
         )?)),
         "reconciler_run" => Some(Payload::ReconcilerRun(crate::reconciler::run_from_payload(
+            json,
+        )?)),
+        "processor_run" => Some(Payload::ProcessorRun(processors::run_from_payload(json)?)),
+        "processor_state" => Some(Payload::ProcessorState(processors::state_from_payload(
             json,
         )?)),
         _ => None,

@@ -1,7 +1,6 @@
 //! The front door: a tower layer in front of every service that refuses new
-//! calls while draining, authenticates and authorizes each call, and answers
-//! for domains that are not built yet. Refusals carry the same ErrorInfo as
-//! any other bosun error.
+//! calls while draining, and authenticates and authorizes each call.
+//! Refusals carry the same ErrorInfo as any other bosun error.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,10 +12,6 @@ use tower::{Layer, Service};
 
 use crate::auth::{Authenticator, Refusal};
 use crate::error::{CommonError, to_status};
-
-/// Services whose domain comes in a later issue: every call answers
-/// UNIMPLEMENTED with reason DOMAIN_NOT_IMPLEMENTED naming the domain.
-pub const PENDING_SERVICES: &[(&str, &str)] = &[("bosun.v1.Processors", "processors")];
 
 /// Shared by the layer and the server's shutdown sequence.
 pub struct FrontDoorState {
@@ -61,9 +56,6 @@ impl FrontDoorState {
                 }));
             }
         };
-        if let Some((_, domain)) = PENDING_SERVICES.iter().find(|(name, _)| *name == service) {
-            return Err(to_status(CommonError::NotImplemented { domain }));
-        }
         if let Some(caller) = caller {
             request.extensions_mut().insert(caller);
         }

@@ -21,12 +21,12 @@ use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
 use crate::events::{Compactor, EventsApi, Watchers};
 use crate::lessons::{Journal, LessonsApi};
+use crate::processors::{self, ProcessorsApi, ProcessorsService, Registration, Scheduler};
 use crate::reconciler::{Reconciler, ReconcilerApi};
 use crate::sessions::{SessionsApi, SessionsService};
 use crate::storage::{Db, StoreError};
 use crate::tasks::{TasksApi, TasksService};
 use crate::{idempotency, pb};
-pub use front_door::PENDING_SERVICES;
 use front_door::{FrontDoorLayer, FrontDoorState};
 
 /// The bosun services that answer today.
@@ -36,6 +36,7 @@ pub const SERVING_SERVICES: &[&str] = &[
     "bosun.v1.Sessions",
     "bosun.v1.Tasks",
     "bosun.v1.Reconciler",
+    "bosun.v1.Processors",
 ];
 
 /// How often unresolved reactions are checked for escalation by time.
@@ -52,6 +53,8 @@ pub struct Server {
     sessions: SessionsService,
     tasks: TasksService,
     reconciler: Reconciler,
+    processors: ProcessorsService,
+    scheduler: Scheduler,
     watchers: Watchers,
     compactor: Compactor,
     /// Ends every open stream at shutdown.
@@ -77,6 +80,15 @@ impl Reloader {
 impl Server {
     /// Opens the database (applying migrations) and builds the services.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
+        Self::open_with_processors(config, Vec::new()).await
+    }
+
+    /// Like [`Server::open`], with `extra` processors beside the built-in
+    /// ones (an embedder's own passes over the transcripts).
+    pub async fn open_with_processors(
+        config: Config,
+        extra: Vec<Registration>,
+    ) -> anyhow::Result<Self> {
         let db = Db::open(&config.data_dir).await?;
         let journal = Journal::new(db.clone(), config.lessons.journal_settings());
         let auth = Authenticator::new(
@@ -93,6 +105,19 @@ impl Server {
         let tasks = TasksService::new(db.clone(), journal.clone(), config.tasks.settings());
         let reconciler =
             Reconciler::open(db.clone(), tasks.clone(), config.reconciler.clone()).await?;
+        let mut registrations = processors::builtin(
+            config.processors.usage.settings(),
+            config.processors.tool_errors.settings(),
+            config.processors.tool_error_burst_threshold,
+            journal.clone(),
+        );
+        registrations.extend(extra);
+        let (processors, scheduler) = ProcessorsService::new(
+            db.clone(),
+            config.processors.transcripts_dir.clone(),
+            registrations,
+        )?;
+        scheduler.end_interrupted_passes().await?;
         Ok(Self {
             config,
             db,
@@ -100,6 +125,8 @@ impl Server {
             sessions,
             tasks,
             reconciler,
+            processors,
+            scheduler,
             watchers,
             compactor,
             streams,
@@ -152,6 +179,8 @@ impl Server {
             sessions,
             tasks,
             reconciler,
+            processors,
+            scheduler,
             watchers,
             compactor,
             streams,
@@ -161,11 +190,6 @@ impl Server {
         for service in SERVING_SERVICES {
             health
                 .set_service_status(service, ServingStatus::Serving)
-                .await;
-        }
-        for (service, _) in PENDING_SERVICES {
-            health
-                .set_service_status(service, ServingStatus::NotServing)
                 .await;
         }
         let (reflection_v1, reflection_v1alpha) = reflection()?;
@@ -180,6 +204,7 @@ impl Server {
                 .run_timers(REACTION_TICK, background.clone()),
         );
         loops.spawn(reconciler.clone().run_every(background.clone()));
+        loops.spawn(scheduler.run(background.clone()));
 
         let stop_accepting = CancellationToken::new();
         let serving = tonic::transport::Server::builder()
@@ -196,6 +221,9 @@ impl Server {
             .add_service(pb::tasks_server::TasksServer::new(TasksApi::new(tasks)))
             .add_service(pb::reconciler_server::ReconcilerServer::new(
                 ReconcilerApi::new(reconciler),
+            ))
+            .add_service(pb::processors_server::ProcessorsServer::new(
+                ProcessorsApi::new(processors),
             ))
             .add_service(pb::events_server::EventsServer::new(EventsApi::new(
                 db.clone(),

@@ -527,16 +527,18 @@ pub fn view_to_pb(view: SessionView) -> pb::Session {
         session,
         pull_request,
         display_status,
+        usage,
     } = view;
     pb::Session {
         display_status: display_status.to_pb(),
         pull_request: pull_request.map(pull_request_view_to_pb),
+        usage: usage.map(crate::processors::usage_to_pb),
         ..session_to_pb(session)
     }
 }
 
-/// The stored session alone (as event payloads carry it): display_status
-/// and pull_request are derived on read, so they are unset here.
+/// The stored session alone (as event payloads carry it): display_status,
+/// pull_request and usage are derived on read, so they are unset here.
 pub fn session_to_pb(session: Session) -> pb::Session {
     let time = |t: Option<UnixMicros>| t.map(UnixMicros::to_timestamp);
     pb::Session {

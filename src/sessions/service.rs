@@ -16,15 +16,21 @@ use super::{
 };
 use crate::idempotency::{self, IdempotencyKey};
 use crate::pagination::{PageRequest, split_page};
+use crate::processors::{self, TokenUsage};
 use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
 
-/// A session as the API shows it: with its pull request and display status.
+/// A session as the API shows it: with its pull request, display status
+/// and token usage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionView {
     pub session: Session,
     pub pull_request: Option<PullRequestView>,
     pub display_status: DisplayStatus,
+    /// Counted by the usage processor from the transcript(s) recording the
+    /// session's agent_session_id; `None` when there are none.
+    #[serde(default)]
+    pub usage: Option<TokenUsage>,
 }
 
 /// A pull request with its checks on the head commit and its comments.
@@ -582,8 +588,8 @@ pub(super) async fn load_session(
         .ok_or_else(|| SessionError::SessionNotFound(id.to_string()))
 }
 
-/// The session with its pull request (checks on the head commit, comments)
-/// and derived display status.
+/// The session with its pull request (checks on the head commit, comments),
+/// derived display status and token usage.
 pub(super) async fn view(
     conn: &mut SqliteConnection,
     session: Session,
@@ -607,9 +613,16 @@ pub(super) async fn view(
         &session,
         pull_request.as_ref().map(|view| &view.pull_request),
     );
+    let usage = match &session.agent_session_id {
+        Some(agent_session_id) => {
+            processors::usage_of_session(&mut *conn, agent_session_id).await?
+        }
+        None => None,
+    };
     Ok(SessionView {
         session,
         pull_request,
         display_status,
+        usage,
     })
 }

@@ -14,7 +14,9 @@ use bosun::config::{Config, TokenConfig};
 use bosun::events::{Compactor, Watchers};
 use bosun::pb::events_client::EventsClient;
 use bosun::pb::lessons_client::LessonsClient;
+use bosun::pb::processors_client::ProcessorsClient;
 use bosun::pb::{Lesson, RecordLessonRequest, RecordLessonResponse};
+use bosun::processors::Registration;
 use bosun::server::Server;
 use bosun::sessions::SessionsService;
 use tempfile::TempDir;
@@ -43,6 +45,8 @@ pub struct TestServer {
     pub compactor: Compactor,
     /// The running server's Sessions service (to run its timers now).
     pub sessions: SessionsService,
+    /// Processors added beside the built-in ones (kept for restarts).
+    extra_processors: Vec<Registration>,
     _dir: TempDir,
     running: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
 }
@@ -54,6 +58,15 @@ impl TestServer {
 
     /// Starts a server whose config `tweak` may change (data_dir is set).
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_processors(tweak, Vec::new()).await
+    }
+
+    /// Like [`TestServer::start_with`], running `extra` processors beside
+    /// the built-in ones.
+    pub async fn start_with_processors(
+        tweak: impl FnOnce(&mut Config),
+        extra_processors: Vec<Registration>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config {
             data_dir: dir.path().join("data"),
@@ -67,7 +80,7 @@ impl TestServer {
             compactor,
             sessions,
             running,
-        } = launch(&config).await;
+        } = launch(&config, &extra_processors).await;
         Self {
             addr,
             config,
@@ -75,6 +88,7 @@ impl TestServer {
             watchers,
             compactor,
             sessions,
+            extra_processors,
             _dir: dir,
             running: Some(running),
         }
@@ -110,6 +124,10 @@ impl TestServer {
 
     pub fn sessions_client(&self) -> bosun::pb::sessions_client::SessionsClient<Channel> {
         bosun::pb::sessions_client::SessionsClient::new(self.channel.clone())
+    }
+
+    pub fn processors_client(&self) -> ProcessorsClient<Channel> {
+        ProcessorsClient::new(self.channel.clone())
     }
 
     pub fn health(&self) -> HealthClient<Channel> {
@@ -152,7 +170,7 @@ impl TestServer {
             compactor,
             sessions,
             running,
-        } = launch(&self.config).await;
+        } = launch(&self.config, &self.extra_processors).await;
         self.addr = addr;
         self.channel = channel;
         self.watchers = watchers;
@@ -188,10 +206,12 @@ struct Launched {
     running: (oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>),
 }
 
-async fn launch(config: &Config) -> Launched {
+async fn launch(config: &Config, extra_processors: &[Registration]) -> Launched {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
-    let server = Server::open(config.clone()).await.expect("open server");
+    let server = Server::open_with_processors(config.clone(), extra_processors.to_vec())
+        .await
+        .expect("open server");
     let (watchers, compactor, sessions) =
         (server.watchers(), server.compactor(), server.sessions());
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();

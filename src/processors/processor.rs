@@ -1,0 +1,57 @@
+//! The plug-in contract. A [`Processor`] reads one transcript into a
+//! [`Product`] (CPU only, on a blocking thread); the pass stores the product
+//! together with the transcript's state, in one transaction, so what a
+//! processor produced and what it remembers never disagree.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use sqlx::SqliteConnection;
+
+use super::{ProcessorSettings, Transcript, TranscriptKey};
+use crate::storage::StoreError;
+use crate::time::UnixMicros;
+
+/// One job over transcripts.
+pub trait Processor: Send + Sync + 'static {
+    /// Unique among the processors, an open slug such as "usage".
+    fn name(&self) -> &str;
+    /// What it extracts, in one line.
+    fn description(&self) -> &str;
+    /// Reads one transcript. An `Err` (a message without server paths) or a
+    /// panic fails this transcript only; the pass goes on.
+    fn process(&self, transcript: &Transcript) -> Result<Processed, String>;
+}
+
+/// What a processor made of one transcript.
+pub struct Processed {
+    /// How many items it found; what an item is depends on the processor.
+    pub items: i64,
+    pub product: Box<dyn Product>,
+}
+
+/// The transcript a product belongs to, as the pass stores it.
+pub struct StoredTranscript {
+    pub key: TranscriptKey,
+    /// The read time, taken before hashing.
+    pub processed_time: UnixMicros,
+}
+
+/// A processor's result for one transcript, stored inside the pass's write
+/// transaction (in a savepoint of its own): it replaces what the processor
+/// stored for the transcript before. An error rolls back this transcript
+/// only, which then counts as failed.
+pub trait Product: Send + 'static {
+    fn save<'c>(
+        self: Box<Self>,
+        conn: &'c mut SqliteConnection,
+        transcript: &'c StoredTranscript,
+    ) -> BoxFuture<'c, Result<(), StoreError>>;
+}
+
+/// A processor with its settings, as the server runs it.
+#[derive(Clone)]
+pub struct Registration {
+    pub processor: Arc<dyn Processor>,
+    pub settings: ProcessorSettings,
+}

@@ -1,0 +1,252 @@
+//! SQL of what the built-in processors produce: token usage per transcript
+//! (read by GetUsage and shown on Sessions) and failed tool results per
+//! transcript (whose new bursts become lessons).
+
+use std::collections::BTreeMap;
+
+use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
+
+use super::processor::StoredTranscript;
+use super::tool_errors::{LESSON_TYPE, ToolErrorCount};
+use super::usage::TranscriptCount;
+use super::{TokenUsage, TranscriptUsage, UsageFilter};
+use crate::lessons::{Journal, NewLesson};
+use crate::storage::StoreError;
+use crate::time::UnixMicros;
+
+type ByModel = BTreeMap<String, TokenUsage>;
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|err| StoreError::Malformed(err.to_string()))
+}
+
+fn by_model(transcript: &str, payload: &str) -> Result<ByModel, StoreError> {
+    serde_json::from_str(payload)
+        .map_err(|err| StoreError::Malformed(format!("usage of {transcript}: {err}")))
+}
+
+/// Replaces the usage stored for the transcript.
+pub async fn save_usage(
+    conn: &mut SqliteConnection,
+    transcript: &StoredTranscript,
+    count: &TranscriptCount,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO transcript_usage (transcript, owner, session_id, by_model, processed_time) \
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (transcript) DO UPDATE SET owner = excluded.owner, \
+         session_id = excluded.session_id, by_model = excluded.by_model, \
+         processed_time = excluded.processed_time",
+    )
+    .bind(transcript.key.as_str())
+    .bind(transcript.key.owner())
+    .bind(&count.session_id)
+    .bind(json(&count.by_model)?)
+    .bind(transcript.processed_time.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The usage of every transcript recording `agent_session_id`, summed;
+/// `None` when no transcript records it.
+pub async fn usage_of_session<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
+    agent_session_id: &str,
+) -> Result<Option<TokenUsage>, StoreError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT transcript, by_model FROM transcript_usage WHERE session_id = ?")
+            .bind(agent_session_id)
+            .fetch_all(executor)
+            .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut total = TokenUsage::default();
+    for (transcript, payload) in rows {
+        for usage in by_model(&transcript, &payload)?.values() {
+            total.add(usage);
+        }
+    }
+    Ok(Some(total))
+}
+
+fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filter: &UsageFilter) {
+    let UsageFilter {
+        transcript,
+        owner,
+        session_id,
+        model,
+    } = filter.clone();
+    if let Some(transcript) = transcript {
+        query.push(" AND u.transcript = ").push_bind(transcript);
+    }
+    if let Some(owner) = owner {
+        query.push(" AND u.owner = ").push_bind(owner);
+    }
+    if let Some(session_id) = session_id {
+        query.push(" AND u.session_id = ").push_bind(session_id);
+    }
+    if let Some(model) = model {
+        query
+            .push(" AND EXISTS (SELECT 1 FROM json_each(u.by_model) WHERE key = ")
+            .push_bind(model)
+            .push(")");
+    }
+}
+
+/// Matching transcripts ordered by key, after `after`, at most `limit`; only
+/// the filter's model is kept when it names one.
+pub async fn usage_page(
+    conn: &mut SqliteConnection,
+    filter: &UsageFilter,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<TranscriptUsage>, StoreError> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT u.transcript, u.owner, u.session_id, u.by_model, u.processed_time \
+         FROM transcript_usage u WHERE 1 = 1",
+    );
+    push_filters(&mut query, filter);
+    if let Some(after) = after {
+        query
+            .push(" AND u.transcript > ")
+            .push_bind(after.to_string());
+    }
+    query
+        .push(" ORDER BY u.transcript LIMIT ")
+        .push_bind(i64::from(limit));
+    let rows: Vec<(String, String, String, String, i64)> =
+        query.build_query_as().fetch_all(conn).await?;
+    rows.into_iter()
+        .map(|(transcript, owner, session_id, payload, processed_time)| {
+            let mut models = by_model(&transcript, &payload)?;
+            if let Some(model) = &filter.model {
+                models.retain(|name, _| name == model);
+            }
+            let mut usage = TokenUsage::default();
+            models.values().for_each(|model| usage.add(model));
+            Ok(TranscriptUsage {
+                transcript,
+                owner,
+                session_id,
+                usage,
+                by_model: models.into_iter().collect(),
+                processed_time: UnixMicros(processed_time),
+            })
+        })
+        .collect()
+}
+
+/// Totals per model over every matching transcript, ordered by model.
+pub async fn usage_totals(
+    conn: &mut SqliteConnection,
+    filter: &UsageFilter,
+) -> Result<Vec<(String, TokenUsage)>, StoreError> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT m.key, SUM(json_extract(m.value, '$.input_tokens')), \
+         SUM(json_extract(m.value, '$.output_tokens')), \
+         SUM(json_extract(m.value, '$.cache_creation_input_tokens')), \
+         SUM(json_extract(m.value, '$.cache_read_input_tokens')), \
+         SUM(json_extract(m.value, '$.messages')) \
+         FROM transcript_usage u, json_each(u.by_model) m WHERE 1 = 1",
+    );
+    push_filters(&mut query, filter);
+    if let Some(model) = &filter.model {
+        query.push(" AND m.key = ").push_bind(model.clone());
+    }
+    query.push(" GROUP BY m.key ORDER BY m.key");
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> =
+        query.build_query_as().fetch_all(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(model, input, output, created, read, messages)| {
+            let usage = TokenUsage {
+                input_tokens: input,
+                output_tokens: output,
+                cache_creation_input_tokens: created,
+                cache_read_input_tokens: read,
+                messages,
+            };
+            (model, usage)
+        })
+        .collect())
+}
+
+/// Replaces the tool errors stored for the transcript, and records one AUTO
+/// lesson when it holds more bursts than last time.
+pub async fn save_tool_errors(
+    conn: &mut SqliteConnection,
+    transcript: &StoredTranscript,
+    count: &ToolErrorCount,
+    journal: &Journal,
+) -> Result<(), StoreError> {
+    let previous: Option<i64> =
+        sqlx::query_scalar("SELECT bursts FROM transcript_tool_errors WHERE transcript = ?")
+            .bind(transcript.key.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+    sqlx::query(
+        "INSERT INTO transcript_tool_errors (transcript, owner, session_id, by_tool, errors, bursts, \
+         processed_time) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (transcript) DO UPDATE SET \
+         owner = excluded.owner, session_id = excluded.session_id, by_tool = excluded.by_tool, \
+         errors = excluded.errors, bursts = excluded.bursts, processed_time = excluded.processed_time",
+    )
+    .bind(transcript.key.as_str())
+    .bind(transcript.key.owner())
+    .bind(&count.session_id)
+    .bind(json(&count.by_tool)?)
+    .bind(count.errors)
+    .bind(count.bursts)
+    .bind(transcript.processed_time.0)
+    .execute(&mut *conn)
+    .await?;
+    let new_bursts = count.bursts - previous.unwrap_or(0);
+    if new_bursts > 0 {
+        let lesson = burst_lesson(conn, transcript, count, new_bursts).await?;
+        journal.record_auto(conn, lesson).await;
+    }
+    Ok(())
+}
+
+/// The lesson for `new_bursts` bursts, about the session whose
+/// agent_session_id the transcript records, when bosun knows it.
+async fn burst_lesson(
+    conn: &mut SqliteConnection,
+    transcript: &StoredTranscript,
+    count: &ToolErrorCount,
+    new_bursts: i64,
+) -> Result<NewLesson, StoreError> {
+    let session: Option<(String, Option<i64>, Option<String>, String)> = sqlx::query_as(
+        "SELECT id, task_id, issue_id, harness FROM sessions WHERE agent_session_id = ? \
+         ORDER BY rowid DESC LIMIT 1",
+    )
+    .bind(&count.session_id)
+    .fetch_optional(conn)
+    .await?;
+    let by_tool: Vec<String> = count
+        .by_tool
+        .iter()
+        .map(|(tool, errors)| format!("{tool} {errors}"))
+        .collect();
+    let detail = format!(
+        "{new_bursts} new burst(s) of {} or more failed tool results in a row (longest {}) in \
+         transcript {} of agent session {}; failed tool results by tool: {}",
+        count.burst_threshold,
+        count.longest_run,
+        transcript.key,
+        count.session_id,
+        by_tool.join(", ")
+    );
+    let (session_id, task_id, work_item_id, agent) = match session {
+        Some((id, task_id, issue_id, harness)) => (Some(id), task_id, issue_id, Some(harness)),
+        None => (None, None, None, None),
+    };
+    Ok(NewLesson {
+        session_id,
+        task_id,
+        work_item_id,
+        agent,
+        detail: Some(detail),
+        ..NewLesson::auto(LESSON_TYPE)
+    })
+}

@@ -1,0 +1,167 @@
+//! What a pass read, stored: a batch of transcripts per write transaction,
+//! each transcript in a savepoint of its own, so a transcript whose result
+//! cannot be stored fails alone; and how each result counts in the run.
+
+use sqlx::{Acquire, SqliteConnection};
+
+use super::decide::{self, Remembered};
+use super::processor::{Processed, StoredTranscript};
+use super::store::{self, Failure};
+use super::transcript::TranscriptKey;
+use super::{MAX_ERROR_DETAILS, ProcessorRun, RunError};
+use crate::storage::StoreError;
+use crate::time::UnixMicros;
+
+/// What reading one transcript came to.
+pub enum Outcome {
+    Processed {
+        key: TranscriptKey,
+        read_time: UnixMicros,
+        hash: String,
+        processed: Processed,
+        malformed: u64,
+    },
+    /// The content is what was last processed.
+    SameContent {
+        key: TranscriptKey,
+        read_time: UnixMicros,
+    },
+    Failed {
+        key: TranscriptKey,
+        message: String,
+        malformed: u64,
+    },
+}
+
+/// How one stored result counts in the run.
+pub enum Tally {
+    Processed { items: i64, malformed: u64 },
+    SameContent,
+    Error { error: RunError, malformed: u64 },
+}
+
+impl Tally {
+    pub fn count(self, run: &mut ProcessorRun) {
+        let counts = &mut run.counts;
+        match self {
+            Tally::Processed { items, malformed } => {
+                counts.processed += 1;
+                counts.items += items;
+                counts.malformed_lines += malformed as i64;
+            }
+            Tally::SameContent => counts.skipped_same_hash += 1,
+            Tally::Error { error, malformed } => {
+                counts.errors += 1;
+                counts.malformed_lines += malformed as i64;
+                if error.quarantined {
+                    counts.quarantined += 1;
+                }
+                if run.error_details.len() < MAX_ERROR_DETAILS {
+                    run.error_details.push(error);
+                }
+            }
+        }
+    }
+}
+
+/// Stores `batch` (results with what the processor remembered of each
+/// transcript) inside the caller's write transaction.
+pub async fn store(
+    conn: &mut SqliteConnection,
+    processor: String,
+    batch: Vec<(Outcome, Option<Remembered>)>,
+    quarantine_after: u32,
+) -> Result<Vec<Tally>, StoreError> {
+    let mut tallies = Vec::with_capacity(batch.len());
+    for (outcome, remembered) in batch {
+        let mut savepoint = conn.begin().await?;
+        match apply(
+            &mut savepoint,
+            &processor,
+            outcome,
+            remembered.as_ref(),
+            quarantine_after,
+        )
+        .await
+        {
+            Ok(tally) => {
+                savepoint.commit().await?;
+                tallies.push(tally);
+            }
+            Err((key, err)) => {
+                savepoint.rollback().await?;
+                tracing::warn!(%processor, transcript = %key, error = ?err, "storing a transcript's result failed");
+                let error = RunError {
+                    transcript: key.to_string(),
+                    message: "storing the result failed; it will be retried".into(),
+                    quarantined: false,
+                };
+                tallies.push(Tally::Error {
+                    error,
+                    malformed: 0,
+                });
+            }
+        }
+    }
+    Ok(tallies)
+}
+
+/// Stores one result; on a storage error, names the transcript.
+async fn apply(
+    conn: &mut SqliteConnection,
+    processor: &str,
+    outcome: Outcome,
+    remembered: Option<&Remembered>,
+    quarantine_after: u32,
+) -> Result<Tally, (TranscriptKey, StoreError)> {
+    match outcome {
+        Outcome::Processed {
+            key,
+            read_time,
+            hash,
+            processed: Processed { items, product },
+            malformed,
+        } => {
+            let stored = StoredTranscript {
+                key,
+                processed_time: read_time,
+            };
+            let saved = async {
+                product.save(&mut *conn, &stored).await?;
+                store::mark_processed(conn, processor, &stored.key, read_time, &hash, items).await
+            };
+            match saved.await {
+                Ok(()) => Ok(Tally::Processed { items, malformed }),
+                Err(err) => Err((stored.key, err)),
+            }
+        }
+        Outcome::SameContent { key, read_time } => {
+            match store::advance_processed_time(conn, processor, key.as_str(), read_time).await {
+                Ok(()) => Ok(Tally::SameContent),
+                Err(err) => Err((key, err)),
+            }
+        }
+        Outcome::Failed {
+            key,
+            message,
+            malformed,
+        } => {
+            let after = decide::after_failure(remembered, quarantine_after);
+            let failure = Failure {
+                message: &message,
+                time: UnixMicros::now(),
+                consecutive_failures: after.consecutive_failures,
+                quarantined: after.quarantined,
+            };
+            if let Err(err) = store::mark_failed(conn, processor, &key, &failure).await {
+                return Err((key, err));
+            }
+            let error = RunError {
+                transcript: key.to_string(),
+                message,
+                quarantined: after.quarantined,
+            };
+            Ok(Tally::Error { error, malformed })
+        }
+    }
+}
