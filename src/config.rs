@@ -15,6 +15,7 @@ use crate::lessons::JournalSettings;
 use crate::reconciler::ReconcilerConfig;
 use crate::sessions::decide::QuarantineLimits;
 use crate::tasks::TasksConfig;
+use crate::webhooks::WebhooksConfig;
 
 /// Shortest token accepted: shorter ones are guessable.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -38,6 +39,7 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub tasks: TasksConfig,
     pub reconciler: ReconcilerConfig,
+    pub webhooks: WebhooksConfig,
     pub auth: AuthConfig,
 }
 
@@ -157,6 +159,7 @@ impl Default for Config {
             sessions: SessionsConfig::default(),
             tasks: TasksConfig::default(),
             reconciler: ReconcilerConfig::default(),
+            webhooks: WebhooksConfig::default(),
             auth: AuthConfig::default(),
         }
     }
@@ -216,6 +219,18 @@ impl Config {
     /// then validates. Nested keys use `__` in variables:
     /// `BOSUN_LESSONS__ENABLED=false`.
     pub fn load(file: Option<&Path>, env: Env, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let config = Self::load_unchecked(file, env, overrides)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// [`Self::load`] without [`Self::validate`], for commands that check
+    /// the settings they use themselves (`bosun shim`).
+    pub fn load_unchecked(
+        file: Option<&Path>,
+        env: Env,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.is_file() {
@@ -228,7 +243,6 @@ impl Config {
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|err| ConfigError::Invalid(one_line(&err)))?;
-        config.validate()?;
         Ok(config)
     }
 
@@ -239,6 +253,21 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_settings()?;
+        if self.auth.tokens.is_empty() {
+            for addr in [self.grpc_addr, self.http_addr] {
+                if !addr.ip().is_loopback() {
+                    return Err(ConfigError::OpenOnNetwork(addr));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every rule but the one about serving without auth beyond loopback,
+    /// which does not apply to `bosun shim` (it serves signed webhooks only
+    /// and holds no tokens of its own).
+    pub fn validate_settings(&self) -> Result<(), ConfigError> {
         let invalid = |message: String| Err(ConfigError::Invalid(message));
         if self.grpc_addr == self.http_addr && self.grpc_addr.port() != 0 {
             return invalid(format!(
@@ -256,6 +285,7 @@ impl Config {
             return invalid("sessions.detecting_max_attempts must be at least 1".into());
         }
         self.reconciler.validate().or_else(invalid)?;
+        self.webhooks.validate(self.http_addr).or_else(invalid)?;
         let mut names = std::collections::HashSet::new();
         let mut secrets = std::collections::HashSet::new();
         for token in &self.auth.tokens {
@@ -281,13 +311,6 @@ impl Config {
                     "auth.tokens: the token of {:?} is used twice",
                     token.name
                 ));
-            }
-        }
-        if self.auth.tokens.is_empty() {
-            for addr in [self.grpc_addr, self.http_addr] {
-                if !addr.ip().is_loopback() {
-                    return Err(ConfigError::OpenOnNetwork(addr));
-                }
             }
         }
         Ok(())
