@@ -10,14 +10,18 @@ use sha2::{Digest, Sha256};
 use tonic::Status;
 
 use super::config::Verification;
-use super::forge::ForgeEvent;
+use super::forge::{CiEvent, ForgeEvent};
 use super::locks::KeyedLocks;
 use super::plane::{self, IssueEvent, Meaning};
-use super::translate::{self, clip};
+use super::translate::{self, Target, clip};
 use super::upstream::{CallError, Upstream, classify};
-use super::{DedupStore, ShimMetrics, Source, WebhookError, WebhooksConfig, forge_json, signature};
+use super::{
+    DedupStore, ParseError, ShimMetrics, Source, WebhookError, WebhooksConfig, forge_json,
+    signature,
+};
 use crate::pb;
 use crate::reconciler::plane::PlaneClient;
+use crate::sessions::origin_matches;
 
 /// How a delivery was answered when nothing went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +133,9 @@ impl Shim {
                 .filter(|id| is_token(id))
                 .ok_or(WebhookError::BadHeader(source.delivery_header()))?,
         };
+        // Malformed JSON is refused whatever the event kind.
+        serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            .map_err(|err| ParseError::Json(err.to_string()))?;
         if self
             .store
             .seen(source, &key)
@@ -172,7 +179,11 @@ impl Shim {
         };
         let mut steps = Steps::default();
         let mut session_branch = None;
-        for (i, target) in translate::targets(&event).into_iter().enumerate() {
+        let mut targets = translate::targets(&event);
+        if let (true, ForgeEvent::Ci(e)) = (targets.is_empty(), &event) {
+            targets = self.pull_requests_at(&mut steps, e).await?;
+        }
+        for (i, target) in targets.into_iter().enumerate() {
             let _turn = self
                 .branches
                 .lock(format!("{}@{}", repo.to_lowercase(), target.branch))
@@ -227,12 +238,54 @@ impl Shim {
         Ok(steps.answer())
     }
 
+    /// The branches whose pull request bosun knows at `e.sha`, for a CI
+    /// result that names no branch (Gitea's statuses, GitHub's on a commit
+    /// that is no branch's head): the sessions of the repo's projects whose
+    /// pull request has that head.
+    async fn pull_requests_at(
+        &self,
+        steps: &mut Steps,
+        e: &CiEvent,
+    ) -> Result<Vec<Target>, WebhookError> {
+        let repo = &e.repo.full_name;
+        let projects = steps
+            .read("projects", self.upstream.projects().await)?
+            .unwrap_or_default();
+        let mut targets: Vec<Target> = Vec::new();
+        for project in projects
+            .iter()
+            .filter(|p| origin_matches(&p.origin_url, repo))
+        {
+            let sessions = steps
+                .read(&project.id, self.upstream.sessions_of(&project.id).await)?
+                .unwrap_or_default();
+            for session in sessions {
+                let Some(pr) = session.pull_request.filter(|pr| pr.head_sha == e.sha) else {
+                    continue;
+                };
+                let branch = if pr.branch.is_empty() {
+                    session.branch
+                } else {
+                    pr.branch
+                };
+                if !branch.is_empty() && targets.iter().all(|t| t.branch != branch) {
+                    targets.push(Target {
+                        branch,
+                        number: Some(pr.number),
+                        head_sha: Some(e.sha.clone()),
+                    });
+                }
+            }
+        }
+        Ok(targets)
+    }
+
     /// A Plane issue event: the project binding that names its Plane
     /// project decides what the state means.
     async fn plane(&self, prefix: &str, event: IssueEvent) -> Result<Answer, WebhookError> {
         let mut steps = Steps::default();
         let projects = steps
-            .read("projects", self.upstream.plane_projects().await)?
+            .read("projects", self.upstream.projects().await)?
             .unwrap_or_default();
         let bound: Vec<&pb::Project> = projects
             .iter()

@@ -182,8 +182,8 @@ impl Upstream {
         self.measured("StartTask", client.start_task(request)).await
     }
 
-    /// Every active project with a Plane binding, all pages.
-    pub async fn plane_projects(&self) -> Result<Vec<pb::Project>, Status> {
+    /// Every active project, all pages.
+    pub async fn projects(&self) -> Result<Vec<pb::Project>, Status> {
         let mut projects = Vec::new();
         let mut page_token = String::new();
         loop {
@@ -194,9 +194,32 @@ impl Upstream {
                     include_archived: false,
                 })
                 .await?;
-            projects.extend(page.projects.into_iter().filter(|p| p.plane.is_some()));
+            projects.extend(page.projects);
             if page.next_page_token.is_empty() {
                 return Ok(projects);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
+    /// Every session of `project_id`, all pages.
+    pub async fn sessions_of(&self, project_id: &str) -> Result<Vec<pb::Session>, Status> {
+        let mut sessions = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let mut client = self.sessions.clone();
+            let request = pb::ListSessionsRequest {
+                page_size: 1000,
+                page_token,
+                project_id: project_id.to_string(),
+                ..Default::default()
+            };
+            let page = self
+                .measured("ListSessions", client.list_sessions(request))
+                .await?;
+            sessions.extend(page.sessions);
+            if page.next_page_token.is_empty() {
+                return Ok(sessions);
             }
             page_token = page.next_page_token;
         }
