@@ -1,10 +1,12 @@
 //! The shared test harness: starts the real `bosun` server in-process on
-//! 127.0.0.1:0 over a fresh SQLite file in a temp dir, waits until health
-//! says SERVING, and hands out connected generated clients.
+//! 127.0.0.1:0 (gRPC, and HTTP for the webhook shim and metrics) over a
+//! fresh SQLite file in a temp dir, waits until health says SERVING, and
+//! hands out connected generated clients.
 
 #![allow(dead_code)]
 
 pub mod pipeline;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,7 +16,7 @@ use bosun::events::{Compactor, Watchers};
 use bosun::pb::events_client::EventsClient;
 use bosun::pb::lessons_client::LessonsClient;
 use bosun::pb::{Lesson, RecordLessonRequest, RecordLessonResponse};
-use bosun::server::Server;
+use bosun::server::{Listeners, Server};
 use bosun::sessions::SessionsService;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -34,6 +36,8 @@ pub const READ_TOKEN: &str = "read-token-0123456789";
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The HTTP listener: webhooks, /healthz, /readyz, /metrics.
+    pub http_addr: SocketAddr,
     pub config: Config,
     pub channel: Channel,
     /// The running server's Watch streams (to count the open ones).
@@ -61,6 +65,7 @@ impl TestServer {
         tweak(&mut config);
         let Launched {
             addr,
+            http_addr,
             channel,
             watchers,
             compactor,
@@ -69,6 +74,7 @@ impl TestServer {
         } = launch(&config).await;
         Self {
             addr,
+            http_addr,
             config,
             channel,
             watchers,
@@ -81,22 +87,7 @@ impl TestServer {
 
     /// A server with one token per role (see the *_TOKEN constants).
     pub async fn start_with_auth() -> Self {
-        Self::start_with(|config| {
-            config.auth.tokens = [
-                ("ops", "admin", ADMIN_TOKEN),
-                ("runner", "agent", AGENT_TOKEN),
-                ("shim", "webhook", WEBHOOK_TOKEN),
-                ("dashboard", "read", READ_TOKEN),
-            ]
-            .into_iter()
-            .map(|(name, role, token)| TokenConfig {
-                name: name.into(),
-                role: serde_json::from_value(serde_json::json!(role)).expect("role"),
-                token: token.into(),
-            })
-            .collect();
-        })
-        .await
+        Self::start_with(auth_tokens).await
     }
 
     pub fn lessons(&self) -> LessonsClient<Channel> {
@@ -146,6 +137,7 @@ impl TestServer {
         self.stop().await;
         let Launched {
             addr,
+            http_addr,
             channel,
             watchers,
             compactor,
@@ -153,6 +145,7 @@ impl TestServer {
             running,
         } = launch(&self.config).await;
         self.addr = addr;
+        self.http_addr = http_addr;
         self.channel = channel;
         self.watchers = watchers;
         self.compactor = compactor;
@@ -180,6 +173,7 @@ impl Drop for TestServer {
 
 struct Launched {
     addr: SocketAddr,
+    http_addr: SocketAddr,
     channel: Channel,
     watchers: Watchers,
     compactor: Compactor,
@@ -190,11 +184,17 @@ struct Launched {
 async fn launch(config: &Config) -> Launched {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
+    let http = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
+    let http_addr = http.local_addr().expect("local http addr");
     let server = Server::open(config.clone()).await.expect("open server");
     let (watchers, compactor, sessions) =
         (server.watchers(), server.compactor(), server.sessions());
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(server.serve(listener, async {
+    let listeners = Listeners {
+        grpc: listener,
+        http: Some(http),
+    };
+    let task = tokio::spawn(server.serve(listeners, async {
         let _ = shutdown_rx.await;
     }));
     let channel = Channel::from_shared(format!("http://{addr}"))
@@ -215,12 +215,30 @@ async fn launch(config: &Config) -> Launched {
     assert_eq!(status, ServingStatus::Serving as i32);
     Launched {
         addr,
+        http_addr,
         channel,
         watchers,
         compactor,
         sessions,
         running: (shutdown_tx, task),
     }
+}
+
+/// One token per role (see the *_TOKEN constants).
+pub fn auth_tokens(config: &mut Config) {
+    config.auth.tokens = [
+        ("ops", "admin", ADMIN_TOKEN),
+        ("runner", "agent", AGENT_TOKEN),
+        ("shim", "webhook", WEBHOOK_TOKEN),
+        ("dashboard", "read", READ_TOKEN),
+    ]
+    .into_iter()
+    .map(|(name, role, token)| TokenConfig {
+        name: name.into(),
+        role: serde_json::from_value(serde_json::json!(role)).expect("role"),
+        token: token.into(),
+    })
+    .collect();
 }
 
 /// `message` with a bearer token.
