@@ -412,6 +412,10 @@ mod tests {
                 "used twice",
             ),
             ("grpc_addr = \"0.0.0.0:7070\"", "refusing to start"),
+            (
+                "[webhooks.github]\nsecret = \"s3cret\"\ninsecure = true",
+                "not both",
+            ),
         ];
         for (file, expected) in cases {
             Jail::expect_with(|jail| {
