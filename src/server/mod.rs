@@ -11,7 +11,6 @@ mod front_door;
 mod metrics;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +31,7 @@ use crate::reconciler::{Reconciler, ReconcilerApi};
 use crate::sessions::{SessionsApi, SessionsService};
 use crate::storage::{Db, StoreError};
 use crate::tasks::{TasksApi, TasksService};
-use crate::webhooks::{self, DedupStore, HttpServer, Shim, ShimMetrics, Upstream};
+use crate::webhooks::{self, DedupStore, HttpServer};
 use crate::{idempotency, pb};
 pub use front_door::PENDING_SERVICES;
 use front_door::{FrontDoorLayer, FrontDoorState};
@@ -213,32 +212,19 @@ impl Server {
         } = self;
         let mut registry = Registry::with_prefix("bosun");
         let grpc_metrics = metrics::register(&mut registry, db.head(), watchers.open_streams());
-        let shim = match http {
+        let mut http = match http {
             Some(listener) => {
-                let shim_metrics = ShimMetrics::register(&mut registry);
-                let upstream = Upstream::new(
-                    &format!("http://{}", reachable(grpc_addr)),
-                    shim_token.as_deref(),
-                    shim_metrics.clone(),
-                )?;
-                let plane_api =
-                    crate::reconciler::plane::PlaneClient::new(&config.reconciler.plane);
-                let shim = Shim::new(
-                    config.webhooks.clone(),
+                let token = shim_token.as_deref();
+                let shim = webhooks::embedded(
+                    &config,
+                    grpc_addr,
+                    token,
                     deliveries.clone(),
-                    upstream,
-                    shim_metrics,
-                    plane_api,
-                );
-                Some((listener, shim))
+                    &mut registry,
+                )?;
+                let router = webhooks::router(Arc::new(shim), Arc::new(registry));
+                Some(HttpServer::start(listener, router)?)
             }
-            None => None,
-        };
-        let mut http = match shim {
-            Some((listener, shim)) => Some(HttpServer::start(
-                listener,
-                webhooks::router(Arc::new(shim), Arc::new(registry)),
-            )?),
             None => None,
         };
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -350,20 +336,6 @@ impl Server {
         db.close().await;
         tracing::info!("stopped");
         result
-    }
-}
-
-/// An address that reaches a listener bound to `addr` from this host (a
-/// wildcard bind is reached on loopback).
-fn reachable(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V4(v4) if v4.ip().is_unspecified() => {
-            SocketAddr::from(([127, 0, 0, 1], v4.port()))
-        }
-        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
-            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, v6.port()))
-        }
-        addr => addr,
     }
 }
 

@@ -11,6 +11,7 @@
 //! redelivery is idempotent end to end. [`http`] is the axum adapter and
 //! [`error`] the one mapping to HTTP status codes.
 
+mod ci_json;
 mod config;
 mod dedup;
 mod error;
@@ -20,9 +21,10 @@ mod http;
 mod locks;
 mod metrics;
 pub mod plane;
+mod run;
 mod service;
 pub mod signature;
-mod standalone;
+mod steps;
 pub mod translate;
 mod upstream;
 
@@ -31,8 +33,8 @@ pub use dedup::{DEDUP_FILE, DedupStore};
 pub use error::{ParseError, WebhookError};
 pub use http::{HttpServer, router};
 pub use metrics::{ShimMetrics, latency_histogram};
+pub use run::{embedded, run as run_standalone, serve as serve_standalone};
 pub use service::{Answer, Shim};
-pub use standalone::{run as run_standalone, serve as serve_standalone};
 pub use upstream::{CallError, Upstream, classify};
 
 /// Who sent a delivery; each has its own endpoint, headers and secret.

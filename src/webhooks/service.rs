@@ -7,14 +7,14 @@ use std::sync::Mutex;
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
-use tonic::Status;
 
 use super::config::Verification;
 use super::forge::{CiEvent, ForgeEvent};
 use super::locks::KeyedLocks;
 use super::plane::{self, IssueEvent, Meaning};
+use super::steps::Steps;
 use super::translate::{self, Target, clip};
-use super::upstream::{CallError, Upstream, classify};
+use super::upstream::Upstream;
 use super::{
     DedupStore, ParseError, ShimMetrics, Source, WebhookError, WebhooksConfig, forge_json,
     signature,
@@ -385,69 +385,4 @@ impl Shim {
 /// characters.
 fn is_token(value: &str) -> bool {
     (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic())
-}
-
-/// What a delivery's calls did.
-#[derive(Default)]
-struct Steps {
-    applied: usize,
-    skipped: Vec<String>,
-}
-
-impl Steps {
-    /// A read about `what`: `None` when what it names is not there.
-    fn read<T>(
-        &mut self,
-        what: &str,
-        result: Result<T, Status>,
-    ) -> Result<Option<T>, WebhookError> {
-        match result {
-            Ok(value) => Ok(Some(value)),
-            Err(status) => self.failed(what, &status).map(|()| None),
-        }
-    }
-
-    /// A write about `what`: applied now, or by an earlier attempt of the
-    /// delivery.
-    fn call<T>(&mut self, what: &str, result: Result<T, Status>) -> Result<(), WebhookError> {
-        match result {
-            Ok(_) => {
-                self.applied += 1;
-                Ok(())
-            }
-            Err(status) => self.failed(what, &status),
-        }
-    }
-
-    fn failed(&mut self, what: &str, status: &Status) -> Result<(), WebhookError> {
-        match classify(status) {
-            CallError::AlreadyApplied => {
-                self.applied += 1;
-                Ok(())
-            }
-            CallError::NotApplicable(reason) => {
-                self.skip(format!("{what}: {reason}"));
-                Ok(())
-            }
-            CallError::Unavailable(reason) => Err(WebhookError::Unavailable(reason)),
-            CallError::Unauthorized(reason) => Err(WebhookError::Unauthorized(reason)),
-            CallError::Rejected(reason) => Err(WebhookError::Rejected(reason)),
-        }
-    }
-
-    fn skip(&mut self, why: String) {
-        if !self.skipped.contains(&why) {
-            self.skipped.push(why);
-        }
-    }
-
-    fn answer(self) -> Answer {
-        let skipped = self.skipped.join("; ");
-        match (self.applied, skipped.is_empty()) {
-            (0, true) => Answer::Ignored("nothing to do".into()),
-            (0, false) => Answer::Ignored(skipped),
-            (n, true) => Answer::Processed(format!("{n} call(s) applied")),
-            (n, false) => Answer::Processed(format!("{n} call(s) applied; skipped: {skipped}")),
-        }
-    }
 }

@@ -1,9 +1,12 @@
-//! `bosun shim --upstream URL`: the shim alone, in front of a bosun it
-//! reaches over gRPC with `webhooks.upstream_token`. It keeps its dedup
-//! memory in its own data dir and serves the same HTTP endpoints as the
-//! shim inside `bosun serve`; its `/metrics` has the shim's figures only.
+//! The two ways the shim runs. [`embedded`]: inside `bosun serve`, calling
+//! the server's own gRPC listener (the server owns the HTTP listener and
+//! the shutdown order). [`run`]: `bosun shim --upstream URL`, alone in front
+//! of a bosun it reaches with `webhooks.upstream_token`; it keeps its dedup
+//! memory in its own data dir and its `/metrics` has the shim's figures
+//! only.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -13,6 +16,46 @@ use tokio::net::TcpListener;
 use super::{DedupStore, HttpServer, Shim, ShimMetrics, Upstream, router};
 use crate::config::Config;
 use crate::reconciler::plane::PlaneClient;
+
+/// The shim inside `bosun serve`, calling the gRPC listener bound at
+/// `grpc_addr` with `token` (none when auth is off); its figures join
+/// `registry`.
+pub fn embedded(
+    config: &Config,
+    grpc_addr: SocketAddr,
+    token: Option<&str>,
+    store: DedupStore,
+    registry: &mut Registry,
+) -> anyhow::Result<Shim> {
+    let metrics = ShimMetrics::register(registry);
+    let upstream = Upstream::new(
+        &format!("http://{}", reachable(grpc_addr)),
+        token,
+        metrics.clone(),
+    )?;
+    let plane_api = PlaneClient::new(&config.reconciler.plane);
+    Ok(Shim::new(
+        config.webhooks.clone(),
+        store,
+        upstream,
+        metrics,
+        plane_api,
+    ))
+}
+
+/// An address that reaches a listener bound to `addr` from this host (a
+/// wildcard bind is reached on loopback).
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(v4) if v4.ip().is_unspecified() => {
+            SocketAddr::from(([127, 0, 0, 1], v4.port()))
+        }
+        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, v6.port()))
+        }
+        addr => addr,
+    }
+}
 
 /// Binds `http_addr` and serves until SIGINT/SIGTERM.
 pub async fn run(config: Config, upstream: String) -> anyhow::Result<()> {
