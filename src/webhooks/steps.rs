@@ -77,3 +77,68 @@ impl Steps {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+    use tonic_types::{ErrorDetails, StatusExt};
+
+    use super::*;
+
+    fn refused(code: Code, reason: &str) -> Result<(), Status> {
+        Err(Status::with_error_details(
+            code,
+            "message",
+            ErrorDetails::with_error_info(reason, "bosun", []),
+        ))
+    }
+
+    #[test]
+    fn what_a_deliverys_calls_add_up_to() {
+        let ok = || Ok::<(), Status>(());
+        let cases: Vec<(Vec<Result<(), Status>>, &str)> = vec![
+            (vec![ok(), ok()], "processed: 2 call(s) applied"),
+            (
+                vec![refused(Code::InvalidArgument, "REQUEST_ID_REUSED"), ok()],
+                "processed: 2 call(s) applied",
+            ),
+            (
+                vec![refused(Code::NotFound, "SESSION_NOT_FOUND"), ok()],
+                "processed: 1 call(s) applied; skipped: x: SESSION_NOT_FOUND",
+            ),
+            (
+                vec![refused(Code::NotFound, "SESSION_NOT_FOUND")],
+                "ignored: x: SESSION_NOT_FOUND",
+            ),
+            (vec![], "ignored: nothing to do"),
+        ];
+        for (results, expected) in cases {
+            let mut steps = Steps::default();
+            for result in results {
+                steps.call("x", result).unwrap();
+            }
+            let got = match steps.answer() {
+                Answer::Processed(detail) => format!("processed: {detail}"),
+                Answer::Ignored(detail) => format!("ignored: {detail}"),
+                other => format!("{other:?}"),
+            };
+            assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn failures_fail_the_delivery_and_reads_are_not_applied_calls() {
+        let mut steps = Steps::default();
+        let unavailable = steps.call("x", refused(Code::Unavailable, "SHUTTING_DOWN"));
+        assert!(matches!(unavailable, Err(WebhookError::Unavailable(_))));
+        let denied = steps.call("x", refused(Code::PermissionDenied, "PERMISSION_DENIED"));
+        assert!(matches!(denied, Err(WebhookError::Unauthorized(_))));
+        let bad = steps.call("x", refused(Code::InvalidArgument, "INVALID_ARGUMENT"));
+        assert!(matches!(bad, Err(WebhookError::Rejected(_))));
+        assert_eq!(steps.read("x", Ok::<_, Status>(7)).unwrap(), Some(7));
+        assert!(
+            matches!(steps.answer(), Answer::Ignored(_)),
+            "a read applies nothing"
+        );
+    }
+}
