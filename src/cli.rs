@@ -1,5 +1,6 @@
-//! The command line: `bosun serve` and `bosun migrate`. A configuration that
-//! cannot be used exits with code 2 after one clear line on stderr.
+//! The command line: `bosun serve`, `bosun migrate` and `bosun shim`. A
+//! configuration that cannot be used exits with code 2 after one clear line
+//! on stderr.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, ConfigError, LogFormat, Overrides};
-use crate::{server, storage, telemetry};
+use crate::{server, storage, telemetry, webhooks};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,10 +24,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the gRPC API (and, later, the webhook endpoints).
+    /// Serve the gRPC API, and the webhook shim and metrics over HTTP.
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(MigrateArgs),
+    /// Run the webhook shim alone, in front of a bosun reached over gRPC.
+    Shim(ShimArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -58,6 +61,49 @@ struct MigrateArgs {
     data_dir: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, Args)]
+struct ShimArgs {
+    /// bosun's gRPC address, e.g. http://bosun.internal:7070.
+    #[arg(long, env = "BOSUN_SHIM_UPSTREAM", value_name = "URL")]
+    upstream: String,
+    /// A TOML configuration file (see bosun.example.toml): the [webhooks]
+    /// section, and [reconciler.plane] to name Plane work items.
+    #[arg(long, env = "BOSUN_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the shim keeps its dedup memory [default: ./data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The HTTP listen address, IP:PORT [default: 127.0.0.1:7071].
+    #[arg(long, value_name = "ADDR")]
+    http_addr: Option<SocketAddr>,
+    /// Log format [default: text].
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+impl ShimArgs {
+    fn load(&self) -> Result<Config, ConfigError> {
+        let overrides = Overrides {
+            data_dir: self.data_dir.clone(),
+            http_addr: self.http_addr,
+            log_format: self.log_format,
+            ..Overrides::default()
+        };
+        let config = Config::load_unchecked(self.config.as_deref(), Config::env(), &overrides)?;
+        config.validate_settings()?;
+        if !["http://", "https://"]
+            .iter()
+            .any(|scheme| self.upstream.starts_with(scheme))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "--upstream must be an http:// or https:// URL, not {:?}",
+                self.upstream
+            )));
+        }
+        Ok(config)
+    }
+}
+
 impl ServeArgs {
     fn load(&self) -> Result<Config, ConfigError> {
         let overrides = Overrides {
@@ -86,6 +132,7 @@ pub fn main() -> ExitCode {
     let loaded = match &cli.command {
         Command::Serve(args) => args.load(),
         Command::Migrate(args) => args.load(),
+        Command::Shim(args) => args.load(),
     };
     let config = match loaded {
         Ok(config) => config,
@@ -116,6 +163,7 @@ pub fn main() -> ExitCode {
                 );
                 Ok(())
             }
+            Command::Shim(args) => webhooks::run_standalone(config, args.upstream).await,
         }
     });
     match result {

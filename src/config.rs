@@ -16,6 +16,7 @@ use crate::processors::ProcessorSettings;
 use crate::reconciler::ReconcilerConfig;
 use crate::sessions::decide::QuarantineLimits;
 use crate::tasks::TasksConfig;
+use crate::webhooks::WebhooksConfig;
 
 /// Shortest token accepted: shorter ones are guessable.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -40,6 +41,7 @@ pub struct Config {
     pub tasks: TasksConfig,
     pub reconciler: ReconcilerConfig,
     pub processors: ProcessorsConfig,
+    pub webhooks: WebhooksConfig,
     pub auth: AuthConfig,
 }
 
@@ -247,6 +249,7 @@ impl Default for Config {
             tasks: TasksConfig::default(),
             reconciler: ReconcilerConfig::default(),
             processors: ProcessorsConfig::default(),
+            webhooks: WebhooksConfig::default(),
             auth: AuthConfig::default(),
         }
     }
@@ -306,6 +309,18 @@ impl Config {
     /// then validates. Nested keys use `__` in variables:
     /// `BOSUN_LESSONS__ENABLED=false`.
     pub fn load(file: Option<&Path>, env: Env, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let config = Self::load_unchecked(file, env, overrides)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// [`Self::load`] without [`Self::validate`], for commands that check
+    /// the settings they use themselves (`bosun shim`).
+    pub fn load_unchecked(
+        file: Option<&Path>,
+        env: Env,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.is_file() {
@@ -318,7 +333,6 @@ impl Config {
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|err| ConfigError::Invalid(one_line(&err)))?;
-        config.validate()?;
         Ok(config)
     }
 
@@ -329,6 +343,21 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_settings()?;
+        if self.auth.tokens.is_empty() {
+            for addr in [self.grpc_addr, self.http_addr] {
+                if !addr.ip().is_loopback() {
+                    return Err(ConfigError::OpenOnNetwork(addr));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every rule but the one about serving without auth beyond loopback,
+    /// which does not apply to `bosun shim` (it serves signed webhooks only
+    /// and holds no tokens of its own).
+    pub fn validate_settings(&self) -> Result<(), ConfigError> {
         let invalid = |message: String| Err(ConfigError::Invalid(message));
         if self.grpc_addr == self.http_addr && self.grpc_addr.port() != 0 {
             return invalid(format!(
@@ -353,6 +382,7 @@ impl Config {
         if self.processors.tool_error_burst_threshold == 0 {
             return invalid("processors.tool_error_burst_threshold must be at least 1".into());
         }
+        self.webhooks.validate(self.http_addr).or_else(invalid)?;
         let mut names = std::collections::HashSet::new();
         let mut secrets = std::collections::HashSet::new();
         for token in &self.auth.tokens {
@@ -378,13 +408,6 @@ impl Config {
                     "auth.tokens: the token of {:?} is used twice",
                     token.name
                 ));
-            }
-        }
-        if self.auth.tokens.is_empty() {
-            for addr in [self.grpc_addr, self.http_addr] {
-                if !addr.ip().is_loopback() {
-                    return Err(ConfigError::OpenOnNetwork(addr));
-                }
             }
         }
         Ok(())
@@ -499,6 +522,10 @@ mod tests {
                 "tool_error_burst_threshold",
             ),
             ("[processors.usage]\nevery = \"5m\"", "every"),
+            (
+                "[webhooks.github]\nsecret = \"s3cret\"\ninsecure = true",
+                "not both",
+            ),
         ];
         for (file, expected) in cases {
             Jail::expect_with(|jail| {

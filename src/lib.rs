@@ -4,7 +4,8 @@
 //! inside: domain types and rules, a store (SQL only), a gRPC adapter
 //! (validate -> call -> convert). Shared pieces: `storage` (SQLite, the single
 //! writer), `error` (the one mapping to gRPC status), `auth`, `idempotency`,
-//! `pagination`, `validate`, `config`, `server`.
+//! `pagination`, `validate`, `config`, `server`. The webhook shim
+//! (`webhooks`) is a client of the gRPC API, never of the storage.
 
 #![forbid(unsafe_code)]
 
@@ -28,3 +29,4 @@ pub mod tasks;
 pub mod telemetry;
 pub mod time;
 pub mod validate;
+pub mod webhooks;

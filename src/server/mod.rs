@@ -1,23 +1,29 @@
 //! The server: [`Server::open`] builds every service over one database;
-//! [`Server::serve`] answers on a listener until `shutdown` resolves, then
-//! shuts down in order: health NOT_SERVING -> new calls refused and no new
-//! connections -> streams end -> in-flight calls drain (bounded by
-//! `drain_timeout`) -> background loops stop -> the database closes.
+//! [`Server::serve`] answers gRPC (and, given an HTTP listener, the webhook
+//! shim and metrics) until `shutdown` resolves, then shuts down in order:
+//! health NOT_SERVING -> the HTTP listener stops and its in-flight
+//! deliveries finish (their calls still reach gRPC) -> new gRPC calls
+//! refused and no new connections -> streams end -> in-flight calls drain
+//! (all bounded by `drain_timeout`) -> background loops stop -> the
+//! databases close.
 
 mod front_door;
+mod metrics;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use futures::FutureExt;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Role};
 use crate::config::{Config, ConfigError};
 use crate::events::{Compactor, EventsApi, Watchers};
 use crate::lessons::{Journal, LessonsApi};
@@ -26,6 +32,7 @@ use crate::reconciler::{Reconciler, ReconcilerApi};
 use crate::sessions::{SessionsApi, SessionsService};
 use crate::storage::{Db, StoreError};
 use crate::tasks::{TasksApi, TasksService};
+use crate::webhooks::{self, DedupStore, HttpServer};
 use crate::{idempotency, pb};
 use front_door::{FrontDoorLayer, FrontDoorState};
 
@@ -59,7 +66,32 @@ pub struct Server {
     compactor: Compactor,
     /// Ends every open stream at shutdown.
     streams: CancellationToken,
-    front_door: std::sync::Arc<FrontDoorState>,
+    front_door: Arc<FrontDoorState>,
+    /// The webhook shim's dedup memory.
+    deliveries: DedupStore,
+    /// The token the shim inside the server calls with (role webhook);
+    /// `None` when auth is off.
+    shim_token: Option<String>,
+}
+
+/// Where a server listens: gRPC always, HTTP (webhooks, metrics) if given.
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub http: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    /// gRPC only.
+    fn from(grpc: TcpListener) -> Self {
+        Self { grpc, http: None }
+    }
+}
+
+/// How serving ended, before the shutdown sequence.
+enum Stopped {
+    Grpc(anyhow::Result<()>),
+    Http(anyhow::Result<()>),
+    Signal,
 }
 
 /// Applies a reloaded configuration's run-time settings.
@@ -90,13 +122,23 @@ impl Server {
         extra: Vec<Registration>,
     ) -> anyhow::Result<Self> {
         let db = Db::open(&config.data_dir).await?;
+        let deliveries = DedupStore::open(&config.data_dir, config.webhooks.dedup_capacity).await?;
         let journal = Journal::new(db.clone(), config.lessons.journal_settings());
+        // The shim calls the public API like any client; with auth on it
+        // gets a token of its own, valid for this process only.
+        let shim_token =
+            (!config.auth.tokens.is_empty()).then(|| hex::encode(rand::random::<[u8; 32]>()));
         let auth = Authenticator::new(
             config
                 .auth
                 .tokens
                 .iter()
-                .map(|token| (token.name.as_str(), token.role, token.token.as_str())),
+                .map(|token| (token.name.as_str(), token.role, token.token.as_str()))
+                .chain(
+                    shim_token
+                        .as_deref()
+                        .map(|token| ("webhook shim (internal)", Role::Webhook, token)),
+                ),
         );
         let streams = CancellationToken::new();
         let watchers = Watchers::new(db.clone(), config.events.progress_interval, streams.clone());
@@ -131,6 +173,8 @@ impl Server {
             compactor,
             streams,
             front_door: FrontDoorState::new(auth),
+            deliveries,
+            shim_token,
         })
     }
 
@@ -166,12 +210,19 @@ impl Server {
         }
     }
 
-    /// Serves gRPC on `listener` until `shutdown` resolves or serving fails.
+    /// Serves gRPC (and HTTP, when given a listener for it) until
+    /// `shutdown` resolves or serving fails. A bare `TcpListener` is gRPC
+    /// only.
     pub async fn serve(
         self,
-        listener: TcpListener,
+        listeners: impl Into<Listeners>,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
+        let Listeners {
+            grpc: listener,
+            http,
+        } = listeners.into();
+        let grpc_addr = listener.local_addr()?;
         let Server {
             config,
             db,
@@ -185,7 +236,26 @@ impl Server {
             compactor,
             streams,
             front_door,
+            deliveries,
+            shim_token,
         } = self;
+        let mut registry = Registry::with_prefix("bosun");
+        let grpc_metrics = metrics::register(&mut registry, db.head(), watchers.open_streams());
+        let mut http = match http {
+            Some(listener) => {
+                let token = shim_token.as_deref();
+                let shim = webhooks::embedded(
+                    &config,
+                    grpc_addr,
+                    token,
+                    deliveries.clone(),
+                    &mut registry,
+                )?;
+                let router = webhooks::router(Arc::new(shim), Arc::new(registry));
+                Some(HttpServer::start(listener, router)?)
+            }
+            None => None,
+        };
         let (health, health_service) = tonic_health::server::health_reporter();
         for service in SERVING_SERVICES {
             health
@@ -208,6 +278,7 @@ impl Server {
 
         let stop_accepting = CancellationToken::new();
         let serving = tonic::transport::Server::builder()
+            .layer(grpc_metrics)
             .layer(FrontDoorLayer::new(front_door.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -236,29 +307,60 @@ impl Server {
         tokio::pin!(serving);
         tokio::pin!(shutdown);
 
-        let result = tokio::select! {
-            result = &mut serving => result.context("the gRPC server failed"),
-            () = &mut shutdown => {
-                tracing::info!("shutting down");
-                health.set_service_status("", ServingStatus::NotServing).await;
-                for service in SERVING_SERVICES {
-                    health.set_service_status(service, ServingStatus::NotServing).await;
+        let stopped = {
+            let http_failed = async {
+                match http.as_mut() {
+                    Some(server) => server.failed().await,
+                    None => std::future::pending().await,
                 }
+            };
+            tokio::select! {
+                result = &mut serving => Stopped::Grpc(result.context("the gRPC server failed")),
+                result = http_failed => Stopped::Http(result),
+                () = &mut shutdown => Stopped::Signal,
+            }
+        };
+        let deadline = tokio::time::Instant::now() + config.drain_timeout;
+        let result = match stopped {
+            Stopped::Grpc(result) => {
+                if let Some(http) = http {
+                    http.stop(deadline).await.ok();
+                }
+                result
+            }
+            stopped => {
+                tracing::info!("shutting down");
+                health
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
+                for service in SERVING_SERVICES {
+                    health
+                        .set_service_status(service, ServingStatus::NotServing)
+                        .await;
+                }
+                // Webhook deliveries first: their calls need gRPC still open.
+                let http_result = match (stopped, http) {
+                    (Stopped::Http(failed), _) => failed,
+                    (_, Some(http)) => http.stop(deadline).await,
+                    (_, None) => Ok(()),
+                };
                 front_door.start_draining();
                 stop_accepting.cancel();
                 streams.cancel();
                 background.cancel();
-                match tokio::time::timeout(config.drain_timeout, &mut serving).await {
+                let grpc_result = match tokio::time::timeout_at(deadline, &mut serving).await {
                     Ok(result) => result.context("the gRPC server failed while draining"),
                     Err(_) => {
                         tracing::warn!(timeout = ?config.drain_timeout, "drain timeout: abandoning the calls still open");
                         Ok(())
                     }
-                }
+                };
+                http_result.and(grpc_result)
             }
         };
         background.cancel();
         while loops.join_next().await.is_some() {}
+        deliveries.close().await;
         db.close().await;
         tracing::info!("stopped");
         result
@@ -294,21 +396,24 @@ fn reflection() -> anyhow::Result<(
     ))
 }
 
-/// Binds the configured gRPC address, serves until SIGINT/SIGTERM, and
-/// applies `reload()`ed settings on SIGHUP.
+/// Binds the configured gRPC and HTTP addresses, serves until
+/// SIGINT/SIGTERM, and applies `reload()`ed settings on SIGHUP.
 pub async fn run(
     config: Config,
     reload: impl Fn() -> Result<Config, ConfigError> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.grpc_addr)
+    let grpc = TcpListener::bind(config.grpc_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.grpc_addr))?;
+    let http = TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     let data_dir = config.data_dir.clone();
     let server = Server::open(config).await?;
     // SIGHUP is handled before "bosun serving" is logged: whoever reads that
     // line may reload at once (unhandled, SIGHUP would end the process).
     let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    tracing::info!(grpc_addr = %listener.local_addr()?, data_dir = %data_dir.display(), "bosun serving");
+    tracing::info!(grpc_addr = %grpc.local_addr()?, http_addr = %http.local_addr()?, data_dir = %data_dir.display(), "bosun serving");
     let reloader = server.reloader();
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
@@ -320,11 +425,15 @@ pub async fn run(
             }
         }
     });
-    server.serve(listener, shutdown_signal()).await
+    let listeners = Listeners {
+        grpc,
+        http: Some(http),
+    };
+    server.serve(listeners, shutdown_signal()).await
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {

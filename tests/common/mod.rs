@@ -1,11 +1,13 @@
 //! The shared test harness: starts the real `bosun` server in-process on
-//! 127.0.0.1:0 over a fresh SQLite file in a temp dir, waits until health
-//! says SERVING, and hands out connected generated clients.
+//! 127.0.0.1:0 (gRPC, and HTTP for the webhook shim and metrics) over a
+//! fresh SQLite file in a temp dir, waits until health says SERVING, and
+//! hands out connected generated clients.
 
 #![allow(dead_code)]
 
 pub mod fake_plane;
 pub mod pipeline;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,7 +19,7 @@ use bosun::pb::lessons_client::LessonsClient;
 use bosun::pb::processors_client::ProcessorsClient;
 use bosun::pb::{Lesson, RecordLessonRequest, RecordLessonResponse};
 use bosun::processors::Registration;
-use bosun::server::Server;
+use bosun::server::{Listeners, Server};
 use bosun::sessions::SessionsService;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -37,6 +39,8 @@ pub const READ_TOKEN: &str = "read-token-0123456789";
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The HTTP listener: webhooks, /healthz, /readyz, /metrics.
+    pub http_addr: SocketAddr,
     pub config: Config,
     pub channel: Channel,
     /// The running server's Watch streams (to count the open ones).
@@ -75,6 +79,7 @@ impl TestServer {
         tweak(&mut config);
         let Launched {
             addr,
+            http_addr,
             channel,
             watchers,
             compactor,
@@ -83,6 +88,7 @@ impl TestServer {
         } = launch(&config, &extra_processors).await;
         Self {
             addr,
+            http_addr,
             config,
             channel,
             watchers,
@@ -96,22 +102,7 @@ impl TestServer {
 
     /// A server with one token per role (see the *_TOKEN constants).
     pub async fn start_with_auth() -> Self {
-        Self::start_with(|config| {
-            config.auth.tokens = [
-                ("ops", "admin", ADMIN_TOKEN),
-                ("runner", "agent", AGENT_TOKEN),
-                ("shim", "webhook", WEBHOOK_TOKEN),
-                ("dashboard", "read", READ_TOKEN),
-            ]
-            .into_iter()
-            .map(|(name, role, token)| TokenConfig {
-                name: name.into(),
-                role: serde_json::from_value(serde_json::json!(role)).expect("role"),
-                token: token.into(),
-            })
-            .collect();
-        })
-        .await
+        Self::start_with(auth_tokens).await
     }
 
     pub fn lessons(&self) -> LessonsClient<Channel> {
@@ -165,6 +156,7 @@ impl TestServer {
         self.stop().await;
         let Launched {
             addr,
+            http_addr,
             channel,
             watchers,
             compactor,
@@ -172,6 +164,7 @@ impl TestServer {
             running,
         } = launch(&self.config, &self.extra_processors).await;
         self.addr = addr;
+        self.http_addr = http_addr;
         self.channel = channel;
         self.watchers = watchers;
         self.compactor = compactor;
@@ -199,6 +192,7 @@ impl Drop for TestServer {
 
 struct Launched {
     addr: SocketAddr,
+    http_addr: SocketAddr,
     channel: Channel,
     watchers: Watchers,
     compactor: Compactor,
@@ -209,13 +203,19 @@ struct Launched {
 async fn launch(config: &Config, extra_processors: &[Registration]) -> Launched {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
+    let http = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
+    let http_addr = http.local_addr().expect("local http addr");
     let server = Server::open_with_processors(config.clone(), extra_processors.to_vec())
         .await
         .expect("open server");
     let (watchers, compactor, sessions) =
         (server.watchers(), server.compactor(), server.sessions());
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(server.serve(listener, async {
+    let listeners = Listeners {
+        grpc: listener,
+        http: Some(http),
+    };
+    let task = tokio::spawn(server.serve(listeners, async {
         let _ = shutdown_rx.await;
     }));
     let channel = Channel::from_shared(format!("http://{addr}"))
@@ -236,12 +236,30 @@ async fn launch(config: &Config, extra_processors: &[Registration]) -> Launched 
     assert_eq!(status, ServingStatus::Serving as i32);
     Launched {
         addr,
+        http_addr,
         channel,
         watchers,
         compactor,
         sessions,
         running: (shutdown_tx, task),
     }
+}
+
+/// One token per role (see the *_TOKEN constants).
+pub fn auth_tokens(config: &mut Config) {
+    config.auth.tokens = [
+        ("ops", "admin", ADMIN_TOKEN),
+        ("runner", "agent", AGENT_TOKEN),
+        ("shim", "webhook", WEBHOOK_TOKEN),
+        ("dashboard", "read", READ_TOKEN),
+    ]
+    .into_iter()
+    .map(|(name, role, token)| TokenConfig {
+        name: name.into(),
+        role: serde_json::from_value(serde_json::json!(role)).expect("role"),
+        token: token.into(),
+    })
+    .collect();
 }
 
 /// `message` with a bearer token.

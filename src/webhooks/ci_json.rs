@@ -1,0 +1,222 @@
+//! The JSON of CI results: GitHub's check runs and check suites, and the
+//! commit statuses and workflow runs GitHub and Gitea both send.
+
+use serde::Deserialize;
+
+use super::ParseError;
+use super::forge::{self, CiEvent, ForgeEvent};
+use super::forge_json::{PullRequestJson, PullRequestRefJson, RepoJson, commit, nonempty, refs};
+
+#[derive(Deserialize)]
+struct OutputJson {
+    title: Option<String>,
+    summary: Option<String>,
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SuiteRefJson {
+    head_branch: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CheckRunJson {
+    name: String,
+    head_sha: String,
+    status: String,
+    conclusion: Option<String>,
+    html_url: Option<String>,
+    details_url: Option<String>,
+    output: Option<OutputJson>,
+    check_suite: Option<SuiteRefJson>,
+    #[serde(default)]
+    pull_requests: Vec<PullRequestRefJson>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct CheckRunPayload {
+    check_run: CheckRunJson,
+    repository: RepoJson,
+}
+
+pub(super) fn check_run(payload: CheckRunPayload) -> Result<ForgeEvent, ParseError> {
+    let run = payload.check_run;
+    let (check, ci) = forge::run_outcome(&run.status, run.conclusion.as_deref());
+    let log = run
+        .output
+        .map(|o| {
+            [o.title, o.summary, o.text]
+                .into_iter()
+                .flatten()
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n\n")
+        })
+        .unwrap_or_default();
+    Ok(ForgeEvent::Ci(CiEvent {
+        repo: payload.repository.into_repo()?,
+        name: nonempty(Some(run.name), "check_run.name")?,
+        sha: commit(run.head_sha, "check_run.head_sha")?,
+        check,
+        ci,
+        url: run.html_url.or(run.details_url).unwrap_or_default(),
+        description: String::new(),
+        log,
+        branch: run.check_suite.and_then(|s| s.head_branch),
+        pull_requests: refs(run.pull_requests),
+        branch_heads: Vec::new(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct AppJson {
+    name: Option<String>,
+    slug: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CheckSuiteJson {
+    head_sha: String,
+    head_branch: Option<String>,
+    status: Option<String>,
+    conclusion: Option<String>,
+    app: Option<AppJson>,
+    #[serde(default)]
+    pull_requests: Vec<PullRequestRefJson>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct CheckSuitePayload {
+    check_suite: CheckSuiteJson,
+    repository: RepoJson,
+}
+
+/// A suite is one check named after its app (e.g. "GitHub Actions").
+pub(super) fn check_suite(payload: CheckSuitePayload) -> Result<ForgeEvent, ParseError> {
+    let suite = payload.check_suite;
+    let status = suite.status.unwrap_or_default();
+    let (check, ci) = forge::run_outcome(&status, suite.conclusion.as_deref());
+    let name = suite.app.and_then(|app| app.name.or(app.slug));
+    Ok(ForgeEvent::Ci(CiEvent {
+        repo: payload.repository.into_repo()?,
+        name: nonempty(name, "check_suite.app.name")?,
+        sha: commit(suite.head_sha, "check_suite.head_sha")?,
+        check,
+        ci,
+        url: String::new(),
+        description: String::new(),
+        log: String::new(),
+        branch: suite.head_branch,
+        pull_requests: refs(suite.pull_requests),
+        branch_heads: Vec::new(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct CommitRefJson {
+    sha: String,
+}
+
+#[derive(Deserialize)]
+struct StatusBranchJson {
+    name: String,
+    commit: CommitRefJson,
+}
+
+#[derive(Deserialize)]
+pub(super) struct StatusPayload {
+    sha: String,
+    context: String,
+    state: String,
+    target_url: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    branches: Vec<StatusBranchJson>,
+    repository: RepoJson,
+}
+
+pub(super) fn status(payload: StatusPayload) -> Result<ForgeEvent, ParseError> {
+    let sha = commit(payload.sha, "sha")?;
+    let (check, ci) = forge::status_outcome(&payload.state);
+    let branch_heads = payload
+        .branches
+        .into_iter()
+        .filter(|b| b.commit.sha.eq_ignore_ascii_case(&sha))
+        .map(|b| b.name)
+        .collect();
+    let description = payload.description.unwrap_or_default();
+    Ok(ForgeEvent::Ci(CiEvent {
+        repo: payload.repository.into_repo()?,
+        name: nonempty(Some(payload.context), "context")?,
+        sha,
+        check,
+        ci,
+        url: payload.target_url.unwrap_or_default(),
+        log: description.clone(),
+        description,
+        branch: None,
+        pull_requests: Vec::new(),
+        branch_heads,
+    }))
+}
+
+#[derive(Deserialize)]
+struct NamedJson {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WorkflowRunJson {
+    name: Option<String>,
+    display_title: Option<String>,
+    head_sha: String,
+    head_branch: Option<String>,
+    status: Option<String>,
+    conclusion: Option<String>,
+    html_url: Option<String>,
+    #[serde(default)]
+    pull_requests: Vec<PullRequestRefJson>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WorkflowRunPayload {
+    workflow_run: WorkflowRunJson,
+    workflow: Option<NamedJson>,
+    repository: RepoJson,
+    /// Gitea names the run's pull request here.
+    pull_request: Option<PullRequestJson>,
+}
+
+pub(super) fn workflow_run(payload: WorkflowRunPayload) -> Result<ForgeEvent, ParseError> {
+    let run = payload.workflow_run;
+    let status = run.status.unwrap_or_default();
+    let (check, ci) = forge::run_outcome(&status, run.conclusion.as_deref());
+    let name = [
+        run.name,
+        payload.workflow.and_then(|w| w.name),
+        run.display_title,
+    ]
+    .into_iter()
+    .flatten()
+    .find(|name| !name.is_empty());
+    let mut pull_requests = refs(run.pull_requests);
+    if let Some(pr) = payload.pull_request.filter(|_| pull_requests.is_empty()) {
+        pull_requests = refs(vec![PullRequestRefJson {
+            number: pr.number,
+            head: pr.head,
+        }]);
+    }
+    Ok(ForgeEvent::Ci(CiEvent {
+        repo: payload.repository.into_repo()?,
+        name: nonempty(name, "workflow_run.name")?,
+        sha: commit(run.head_sha, "workflow_run.head_sha")?,
+        check,
+        ci,
+        url: run.html_url.unwrap_or_default(),
+        description: String::new(),
+        log: String::new(),
+        branch: run.head_branch,
+        pull_requests,
+        branch_heads: Vec::new(),
+    }))
+}

@@ -1,0 +1,144 @@
+//! The dedup memory: which deliveries were already acknowledged, in a small
+//! SQLite file of the shim's own (`<data_dir>/webhooks.db`), so a restart
+//! replays nothing. A delivery is remembered only after it was answered 2xx
+//! (its calls succeeded, or it called for nothing), so one that failed is
+//! processed when the sender retries it. Bounded: past `capacity` rows the
+//! oldest are forgotten.
+
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::Context;
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::Source;
+use crate::storage::BUSY_TIMEOUT;
+
+/// The shim's file inside the data dir.
+pub const DEDUP_FILE: &str = "webhooks.db";
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS seen_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    delivery_key TEXT NOT NULL,
+    seen_at INTEGER NOT NULL,
+    UNIQUE (source, delivery_key)
+)";
+
+#[derive(Clone)]
+pub struct DedupStore {
+    pool: SqlitePool,
+    capacity: u32,
+}
+
+impl DedupStore {
+    /// Opens (creating if needed) `<data_dir>/webhooks.db`.
+    pub async fn open(data_dir: &Path, capacity: u32) -> anyhow::Result<Self> {
+        if !data_dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(data_dir)
+                .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        }
+        let path = data_dir.join(DEDUP_FILE);
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        sqlx::query(SCHEMA)
+            .execute(&pool)
+            .await
+            .with_context(|| format!("cannot prepare {}", path.display()))?;
+        // Delivery ids say what happened and when: owner-only, like bosun.db.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot set permissions on {}", path.display()))?;
+        Ok(Self { pool, capacity })
+    }
+
+    /// Whether `key` of `source` was acknowledged before.
+    pub async fn seen(&self, source: Source, key: &str) -> Result<bool, sqlx::Error> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM seen_deliveries WHERE source = ? AND delivery_key = ?",
+        )
+        .bind(source.as_str())
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Remembers `key` (a second time changes nothing), then forgets what
+    /// falls beyond the capacity.
+    pub async fn remember(&self, source: Source, key: &str) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO seen_deliveries (source, delivery_key, seen_at)
+             VALUES (?, ?, ?)",
+        )
+        .bind(source.as_str())
+        .bind(key)
+        .bind(crate::time::UnixMicros::now().0)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM seen_deliveries
+             WHERE id <= (SELECT MAX(id) FROM seen_deliveries) - ?",
+        )
+        .bind(i64::from(self.capacity))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// How many deliveries are remembered.
+    pub async fn remembered(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM seen_deliveries")
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn remembers_across_reopen_and_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DedupStore::open(dir.path(), 3).await.unwrap();
+        assert!(!store.seen(Source::GitHub, "d1").await.unwrap());
+        store.remember(Source::GitHub, "d1").await.unwrap();
+        store.remember(Source::GitHub, "d1").await.unwrap();
+        assert!(store.seen(Source::GitHub, "d1").await.unwrap());
+        assert!(
+            !store.seen(Source::Gitea, "d1").await.unwrap(),
+            "per source"
+        );
+        store.close().await;
+
+        let store = DedupStore::open(dir.path(), 3).await.unwrap();
+        assert!(store.seen(Source::GitHub, "d1").await.unwrap(), "durable");
+        for key in ["d2", "d3", "d4"] {
+            store.remember(Source::Plane, key).await.unwrap();
+        }
+        assert_eq!(store.remembered().await.unwrap(), 3);
+        assert!(
+            !store.seen(Source::GitHub, "d1").await.unwrap(),
+            "oldest forgotten"
+        );
+        assert!(store.seen(Source::Plane, "d4").await.unwrap());
+    }
+}

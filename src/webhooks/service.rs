@@ -1,0 +1,388 @@
+//! The shim's work for one delivery, once its body is read: verify, dedup,
+//! parse, call bosun, remember. See the module docs of [`super`] and the
+//! merge rules in [`super::translate`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+
+use super::config::Verification;
+use super::forge::{CiEvent, ForgeEvent};
+use super::locks::KeyedLocks;
+use super::plane::{self, IssueEvent, Meaning};
+use super::steps::Steps;
+use super::translate::{self, Target, clip};
+use super::upstream::Upstream;
+use super::{
+    DedupStore, ParseError, ShimMetrics, Source, WebhookError, WebhooksConfig, forge_json,
+    signature,
+};
+use crate::pb;
+use crate::reconciler::plane::PlaneClient;
+use crate::sessions::origin_matches;
+
+/// How a delivery was answered when nothing went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Its calls were made (200).
+    Processed(String),
+    /// Seen before: nothing done (200).
+    Duplicate,
+    /// Understood, but it concerns nothing bosun tracks (202).
+    Ignored(String),
+    /// An event kind bosun does not use (202).
+    Unused,
+}
+
+impl Answer {
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Processed(_) => "processed",
+            Self::Duplicate => "duplicate",
+            Self::Ignored(_) => "ignored",
+            Self::Unused => "unused",
+        }
+    }
+}
+
+/// One delivery's identity, from its headers.
+pub struct Delivery {
+    pub source: Source,
+    /// The event kind, as the sender named it.
+    pub event: String,
+    /// The sender's delivery id (Plane: absent or new on every retry).
+    pub id: Option<String>,
+}
+
+pub struct Shim {
+    pub(super) config: WebhooksConfig,
+    pub(super) store: DedupStore,
+    pub(super) upstream: Upstream,
+    pub(super) metrics: ShimMetrics,
+    /// Plane's API, to learn a project's identifier (work items "ORCH-98").
+    plane_api: Option<PlaneClient>,
+    identifiers: Mutex<HashMap<String, String>>,
+    branches: KeyedLocks,
+}
+
+impl Shim {
+    pub fn new(
+        config: WebhooksConfig,
+        store: DedupStore,
+        upstream: Upstream,
+        metrics: ShimMetrics,
+        plane_api: Option<PlaneClient>,
+    ) -> Self {
+        Self {
+            config,
+            store,
+            upstream,
+            metrics,
+            plane_api,
+            identifiers: Mutex::new(HashMap::new()),
+            branches: KeyedLocks::default(),
+        }
+    }
+
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    /// Reads the delivery's identity from `headers` (never fails: a missing
+    /// header is reported by [`Self::handle`] after the signature check).
+    pub fn delivery(source: Source, headers: &HeaderMap) -> Delivery {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        Delivery {
+            source,
+            event: header(source.event_header()).unwrap_or_default(),
+            id: header(source.delivery_header()),
+        }
+    }
+
+    /// Everything after the body was read.
+    pub async fn handle(
+        &self,
+        delivery: &Delivery,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Answer, WebhookError> {
+        let source = delivery.source;
+        match self.config.verification(source) {
+            Verification::Refuse => return Err(WebhookError::NotConfigured(source.as_str())),
+            Verification::Secret(secret) => {
+                let header = headers.get(source.signature_header()).map(|v| v.as_bytes());
+                signature::verify(source, secret, header, body)?;
+            }
+            Verification::Unsigned => {}
+        }
+        if !is_token(&delivery.event) {
+            return Err(WebhookError::BadHeader(source.event_header()));
+        }
+        let key = match source {
+            Source::Plane => hex::encode(Sha256::digest(body)),
+            _ => delivery
+                .id
+                .clone()
+                .filter(|id| is_token(id))
+                .ok_or(WebhookError::BadHeader(source.delivery_header()))?,
+        };
+        // Malformed JSON is refused whatever the event kind.
+        serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            .map_err(|err| ParseError::Json(err.to_string()))?;
+        if self
+            .store
+            .seen(source, &key)
+            .await
+            .map_err(WebhookError::Store)?
+        {
+            return Ok(Answer::Duplicate);
+        }
+        let prefix = format!("{}:{}", source.request_prefix(), &key[..key.len().min(64)]);
+        let answer = match source {
+            Source::Plane => match plane::parse(&delivery.event, body)? {
+                Some(event) => self.plane(&prefix, event).await?,
+                None => return Ok(Answer::Unused),
+            },
+            _ => match forge_json::parse(source, &delivery.event, body)? {
+                Some(event) => self.forge(source, &prefix, event).await?,
+                None => return Ok(Answer::Unused),
+            },
+        };
+        self.store
+            .remember(source, &key)
+            .await
+            .map_err(WebhookError::Store)?;
+        Ok(answer)
+    }
+
+    /// A forge event: for each branch it names, the session's pull request
+    /// is read (ReportPullRequest with fetched=false writes nothing and
+    /// answers the session bosun resolves), merged and reported; a review
+    /// that decides also records a PR_REVIEW verdict on the session's task;
+    /// a CI result is also recorded for the task pipeline.
+    async fn forge(
+        &self,
+        source: Source,
+        prefix: &str,
+        event: ForgeEvent,
+    ) -> Result<Answer, WebhookError> {
+        let repo = match &event {
+            ForgeEvent::PullRequest(e) => e.repo.full_name.clone(),
+            ForgeEvent::Ci(e) => e.repo.full_name.clone(),
+        };
+        let mut steps = Steps::default();
+        let mut session_branch = None;
+        let mut targets = translate::targets(&event);
+        if let (true, ForgeEvent::Ci(e)) = (targets.is_empty(), &event) {
+            targets = self.pull_requests_at(&mut steps, e).await?;
+        }
+        for (i, target) in targets.into_iter().enumerate() {
+            let _turn = self
+                .branches
+                .lock(format!("{}@{}", repo.to_lowercase(), target.branch))
+                .await;
+            let read = self
+                .upstream
+                .report_pull_request(pb::ReportPullRequestRequest {
+                    repo: repo.clone(),
+                    fetched: false,
+                    pull_request: Some(pb::PullRequest {
+                        branch: target.branch.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await;
+            let what = format!("{repo}@{}", target.branch);
+            let Some(session) = steps.read(&what, read)?.and_then(|answer| answer.session) else {
+                continue;
+            };
+            session_branch.get_or_insert_with(|| target.branch.clone());
+            let known = session.pull_request.as_ref();
+            let Some(report) = translate::pull_request_report(source, &event, &target, known)
+            else {
+                steps.skip(format!("{what}: no pull request known"));
+                continue;
+            };
+            let written = self
+                .upstream
+                .report_pull_request(pb::ReportPullRequestRequest {
+                    request_id: format!("{prefix}:pr{i}"),
+                    session_id: session.id.clone(),
+                    fetched: true,
+                    pull_request: Some(report),
+                    ..Default::default()
+                })
+                .await;
+            let task_id = session.task_id;
+            steps.call(&what, written)?;
+            if let ForgeEvent::PullRequest(e) = &event {
+                let id = format!("{prefix}:verdict{i}");
+                if let Some(verdict) = translate::verdict_request(id, &e.review, task_id) {
+                    steps.call(&what, self.upstream.record_verdict(verdict).await)?;
+                }
+            }
+        }
+        if let ForgeEvent::Ci(e) = &event {
+            let request =
+                translate::ci_status_request(format!("{prefix}:ci"), e, session_branch.as_deref());
+            steps.call(&repo, self.upstream.record_ci_status(request).await)?;
+        }
+        Ok(steps.answer())
+    }
+
+    /// The branches whose pull request bosun knows at `e.sha`, for a CI
+    /// result that names no branch (Gitea's statuses, GitHub's on a commit
+    /// that is no branch's head): the sessions of the repo's projects whose
+    /// pull request has that head.
+    async fn pull_requests_at(
+        &self,
+        steps: &mut Steps,
+        e: &CiEvent,
+    ) -> Result<Vec<Target>, WebhookError> {
+        let repo = &e.repo.full_name;
+        let projects = steps
+            .read("projects", self.upstream.projects().await)?
+            .unwrap_or_default();
+        let mut targets: Vec<Target> = Vec::new();
+        for project in projects
+            .iter()
+            .filter(|p| origin_matches(&p.origin_url, repo))
+        {
+            let sessions = steps
+                .read(&project.id, self.upstream.sessions_of(&project.id).await)?
+                .unwrap_or_default();
+            for session in sessions {
+                let Some(pr) = session.pull_request.filter(|pr| pr.head_sha == e.sha) else {
+                    continue;
+                };
+                let branch = if pr.branch.is_empty() {
+                    session.branch
+                } else {
+                    pr.branch
+                };
+                if !branch.is_empty() && targets.iter().all(|t| t.branch != branch) {
+                    targets.push(Target {
+                        branch,
+                        number: Some(pr.number),
+                        head_sha: Some(e.sha.clone()),
+                    });
+                }
+            }
+        }
+        Ok(targets)
+    }
+
+    /// A Plane issue event: the project binding that names its Plane
+    /// project decides what the state means.
+    async fn plane(&self, prefix: &str, event: IssueEvent) -> Result<Answer, WebhookError> {
+        let mut steps = Steps::default();
+        let projects = steps
+            .read("projects", self.upstream.projects().await)?
+            .unwrap_or_default();
+        let bound: Vec<&pb::Project> = projects
+            .iter()
+            .filter(|p| {
+                p.plane
+                    .as_ref()
+                    .is_some_and(|b| b.plane_project_id == event.project_id)
+            })
+            .collect();
+        let (project, binding) = match bound.as_slice() {
+            [project] => (*project, project.plane.clone().unwrap_or_default()),
+            [] => {
+                let why = format!("no project binds Plane project {}", event.project_id);
+                return Ok(Answer::Ignored(why));
+            }
+            several => {
+                let ids: Vec<&str> = several.iter().map(|p| p.id.as_str()).collect();
+                let why = format!(
+                    "Plane project {} is bound by several projects: {}",
+                    event.project_id,
+                    ids.join(", ")
+                );
+                return Ok(Answer::Ignored(why));
+            }
+        };
+        let meaning = match plane::meaning(&event, &binding) {
+            Ok(meaning) => meaning,
+            Err(no_action) => return Ok(Answer::Ignored(no_action.to_string())),
+        };
+        let decision = match meaning {
+            Meaning::InProgress => {
+                let identifier = self.identifier(&event, &binding).await?;
+                let request = pb::StartTaskRequest {
+                    request_id: format!("{prefix}:start"),
+                    project_id: project.id.clone(),
+                    tracker_issue_id: event.issue_id.clone(),
+                    work_item_id: clip(&plane::work_item_id(&event, identifier.as_deref()), 256),
+                    title: clip(&event.title, 256),
+                    ..Default::default()
+                };
+                steps.call(&event.issue_id, self.upstream.start_task(request).await)?;
+                return Ok(steps.answer());
+            }
+            Meaning::Approved => pb::VerdictDecision::Approved,
+            Meaning::Rejected => pb::VerdictDecision::Rejected,
+        };
+        let state = event.state.name.as_deref().unwrap_or(&event.state.id);
+        let request = pb::RecordVerdictRequest {
+            request_id: format!("{prefix}:verdict"),
+            task_ref: Some(pb::record_verdict_request::TaskRef::TrackerIssueId(
+                event.issue_id.clone(),
+            )),
+            decision: decision as i32,
+            source: pb::VerdictSource::Tracker as i32,
+            author: clip(event.actor.as_deref().unwrap_or_default(), 256),
+            comment: clip(&format!("Plane issue moved to {state}"), 1024),
+        };
+        steps.call(&event.issue_id, self.upstream.record_verdict(request).await)?;
+        Ok(steps.answer())
+    }
+
+    /// The Plane project's identifier when the payload lacks it: from
+    /// Plane's API (cached), or `None` when no Plane API is configured.
+    async fn identifier(
+        &self,
+        event: &IssueEvent,
+        binding: &pb::PlaneBinding,
+    ) -> Result<Option<String>, WebhookError> {
+        if !plane::needs_identifier(event) {
+            return Ok(None);
+        }
+        let project = &binding.plane_project_id;
+        if let Some(known) = self.cached_identifier(project) {
+            return Ok(Some(known));
+        }
+        let Some(api) = &self.plane_api else {
+            tracing::warn!(plane_project = %project, issue = %event.issue_id,
+                "reconciler.plane is not configured: the work item id falls back to the Plane issue id");
+            return Ok(None);
+        };
+        let identifier = api
+            .identifier(&binding.workspace_slug, project)
+            .await
+            .map_err(|err| WebhookError::Tracker(err.to_string()))?;
+        if let Ok(mut cache) = self.identifiers.lock() {
+            cache.insert(project.clone(), identifier.clone());
+        }
+        Ok(Some(identifier))
+    }
+
+    fn cached_identifier(&self, project: &str) -> Option<String> {
+        self.identifiers.lock().ok()?.get(project).cloned()
+    }
+}
+
+/// A header value usable in a request_id: 1 to 64 printable ASCII
+/// characters.
+fn is_token(value: &str) -> bool {
+    (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic())
+}
