@@ -147,6 +147,12 @@ async fn applied_migrations(conn: &mut SqliteConnection) -> i64 {
 
 /// Creates the data dir (owner-only) and returns the database path.
 fn prepare(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    create_data_dir(data_dir)?;
+    Ok(data_dir.join(DB_FILE))
+}
+
+/// Creates the data dir, owner-only, unless it exists.
+pub fn create_data_dir(data_dir: &Path) -> anyhow::Result<()> {
     if !data_dir.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -154,7 +160,7 @@ fn prepare(data_dir: &Path) -> anyhow::Result<PathBuf> {
             .create(data_dir)
             .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     }
-    Ok(data_dir.join(DB_FILE))
+    Ok(())
 }
 
 async fn connect_writer(path: &Path) -> anyhow::Result<SqliteConnection> {

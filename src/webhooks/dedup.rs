@@ -5,7 +5,7 @@
 //! processed when the sender retries it. Bounded: past `capacity` rows the
 //! oldest are forgotten.
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::Context;
@@ -35,13 +35,7 @@ pub struct DedupStore {
 impl DedupStore {
     /// Opens (creating if needed) `<data_dir>/webhooks.db`.
     pub async fn open(data_dir: &Path, capacity: u32) -> anyhow::Result<Self> {
-        if !data_dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(data_dir)
-                .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-        }
+        crate::storage::create_data_dir(data_dir)?;
         let path = data_dir.join(DEDUP_FILE);
         let options = SqliteConnectOptions::new()
             .filename(&path)
