@@ -51,6 +51,7 @@ class BosunServer:
             bosun_binary(), "serve",
             "--data-dir", str(self.data_dir),
             "--grpc-addr", address,
+            "--http-addr", "127.0.0.1:0",
             "--log-format", "json",
         ]
         if self._config_path is not None:

@@ -80,7 +80,7 @@ export class BosunServer {
   }
 
   private async launch(address: string): Promise<void> {
-    const args = ["serve", "--data-dir", join(this.workdir, "data"), "--grpc-addr", address, "--log-format", "json"];
+    const args = ["serve", "--data-dir", join(this.workdir, "data"), "--grpc-addr", address, "--http-addr", "127.0.0.1:0", "--log-format", "json"];
     if (this.configPath) args.push("--config", this.configPath);
     const child = spawn(bosunBinary(), args, {
       env: { ...process.env, RUST_LOG: "info", ...this.options.env },

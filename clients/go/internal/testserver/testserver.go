@@ -92,7 +92,7 @@ func (s *Server) Restart() {
 
 func (s *Server) launch(addr string) {
 	s.t.Helper()
-	args := []string{"serve", "--data-dir", s.DataDir, "--grpc-addr", addr, "--log-format", "json"}
+	args := []string{"serve", "--data-dir", s.DataDir, "--grpc-addr", addr, "--http-addr", "127.0.0.1:0", "--log-format", "json"}
 	if s.config != "" {
 		args = append(args, "--config", s.config)
 	}
