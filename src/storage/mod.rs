@@ -64,7 +64,7 @@ impl Db {
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
             .min_connections(1)
-            .connect_with(options(&path).read_only(true))
+            .connect_with(connect_options(&path).read_only(true))
             .await
             .with_context(|| format!("cannot open {} for reading", path.display()))?;
         let (head_tx, head_rx) = watch::channel(head);
@@ -164,7 +164,7 @@ pub fn create_data_dir(data_dir: &Path) -> anyhow::Result<()> {
 }
 
 async fn connect_writer(path: &Path) -> anyhow::Result<SqliteConnection> {
-    let conn = options(path)
+    let conn = connect_options(path)
         .create_if_missing(true)
         .connect()
         .await
@@ -175,7 +175,10 @@ async fn connect_writer(path: &Path) -> anyhow::Result<SqliteConnection> {
     Ok(conn)
 }
 
-fn options(path: &Path) -> SqliteConnectOptions {
+/// The connection settings every bosun connection uses (WAL, synchronous
+/// NORMAL, foreign keys, busy timeout); public for the benchmarks' raw
+/// SQLite baseline.
+pub fn connect_options(path: &Path) -> SqliteConnectOptions {
     SqliteConnectOptions::new()
         .filename(path)
         .journal_mode(SqliteJournalMode::Wal)

@@ -1,0 +1,303 @@
+//! bosun's benchmark suite: a real bosun (the release binary) on a temp data
+//! dir, driven over loopback by a tonic load generator in this process.
+//! Every figure is printed beside a baseline measured in the same run on the
+//! same machine (the transport's null RPC, raw SQLite through the same
+//! driver, reading and hashing the same files), and the ratio is the result.
+//!
+//! Run: `cargo bench --bench bosun` (`-- --help` lists the options;
+//! `-- --soak-seconds 600` runs the soak instead).
+
+mod daemon;
+mod load;
+mod processors;
+mod report;
+mod rpc;
+mod soak;
+mod sqlite;
+mod stream;
+mod transcripts;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use daemon::Bosun;
+use load::{Run, Window};
+use report::{Row, Target};
+
+/// Keeps background loops out of the measurements.
+pub const QUIET: &str = "[reconciler]\ninterval = \"1h\"\n\
+[processors.usage]\ncadence = \"1h\"\n[processors.tool_errors]\ncadence = \"1h\"\n";
+
+const CONCURRENCIES: [usize; 4] = [1, 16, 64, 256];
+/// Concurrencies at which the write and read targets apply.
+const TARGET_CONCURRENCY: [usize; 2] = [64, 256];
+
+#[derive(Debug, Parser)]
+#[command(about = "bosun's benchmark suite")]
+struct Options {
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+    /// Seconds each load measurement lasts (after a 1s warm-up).
+    #[arg(long, default_value_t = 3)]
+    seconds: u64,
+    /// Events replayed to one client.
+    #[arg(long, default_value_t = 1_000_000)]
+    replay_events: u64,
+    /// Transcripts the processors pass over.
+    #[arg(long, default_value_t = 10_000)]
+    transcripts: usize,
+    /// Only these sections (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<Section>,
+    /// Run the soak instead: mixed load for this many seconds, with memory
+    /// and latency sampled every 10s; fails if memory grows after warm-up.
+    #[arg(long)]
+    soak_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, ValueEnum)]
+enum Section {
+    Unary,
+    Stream,
+    Replay,
+    Processors,
+}
+
+fn main() -> anyhow::Result<()> {
+    let options = Options::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        if let Some(seconds) = options.soak_seconds {
+            return soak::run(Duration::from_secs(seconds)).await;
+        }
+        run(options).await
+    })
+}
+
+async fn run(options: Options) -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let window = Window {
+        warmup: Duration::from_secs(1),
+        measure: Duration::from_secs(options.seconds),
+    };
+    println!(
+        "bosun {} benchmark, {}, {} cores, {}s per measurement",
+        env!("CARGO_PKG_VERSION"),
+        chrono::DateTime::from_timestamp(sqlite::now_micros() / 1_000_000, 0)
+            .map(|now| now.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        options.seconds
+    );
+    let wanted = |section| options.only.is_empty() || options.only.contains(&section);
+    let mut rows = Vec::new();
+    if wanted(Section::Unary) {
+        unary(root.path(), window, &mut rows).await?;
+    }
+    if wanted(Section::Stream) {
+        change_stream(root.path(), window, &mut rows).await?;
+    }
+    if wanted(Section::Replay) {
+        replay(root.path(), options.replay_events, &mut rows).await?;
+    }
+    if wanted(Section::Processors) {
+        processors::measure(root.path(), options.transcripts, &mut rows).await?;
+    }
+    report::print(&rows);
+    Ok(())
+}
+
+/// Start-up, the null RPC, raw SQLite, writes and reads.
+async fn unary(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let bosun = Bosun::start(&root.join("unary"), QUIET).await?;
+    let ready_ms = bosun.ready_after.as_secs_f64() * 1e3;
+    rows.push(
+        Row::value("start-up: process start to health SERVING", ready_ms, "ms")
+            .target(Target::AtMost(200.0, "ms"), ready_ms),
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_mb = bosun.rss_bytes()? as f64 / 1e6;
+    rows.push(
+        Row::value("idle memory (RSS) after start-up", idle_mb, "MB")
+            .target(Target::AtMost(30.0, "MB"), idle_mb),
+    );
+
+    let channels = Arc::new(bosun.connections(rpc::CONNECTIONS).await?);
+    let mut null = Vec::new();
+    for concurrency in CONCURRENCIES {
+        let run = rpc::health(channels.clone(), concurrency, window).await;
+        rows.push(Row::run(
+            format!("null RPC (health Check), concurrency {concurrency}"),
+            &run,
+        ));
+        null.push((concurrency, run.rate()));
+    }
+    let null_at = |concurrency| {
+        null.iter()
+            .find(|(c, _)| *c == concurrency)
+            .map_or(f64::NAN, |(_, rate)| *rate)
+    };
+
+    let raw = sqlite::insert_rate(&root.join("raw-1"), 1, window).await?;
+    rows.push(Row::value(
+        "raw SQLite: single-row insert transactions",
+        raw,
+        "/s",
+    ));
+    let batched = sqlite::insert_rate(&root.join("raw-256"), 256, window).await?;
+    rows.push(
+        Row::value("raw SQLite: 256 rows per transaction", batched, "rows/s").against(
+            "raw SQLite 1-row txn",
+            batched,
+            raw,
+        ),
+    );
+
+    let sessions = Arc::new(rpc::sessions(channels[0].clone()).await?);
+    for concurrency in CONCURRENCIES {
+        let run = rpc::record_lesson(channels.clone(), concurrency, window).await;
+        write_rows(
+            rows,
+            "RecordLesson",
+            concurrency,
+            &run,
+            raw,
+            null_at(concurrency),
+        );
+    }
+    for concurrency in CONCURRENCIES {
+        let run =
+            rpc::report_activity(channels.clone(), sessions.clone(), concurrency, window).await;
+        write_rows(
+            rows,
+            "ReportActivity",
+            concurrency,
+            &run,
+            raw,
+            null_at(concurrency),
+        );
+    }
+    for concurrency in [1, 64] {
+        let run = rpc::get_session(channels.clone(), sessions.clone(), concurrency, window).await;
+        read_row(rows, "GetSession", concurrency, &run, null_at(concurrency));
+        let run = rpc::list_lessons(channels.clone(), concurrency, window).await;
+        read_row(
+            rows,
+            "ListLessons (page of 100)",
+            concurrency,
+            &run,
+            null_at(concurrency),
+        );
+    }
+    bosun.stop();
+    Ok(())
+}
+
+fn write_rows(rows: &mut Vec<Row>, rpc: &str, concurrency: usize, run: &Run, raw: f64, null: f64) {
+    let targeted = TARGET_CONCURRENCY.contains(&concurrency);
+    let rate = run.rate();
+    let mut row = Row::run(format!("{rpc}, concurrency {concurrency}"), run).against(
+        "raw SQLite 1-row txn",
+        rate,
+        raw,
+    );
+    if targeted {
+        row = row.target(Target::RatioAtLeast(1.0), rate);
+    }
+    rows.push(row);
+    let mut row = Row::compare(&format!("null RPC, concurrency {concurrency}"), rate, null);
+    if targeted {
+        row = row.target(Target::RatioAtLeast(0.5), rate);
+    }
+    rows.push(row);
+}
+
+fn read_row(rows: &mut Vec<Row>, rpc: &str, concurrency: usize, run: &Run, null: f64) {
+    let rate = run.rate();
+    let mut row = Row::run(format!("{rpc}, concurrency {concurrency}"), run).against(
+        &format!("null RPC, concurrency {concurrency}"),
+        rate,
+        null,
+    );
+    if TARGET_CONCURRENCY.contains(&concurrency) {
+        row = row.target(Target::RatioAtLeast(0.7), rate);
+    }
+    rows.push(row);
+}
+
+/// Idle watchers' memory and commit-to-delivery latency.
+async fn change_stream(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let config = format!("{QUIET}[events]\nprogress_interval = \"500ms\"\n");
+    let bosun = Bosun::start(&root.join("stream"), &config).await?;
+    let (per_watcher, before, after) = stream::idle_memory(&bosun, 1000).await?;
+    let kb = per_watcher / 1e3;
+    let mut row = Row::value("memory per idle watcher (1,000 open)", kb, "KB")
+        .target(Target::AtMost(20.0, "KB"), kb);
+    row.baseline = format!(
+        "RSS {:.1} MB before, {:.1} MB after",
+        before as f64 / 1e6,
+        after as f64 / 1e6
+    );
+    rows.push(row);
+    for (watchers, rate) in [(1, 1000), (100, 1000), (1000, 100)] {
+        let at = stream::head(bosun.connections(1).await?.remove(0)).await?;
+        let streams = stream::open(&bosun, watchers, at).await?;
+        let delivery = stream::deliver(&bosun, streams, rate, window.measure).await?;
+        let p99 = delivery.latency.value_at_quantile(0.99) as f64 / 1e3;
+        let mut row = Row::value(
+            format!("change stream: {watchers} watchers, {rate} events/s, commit to delivery"),
+            delivery.latency.max() as f64 / 1e3,
+            "ms max",
+        );
+        row.latency = format!(
+            "{:.2} / {p99:.2} ms",
+            delivery.latency.value_at_quantile(0.5) as f64 / 1e3
+        );
+        if watchers == 100 {
+            row = row.target(Target::AtMost(5.0, "ms p99"), p99);
+        }
+        rows.push(row);
+        let complete = (delivery.watchers - delivery.incomplete) as f64;
+        rows.push(
+            Row::value(
+                format!(
+                    "  watchers that got all {} events, each once, in order",
+                    delivery.events
+                ),
+                complete,
+                &format!("of {watchers}"),
+            )
+            .target(Target::AtLeast(watchers as f64, "(all)"), complete),
+        );
+    }
+    bosun.stop();
+    Ok(())
+}
+
+/// Catch-up replay of a long history to one client.
+async fn replay(root: &Path, events: u64, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let dir = root.join("replay");
+    let filled = sqlite::preload(&dir, events).await?;
+    println!(
+        "replay: {events} events written in {:.1}s",
+        filled.as_secs_f64()
+    );
+    let scan = sqlite::scan_rate(&dir).await?;
+    let bosun = Bosun::start(&dir, QUIET).await?;
+    let (rate, took) = stream::replay(&bosun, events as i64).await?;
+    let mut row = Row::value(
+        format!("replay of {events} events to one client"),
+        rate,
+        "events/s",
+    )
+    .against("raw SQLite: read every event", rate, scan)
+    .target(Target::AtLeast(100_000.0, "events/s"), rate);
+    row.latency = format!("{:.1} s in all", took.as_secs_f64());
+    rows.push(row);
+    bosun.stop();
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! Processors at fleet scale: a first pass and a stable re-pass of each
+//! built-in processor over 10,000 transcripts, run with Processors.
+//! RunProcessor on a real bosun, against baselines on the same files (the
+//! page cache is warm for baselines and passes alike).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+use bosun::pb;
+use bosun::pb::processors_client::ProcessorsClient;
+
+use crate::daemon::Bosun;
+use crate::report::{Row, Target};
+use crate::transcripts::{self, Work};
+
+pub async fn measure(root: &Path, count: usize, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let dir = root.join("transcripts");
+    let bytes = transcripts::generate(&dir, count)?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mb = bytes as f64 / 1e6;
+    println!("processors: {count} transcripts, {mb:.1} MB, {threads} threads");
+    let read_and_hash = transcripts::time(|| transcripts::read_all(&dir, threads, Work::Hash));
+    let read_hash_count =
+        transcripts::time(|| transcripts::read_all(&dir, threads, Work::HashAndCount));
+    let stat_all =
+        transcripts::time(|| bosun::processors::transcript::list(&dir).map(|listed| listed.len()));
+
+    let config = format!(
+        "{}[processors]\ntranscripts_dir = {:?}\n",
+        crate::QUIET
+            .replace(
+                "[processors.usage]",
+                "[processors.usage]\ntime_budget = \"0s\""
+            )
+            .replace(
+                "[processors.tool_errors]",
+                "[processors.tool_errors]\ntime_budget = \"0s\""
+            ),
+        dir.display().to_string()
+    );
+    let bosun = Bosun::start(&root.join("processors"), &config).await?;
+    let mut client = ProcessorsClient::new(bosun.connections(1).await?.remove(0));
+    for name in ["usage", "tool_errors"] {
+        let (first, first_time) = run(&mut client, name).await?;
+        ensure!(first.processed == count as i64, "first pass: {first:?}");
+        let (again, again_time) = run(&mut client, name).await?;
+        ensure!(
+            again.skipped_unchanged == count as i64,
+            "re-pass: {again:?}"
+        );
+        let rate = mb / first_time.as_secs_f64();
+        rows.push(
+            Row::value(format!("processors: {name} first pass"), rate, "MB/s")
+                .against(
+                    "read + SHA-256 every file",
+                    rate,
+                    mb / read_and_hash.as_secs_f64(),
+                )
+                .target(Target::AtLeast(200.0, "MB/s"), rate),
+        );
+        if name == "usage" {
+            rows.push(Row::compare(
+                "read + hash + count usage, no storage",
+                rate,
+                mb / read_hash_count.as_secs_f64(),
+            ));
+        }
+        let ms = again_time.as_secs_f64() * 1e3;
+        rows.push(
+            Row::value(format!("processors: {name} stable re-pass"), ms, "ms")
+                .against("list + stat every file", ms, stat_all.as_secs_f64() * 1e3)
+                .target(Target::AtMost(100.0, "ms"), ms),
+        );
+    }
+    bosun.stop();
+    Ok(())
+}
+
+async fn run(
+    client: &mut ProcessorsClient<tonic::transport::Channel>,
+    name: &str,
+) -> anyhow::Result<(pb::ProcessorRun, Duration)> {
+    let started = Instant::now();
+    let run = client
+        .run_processor(pb::RunProcessorRequest { name: name.into() })
+        .await?
+        .into_inner();
+    Ok((run, started.elapsed()))
+}
