@@ -71,7 +71,7 @@ pub async fn report_activity(
     closed_loop(concurrency, window, move |worker, n| {
         let mut client = SessionsClient::new(pick(&channels, worker));
         let session_id = sessions[worker % sessions.len()].clone();
-        let state = if n % 2 == 0 {
+        let state = if n.is_multiple_of(2) {
             pb::ActivityState::Active
         } else {
             pb::ActivityState::Ready

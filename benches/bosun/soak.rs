@@ -217,7 +217,7 @@ async fn call(
             .report_activity(pb::ReportActivityRequest {
                 request_id: String::new(),
                 session_id,
-                state: if n % 2 == 0 {
+                state: if n.is_multiple_of(2) {
                     pb::ActivityState::Active
                 } else {
                     pb::ActivityState::Ready
