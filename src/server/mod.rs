@@ -301,7 +301,9 @@ impl Server {
                 watchers,
             )))
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(listener),
+                // No Nagle: a reply larger than a segment must not wait
+                // for the client's delayed ACK (40 ms per page otherwise).
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
                 stop_accepting.clone().cancelled_owned(),
             );
         tokio::pin!(serving);
