@@ -69,7 +69,10 @@ async fn failing_and_panicking_jobs_are_undone_alone_in_a_shared_batch() {
     let outcomes = futures::future::join_all(jobs).await;
     for (value, outcome) in &outcomes {
         match value % 10 {
-            3 => assert!(matches!(outcome, Err(JobError::Refused)), "{value}: {outcome:?}"),
+            3 => assert!(
+                matches!(outcome, Err(JobError::Refused)),
+                "{value}: {outcome:?}"
+            ),
             7 => assert!(
                 matches!(outcome, Err(JobError::Store(StoreError::Panicked))),
                 "{value}: {outcome:?}"

@@ -7,6 +7,7 @@ mod compaction;
 mod convert;
 mod grpc;
 mod store;
+mod tail;
 mod watch;
 
 use crate::error::{ErrorCode, FieldViolation, ServiceError, Violations};

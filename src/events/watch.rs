@@ -2,7 +2,8 @@
 //! (each read in one snapshot that also checks the cursor was not
 //! compacted), then waits for the writer's post-commit head signal, so a
 //! commit reaches streams in milliseconds without polling (a slow re-read of
-//! the head is only a safety net). Each stream's queue holds at most
+//! the head is only a safety net). Streams near the head take new events
+//! from the shared [`Tail`], read once per commit for all of them. Each stream's queue holds at most
 //! [`QUEUE`] messages: a consumer that stops reading parks its own task,
 //! never the writer or other streams, and is caught up from the table when
 //! it reads again. Progress messages are sent only when caught up to a
@@ -18,6 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
+use super::tail::Tail;
 use super::{EventError, EventFilter, convert, store};
 use crate::error::{CommonError, to_status};
 use crate::pb;
@@ -34,6 +36,7 @@ const SAFETY_POLL: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Watchers {
     db: Db,
+    tail: Arc<Tail>,
     progress_interval: Duration,
     shutdown: CancellationToken,
     open_tx: Arc<watch::Sender<usize>>,
@@ -42,7 +45,9 @@ pub struct Watchers {
 impl Watchers {
     /// `shutdown` ends every stream with UNAVAILABLE (SHUTTING_DOWN).
     pub fn new(db: Db, progress_interval: Duration, shutdown: CancellationToken) -> Self {
+        let head = *db.head().borrow();
         Self {
+            tail: Tail::new(db.clone(), head),
             db,
             progress_interval,
             shutdown,
@@ -71,6 +76,7 @@ impl Watchers {
         let (tx, rx) = mpsc::channel(QUEUE);
         let stream = Stream {
             db: self.db.clone(),
+            tail: self.tail.clone(),
             filter,
             cursor: after_seq,
             tx,
@@ -107,6 +113,7 @@ enum Flow {
 
 struct Stream {
     db: Db,
+    tail: Arc<Tail>,
     filter: EventFilter,
     /// Every matching event with seq <= cursor has been sent.
     cursor: i64,
@@ -162,6 +169,36 @@ impl Stream {
     /// Reads and sends the next page up to `head` and advances the cursor;
     /// `Some(true)` if it sent events, `None` if the stream must end.
     async fn send_page(&mut self, head: i64) -> Option<bool> {
+        let recent = self
+            .tail
+            .read(self.cursor, head, &self.filter, PAGE as usize)
+            .await;
+        let (page, next_cursor) = match recent {
+            Ok(Some(recent)) => recent,
+            Ok(None) => self.read_table(head).await?,
+            Err(err) => {
+                self.send(Err(to_status(EventError::from(err)))).await;
+                return None;
+            }
+        };
+        let sent_events = !page.is_empty();
+        if sent_events {
+            let message = pb::WatchResponse {
+                events: page,
+                resume_seq: next_cursor,
+                progress: false,
+            };
+            if let Flow::Stop = self.send(Ok(message)).await {
+                return None;
+            }
+        }
+        self.cursor = next_cursor;
+        Some(sent_events)
+    }
+
+    /// The next page from the table (the stream is behind the tail), and
+    /// the cursor after it; `None` if the stream must end.
+    async fn read_table(&mut self, head: i64) -> Option<(Vec<pb::Event>, i64)> {
         let page =
             match store::read_page(self.db.reader(), self.cursor, head, &self.filter, PAGE).await {
                 Ok(Ok(page)) => page,
@@ -183,19 +220,10 @@ impl Stream {
             Some(last) if page.len() == PAGE as usize => last.seq,
             _ => head,
         };
-        let sent_events = !page.is_empty();
-        if sent_events {
-            let message = pb::WatchResponse {
-                events: page.into_iter().map(convert::event_to_pb).collect(),
-                resume_seq: next_cursor,
-                progress: false,
-            };
-            if let Flow::Stop = self.send(Ok(message)).await {
-                return None;
-            }
-        }
-        self.cursor = next_cursor;
-        Some(sent_events)
+        Some((
+            page.into_iter().map(convert::event_to_pb).collect(),
+            next_cursor,
+        ))
     }
 
     /// Queues a message, waiting for room unless the stream must end.

@@ -211,7 +211,9 @@ async fn run_job(
     tx: &mut Transaction<'_, Sqlite>,
     run: JobFn,
 ) -> Result<Result<Erased, StoreError>, StoreError> {
-    sqlx::query("SAVEPOINT bosun_job").execute(&mut **tx).await?;
+    sqlx::query("SAVEPOINT bosun_job")
+        .execute(&mut **tx)
+        .await?;
     let outcome = AssertUnwindSafe(run(tx)).catch_unwind().await;
     match outcome {
         Ok((true, result)) => Ok(Ok(result)),
@@ -234,7 +236,6 @@ async fn rollback_job(tx: &mut Transaction<'_, Sqlite>) -> Result<(), StoreError
         .await?;
     Ok(())
 }
-
 
 async fn run_alone(conn: &mut SqliteConnection, job: Job) {
     let result = match AssertUnwindSafe((job.run)(conn)).catch_unwind().await {
