@@ -15,6 +15,7 @@ use crate::lessons::JournalSettings;
 use crate::processors::ProcessorSettings;
 use crate::reconciler::ReconcilerConfig;
 use crate::sessions::decide::QuarantineLimits;
+use crate::storage::StorageSettings;
 use crate::tasks::TasksConfig;
 use crate::webhooks::WebhooksConfig;
 
@@ -35,6 +36,7 @@ pub struct Config {
     /// How long shutdown waits for in-flight calls.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
+    pub storage: StorageConfig,
     pub lessons: LessonsConfig,
     pub events: EventsConfig,
     pub sessions: SessionsConfig,
@@ -50,6 +52,30 @@ pub struct Config {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// How long a write waits for a lock another process holds on the
+    /// database before the call answers UNAVAILABLE.
+    #[serde(with = "humantime_serde")]
+    pub busy_timeout: Duration,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        let StorageSettings { busy_timeout } = StorageSettings::default();
+        Self { busy_timeout }
+    }
+}
+
+impl StorageConfig {
+    pub fn settings(&self) -> StorageSettings {
+        StorageSettings {
+            busy_timeout: self.busy_timeout,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -243,6 +269,7 @@ impl Default for Config {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 7071)),
             log_format: LogFormat::Text,
             drain_timeout: Duration::from_secs(10),
+            storage: StorageConfig::default(),
             lessons: LessonsConfig::default(),
             events: EventsConfig::default(),
             sessions: SessionsConfig::default(),
@@ -364,6 +391,11 @@ impl Config {
                 "grpc_addr and http_addr are both {}",
                 self.grpc_addr
             ));
+        }
+        if self.storage.busy_timeout < Duration::from_millis(10)
+            || self.storage.busy_timeout > Duration::from_secs(600)
+        {
+            return invalid("storage.busy_timeout must be between 10ms and 10m".into());
         }
         if self.events.progress_interval < Duration::from_millis(10) {
             return invalid("events.progress_interval must be at least 10ms".into());
@@ -522,6 +554,7 @@ mod tests {
                 "tool_error_burst_threshold",
             ),
             ("[processors.usage]\nevery = \"5m\"", "every"),
+            ("[storage]\nbusy_timeout = \"0s\"", "storage.busy_timeout"),
             (
                 "[webhooks.github]\nsecret = \"s3cret\"\ninsecure = true",
                 "not both",

@@ -475,13 +475,21 @@ async fn a_stream_resumes_across_a_server_restart_with_nothing_lost_or_repeated(
 
 /// Appends `count` events dated at the epoch, i.e. far past any retention.
 async fn append_old_events(server: &TestServer, count: usize) {
+    append_old_events_sized(server, count, 0).await;
+}
+
+/// Like [`append_old_events`], each with an entity id `id_len` bytes long
+/// (the id is sent on the wire; a test kind's payload is not).
+async fn append_old_events_sized(server: &TestServer, count: usize, id_len: usize) {
     use sqlx::Connection;
+    let entity_id = "0".repeat(id_len.max(1));
     let mut conn = server.sqlite().await;
     // IMMEDIATE: take the write lock up front, as bosun does; a deferred
     // transaction that upgrades fails at once when bosun is writing.
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
     for _ in 0..count {
-        sqlx::query("INSERT INTO change_log (event_type, entity_kind, entity_id, payload, create_time) VALUES ('test.old', 'test', '0', '{}', 0)")
+        sqlx::query("INSERT INTO change_log (event_type, entity_kind, entity_id, payload, create_time) VALUES ('test.old', 'test', ?, '{}', 0)")
+            .bind(&entity_id)
             .execute(&mut *tx)
             .await
             .unwrap();
@@ -559,22 +567,42 @@ async fn compaction_keeps_the_newest_10000_and_refuses_compacted_cursors() {
 #[tokio::test]
 async fn a_stream_whose_cursor_is_compacted_under_it_ends_with_cursor_compacted() {
     let server = start().await;
-    append_old_events(&server, 12_000).await;
+    // 2 KiB events over a connection with 64 KiB flow-control windows: the
+    // transport and the stream's queue hold about 1,300 of them (measured
+    // with all the time in the world), so the unread stream below is parked
+    // far before seq 6001 when compaction runs. (With small events, transport buffers could hold the whole
+    // backlog: the stream would pass the compacted range before it was
+    // deleted and rightly never fail.)
+    append_old_events_sized(&server, 16_000, 2048).await;
     write(&server, "gate_failure", "s-0", 1).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535)
+        .connect()
+        .await
+        .unwrap();
     // Opened at the start, then not read: it is parked far behind.
-    let mut stream = server
-        .events()
+    let mut stream = bosun::pb::events_client::EventsClient::new(channel)
         .watch(WatchRequest::default())
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(server.compactor.run_once().await.unwrap(), 2_001);
+    assert_eq!(server.compactor.run_once().await.unwrap(), 6_001);
     let mut seqs = Vec::new();
     let status = loop {
         match tokio::time::timeout(PATIENCE, stream.message())
             .await
             .unwrap()
         {
+            // A progress message means the stream caught up with the head,
+            // which it cannot do across compacted history: fail rather than
+            // read progress messages forever.
+            Ok(Some(message)) if message.progress => panic!(
+                "the stream caught up to {} without ending; it delivered up to {:?}",
+                message.resume_seq,
+                seqs.last()
+            ),
             Ok(Some(message)) => seqs.extend(message.events.iter().map(|e| e.seq)),
             Ok(None) => panic!("the stream must end with an error"),
             Err(status) => break status,
@@ -592,7 +620,7 @@ async fn a_stream_whose_cursor_is_compacted_under_it_ends_with_cursor_compacted(
     let first = seqs.first().copied().unwrap_or(1);
     let last = seqs.last().copied().unwrap_or(0);
     assert!(
-        oldest > last + 1 && oldest <= 2002,
+        oldest > last + 1 && oldest <= 6002,
         "oldest {oldest} after delivering {first}..={last}"
     );
     assert_eq!(

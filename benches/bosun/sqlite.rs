@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bosun::storage::{DB_FILE, MIGRATOR, connect_options};
+use bosun::storage::{DB_FILE, MIGRATOR, StorageSettings, connect_options};
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 
 use crate::load::Window;
@@ -13,7 +13,7 @@ use crate::load::Window;
 /// Opens a migrated database in `dir` the way bosun's writer does.
 pub async fn open(dir: &Path) -> anyhow::Result<SqliteConnection> {
     bosun::storage::create_data_dir(dir)?;
-    let mut conn = connect_options(&dir.join(DB_FILE))
+    let mut conn = connect_options(&dir.join(DB_FILE), StorageSettings::default())
         .create_if_missing(true)
         .connect()
         .await?;
@@ -87,7 +87,7 @@ pub async fn preload(dir: &Path, count: u64) -> anyhow::Result<Duration> {
 /// connection; returns events per second.
 pub async fn scan_rate(dir: &Path) -> anyhow::Result<f64> {
     use futures::TryStreamExt;
-    let mut conn = connect_options(&dir.join(DB_FILE))
+    let mut conn = connect_options(&dir.join(DB_FILE), StorageSettings::default())
         .read_only(true)
         .connect()
         .await?;

@@ -9,7 +9,7 @@ use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use super::store;
-use crate::storage::{BUSY_TIMEOUT, Db, StoreError};
+use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
 
 /// The newest events are always kept, whatever their age.
@@ -51,8 +51,9 @@ impl Compactor {
             }
         }
         if deleted > 0 {
+            let busy_timeout = self.db.busy_timeout();
             self.db
-                .outside_transaction(|conn| checkpoint(conn).boxed())
+                .outside_transaction(move |conn| checkpoint(conn, busy_timeout).boxed())
                 .await?;
             tracing::info!(deleted, "compacted the change log");
         }
@@ -77,15 +78,18 @@ impl Compactor {
 }
 
 /// Truncates the WAL, waiting at most briefly for readers so the writer is
-/// not held up.
-async fn checkpoint(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+/// not held up, then restores the connection's `busy_timeout`.
+async fn checkpoint(
+    conn: &mut sqlx::SqliteConnection,
+    busy_timeout: Duration,
+) -> Result<(), StoreError> {
     sqlx::query("PRAGMA busy_timeout = 100")
         .execute(&mut *conn)
         .await?;
     let result = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
         .execute(&mut *conn)
         .await;
-    let restore = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
+    let restore = format!("PRAGMA busy_timeout = {}", busy_timeout.as_millis());
     sqlx::query(&restore).execute(&mut *conn).await?;
     result?;
     Ok(())

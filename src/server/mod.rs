@@ -121,7 +121,7 @@ impl Server {
         config: Config,
         extra: Vec<Registration>,
     ) -> anyhow::Result<Self> {
-        let db = Db::open(&config.data_dir).await?;
+        let db = Db::open_with(&config.data_dir, config.storage.settings()).await?;
         let deliveries = DedupStore::open(&config.data_dir, config.webhooks.dedup_capacity).await?;
         let journal = Journal::new(db.clone(), config.lessons.journal_settings());
         // The shim calls the public API like any client; with auth on it

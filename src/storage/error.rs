@@ -5,10 +5,14 @@ use crate::error::{ErrorCode, ServiceError};
 /// What went wrong talking to SQLite, classified for the caller.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database is locked by someone else or the disk is full, read-only
-    /// or failing: transient from the client's point of view.
+    /// The database is locked by someone else, or the disk is read-only or
+    /// failing: transient from the client's point of view.
     #[error("storage unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The disk (or the database's size limit) is full: writes fail until
+    /// space is freed; reads go on.
+    #[error("storage full")]
+    Full(#[source] sqlx::Error),
     /// A UNIQUE or PRIMARY KEY constraint refused the write.
     #[error("unique constraint violated")]
     UniqueViolation(#[source] sqlx::Error),
@@ -50,9 +54,10 @@ impl From<sqlx::Error> for StoreError {
                     .and_then(|code| code.parse::<i64>().ok())
                     .map(|code| code & 0xff);
                 match primary {
+                    Some(SQLITE_FULL) => Self::Full(err),
                     Some(
                         SQLITE_BUSY | SQLITE_LOCKED | SQLITE_NOMEM | SQLITE_READONLY | SQLITE_IOERR
-                        | SQLITE_FULL | SQLITE_CANTOPEN,
+                        | SQLITE_CANTOPEN,
                     ) => Self::Unavailable(err),
                     _ => Self::Internal(err),
                 }
@@ -70,7 +75,7 @@ impl ServiceError for StoreError {
     fn code(&self) -> ErrorCode {
         match self {
             Self::Batch(cause) => cause.code(),
-            Self::Unavailable(_) | Self::Closed => ErrorCode::Unavailable,
+            Self::Unavailable(_) | Self::Full(_) | Self::Closed => ErrorCode::Unavailable,
             Self::UniqueViolation(_) | Self::Internal(_) | Self::Malformed(_) | Self::Panicked => {
                 ErrorCode::Internal
             }
@@ -81,7 +86,82 @@ impl ServiceError for StoreError {
         match self {
             Self::Batch(cause) => cause.reason(),
             Self::Unavailable(_) | Self::Closed => "STORAGE_UNAVAILABLE",
+            Self::Full(_) => "STORAGE_FULL",
             _ => "INTERNAL",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions, Connection};
+
+    use super::*;
+
+    /// Real SQLite failures, each classified: a read-only database (as when
+    /// the disk turns read-only under bosun), a lock held elsewhere, a
+    /// full database, and a broken constraint.
+    #[tokio::test]
+    async fn sqlite_failures_map_to_codes_and_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("t.db"))
+            .create_if_missing(true)
+            .busy_timeout(std::time::Duration::from_millis(10));
+        let mut conn = options.connect().await.unwrap();
+        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let classify = |err: sqlx::Error| {
+            let err = StoreError::from(err);
+            (err.code(), err.reason())
+        };
+
+        let mut read_only = options.clone().read_only(true).connect().await.unwrap();
+        let err = sqlx::query("INSERT INTO t (v) VALUES ('x')")
+            .execute(&mut read_only)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            classify(err),
+            (ErrorCode::Unavailable, "STORAGE_UNAVAILABLE")
+        );
+
+        let mut holder = options.connect().await.unwrap();
+        let held = holder.begin_with("BEGIN EXCLUSIVE").await.unwrap();
+        let err = sqlx::query("INSERT INTO t (v) VALUES ('x')")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            classify(err),
+            (ErrorCode::Unavailable, "STORAGE_UNAVAILABLE")
+        );
+        held.rollback().await.unwrap();
+
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let err = sqlx::query("INSERT INTO t (v) SELECT zeroblob(100000)")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert_eq!(classify(err), (ErrorCode::Unavailable, "STORAGE_FULL"));
+
+        let err = sqlx::query("INSERT INTO t (id) VALUES (1), (1)")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            StoreError::from(err),
+            StoreError::UniqueViolation(_)
+        ));
     }
 }

@@ -3,12 +3,13 @@
 //! wait for it; `synchronous=NORMAL` makes a commit survive a crash of the
 //! process (a power loss may lose the newest commits, never corrupt the file).
 //! Migrations in `migrations/` are embedded and applied at every start; a
-//! second start on the same data dir changes nothing.
+//! second start on the same data dir changes nothing. One process at a time
+//! uses a data dir (see [`files::DataDirLock`]).
 
 mod error;
+mod files;
 mod writer;
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,6 +23,8 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use error::StoreError;
+use files::DataDirLock;
+pub use files::{LOCK_FILE, create_data_dir, owner_only_database};
 pub use writer::MAX_BATCH;
 use writer::Writer;
 
@@ -30,10 +33,27 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "bosun.db";
-/// How long a statement waits for a lock held by another process.
+/// How long a statement waits, by default, for a lock held by another
+/// process (see [`StorageSettings`]).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read-only connections in the pool.
 const READERS: u32 = 8;
+
+/// How the database is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageSettings {
+    /// How long a statement waits for a lock held by another process
+    /// before it fails (and the call answers UNAVAILABLE).
+    pub busy_timeout: Duration,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            busy_timeout: BUSY_TIMEOUT,
+        }
+    }
+}
 
 /// The database: a read pool, the writer, and the change-log head.
 #[derive(Clone)]
@@ -41,18 +61,30 @@ pub struct Db {
     reader: SqlitePool,
     writer: Writer,
     head_rx: watch::Receiver<i64>,
-    shutdown: Arc<Mutex<Option<WriterShutdown>>>,
+    busy_timeout: Duration,
+    shutdown: Arc<Mutex<Option<Closing>>>,
 }
 
-/// How to stop the writer task: the stop signal and the task to await.
-type WriterShutdown = (oneshot::Sender<()>, JoinHandle<()>);
+/// What [`Db::close`] stops and releases.
+struct Closing {
+    stop_tx: oneshot::Sender<()>,
+    writer_task: JoinHandle<()>,
+    lock: DataDirLock,
+}
 
 impl Db {
-    /// Opens (creating if needed) `<data_dir>/bosun.db`, applies migrations
-    /// and starts the writer.
+    /// [`Db::open_with`] the default settings.
     pub async fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        let path = prepare(data_dir)?;
-        let mut conn = connect_writer(&path).await?;
+        Self::open_with(data_dir, StorageSettings::default()).await
+    }
+
+    /// Opens (creating if needed) `<data_dir>/bosun.db`, applies migrations
+    /// and starts the writer. Fails at once if another process uses the
+    /// data dir.
+    pub async fn open_with(data_dir: &Path, settings: StorageSettings) -> anyhow::Result<Self> {
+        let (path, lock) = prepare(data_dir)?;
+        let writer_options = connect_options(&path, settings);
+        let mut conn = connect_writer(&path, &writer_options).await?;
         MIGRATOR
             .run(&mut conn)
             .await
@@ -64,17 +96,22 @@ impl Db {
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
             .min_connections(1)
-            .connect_with(connect_options(&path).read_only(true))
+            .connect_with(connect_options(&path, settings).read_only(true))
             .await
             .with_context(|| format!("cannot open {} for reading", path.display()))?;
         let (head_tx, head_rx) = watch::channel(head);
         let (stop_tx, stop_rx) = oneshot::channel();
-        let (writer, task) = Writer::start(conn, head_tx, stop_rx);
+        let (writer, writer_task) = Writer::start(conn, writer_options, head_tx, stop_rx);
         Ok(Self {
             reader,
             writer,
             head_rx,
-            shutdown: Arc::new(Mutex::new(Some((stop_tx, task)))),
+            busy_timeout: settings.busy_timeout,
+            shutdown: Arc::new(Mutex::new(Some(Closing {
+                stop_tx,
+                writer_task,
+                lock,
+            }))),
         })
     }
 
@@ -110,24 +147,37 @@ impl Db {
         self.head_rx.clone()
     }
 
-    /// Finishes queued writes, then closes every connection. Later writes fail
-    /// with [`StoreError::Closed`].
+    /// How long statements wait for another process's lock.
+    pub fn busy_timeout(&self) -> Duration {
+        self.busy_timeout
+    }
+
+    /// Finishes queued writes, then closes every connection and releases
+    /// the data dir. Later writes fail with [`StoreError::Closed`].
     pub async fn close(&self) {
-        let shutdown = self.shutdown.lock().map(|mut s| s.take()).unwrap_or(None);
-        if let Some((stop_tx, task)) = shutdown {
-            let _ = stop_tx.send(());
-            if let Err(err) = task.await {
-                tracing::error!(error = %err, "the writer task failed");
-            }
+        let closing = self.shutdown.lock().map(|mut s| s.take()).unwrap_or(None);
+        let Some(Closing {
+            stop_tx,
+            writer_task,
+            lock,
+        }) = closing
+        else {
+            return;
+        };
+        let _ = stop_tx.send(());
+        if let Err(err) = writer_task.await {
+            tracing::error!(error = %err, "the writer task failed");
         }
         self.reader.close().await;
+        drop(lock);
     }
 }
 
 /// Applies migrations to `<data_dir>/bosun.db` and returns how many were new.
 pub async fn migrate(data_dir: &Path) -> anyhow::Result<usize> {
-    let path = prepare(data_dir)?;
-    let mut conn = connect_writer(&path).await?;
+    let (path, _lock) = prepare(data_dir)?;
+    let mut conn =
+        connect_writer(&path, &connect_options(&path, StorageSettings::default())).await?;
     let applied: i64 = applied_migrations(&mut conn).await;
     MIGRATOR
         .run(&mut conn)
@@ -145,46 +195,36 @@ async fn applied_migrations(conn: &mut SqliteConnection) -> i64 {
         .unwrap_or(0)
 }
 
-/// Creates the data dir (owner-only) and returns the database path.
-fn prepare(data_dir: &Path) -> anyhow::Result<PathBuf> {
+/// Creates the data dir (owner-only), takes its lock, and returns the
+/// database path.
+fn prepare(data_dir: &Path) -> anyhow::Result<(PathBuf, DataDirLock)> {
     create_data_dir(data_dir)?;
-    Ok(data_dir.join(DB_FILE))
+    let lock = DataDirLock::acquire(data_dir)?;
+    Ok((data_dir.join(DB_FILE), lock))
 }
 
-/// Creates the data dir, owner-only, unless it exists.
-pub fn create_data_dir(data_dir: &Path) -> anyhow::Result<()> {
-    if !data_dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(data_dir)
-            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    }
-    Ok(())
-}
-
-async fn connect_writer(path: &Path) -> anyhow::Result<SqliteConnection> {
-    let conn = connect_options(path)
-        .create_if_missing(true)
+async fn connect_writer(
+    path: &Path,
+    options: &SqliteConnectOptions,
+) -> anyhow::Result<SqliteConnection> {
+    // The database holds tokens' effects and agent prompts: owner-only.
+    files::owner_only_database(path)?;
+    options
         .connect()
         .await
-        .with_context(|| format!("cannot open database {}", path.display()))?;
-    // The database holds tokens' effects and agent prompts: owner-only.
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot set permissions on {}", path.display()))?;
-    Ok(conn)
+        .with_context(|| format!("cannot open database {}", path.display()))
 }
 
 /// The connection settings every bosun connection uses (WAL, synchronous
 /// NORMAL, foreign keys, busy timeout); public for the benchmarks' raw
 /// SQLite baseline.
-pub fn connect_options(path: &Path) -> SqliteConnectOptions {
+pub fn connect_options(path: &Path, settings: StorageSettings) -> SqliteConnectOptions {
     SqliteConnectOptions::new()
         .filename(path)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(BUSY_TIMEOUT)
+        .busy_timeout(settings.busy_timeout)
         .pragma("temp_store", "memory")
 }
 

@@ -8,6 +8,11 @@
 //! rolled back alone. Replies are sent only after COMMIT returned: nothing is
 //! acknowledged before it is durable. After each commit the new head of the
 //! change log is published, which wakes event streams without polling.
+//!
+//! A transaction that fails after it began (a full disk, an I/O error) may
+//! have been rolled back by SQLite itself, behind sqlx's back; the writer
+//! then opens a fresh connection rather than trust the old one's state, so
+//! writes succeed again as soon as the fault clears.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -15,7 +20,8 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection, Sqlite, SqliteConnection, Transaction};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -45,16 +51,18 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on `conn`; it publishes the change-log head on
-    /// `head_tx` after every commit and stops once every handle is dropped or
-    /// `stop` is sent, finishing the jobs already queued.
+    /// Starts the writer task on `conn` (opened with `options`, which also
+    /// reopen it after a failed transaction); it publishes the change-log
+    /// head on `head_tx` after every commit and stops once every handle is
+    /// dropped or `stop` is sent, finishing the jobs already queued.
     pub fn start(
         conn: SqliteConnection,
+        options: SqliteConnectOptions,
         head_tx: watch::Sender<i64>,
         stop_rx: oneshot::Receiver<()>,
     ) -> (Self, JoinHandle<()>) {
         let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
-        let task = tokio::spawn(run(conn, jobs_rx, head_tx, stop_rx));
+        let task = tokio::spawn(run(conn, options, jobs_rx, head_tx, stop_rx));
         (Self { jobs_tx }, task)
     }
 
@@ -118,6 +126,7 @@ impl Writer {
 
 async fn run(
     mut conn: SqliteConnection,
+    options: SqliteConnectOptions,
     mut jobs_rx: mpsc::Receiver<Job>,
     head_tx: watch::Sender<i64>,
     mut stop_rx: oneshot::Receiver<()>,
@@ -148,7 +157,9 @@ async fn run(
                     Err(_) => break,
                 }
             }
-            commit_batch(&mut conn, &mut batch, &head_tx).await;
+            if let Outcome::FailedAfterBegin = commit_batch(&mut conn, &mut batch, &head_tx).await {
+                conn = reconnect(conn, &options).await;
+            }
         }
         if let Some(job) = alone {
             run_alone(&mut conn, job).await;
@@ -159,16 +170,26 @@ async fn run(
     }
 }
 
+/// How a batch ended.
+enum Outcome {
+    /// Committed, or refused before it began (e.g. the lock was busy): the
+    /// connection is in a known state.
+    Clean,
+    /// Failed inside the transaction or at COMMIT: the connection's
+    /// transaction state is unknown.
+    FailedAfterBegin,
+}
+
 async fn commit_batch(
     conn: &mut SqliteConnection,
     batch: &mut Vec<Job>,
     head_tx: &watch::Sender<i64>,
-) {
+) -> Outcome {
     let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
         Err(err) => {
             fail_all(batch.drain(..).map(|job| job.reply), err.into());
-            return;
+            return Outcome::Clean;
         }
     };
     let mut finished = Vec::with_capacity(batch.len());
@@ -185,19 +206,38 @@ async fn commit_batch(
                     .chain(std::iter::once(job.reply))
                     .chain(jobs.map(|job| job.reply));
                 fail_all(replies, err);
-                return;
+                return Outcome::FailedAfterBegin;
             }
         }
     }
     drop(jobs);
     if let Err(err) = tx.commit().await {
         fail_all(finished.into_iter().map(|(reply, _)| reply), err.into());
-        return;
+        return Outcome::FailedAfterBegin;
     }
     publish_head(conn, head_tx).await;
     for (reply, result) in finished {
         // The caller may have gone away; its change is committed regardless.
         let _ = reply.send(result);
+    }
+    Outcome::Clean
+}
+
+/// A fresh writer connection in place of `old`, whose transaction state is
+/// unknown; keeps `old` if none can be opened (the next batch will tell).
+async fn reconnect(old: SqliteConnection, options: &SqliteConnectOptions) -> SqliteConnection {
+    match options.connect().await {
+        Ok(fresh) => {
+            if let Err(err) = old.close().await {
+                tracing::debug!(error = %err, "closing the failed writer connection failed");
+            }
+            tracing::info!("writer connection reopened after a failed transaction");
+            fresh
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot reopen the writer connection; keeping the old one");
+            old
+        }
     }
 }
 

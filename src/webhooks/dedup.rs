@@ -5,7 +5,6 @@
 //! processed when the sender retries it. Bounded: past `capacity` rows the
 //! oldest are forgotten.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::Context;
@@ -37,6 +36,8 @@ impl DedupStore {
     pub async fn open(data_dir: &Path, capacity: u32) -> anyhow::Result<Self> {
         crate::storage::create_data_dir(data_dir)?;
         let path = data_dir.join(DEDUP_FILE);
+        // Delivery ids say what happened and when: owner-only, like bosun.db.
+        crate::storage::owner_only_database(&path)?;
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
@@ -52,9 +53,6 @@ impl DedupStore {
             .execute(&pool)
             .await
             .with_context(|| format!("cannot prepare {}", path.display()))?;
-        // Delivery ids say what happened and when: owner-only, like bosun.db.
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("cannot set permissions on {}", path.display()))?;
         Ok(Self { pool, capacity })
     }
 

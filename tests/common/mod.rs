@@ -7,6 +7,7 @@
 
 pub mod fake_plane;
 pub mod pipeline;
+pub mod process;
 pub mod webhooks;
 
 use std::net::SocketAddr;
