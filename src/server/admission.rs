@@ -14,12 +14,13 @@
 //!   A write already handed to the database writer may still commit; the
 //!   request_id of a retried call makes that safe.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use http_body_util::BodyExt;
+use http_body::{Frame, SizeHint};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
@@ -204,10 +205,10 @@ where
             };
             Ok(match (result?, permit) {
                 (response, Permit::Stream(permit)) => response.map(|body| {
-                    tonic::body::Body::new(body.map_frame(move |frame| {
-                        let _held_until_the_stream_ends = &permit;
-                        frame
-                    }))
+                    tonic::body::Body::new(Holding {
+                        _permit: permit,
+                        body,
+                    })
                 }),
                 (response, Permit::Call(permit)) => {
                     drop(permit);
@@ -216,6 +217,34 @@ where
                 (response, Permit::Free) => response,
             })
         })
+    }
+}
+
+/// A stream's body holding its permit: released when the stream ends
+/// (the body is dropped), before the stream itself is, so whoever sees the
+/// stream gone finds the permit free.
+struct Holding {
+    _permit: OwnedSemaphorePermit,
+    body: tonic::body::Body,
+}
+
+impl http_body::Body for Holding {
+    type Data = tonic::codegen::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
