@@ -63,9 +63,15 @@ struct MigrateArgs {
 
 #[derive(Debug, Clone, Args)]
 struct ShimArgs {
-    /// bosun's gRPC address, e.g. http://bosun.internal:7070.
+    /// bosun's gRPC address, e.g. http://bosun.internal:7070 (https:// when
+    /// bosun serves TLS).
     #[arg(long, env = "BOSUN_SHIM_UPSTREAM", value_name = "URL")]
     upstream: String,
+    /// A PEM CA certificate to trust for an https:// upstream, besides the
+    /// public roots (a bosun with a private CA) [default:
+    /// webhooks.upstream_ca_file].
+    #[arg(long, value_name = "FILE")]
+    upstream_ca: Option<PathBuf>,
     /// A TOML configuration file (see bosun.example.toml): the [webhooks]
     /// section, and [reconciler.plane] to name Plane work items.
     #[arg(long, env = "BOSUN_CONFIG", value_name = "FILE")]
@@ -89,7 +95,10 @@ impl ShimArgs {
             log_format: self.log_format,
             ..Overrides::default()
         };
-        let config = Config::load_unchecked(self.config.as_deref(), Config::env(), &overrides)?;
+        let mut config = Config::load_unchecked(self.config.as_deref(), Config::env(), &overrides)?;
+        if let Some(ca) = &self.upstream_ca {
+            config.webhooks.upstream_ca_file = ca.clone();
+        }
         config.validate_settings()?;
         if !["http://", "https://"]
             .iter()
@@ -98,6 +107,13 @@ impl ShimArgs {
             return Err(ConfigError::Invalid(format!(
                 "--upstream must be an http:// or https:// URL, not {:?}",
                 self.upstream
+            )));
+        }
+        let ca_file = &config.webhooks.upstream_ca_file;
+        if !ca_file.as_os_str().is_empty() && !self.upstream.starts_with("https://") {
+            return Err(ConfigError::Invalid(format!(
+                "an upstream CA ({}) needs an https:// --upstream",
+                ca_file.display()
             )));
         }
         Ok(config)

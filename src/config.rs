@@ -14,6 +14,7 @@ use crate::auth::Role;
 use crate::lessons::JournalSettings;
 use crate::processors::ProcessorSettings;
 use crate::reconciler::ReconcilerConfig;
+use crate::server::{LimitsConfig, TlsConfig};
 use crate::sessions::decide::QuarantineLimits;
 use crate::storage::StorageSettings;
 use crate::tasks::TasksConfig;
@@ -45,6 +46,8 @@ pub struct Config {
     pub processors: ProcessorsConfig,
     pub webhooks: WebhooksConfig,
     pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub tls: TlsConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -278,6 +281,8 @@ impl Default for Config {
             processors: ProcessorsConfig::default(),
             webhooks: WebhooksConfig::default(),
             auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -415,6 +420,8 @@ impl Config {
             return invalid("processors.tool_error_burst_threshold must be at least 1".into());
         }
         self.webhooks.validate(self.http_addr).or_else(invalid)?;
+        self.limits.validate().or_else(invalid)?;
+        self.tls.validate().or_else(invalid)?;
         let mut names = std::collections::HashSet::new();
         let mut secrets = std::collections::HashSet::new();
         for token in &self.auth.tokens {
@@ -559,6 +566,16 @@ mod tests {
                 "[webhooks.github]\nsecret = \"s3cret\"\ninsecure = true",
                 "not both",
             ),
+            (
+                "[limits]\nmax_concurrent_calls = 0",
+                "limits.max_concurrent_calls must be between 1",
+            ),
+            ("[limits]\nrequest_timeout = \"soon\"", "request_timeout"),
+            (
+                "[tls]\ncert_file = \"/no/such/cert.pem\"\nkey_file = \"/no/such/key.pem\"",
+                "tls.cert_file /no/such/cert.pem does not exist",
+            ),
+            ("[tls]\ncert_file = \"/no/such/cert.pem\"", "set together"),
         ];
         for (file, expected) in cases {
             Jail::expect_with(|jail| {

@@ -8,6 +8,7 @@
 //! sent to clients.
 
 use std::fmt;
+use std::time::Duration;
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -29,6 +30,7 @@ pub enum ErrorCode {
     Unauthenticated,
     PermissionDenied,
     ResourceExhausted,
+    DeadlineExceeded,
     Internal,
 }
 
@@ -46,6 +48,7 @@ impl ErrorCode {
             Self::Unauthenticated => Code::Unauthenticated,
             Self::PermissionDenied => Code::PermissionDenied,
             Self::ResourceExhausted => Code::ResourceExhausted,
+            Self::DeadlineExceeded => Code::DeadlineExceeded,
             Self::Internal => Code::Internal,
         }
     }
@@ -124,6 +127,11 @@ pub trait ServiceError: std::error::Error {
     fn violations(&self) -> &[FieldViolation] {
         &[]
     }
+    /// How long the client should wait before retrying: sent as
+    /// `google.rpc.RetryInfo` and as `grpc-retry-pushback-ms`.
+    fn retry_delay(&self) -> Option<Duration> {
+        None
+    }
     /// Whether the cause is internal: then the client gets a generic message
     /// and the error is logged. By default, INTERNAL and UNAVAILABLE are.
     fn is_internal(&self) -> bool {
@@ -153,7 +161,18 @@ pub fn to_status<E: ServiceError>(err: E) -> Status {
     for violation in err.violations() {
         details.add_bad_request_violation(violation.field.clone(), violation.description.clone());
     }
-    Status::with_error_details(code.grpc(), message, details)
+    let retry_delay = err.retry_delay();
+    if retry_delay.is_some() {
+        details.set_retry_info(retry_delay);
+    }
+    let mut status = Status::with_error_details(code.grpc(), message, details);
+    if let Some(delay) = retry_delay {
+        status.metadata_mut().insert(
+            "grpc-retry-pushback-ms",
+            tonic::metadata::MetadataValue::from(delay.as_millis() as u64),
+        );
+    }
+    status
 }
 
 /// Displays an error with its chain of sources, for logs.
@@ -171,8 +190,11 @@ impl fmt::Display for ErrorChain<'_> {
     }
 }
 
+/// What an OVERLOADED answer asks the client to wait before retrying.
+const OVERLOADED_RETRY_DELAY: Duration = Duration::from_millis(250);
+
 /// Errors that belong to no domain: bad input caught by shared validators,
-/// a refused caller, a server shutting down.
+/// a refused caller, a server shutting down or over its limits.
 #[derive(Debug, thiserror::Error)]
 pub enum CommonError {
     #[error("{0}")]
@@ -183,6 +205,14 @@ pub enum CommonError {
     PermissionDenied { role: &'static str, method: String },
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// A limit of `[limits]` is reached: the call is refused at once, not
+    /// queued.
+    #[error("the server is busy: {limit} = {max} reached; retry shortly")]
+    Overloaded { limit: &'static str, max: usize },
+    /// The client's deadline or `limits.request_timeout` passed first; the
+    /// call's work was dropped.
+    #[error("the call took longer than its deadline of {0:?}")]
+    DeadlineExceeded(Duration),
 }
 
 impl ServiceError for CommonError {
@@ -192,6 +222,8 @@ impl ServiceError for CommonError {
             Self::Unauthenticated => ErrorCode::Unauthenticated,
             Self::PermissionDenied { .. } => ErrorCode::PermissionDenied,
             Self::ShuttingDown => ErrorCode::Unavailable,
+            Self::Overloaded { .. } => ErrorCode::ResourceExhausted,
+            Self::DeadlineExceeded(_) => ErrorCode::DeadlineExceeded,
         }
     }
 
@@ -201,6 +233,24 @@ impl ServiceError for CommonError {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::PermissionDenied { .. } => "PERMISSION_DENIED",
             Self::ShuttingDown => "SHUTTING_DOWN",
+            Self::Overloaded { .. } => "OVERLOADED",
+            Self::DeadlineExceeded(_) => "DEADLINE_EXCEEDED",
+        }
+    }
+
+    fn metadata(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Self::Overloaded { limit, max } => {
+                vec![("limit", limit.to_string()), ("max", max.to_string())]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn retry_delay(&self) -> Option<Duration> {
+        match self {
+            Self::Overloaded { .. } => Some(OVERLOADED_RETRY_DELAY),
+            _ => None,
         }
     }
 

@@ -6,9 +6,17 @@
 //! refused and no new connections -> streams end -> in-flight calls drain
 //! (all bounded by `drain_timeout`) -> background loops stop -> the
 //! databases close.
+//!
+//! Every call, from the network or from the embedded webhook shim, goes
+//! through one stack: metrics -> front door (drain, auth) -> admission
+//! (`[limits]`: load shedding, deadlines) -> the services. With `[tls]`
+//! both listeners serve TLS.
 
+mod admission;
 mod front_door;
+mod limits;
 mod metrics;
+mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,8 +28,11 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
+use tower::util::BoxCloneSyncService;
+use tower::{ServiceBuilder, ServiceExt};
 
 use crate::auth::{Authenticator, Role};
 use crate::config::{Config, ConfigError};
@@ -34,7 +45,10 @@ use crate::storage::{Db, StoreError};
 use crate::tasks::{TasksApi, TasksService};
 use crate::webhooks::{self, DedupStore, HttpServer};
 use crate::{idempotency, pb};
+use admission::AdmissionLayer;
 use front_door::{FrontDoorLayer, FrontDoorState};
+pub use limits::LimitsConfig;
+pub use tls::{ServerTls, TlsConfig, install_ring_provider};
 
 /// The bosun services that answer today.
 pub const SERVING_SERVICES: &[&str] = &[
@@ -72,6 +86,8 @@ pub struct Server {
     /// The token the shim inside the server calls with (role webhook);
     /// `None` when auth is off.
     shim_token: Option<String>,
+    /// Both listeners' certificates, when `[tls]` is set.
+    tls: Option<ServerTls>,
 }
 
 /// Where a server listens: gRPC always, HTTP (webhooks, metrics) if given.
@@ -121,6 +137,7 @@ impl Server {
         config: Config,
         extra: Vec<Registration>,
     ) -> anyhow::Result<Self> {
+        let tls = config.tls.load()?;
         let db = Db::open_with(&config.data_dir, config.storage.settings()).await?;
         let deliveries = DedupStore::open(&config.data_dir, config.webhooks.dedup_capacity).await?;
         let journal = Journal::new(db.clone(), config.lessons.journal_settings());
@@ -175,6 +192,7 @@ impl Server {
             front_door: FrontDoorState::new(auth),
             deliveries,
             shim_token,
+            tls,
         })
     }
 
@@ -222,7 +240,6 @@ impl Server {
             grpc: listener,
             http,
         } = listeners.into();
-        let grpc_addr = listener.local_addr()?;
         let Server {
             config,
             db,
@@ -238,24 +255,11 @@ impl Server {
             front_door,
             deliveries,
             shim_token,
+            tls,
         } = self;
         let mut registry = Registry::with_prefix("bosun");
         let grpc_metrics = metrics::register(&mut registry, db.head(), watchers.open_streams());
-        let mut http = match http {
-            Some(listener) => {
-                let token = shim_token.as_deref();
-                let shim = webhooks::embedded(
-                    &config,
-                    grpc_addr,
-                    token,
-                    deliveries.clone(),
-                    &mut registry,
-                )?;
-                let router = webhooks::router(Arc::new(shim), Arc::new(registry));
-                Some(HttpServer::start(listener, router)?)
-            }
-            None => None,
-        };
+        let admission = AdmissionLayer::new(&config.limits, &mut registry);
         let (health, health_service) = tonic_health::server::health_reporter();
         for service in SERVING_SERVICES {
             health
@@ -263,6 +267,65 @@ impl Server {
                 .await;
         }
         let (reflection_v1, reflection_v1alpha) = reflection()?;
+        let size = config.limits.max_message_size;
+        // Every bosun service decodes and encodes at most `size` bytes.
+        macro_rules! limited {
+            ($server:expr) => {
+                $server
+                    .max_decoding_message_size(size)
+                    .max_encoding_message_size(size)
+            };
+        }
+        let mut routes = Routes::builder();
+        routes
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(limited!(pb::lessons_server::LessonsServer::new(
+                LessonsApi::new(journal)
+            )))
+            .add_service(limited!(pb::sessions_server::SessionsServer::new(
+                SessionsApi::new(sessions.clone())
+            )))
+            .add_service(limited!(pb::tasks_server::TasksServer::new(TasksApi::new(
+                tasks
+            ))))
+            .add_service(limited!(pb::reconciler_server::ReconcilerServer::new(
+                ReconcilerApi::new(reconciler.clone())
+            )))
+            .add_service(limited!(pb::processors_server::ProcessorsServer::new(
+                ProcessorsApi::new(processors)
+            )))
+            .add_service(limited!(pb::events_server::EventsServer::new(
+                EventsApi::new(db.clone(), watchers)
+            )));
+        let stack = ServiceBuilder::new()
+            .layer(grpc_metrics)
+            .layer(FrontDoorLayer::new(front_door.clone()))
+            .layer(admission)
+            .service(routes.routes().prepare());
+
+        let mut http = match http {
+            Some(listener) => {
+                let in_process: webhooks::Transport = BoxCloneSyncService::new(ServiceExt::<
+                    http::Request<tonic::body::Body>,
+                >::map_err(
+                    stack.clone(),
+                    |never| -> tonic::Status { match never {} },
+                ));
+                let shim = webhooks::embedded(
+                    &config,
+                    in_process,
+                    shim_token.as_deref(),
+                    deliveries.clone(),
+                    &mut registry,
+                )?;
+                let router = webhooks::router(Arc::new(shim), Arc::new(registry));
+                let http_tls = tls.as_ref().map(|tls| tls.http.clone());
+                Some(HttpServer::start(listener, router, http_tls)?)
+            }
+            None => None,
+        };
 
         let background = CancellationToken::new();
         let mut loops = JoinSet::new();
@@ -277,35 +340,23 @@ impl Server {
         loops.spawn(scheduler.run(background.clone()));
 
         let stop_accepting = CancellationToken::new();
-        let serving = tonic::transport::Server::builder()
-            .layer(grpc_metrics)
-            .layer(FrontDoorLayer::new(front_door.clone()))
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(pb::lessons_server::LessonsServer::new(LessonsApi::new(
-                journal,
-            )))
-            .add_service(pb::sessions_server::SessionsServer::new(SessionsApi::new(
-                sessions.clone(),
-            )))
-            .add_service(pb::tasks_server::TasksServer::new(TasksApi::new(tasks)))
-            .add_service(pb::reconciler_server::ReconcilerServer::new(
-                ReconcilerApi::new(reconciler),
-            ))
-            .add_service(pb::processors_server::ProcessorsServer::new(
-                ProcessorsApi::new(processors),
-            ))
-            .add_service(pb::events_server::EventsServer::new(EventsApi::new(
-                db.clone(),
-                watchers,
-            )))
-            .serve_with_incoming_shutdown(
-                // No Nagle: a reply larger than a segment must not wait
-                // for the client's delayed ACK (40 ms per page otherwise).
-                TcpIncoming::from(listener).with_nodelay(Some(true)),
-                stop_accepting.clone().cancelled_owned(),
-            );
+        let limits = &config.limits;
+        let mut builder = tonic::transport::Server::builder()
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .http2_keepalive_interval(limits.keepalive())
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout));
+        if let Some(tls) = tls {
+            builder = builder
+                .tls_config(tls.grpc)
+                .context("cannot set up TLS for gRPC")?;
+        }
+        let serving = builder.serve_with_incoming_shutdown(
+            stack,
+            // No Nagle: a reply larger than a segment must not wait for the
+            // client's delayed ACK (40 ms per page otherwise).
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            stop_accepting.clone().cancelled_owned(),
+        );
         tokio::pin!(serving);
         tokio::pin!(shutdown);
 

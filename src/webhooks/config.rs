@@ -3,6 +3,7 @@
 //! unless it is explicitly `insecure` (local testing, loopback only).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,9 @@ pub struct WebhooksConfig {
     /// The bearer token `bosun shim` sends upstream (role webhook). Inside
     /// `bosun serve` the shim uses an internal token and ignores this.
     pub upstream_token: String,
+    /// `bosun shim` only: a PEM CA certificate trusted, besides the public
+    /// roots, for an `https://` upstream (a bosun with a private CA).
+    pub upstream_ca_file: PathBuf,
     pub github: SourceConfig,
     pub gitea: SourceConfig,
     pub plane: SourceConfig,
@@ -72,6 +76,7 @@ impl Default for WebhooksConfig {
             deadline: Duration::from_secs(10),
             dedup_capacity: 100_000,
             upstream_token: String::new(),
+            upstream_ca_file: PathBuf::new(),
             github: SourceConfig::default(),
             gitea: SourceConfig::default(),
             plane: SourceConfig::default(),
@@ -114,6 +119,13 @@ impl WebhooksConfig {
         if self.upstream_token.chars().any(char::is_whitespace) {
             return Err("webhooks.upstream_token must not contain spaces".into());
         }
+        let ca_file = &self.upstream_ca_file;
+        if !ca_file.as_os_str().is_empty() && !ca_file.is_file() {
+            return Err(format!(
+                "webhooks.upstream_ca_file {} does not exist",
+                ca_file.display()
+            ));
+        }
         for source in Source::ALL {
             let config = self.source(source);
             let key = source.as_str();
@@ -154,7 +166,7 @@ mod tests {
     #[test]
     fn bad_settings_are_one_line() {
         type Case = (fn(&mut WebhooksConfig), &'static str);
-        let cases: [Case; 4] = [
+        let cases: [Case; 5] = [
             (|c| c.body_limit = 10, "body_limit"),
             (|c| c.dedup_capacity = 0, "dedup_capacity"),
             (
@@ -165,6 +177,10 @@ mod tests {
                 "not both",
             ),
             (|c| c.upstream_token = "a b".into(), "upstream_token"),
+            (
+                |c| c.upstream_ca_file = "/no/such/ca.pem".into(),
+                "upstream_ca_file /no/such/ca.pem does not exist",
+            ),
         ];
         for (change, expected) in cases {
             let mut config = WebhooksConfig::default();

@@ -2,7 +2,8 @@
 //! `GET /healthz` (the process answers), `GET /readyz` (bosun upstream
 //! answers SERVING) and `GET /metrics` (Prometheus/OpenMetrics text). Each
 //! delivery is answered within `webhooks.deadline` and logged once with its
-//! source, id, event and outcome, never its body or a secret.
+//! source, id, event and outcome, never its body or a secret. With
+//! `[tls]` the listener serves HTTPS (axum-server over rustls).
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum_server::tls_rustls::RustlsConfig;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -185,18 +187,37 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Serves `router` on `listener`.
-    pub fn start(listener: TcpListener, router: Router) -> std::io::Result<Self> {
+    /// Serves `router` on `listener`: HTTPS when given `tls`, else HTTP.
+    pub fn start(
+        listener: TcpListener,
+        router: Router,
+        tls: Option<RustlsConfig>,
+    ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
-        let serving = axum::serve(listener, router)
-            .with_graceful_shutdown(stop.clone().cancelled_owned())
-            .into_future();
-        Ok(Self {
-            addr,
-            stop,
-            task: tokio::spawn(serving),
-        })
+        let task = match tls {
+            None => tokio::spawn(
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.clone().cancelled_owned())
+                    .into_future(),
+            ),
+            Some(tls) => {
+                let handle = axum_server::Handle::new();
+                let serving = axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+                    .handle(handle.clone())
+                    .serve(router.into_make_service());
+                let stopping = stop.clone();
+                tokio::spawn(async move {
+                    tokio::pin!(serving);
+                    tokio::select! {
+                        result = &mut serving => return result,
+                        () = stopping.cancelled() => handle.graceful_shutdown(None),
+                    }
+                    serving.await
+                })
+            }
+        };
+        Ok(Self { addr, stop, task })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

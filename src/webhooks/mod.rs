@@ -35,7 +35,7 @@ pub use http::{HttpServer, router};
 pub use metrics::{ShimMetrics, latency_histogram};
 pub use run::{embedded, run as run_standalone, serve as serve_standalone};
 pub use service::{Answer, Shim};
-pub use upstream::{CallError, Upstream, classify};
+pub use upstream::{CallError, Transport, Upstream, classify};
 
 /// Who sent a delivery; each has its own endpoint, headers and secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

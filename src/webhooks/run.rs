@@ -1,38 +1,34 @@
 //! The two ways the shim runs. [`embedded`]: inside `bosun serve`, calling
-//! the server's own gRPC listener (the server owns the HTTP listener and
-//! the shutdown order). [`run`]: `bosun shim --upstream URL`, alone in front
+//! the server's own service stack in-process, through the same front door
+//! and limits as any client (the server owns the HTTP listener and the
+//! shutdown order). [`run`]: `bosun shim --upstream URL`, alone in front
 //! of a bosun it reaches with `webhooks.upstream_token`; it keeps its dedup
 //! memory in its own data dir and its `/metrics` has the shim's figures
 //! only.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
+use super::upstream::Transport;
 use super::{DedupStore, HttpServer, Shim, ShimMetrics, Upstream, router};
 use crate::config::Config;
 use crate::reconciler::plane::PlaneClient;
 
-/// The shim inside `bosun serve`, calling the gRPC listener bound at
-/// `grpc_addr` with `token` (none when auth is off); its figures join
-/// `registry`.
+/// The shim inside `bosun serve`, calling the server's stack `transport`
+/// with `token` (none when auth is off); its figures join `registry`.
 pub fn embedded(
     config: &Config,
-    grpc_addr: SocketAddr,
+    transport: Transport,
     token: Option<&str>,
     store: DedupStore,
     registry: &mut Registry,
 ) -> anyhow::Result<Shim> {
     let metrics = ShimMetrics::register(registry);
-    let upstream = Upstream::new(
-        &format!("http://{}", reachable(grpc_addr)),
-        token,
-        metrics.clone(),
-    )?;
+    let upstream = Upstream::over(transport, token, metrics.clone())?;
     let plane_api = PlaneClient::new(&config.reconciler.plane);
     Ok(Shim::new(
         config.webhooks.clone(),
@@ -41,20 +37,6 @@ pub fn embedded(
         metrics,
         plane_api,
     ))
-}
-
-/// An address that reaches a listener bound to `addr` from this host (a
-/// wildcard bind is reached on loopback).
-fn reachable(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V4(v4) if v4.ip().is_unspecified() => {
-            SocketAddr::from(([127, 0, 0, 1], v4.port()))
-        }
-        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
-            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, v6.port()))
-        }
-        addr => addr,
-    }
 }
 
 /// Binds `http_addr` and serves until SIGINT/SIGTERM.
@@ -71,20 +53,22 @@ pub async fn run(config: Config, upstream: String) -> anyhow::Result<()> {
     .await
 }
 
-/// Serves the shim on `listener` until `shutdown` resolves, then drains
-/// in-flight deliveries (bounded by `drain_timeout`).
+/// Serves the shim on `listener` (HTTPS with `[tls]`) until `shutdown`
+/// resolves, then drains in-flight deliveries (bounded by `drain_timeout`).
 pub async fn serve(
     config: Config,
     upstream: &str,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let tls = config.tls.load()?.map(|tls| tls.http);
     let mut registry = Registry::with_prefix("bosun");
     let metrics = ShimMetrics::register(&mut registry);
     let webhooks = config.webhooks;
     let store = DedupStore::open(&config.data_dir, webhooks.dedup_capacity).await?;
     let token = Some(webhooks.upstream_token.as_str()).filter(|t| !t.is_empty());
-    let client = Upstream::new(upstream, token, metrics.clone())?;
+    let ca_file = Some(webhooks.upstream_ca_file.as_path()).filter(|f| !f.as_os_str().is_empty());
+    let client = Upstream::new(upstream, ca_file, token, metrics.clone())?;
     let plane_api = PlaneClient::new(&config.reconciler.plane);
     let shim = Arc::new(Shim::new(
         webhooks,
@@ -93,7 +77,7 @@ pub async fn serve(
         metrics,
         plane_api,
     ));
-    let mut server = HttpServer::start(listener, router(shim, Arc::new(registry)))?;
+    let mut server = HttpServer::start(listener, router(shim, Arc::new(registry)), tls)?;
     tracing::info!(http_addr = %server.local_addr(), upstream, data_dir = %config.data_dir.display(), "bosun shim serving");
     tokio::pin!(shutdown);
     let failed = tokio::select! {

@@ -3,17 +3,21 @@
 //! per call, and [`classify`], the one table of what an error answer means
 //! for a delivery.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
+use tower::ServiceExt;
+use tower::util::BoxCloneSyncService;
 
 use super::metrics::ShimMetrics;
 use crate::pb;
@@ -92,24 +96,66 @@ impl Interceptor for Bearer {
     }
 }
 
-type Authed = InterceptedService<Channel, Bearer>;
+/// How calls reach bosun: a channel over the network, or, inside `bosun
+/// serve`, the server's own service stack (front door, limits and all),
+/// called in-process. A transport failure is the status a client would
+/// see for it (UNAVAILABLE when bosun cannot be reached).
+pub type Transport = BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    Status,
+>;
+
+type Authed = InterceptedService<Transport, Bearer>;
 
 #[derive(Clone)]
 pub struct Upstream {
     sessions: SessionsClient<Authed>,
     tasks: TasksClient<Authed>,
-    health: HealthClient<Channel>,
+    health: HealthClient<Transport>,
     metrics: ShimMetrics,
 }
 
 impl Upstream {
     /// A client of bosun at `url` (e.g. `http://127.0.0.1:7070`); it
-    /// connects on the first call and reconnects as needed.
-    pub fn new(url: &str, token: Option<&str>, metrics: ShimMetrics) -> anyhow::Result<Self> {
-        let channel = Endpoint::from_shared(url.to_string())
+    /// connects on the first call and reconnects as needed. An `https://`
+    /// URL is verified against the public roots and, if given, the PEM CA
+    /// certificates in `ca_file`.
+    pub fn new(
+        url: &str,
+        ca_file: Option<&Path>,
+        token: Option<&str>,
+        metrics: ShimMetrics,
+    ) -> anyhow::Result<Self> {
+        let mut endpoint = Endpoint::from_shared(url.to_string())
             .map_err(|err| anyhow::anyhow!("invalid upstream URL {url:?}: {err}"))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .connect_lazy();
+            .connect_timeout(CONNECT_TIMEOUT);
+        if url.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new().with_webpki_roots();
+            if let Some(ca_file) = ca_file {
+                let pem = std::fs::read(ca_file).with_context(|| {
+                    format!("cannot read the upstream CA {}", ca_file.display())
+                })?;
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            crate::server::install_ring_provider();
+            endpoint = endpoint
+                .tls_config(tls)
+                .with_context(|| format!("cannot set up TLS for {url}"))?;
+        }
+        let channel = endpoint
+            .connect_lazy()
+            .map_err(|err| Status::from_error(Box::new(err)));
+        Self::over(BoxCloneSyncService::new(channel), token, metrics)
+    }
+
+    /// A client calling `transport` (the server's own stack, in-process).
+    pub fn over(
+        transport: Transport,
+        token: Option<&str>,
+        metrics: ShimMetrics,
+    ) -> anyhow::Result<Self> {
+        let channel = transport;
         let bearer = match token.filter(|t| !t.is_empty()) {
             Some(token) => Some(
                 MetadataValue::try_from(format!("Bearer {token}"))

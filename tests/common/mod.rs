@@ -26,7 +26,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig};
 use tonic::{Code, Request, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -52,6 +52,8 @@ pub struct TestServer {
     pub sessions: SessionsService,
     /// Processors added beside the built-in ones (kept for restarts).
     extra_processors: Vec<Registration>,
+    /// How `channel` speaks TLS to a server with `[tls]` (kept for restarts).
+    client_tls: Option<ClientTlsConfig>,
     _dir: TempDir,
     running: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
 }
@@ -72,6 +74,23 @@ impl TestServer {
         tweak: impl FnOnce(&mut Config),
         extra_processors: Vec<Registration>,
     ) -> Self {
+        Self::start_full(tweak, extra_processors, None).await
+    }
+
+    /// Like [`TestServer::start_with`] for a `tweak` that sets `[tls]`:
+    /// `channel` connects over TLS with `client_tls`.
+    pub async fn start_with_tls(
+        tweak: impl FnOnce(&mut Config),
+        client_tls: ClientTlsConfig,
+    ) -> Self {
+        Self::start_full(tweak, Vec::new(), Some(client_tls)).await
+    }
+
+    async fn start_full(
+        tweak: impl FnOnce(&mut Config),
+        extra_processors: Vec<Registration>,
+        client_tls: Option<ClientTlsConfig>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config {
             data_dir: dir.path().join("data"),
@@ -86,7 +105,7 @@ impl TestServer {
             compactor,
             sessions,
             running,
-        } = launch(&config, &extra_processors).await;
+        } = launch(&config, &extra_processors, client_tls.as_ref()).await;
         Self {
             addr,
             http_addr,
@@ -96,6 +115,7 @@ impl TestServer {
             compactor,
             sessions,
             extra_processors,
+            client_tls,
             _dir: dir,
             running: Some(running),
         }
@@ -163,7 +183,12 @@ impl TestServer {
             compactor,
             sessions,
             running,
-        } = launch(&self.config, &self.extra_processors).await;
+        } = launch(
+            &self.config,
+            &self.extra_processors,
+            self.client_tls.as_ref(),
+        )
+        .await;
         self.addr = addr;
         self.http_addr = http_addr;
         self.channel = channel;
@@ -201,7 +226,11 @@ struct Launched {
     running: (oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>),
 }
 
-async fn launch(config: &Config, extra_processors: &[Registration]) -> Launched {
+async fn launch(
+    config: &Config,
+    extra_processors: &[Registration],
+    client_tls: Option<&ClientTlsConfig>,
+) -> Launched {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let http = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
@@ -219,11 +248,14 @@ async fn launch(config: &Config, extra_processors: &[Registration]) -> Launched 
     let task = tokio::spawn(server.serve(listeners, async {
         let _ = shutdown_rx.await;
     }));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
+    let endpoint = match client_tls {
+        None => Channel::from_shared(format!("http://{addr}")).expect("uri"),
+        Some(tls) => Channel::from_shared(format!("https://{addr}"))
+            .expect("uri")
+            .tls_config(tls.clone())
+            .expect("client TLS"),
+    };
+    let channel = endpoint.connect().await.expect("connect");
     // The listener is bound, so the call waits for the server rather than
     // failing: one health check is the readiness wait.
     let status = HealthClient::new(channel.clone())
