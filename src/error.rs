@@ -177,6 +177,9 @@ impl fmt::Display for ErrorChain<'_> {
 pub enum CommonError {
     #[error("{0}")]
     InvalidArgument(Violations),
+    /// A request that does not decode as its message (see `crate::codec`).
+    #[error("{0}")]
+    MalformedMessage(Violations),
     #[error("missing or malformed bearer token")]
     Unauthenticated,
     #[error("the {role} role may not call {method}")]
@@ -188,7 +191,7 @@ pub enum CommonError {
 impl ServiceError for CommonError {
     fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            Self::InvalidArgument(_) | Self::MalformedMessage(_) => ErrorCode::InvalidArgument,
             Self::Unauthenticated => ErrorCode::Unauthenticated,
             Self::PermissionDenied { .. } => ErrorCode::PermissionDenied,
             Self::ShuttingDown => ErrorCode::Unavailable,
@@ -198,6 +201,7 @@ impl ServiceError for CommonError {
     fn reason(&self) -> &'static str {
         match self {
             Self::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Self::MalformedMessage(_) => "MALFORMED_MESSAGE",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::PermissionDenied { .. } => "PERMISSION_DENIED",
             Self::ShuttingDown => "SHUTTING_DOWN",
@@ -206,7 +210,9 @@ impl ServiceError for CommonError {
 
     fn violations(&self) -> &[FieldViolation] {
         match self {
-            Self::InvalidArgument(violations) => violations.as_slice(),
+            Self::InvalidArgument(violations) | Self::MalformedMessage(violations) => {
+                violations.as_slice()
+            }
             _ => &[],
         }
     }
