@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 use prost::Message;
 use tonic::Status;
 use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
-use tonic_prost::{ProstDecoder, ProstEncoder};
+use tonic_prost::ProstEncoder;
 
 use crate::error::{CommonError, Violations, to_status};
 

@@ -5,8 +5,11 @@
 
 #![allow(dead_code)]
 
+pub mod bad_values;
+pub mod baselines;
 pub mod fake_plane;
 pub mod pipeline;
+pub mod rpcs;
 pub mod webhooks;
 
 use std::net::SocketAddr;
