@@ -6,7 +6,7 @@
 //! real server. Every answer must be clean: never INTERNAL, UNKNOWN or a
 //! dropped connection; a strict bad value (not UTF-8, a control character,
 //! too long, too many, an unknown enum number, a negative number, a bad
-//! duration or field mask) is INVALID_ARGUMENT whose BadRequest names the
+//! duration, field mask or page token) is INVALID_ARGUMENT whose BadRequest names the
 //! field; and a refused call changes nothing stored (change-log head and
 //! the row count of every table).
 //!
@@ -183,7 +183,11 @@ fn spoils(strict: bool) -> Vec<(Rpc, common::rpcs::Leaf, Class)> {
     for rpc in &DESCRIPTORS.rpcs {
         for mut leaf in DESCRIPTORS.leaves(&rpc.input) {
             leaf.output_only |= ignored(&rpc.name, &leaf.path);
-            for &class in Class::for_kind(leaf.kind, leaf.repeated) {
+            let token = (leaf.path == "page_token").then_some(Class::ForgedToken);
+            for &class in Class::for_kind(leaf.kind, leaf.repeated)
+                .iter()
+                .chain(&token)
+            {
                 if class.is_strict() == strict || !strict {
                     all.push((rpc.clone(), leaf.clone(), class));
                 }
@@ -304,4 +308,102 @@ fn garbage_bytes_to_any_rpc() {
         })
         .unwrap();
     rt.block_on(assert_serving(&server));
+}
+
+/// What an empty request (every field unset, every sub-message missing)
+/// gets from each RPC: accepted, or INVALID_ARGUMENT naming exactly the
+/// required fields.
+const EMPTY_REQUEST: &[(&str, &[&str])] = &[
+    ("Lessons/RecordLesson", &["lesson"]),
+    ("Lessons/GetLesson", &["id"]),
+    ("Lessons/ListLessons", OK),
+    ("Lessons/UpdateLesson", &["lesson"]),
+    ("Lessons/GetLessonStats", OK),
+    ("Lessons/GetLessonSettings", OK),
+    ("Lessons/UpdateLessonSettings", &["update_mask"]),
+    ("Processors/ListProcessors", OK),
+    ("Processors/RunProcessor", &["name"]),
+    ("Processors/ListProcessorState", OK),
+    ("Processors/ResetProcessorState", &["processor"]),
+    ("Processors/GetUsage", OK),
+    ("Reconciler/RunOnce", OK),
+    ("Reconciler/GetStatus", OK),
+    ("Reconciler/ListReconcilerRuns", OK),
+    ("Reconciler/GetReconcilerSettings", OK),
+    ("Reconciler/UpdateReconcilerSettings", &["update_mask"]),
+    ("Sessions/RegisterProject", &["project.id"]),
+    ("Sessions/GetProject", &["project_id"]),
+    ("Sessions/ListProjects", OK),
+    ("Sessions/UpdateProject", &["project.id", "update_mask"]),
+    ("Sessions/ArchiveProject", &["project_id"]),
+    ("Sessions/SpawnSession", &["project_id", "harness"]),
+    (
+        "Sessions/CompleteSpawn",
+        &["session_id", "runtime_handle_id"],
+    ),
+    ("Sessions/FailSpawn", &["session_id"]),
+    ("Sessions/FinishSession", &["session_id"]),
+    ("Sessions/KillSession", &["session_id"]),
+    ("Sessions/RestoreSession", &["session_id"]),
+    ("Sessions/ReportActivity", &["session_id", "state"]),
+    (
+        "Sessions/ReportRuntimeProbe",
+        &["session_id", "runtime", "process"],
+    ),
+    ("Sessions/ReportPullRequest", &["session_id"]),
+    ("Sessions/GetSession", &["session_id"]),
+    ("Sessions/ListSessions", OK),
+    ("Sessions/ListReactions", OK),
+    (
+        "Tasks/StartTask",
+        &["project_id", "tracker_issue_id", "work_item_id"],
+    ),
+    ("Tasks/GetTask", &["id"]),
+    ("Tasks/ListTasks", OK),
+    ("Tasks/GetTaskFacts", &["task_id"]),
+    ("Tasks/RecordCiStatus", &["repo", "sha", "context", "state"]),
+    ("Tasks/RecordVerdict", &["task_id", "decision"]),
+    ("Tasks/RecordTestReport", &["task_id"]),
+    ("Tasks/RecordDeployStatus", &["task_id", "health"]),
+    ("Tasks/AdvanceTask", &["task_id", "session_id", "outcome"]),
+    ("Tasks/ReleaseTask", &["task_id", "action"]),
+    ("Events/Watch", OK),
+    ("Events/GetHead", OK),
+    ("Events/ListEvents", OK),
+];
+const OK: &[&str] = &[];
+
+#[test]
+fn empty_requests_name_every_required_field() {
+    let rt = runtime();
+    let server = rt.block_on(TestServer::start_with(quiet));
+    let mut failures = Vec::new();
+    for rpc in &DESCRIPTORS.rpcs {
+        let Some((_, required)) = EMPTY_REQUEST.iter().find(|(name, _)| *name == rpc.name) else {
+            failures.push(format!("{}: no row in EMPTY_REQUEST", rpc.name));
+            continue;
+        };
+        let before = rt.block_on(stored(&server));
+        let answer = rt.block_on(call_raw(&server.channel, rpc, Vec::new(), None));
+        let named = match &answer {
+            Ok(()) => Vec::new(),
+            Err(status) if status.code() == Code::InvalidArgument => bad_fields(status),
+            Err(status) => vec![format!("{:?}: {}", status.code(), status.message())],
+        };
+        if named != *required {
+            failures.push(format!(
+                "{}: named {named:?}, expected {required:?}",
+                rpc.name
+            ));
+        }
+        if answer.is_err() && rt.block_on(stored(&server)) != before {
+            failures.push(format!("{}: refused but stored state changed", rpc.name));
+        }
+    }
+    assert_eq!(
+        EMPTY_REQUEST.len(),
+        DESCRIPTORS.rpcs.len(),
+        "a row for an RPC that is gone"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

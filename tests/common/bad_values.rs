@@ -33,6 +33,8 @@ pub enum Class {
     BadDuration,
     BadTimestamp,
     BadMask,
+    /// A page token this server never issued.
+    ForgedToken,
     /// Lenient from here on.
     Empty,
     Whitespace,
@@ -188,6 +190,15 @@ fn occurrences(kind: Kind, class: Class, number: u32) -> BoxedStrategy<Vec<u8>> 
         (Kind::String, Class::TooMany) => (LONGEST_LIST + 1..LONGEST_LIST + 200)
             .prop_map(move |n| (0..n).flat_map(|i| text(format!("x{i}"))).collect())
             .boxed(),
+        (Kind::String, Class::ForgedToken) => prop_oneof![
+            "[A-Za-z0-9_=-]{1,64}",
+            proptest::collection::vec(any::<u8>(), 1..48).prop_map(|bytes| {
+                use base64::Engine;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+            }),
+        ]
+        .prop_map(text)
+        .boxed(),
         (Kind::String, Class::Empty) => Just(text(String::new())).boxed(),
         (Kind::String, Class::Whitespace) => "[ \t\n]{1,8}".prop_map(text).boxed(),
         (Kind::Enum, Class::UnknownEnum) => prop_oneof![1000i32..=i32::MAX, i32::MIN..0]
