@@ -19,7 +19,7 @@ use std::sync::LazyLock;
 
 use bosun::config::Config;
 use common::bad_values::{Class, Spoil, spoil};
-use common::baselines::{baseline, element, ignored};
+use common::baselines::{EMPTY_REQUEST, baseline, element, ignored};
 use common::rpcs::{Descriptors, Rpc, call_raw};
 use common::{TestServer, bad_fields};
 use proptest::prelude::*;
@@ -309,69 +309,6 @@ fn garbage_bytes_to_any_rpc() {
         .unwrap();
     rt.block_on(assert_serving(&server));
 }
-
-/// What an empty request (every field unset, every sub-message missing)
-/// gets from each RPC: accepted, or INVALID_ARGUMENT naming exactly the
-/// required fields.
-const EMPTY_REQUEST: &[(&str, &[&str])] = &[
-    ("Lessons/RecordLesson", &["lesson"]),
-    ("Lessons/GetLesson", &["id"]),
-    ("Lessons/ListLessons", OK),
-    ("Lessons/UpdateLesson", &["lesson"]),
-    ("Lessons/GetLessonStats", OK),
-    ("Lessons/GetLessonSettings", OK),
-    ("Lessons/UpdateLessonSettings", &["update_mask"]),
-    ("Processors/ListProcessors", OK),
-    ("Processors/RunProcessor", &["name"]),
-    ("Processors/ListProcessorState", OK),
-    ("Processors/ResetProcessorState", &["processor"]),
-    ("Processors/GetUsage", OK),
-    ("Reconciler/RunOnce", OK),
-    ("Reconciler/GetStatus", OK),
-    ("Reconciler/ListReconcilerRuns", OK),
-    ("Reconciler/GetReconcilerSettings", OK),
-    ("Reconciler/UpdateReconcilerSettings", &["update_mask"]),
-    ("Sessions/RegisterProject", &["project.id"]),
-    ("Sessions/GetProject", &["project_id"]),
-    ("Sessions/ListProjects", OK),
-    ("Sessions/UpdateProject", &["project.id", "update_mask"]),
-    ("Sessions/ArchiveProject", &["project_id"]),
-    ("Sessions/SpawnSession", &["project_id", "harness"]),
-    (
-        "Sessions/CompleteSpawn",
-        &["session_id", "runtime_handle_id"],
-    ),
-    ("Sessions/FailSpawn", &["session_id"]),
-    ("Sessions/FinishSession", &["session_id"]),
-    ("Sessions/KillSession", &["session_id"]),
-    ("Sessions/RestoreSession", &["session_id"]),
-    ("Sessions/ReportActivity", &["session_id", "state"]),
-    (
-        "Sessions/ReportRuntimeProbe",
-        &["session_id", "runtime", "process"],
-    ),
-    ("Sessions/ReportPullRequest", &["session_id"]),
-    ("Sessions/GetSession", &["session_id"]),
-    ("Sessions/ListSessions", OK),
-    ("Sessions/ListReactions", OK),
-    (
-        "Tasks/StartTask",
-        &["project_id", "tracker_issue_id", "work_item_id"],
-    ),
-    ("Tasks/GetTask", &["id"]),
-    ("Tasks/ListTasks", OK),
-    ("Tasks/GetTaskFacts", &["task_id"]),
-    ("Tasks/RecordCiStatus", &["repo", "sha", "context", "state"]),
-    ("Tasks/RecordVerdict", &["task_id", "decision"]),
-    ("Tasks/RecordTestReport", &["task_id"]),
-    ("Tasks/RecordDeployStatus", &["task_id", "health"]),
-    ("Tasks/AdvanceTask", &["task_id", "session_id", "outcome"]),
-    ("Tasks/ReleaseTask", &["task_id", "action"]),
-    ("Events/Watch", OK),
-    ("Events/GetHead", OK),
-    ("Events/ListEvents", OK),
-];
-const OK: &[&str] = &[];
 
 #[test]
 fn empty_requests_name_every_required_field() {

@@ -26,6 +26,70 @@ fn project() -> pb::Project {
     }
 }
 
+/// What an empty request (every field unset, every sub-message missing)
+/// gets from each RPC: accepted, or INVALID_ARGUMENT naming exactly the
+/// required fields.
+pub const EMPTY_REQUEST: &[(&str, &[&str])] = &[
+    ("Lessons/RecordLesson", &["lesson"]),
+    ("Lessons/GetLesson", &["id"]),
+    ("Lessons/ListLessons", OK),
+    ("Lessons/UpdateLesson", &["lesson"]),
+    ("Lessons/GetLessonStats", OK),
+    ("Lessons/GetLessonSettings", OK),
+    ("Lessons/UpdateLessonSettings", &["update_mask"]),
+    ("Processors/ListProcessors", OK),
+    ("Processors/RunProcessor", &["name"]),
+    ("Processors/ListProcessorState", OK),
+    ("Processors/ResetProcessorState", &["processor"]),
+    ("Processors/GetUsage", OK),
+    ("Reconciler/RunOnce", OK),
+    ("Reconciler/GetStatus", OK),
+    ("Reconciler/ListReconcilerRuns", OK),
+    ("Reconciler/GetReconcilerSettings", OK),
+    ("Reconciler/UpdateReconcilerSettings", &["update_mask"]),
+    ("Sessions/RegisterProject", &["project.id"]),
+    ("Sessions/GetProject", &["project_id"]),
+    ("Sessions/ListProjects", OK),
+    ("Sessions/UpdateProject", &["project.id", "update_mask"]),
+    ("Sessions/ArchiveProject", &["project_id"]),
+    ("Sessions/SpawnSession", &["project_id", "harness"]),
+    (
+        "Sessions/CompleteSpawn",
+        &["session_id", "runtime_handle_id"],
+    ),
+    ("Sessions/FailSpawn", &["session_id"]),
+    ("Sessions/FinishSession", &["session_id"]),
+    ("Sessions/KillSession", &["session_id"]),
+    ("Sessions/RestoreSession", &["session_id"]),
+    ("Sessions/ReportActivity", &["session_id", "state"]),
+    (
+        "Sessions/ReportRuntimeProbe",
+        &["session_id", "runtime", "process"],
+    ),
+    ("Sessions/ReportPullRequest", &["session_id"]),
+    ("Sessions/GetSession", &["session_id"]),
+    ("Sessions/ListSessions", OK),
+    ("Sessions/ListReactions", OK),
+    (
+        "Tasks/StartTask",
+        &["project_id", "tracker_issue_id", "work_item_id"],
+    ),
+    ("Tasks/GetTask", &["id"]),
+    ("Tasks/ListTasks", OK),
+    ("Tasks/GetTaskFacts", &["task_id"]),
+    ("Tasks/RecordCiStatus", &["repo", "sha", "context", "state"]),
+    ("Tasks/RecordVerdict", &["task_id", "decision"]),
+    ("Tasks/RecordTestReport", &["task_id"]),
+    ("Tasks/RecordDeployStatus", &["task_id", "health"]),
+    ("Tasks/AdvanceTask", &["task_id", "session_id", "outcome"]),
+    ("Tasks/ReleaseTask", &["task_id", "action"]),
+    ("Events/Watch", OK),
+    ("Events/GetHead", OK),
+    ("Events/ListEvents", OK),
+];
+/// Accepted.
+const OK: &[&str] = &[];
+
 /// Request fields bosun ignores besides the output-only ones (the proto says
 /// so): an update sets only the fields its mask may name.
 pub fn ignored(rpc: &str, path: &str) -> bool {
