@@ -344,3 +344,38 @@ fn empty_requests_name_every_required_field() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A request past tonic's 4 MiB decoding limit is refused by tonic before
+/// bosun sees it: OUT_OF_RANGE, not INTERNAL, and nothing is stored.
+#[test]
+fn a_request_past_4_mib_is_refused() {
+    let rt = runtime();
+    let server = rt.block_on(TestServer::start_with(quiet));
+    let rpc = DESCRIPTORS
+        .rpcs
+        .iter()
+        .find(|rpc| rpc.name == "Lessons/RecordLesson")
+        .expect("RecordLesson");
+    let before = rt.block_on(stored(&server));
+    // lesson (2) { detail: 4 MiB of text }
+    let detail = pb_text(13, &"x".repeat(4 * 1024 * 1024));
+    let body = [baseline_of(rpc), pb_bytes(2, &detail)].concat();
+    let status = rt
+        .block_on(call_raw(&server.channel, rpc, body, None))
+        .unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert_eq!(rt.block_on(stored(&server)), before);
+    rt.block_on(assert_serving(&server));
+}
+
+fn pb_text(number: u32, text: &str) -> Vec<u8> {
+    pb_bytes(number, text.as_bytes())
+}
+
+fn pb_bytes(number: u32, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    prost::encoding::encode_key(number, prost::encoding::WireType::LengthDelimited, &mut out);
+    prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+    out.extend_from_slice(bytes);
+    out
+}
