@@ -25,6 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("bosun_descriptor.bin"),
         descriptors.encode_to_vec(),
     )?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    // Bad bytes in a request are INVALID_ARGUMENT, not INTERNAL: see src/codec.rs.
+    tonic_prost_build::configure()
+        .codec_path("crate::codec::BosunCodec")
+        .compile_fds(descriptors)?;
     Ok(())
 }

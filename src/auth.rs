@@ -273,6 +273,21 @@ mod tests {
                 .is_ok()
         );
         assert_eq!(auth.check("/grpc.health.v1.Health/Check", None), Ok(None));
+        // Digests are compared, never the text: a token one character off
+        // (same length), a prefix, and the token with more after it are
+        // all unknown.
+        for near in [
+            "Bearer admin-token-012345678X",
+            "Bearer admin-token-01234567",
+            "Bearer admin-token-0123456789 ",
+            "Bearer admin-token-01234567890",
+        ] {
+            assert_eq!(
+                auth.check(read, Some(near.as_bytes())),
+                Err(Refusal::Unauthenticated),
+                "{near}"
+            );
+        }
         let open = Authenticator::new([]);
         assert_eq!(open.check(admin, None), Ok(None));
     }

@@ -62,9 +62,21 @@ pub struct FieldViolation {
     pub description: String,
 }
 
-/// Collects every bad field of a request, so one answer names them all.
+/// At most this many violations are kept (the rest are counted), and each
+/// description is cut to [`MAX_DESCRIPTION`] characters: an answer to bad
+/// input stays small enough for HTTP/2 headers however bad the input.
+pub const MAX_VIOLATIONS: usize = 10;
+/// Longest violation description kept, in characters.
+pub const MAX_DESCRIPTION: usize = 200;
+
+/// Collects every bad field of a request, so one answer names them all (up
+/// to [`MAX_VIOLATIONS`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Violations(Vec<FieldViolation>);
+pub struct Violations {
+    kept: Vec<FieldViolation>,
+    /// How many more there were.
+    dropped: usize,
+}
 
 impl Violations {
     pub fn new() -> Self {
@@ -72,9 +84,18 @@ impl Violations {
     }
 
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation {
+        if self.kept.len() >= MAX_VIOLATIONS {
+            self.dropped += 1;
+            return;
+        }
+        let mut description = description.into();
+        if let Some((cut, _)) = description.char_indices().nth(MAX_DESCRIPTION) {
+            description.truncate(cut);
+            description.push_str("...");
+        }
+        self.kept.push(FieldViolation {
             field: field.into(),
-            description: description.into(),
+            description,
         });
     }
 
@@ -86,16 +107,16 @@ impl Violations {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.kept.is_empty()
     }
 
     pub fn as_slice(&self) -> &[FieldViolation] {
-        &self.0
+        &self.kept
     }
 
     /// `Ok(value)` when nothing was wrong, else the violations.
     pub fn finish<T>(self, value: T) -> Result<T, Violations> {
-        if self.0.is_empty() {
+        if self.kept.is_empty() {
             Ok(value)
         } else {
             Err(self)
@@ -106,11 +127,15 @@ impl Violations {
 impl fmt::Display for Violations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let parts: Vec<String> = self
-            .0
+            .kept
             .iter()
             .map(|v| format!("{}: {}", v.field, v.description))
             .collect();
-        write!(f, "invalid request: {}", parts.join("; "))
+        write!(f, "invalid request: {}", parts.join("; "))?;
+        if self.dropped > 0 {
+            write!(f, "; and {} more", self.dropped)?;
+        }
+        Ok(())
     }
 }
 
@@ -199,6 +224,9 @@ const OVERLOADED_RETRY_DELAY: Duration = Duration::from_millis(250);
 pub enum CommonError {
     #[error("{0}")]
     InvalidArgument(Violations),
+    /// A request that does not decode as its message (see `crate::codec`).
+    #[error("{0}")]
+    MalformedMessage(Violations),
     #[error("missing or malformed bearer token")]
     Unauthenticated,
     #[error("the {role} role may not call {method}")]
@@ -218,7 +246,7 @@ pub enum CommonError {
 impl ServiceError for CommonError {
     fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            Self::InvalidArgument(_) | Self::MalformedMessage(_) => ErrorCode::InvalidArgument,
             Self::Unauthenticated => ErrorCode::Unauthenticated,
             Self::PermissionDenied { .. } => ErrorCode::PermissionDenied,
             Self::ShuttingDown => ErrorCode::Unavailable,
@@ -230,6 +258,7 @@ impl ServiceError for CommonError {
     fn reason(&self) -> &'static str {
         match self {
             Self::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Self::MalformedMessage(_) => "MALFORMED_MESSAGE",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::PermissionDenied { .. } => "PERMISSION_DENIED",
             Self::ShuttingDown => "SHUTTING_DOWN",
@@ -256,7 +285,9 @@ impl ServiceError for CommonError {
 
     fn violations(&self) -> &[FieldViolation] {
         match self {
-            Self::InvalidArgument(violations) => violations.as_slice(),
+            Self::InvalidArgument(violations) | Self::MalformedMessage(violations) => {
+                violations.as_slice()
+            }
             _ => &[],
         }
     }
@@ -322,5 +353,23 @@ mod tests {
             .collect();
         assert_eq!(fields, ["a", "b.c"]);
         assert!(status.message().contains("b.c: is too long"));
+    }
+
+    #[test]
+    fn bad_input_answers_stay_small() {
+        let mut violations = Violations::new();
+        for i in 0..5000 {
+            violations.add(format!("items[{i}]"), "x".repeat(100_000));
+        }
+        let kept = violations.as_slice();
+        assert_eq!(kept.len(), MAX_VIOLATIONS);
+        assert!(
+            kept.iter()
+                .all(|v| v.description.chars().count() <= MAX_DESCRIPTION + 3)
+        );
+        let status = to_status(CommonError::InvalidArgument(violations));
+        assert!(status.message().ends_with("; and 4990 more"));
+        assert!(status.message().len() < 4096, "{}", status.message().len());
+        assert!(status.details().len() < 8192, "{}", status.details().len());
     }
 }

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::SqliteConnection;
 
+use crate::error::{FieldViolation, Violations};
 use crate::pagination::fingerprint;
 use crate::storage::StoreError;
 use crate::time::UnixMicros;
@@ -47,8 +48,8 @@ impl IdempotencyKey {
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdempotencyError {
-    #[error("request_id {0:?} was already used for a different request")]
-    Reused(String),
+    #[error("{0}")]
+    Reused(ReusedRequestId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -70,7 +71,9 @@ pub async fn lookup<T: DeserializeOwned>(
         return Ok(None);
     };
     if fingerprint != key.fingerprint {
-        return Err(IdempotencyError::Reused(key.request_id.clone()));
+        return Err(IdempotencyError::Reused(ReusedRequestId::new(
+            &key.request_id,
+        )));
     }
     let result = serde_json::from_str(&result)
         .map_err(|err| StoreError::Malformed(format!("idempotency record {}: {err}", key.scope)))?;
@@ -132,4 +135,36 @@ pub async fn prune(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
         .execute(conn)
         .await?;
     Ok(done.rows_affected())
+}
+
+/// A request_id sent again with a different request: bad input on the
+/// `request_id` field (reason `REQUEST_ID_REUSED`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReusedRequestId {
+    request_id: String,
+    violations: Violations,
+}
+
+impl ReusedRequestId {
+    pub fn new(request_id: &str) -> Self {
+        Self {
+            request_id: request_id.to_string(),
+            violations: Violations::one("request_id", "was already used for a different request"),
+        }
+    }
+
+    /// The violation naming `request_id`, for the BadRequest detail.
+    pub fn violations(&self) -> &[FieldViolation] {
+        self.violations.as_slice()
+    }
+}
+
+impl std::fmt::Display for ReusedRequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "request_id {:?} was already used for a different request",
+            self.request_id
+        )
+    }
 }

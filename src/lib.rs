@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod codec;
 pub mod config;
 pub mod error;
 pub mod events;

@@ -1,5 +1,13 @@
 //! Shared input validators. Adapters call them while turning a request into
 //! typed domain values, collecting every problem into one [`Violations`].
+//!
+//! The input limits of every RPC live here: every string field of a request
+//! is short text, long text or body text (or a narrower format: a slug, a
+//! request_id, a page token); text never holds control characters other than
+//! newline, carriage return and tab (and those only where it is multi-line);
+//! enums take only the numbers the proto defines; numbers that count or
+//! name something are never negative; durations are protobuf-valid and not
+//! negative. A request that breaks one is INVALID_ARGUMENT naming the field.
 
 use crate::error::Violations;
 
@@ -7,6 +15,9 @@ use crate::error::Violations;
 pub const MAX_SHORT_TEXT: usize = 256;
 /// Longest free-text field (root cause, suggestion, detail...), in characters.
 pub const MAX_LONG_TEXT: usize = 16 * 1024;
+/// Longest body-like field (a test report's summary, a check's log tail), in
+/// characters.
+pub const MAX_BODY_TEXT: usize = 64 * 1024;
 /// Longest request_id, in characters.
 pub const MAX_REQUEST_ID: usize = 128;
 
@@ -18,6 +29,11 @@ pub fn short_text(violations: &mut Violations, field: &str, value: String) -> Op
 /// An optional free-text field (newlines and tabs allowed): empty means unset.
 pub fn long_text(violations: &mut Violations, field: &str, value: String) -> Option<String> {
     text(violations, field, value, MAX_LONG_TEXT, true)
+}
+
+/// An optional body-like field (multi-line, up to [`MAX_BODY_TEXT`]).
+pub fn body_text(violations: &mut Violations, field: &str, value: String) -> Option<String> {
+    text(violations, field, value, MAX_BODY_TEXT, true)
 }
 
 /// A required short, single-line field: empty is a violation.
@@ -92,6 +108,30 @@ pub fn optional_enum<E: TryFrom<i32>>(
             None
         }
     }
+}
+
+/// Protobuf's largest Duration, in seconds (10,000 years).
+const MAX_DURATION_SECONDS: i64 = 315_576_000_000;
+
+/// An optional protobuf Duration (unset is `None`): its seconds and nanos
+/// must agree in sign and be in protobuf's range, and it must not be
+/// negative.
+pub fn duration(
+    violations: &mut Violations,
+    field: &str,
+    value: Option<prost_types::Duration>,
+) -> Option<std::time::Duration> {
+    let prost_types::Duration { seconds, nanos } = value?;
+    let valid =
+        (0..=MAX_DURATION_SECONDS).contains(&seconds) && (0..1_000_000_000).contains(&nanos);
+    if !valid {
+        violations.add(
+            field,
+            "must be a duration from 0 to 315576000000 s (nanos from 0 to 999999999)",
+        );
+        return None;
+    }
+    Some(std::time::Duration::new(seconds as u64, nanos as u32))
 }
 
 /// A required positive id.
@@ -218,6 +258,29 @@ mod tests {
                 ),
             }
         }
+    }
+
+    #[test]
+    fn durations() {
+        let d = |seconds, nanos| Some(prost_types::Duration { seconds, nanos });
+        let mut v = Violations::new();
+        assert_eq!(duration(&mut v, "d", None), None);
+        assert_eq!(
+            duration(&mut v, "d", d(90, 5)),
+            Some(std::time::Duration::new(90, 5))
+        );
+        assert!(v.is_empty());
+        for bad in [
+            d(-1, 0),
+            d(0, -1),
+            d(5, -3),
+            d(1, 1_000_000_000),
+            d(MAX_DURATION_SECONDS + 1, 0),
+            d(i64::MIN, 0),
+        ] {
+            assert_eq!(duration(&mut v, "d", bad), None, "{bad:?}");
+        }
+        assert_eq!(v.as_slice().len(), 6);
     }
 
     #[test]

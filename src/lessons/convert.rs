@@ -1,8 +1,6 @@
 //! Proto <-> domain conversion for lessons. Requests are validated here, once,
 //! into typed domain values; every bad field is named by its request path.
 
-use std::time::Duration;
-
 use super::{
     Attribution, JournalSettings, Lesson, LessonFilter, LessonPatch, LessonSource, LessonStats,
     LessonStatus, NewLesson, Recorded, TargetDomain,
@@ -183,14 +181,10 @@ pub fn settings_update(
     let settings = request.settings.unwrap_or_default();
     let enabled = paths.contains(&"enabled").then_some(settings.enabled);
     let window = if paths.contains(&"dedup_window") {
-        let window = settings.dedup_window.unwrap_or_default();
-        match Duration::try_from(window) {
-            Ok(window) => Some(window),
-            Err(_) => {
-                v.add("settings.dedup_window", "must not be negative");
-                None
-            }
-        }
+        let window = settings
+            .dedup_window
+            .or(Some(prost_types::Duration::default()));
+        validate::duration(&mut v, "settings.dedup_window", window)
     } else {
         None
     };

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorCode, FieldViolation, ServiceError, Violations};
-use crate::idempotency::IdempotencyError;
+use crate::idempotency::{IdempotencyError, ReusedRequestId};
 use crate::slug::slug_enum;
 use crate::storage::StoreError;
 use crate::time::UnixMicros;
@@ -230,8 +230,8 @@ pub enum LessonError {
     NotFound(i64),
     #[error("the lessons journal is switched off")]
     Disabled,
-    #[error("request_id {0:?} was already used for a different request")]
-    RequestIdReused(String),
+    #[error("{0}")]
+    RequestIdReused(ReusedRequestId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -281,6 +281,7 @@ impl ServiceError for LessonError {
     fn violations(&self) -> &[FieldViolation] {
         match self {
             Self::InvalidArgument(violations) => violations.as_slice(),
+            Self::RequestIdReused(reused) => reused.violations(),
             _ => &[],
         }
     }

@@ -363,10 +363,10 @@ pub fn pull_request_report(
     let mut v = Violations::new();
     let request_id = validate::request_id(&mut v, "request_id", request.request_id);
     let pull_request = request.pull_request.unwrap_or_default();
+    let repo = short_text(&mut v, "repo", request.repo);
     let target = match short_text(&mut v, "session_id", request.session_id) {
         Some(id) => SessionRef::Id(id),
         None => {
-            let repo = short_text(&mut v, "repo", request.repo);
             let branch = short_text(&mut v, "pull_request.branch", pull_request.branch.clone());
             match (repo, branch) {
                 (Some(repo), Some(branch)) => SessionRef::RepoBranch { repo, branch },
@@ -441,22 +441,19 @@ fn checks(v: &mut Violations, checks: Vec<pb::Check>) -> Vec<CheckReport> {
                 status: required_from_pb(v, &field("status"), check.status)
                     .unwrap_or(CheckStatus::Pending),
                 url: short_text(v, &field("url"), check.url),
-                log_tail: tail(check.log_tail),
+                log_tail: validate::body_text(v, &field("log_tail"), check.log_tail).map(tail),
             }
         })
         .collect()
 }
 
 /// The last [`MAX_LOG_TAIL`] bytes of a log, cut at a character boundary.
-fn tail(log: String) -> Option<String> {
-    if log.is_empty() {
-        return None;
-    }
+fn tail(log: String) -> String {
     let mut start = log.len().saturating_sub(MAX_LOG_TAIL);
     while !log.is_char_boundary(start) {
         start += 1;
     }
-    Some(log[start..].to_string())
+    log[start..].to_string()
 }
 
 fn comments(v: &mut Violations, comments: Vec<pb::Comment>) -> Vec<Comment> {
@@ -477,7 +474,13 @@ fn comments(v: &mut Violations, comments: Vec<pb::Comment>) -> Vec<Comment> {
                 author: short_text(v, &field("author"), comment.author),
                 body: long_text(v, &field("body"), comment.body).unwrap_or_default(),
                 path: short_text(v, &field("path"), comment.path),
-                line: (comment.line > 0).then_some(comment.line),
+                line: match comment.line {
+                    line if line < 0 => {
+                        v.add(field("line"), "must not be negative (0: not on a line)");
+                        None
+                    }
+                    line => (line > 0).then_some(line),
+                },
                 resolved: comment.resolved,
             }
         })

@@ -2,15 +2,15 @@
 
 use super::SessionState;
 use crate::error::{ErrorCode, FieldViolation, ServiceError, Violations};
-use crate::idempotency::IdempotencyError;
+use crate::idempotency::{IdempotencyError, ReusedRequestId};
 use crate::storage::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("{0}")]
     InvalidArgument(Violations),
-    #[error("request_id {0:?} was already used for a different request")]
-    RequestIdReused(String),
+    #[error("{0}")]
+    RequestIdReused(ReusedRequestId),
     #[error("project {0:?} not found")]
     ProjectNotFound(String),
     #[error("project {0:?} already exists")]
@@ -129,6 +129,7 @@ impl ServiceError for SessionError {
     fn violations(&self) -> &[FieldViolation] {
         match self {
             Self::InvalidArgument(violations) => violations.as_slice(),
+            Self::RequestIdReused(reused) => reused.violations(),
             _ => &[],
         }
     }

@@ -30,8 +30,6 @@ proto_enum!(AdvanceOutcome => pb::AdvanceOutcome { Advanced, RolledBack, Held, R
 proto_enum!(SessionOutcome => pb::StageSessionOutcome { Completed, FailedTransient });
 proto_enum!(ReleaseAction => pb::ReleaseAction { EvaluateGate, RerunStage, RollBack });
 
-/// Longest test report summary, in characters.
-const MAX_SUMMARY: usize = 64 * 1024;
 /// Longest AdvanceTask detail or ReleaseTask note, in characters.
 const MAX_NOTE: usize = 1024;
 
@@ -143,7 +141,7 @@ pub fn new_test_report(
         passed: request.passed,
         coverage_percent: coverage,
         sha: sha(&mut v, "sha", request.sha, false),
-        summary: text(&mut v, "summary", request.summary, MAX_SUMMARY, true),
+        summary: validate::body_text(&mut v, "summary", request.summary),
     };
     v.finish((request_id, new))
 }

@@ -1,15 +1,15 @@
 //! The Tasks domain's errors and their codes and reasons.
 
 use crate::error::{ErrorCode, FieldViolation, ServiceError, Violations};
-use crate::idempotency::IdempotencyError;
+use crate::idempotency::{IdempotencyError, ReusedRequestId};
 use crate::storage::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
     #[error("{0}")]
     InvalidArgument(Violations),
-    #[error("request_id {0:?} was already used for a different request")]
-    RequestIdReused(String),
+    #[error("{0}")]
+    RequestIdReused(ReusedRequestId),
     #[error("project {0:?} not found")]
     ProjectNotFound(String),
     #[error("project {0:?} is archived")]
@@ -122,6 +122,7 @@ impl ServiceError for TaskError {
     fn violations(&self) -> &[FieldViolation] {
         match self {
             Self::InvalidArgument(violations) => violations.as_slice(),
+            Self::RequestIdReused(reused) => reused.violations(),
             _ => &[],
         }
     }

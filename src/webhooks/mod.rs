@@ -17,6 +17,8 @@ mod dedup;
 mod error;
 pub mod forge;
 mod forge_json;
+#[cfg(test)]
+mod fuzz_tests;
 mod http;
 mod locks;
 mod metrics;

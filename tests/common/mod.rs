@@ -5,9 +5,12 @@
 
 #![allow(dead_code)]
 
+pub mod bad_values;
+pub mod baselines;
 pub mod fake_plane;
 pub mod pipeline;
 pub mod process;
+pub mod rpcs;
 pub mod webhooks;
 
 use std::net::SocketAddr;
