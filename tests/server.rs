@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bosun::pb;
 use common::TestServer;
+use common::process::bosun_command;
 use futures::StreamExt;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
@@ -188,16 +189,6 @@ async fn migrations_are_idempotent() {
     assert_eq!(schema(dir.path().to_path_buf()).await, before);
 }
 
-fn bosun_command() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bosun"));
-    command.env_remove("RUST_LOG").env("NO_COLOR", "1");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("BOSUN_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
 
 #[test]
 fn bad_configuration_exits_2_with_one_clear_line() {

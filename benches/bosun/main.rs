@@ -142,6 +142,12 @@ async fn unary(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyhow::Resu
             .map_or(f64::NAN, |(_, rate)| *rate)
     };
 
+    let round_trip = sqlite::round_trip_rate(&root.join("round-trip"), window).await?;
+    rows.push(Row::value(
+        "SQLite driver round trip (SELECT 1, one connection)",
+        round_trip,
+        "/s",
+    ));
     let raw = sqlite::insert_rate(&root.join("raw-1"), 1, window).await?;
     rows.push(Row::value(
         "raw SQLite: single-row insert transactions",

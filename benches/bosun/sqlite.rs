@@ -60,6 +60,28 @@ pub async fn insert_rate(
     Ok((rows - rows_before) as f64 / from.elapsed().as_secs_f64())
 }
 
+/// Statements per second through the driver alone: `SELECT 1` on one
+/// connection, one after another (each is a hand-off to the driver's worker
+/// thread and back, the fixed cost every bosun statement pays).
+pub async fn round_trip_rate(dir: &Path, window: Window) -> anyhow::Result<f64> {
+    let mut conn = open(dir).await?;
+    let started = Instant::now();
+    let until = started + window.warmup + window.measure;
+    let mut count = 0u64;
+    let mut from = None;
+    while Instant::now() < until {
+        if from.is_none() && started.elapsed() >= window.warmup {
+            from = Some((Instant::now(), count));
+        }
+        sqlx::query("SELECT 1").execute(&mut conn).await?;
+        count += 1;
+    }
+    let (from, before) = from.unwrap_or((started, 0));
+    let rate = (count - before) as f64 / from.elapsed().as_secs_f64();
+    conn.close().await?;
+    Ok(rate)
+}
+
 /// Fills `dir` with `count` lessons (and so `count` change-log events) in
 /// large transactions, for the replay measurement; returns how long it took.
 pub async fn preload(dir: &Path, count: u64) -> anyhow::Result<Duration> {
