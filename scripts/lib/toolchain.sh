@@ -10,6 +10,7 @@ PROTOC_GEN_GO_VERSION=v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
 GRPCURL_VERSION=v1.9.3
 GRPC_HEALTH_PROBE_VERSION=v0.4.40
+GHZ_VERSION=v0.120.0
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS_DIR="$REPO_ROOT/.tools"
@@ -73,6 +74,10 @@ ensure_grpc_cli_tools() {
     github.com/fullstorydev/grpcurl/cmd/grpcurl
   go_install_pinned grpc-health-probe github.com/grpc-ecosystem/grpc-health-probe "$GRPC_HEALTH_PROBE_VERSION" \
     github.com/grpc-ecosystem/grpc-health-probe
+}
+
+ensure_ghz() {
+  go_install_pinned ghz github.com/bojand/ghz "$GHZ_VERSION" github.com/bojand/ghz/cmd/ghz
 }
 
 # clients/typescript/node_modules from package-lock.json (npm ci), once per lock.
