@@ -189,7 +189,6 @@ async fn migrations_are_idempotent() {
     assert_eq!(schema(dir.path().to_path_buf()).await, before);
 }
 
-
 #[test]
 fn bad_configuration_exits_2_with_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
