@@ -34,7 +34,10 @@ export function connect(token: string): Api {
     if (token) request.header.set("authorization", `Bearer ${token}`);
     return next(request);
   };
-  const transport = createGrpcWebTransport({ baseUrl: location.origin, interceptors: [bearer] });
+  // The API sits beside the page: at the root, or under the prefix a
+  // reverse proxy serves the dashboard at.
+  const baseUrl = location.origin + location.pathname.replace(/\/[^/]*$/, "");
+  const transport = createGrpcWebTransport({ baseUrl, interceptors: [bearer] });
   return {
     events: createClient(Events, transport),
     sessions: createClient(Sessions, transport),
