@@ -128,7 +128,7 @@ export function iso(timestamp: Timestamp | undefined): string {
   return date(timestamp)?.toISOString() ?? "";
 }
 
-/** The session's last activity: its newest report, else its last update. */
+/** The session's latest activity, as bosun computes it. */
 export function lastActivity(session: Session): Timestamp | undefined {
-  return date(session.activity?.reportTime) ? session.activity?.reportTime : session.updateTime;
+  return session.lastActivityTime;
 }

@@ -5,7 +5,7 @@
 
 import { type Api, connect, describe, isRefusal, storedToken, storeToken } from "./api.js";
 import { h, replace } from "./dom.js";
-import { attention, attentionReason } from "./pages/attention.js";
+import { attention } from "./pages/attention.js";
 import { board } from "./pages/board.js";
 import { lessons } from "./pages/lessons.js";
 import type { Context, Page } from "./pages/page.js";
@@ -134,7 +134,7 @@ function open(api: Api, signedIn: boolean): void {
     status.textContent = state === "live" ? "● live" : state === "loading" ? "loading…" : `○ ${state}`;
     status.title = detail;
     status.dataset.state = state;
-    attentionCount.textContent = String([...store.sessions.values()].filter((s) => attentionReason(s) !== undefined).length);
+    attentionCount.textContent = String(store.attention.length);
   };
   store.subscribe((events) => {
     showStatus();

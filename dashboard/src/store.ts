@@ -8,18 +8,23 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 
 import type { Event } from "../../clients/typescript/src/gen/bosun/v1/events_pb.js";
-import type { Session } from "../../clients/typescript/src/gen/bosun/v1/sessions_pb.js";
+import type { AttentionItem, Session } from "../../clients/typescript/src/gen/bosun/v1/sessions_pb.js";
 import type { Task } from "../../clients/typescript/src/gen/bosun/v1/tasks_pb.js";
 import { allPages, type Api, describe, isRefusal } from "./api.js";
 
 const FIRST_DELAY_MS = 100;
 const MAX_DELAY_MS = 5000;
+/** How long a burst of events is gathered before "needs attention" is read again. */
+const ATTENTION_DEBOUNCE_MS = 150;
 
 export type Connection = { state: "loading" | "live" | "reconnecting"; detail: string } | { state: "refused"; detail: string };
 
 export class Store {
   readonly sessions = new Map<string, Session>();
   readonly tasks = new Map<bigint, Task>();
+  /** Sessions.ListAttention's answer: the sessions that need a person, most urgent first. */
+  attention: AttentionItem[] = [];
+  attentionError = "";
   /** Every matching event with seq <= cursor has been applied. */
   cursor = 0n;
   connection: Connection = { state: "loading", detail: "" };
@@ -87,6 +92,24 @@ export class Store {
     this.tasks.clear();
     for (const task of tasks) this.tasks.set(task.id, task);
     this.cursor = head.headSeq;
+    await this.loadAttention();
+  }
+
+  private attentionTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Reads "needs attention" again after a burst of changes to sessions, reactions or tasks. */
+  private scheduleAttention(): void {
+    clearTimeout(this.attentionTimer);
+    this.attentionTimer = setTimeout(() => void this.loadAttention(), ATTENTION_DEBOUNCE_MS);
+  }
+
+  private async loadAttention(): Promise<void> {
+    try {
+      this.attention = (await this.api.sessions.listAttention({})).items;
+      this.attentionError = "";
+    } catch (error) {
+      this.attentionError = describe(error);
+    }
     this.emit([]);
   }
 
@@ -103,6 +126,7 @@ export class Store {
       if (event.payload.case === "session") touched.add(event.payload.value.id);
     }
     await Promise.all([...touched].map((id) => this.refreshSession(id)));
+    if (touched.size > 0 || events.some((e) => e.payload.case === "task")) this.scheduleAttention();
     // Only now: a batch that failed half-way is read again on resume.
     const last = events.at(-1);
     if (last) this.cursor = last.seq;

@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 
 import { type Browser, chromium, type Page } from "playwright-core";
 
-import { ActivitySource, ActivityState, Harness, PullRequestCiState, PullRequestState, ReviewDecision, CheckStatus } from "../../clients/typescript/src/gen/bosun/v1/sessions_pb.js";
+import { ActivitySource, ActivityState, CheckStatus, Harness, Mergeability, PullRequestCiState, PullRequestState, ReviewDecision } from "../../clients/typescript/src/gen/bosun/v1/sessions_pb.js";
 import { LessonStatus } from "../../clients/typescript/src/gen/bosun/v1/lessons_pb.js";
 import { Bosun, type Clients, READ_TOKEN, REPO_ROOT } from "./bosun.js";
 
@@ -52,6 +52,7 @@ async function seed(): Promise<void> {
       ciState: PullRequestCiState.FAILING,
       headSha: "4f1c2a9e7b3d5f60718293a4b5c6d7e8f9a0b1c2",
       branch: "feature/login-form",
+      title: "Validate the login form before sending it",
       checks: [
         { name: "build", status: CheckStatus.PASSED, commitSha: "4f1c2a9e7b3d5f60718293a4b5c6d7e8f9a0b1c2" },
         { name: "unit tests", status: CheckStatus.FAILED, commitSha: "4f1c2a9e7b3d5f60718293a4b5c6d7e8f9a0b1c2", logTail: "FAIL src/login.test.ts\n  expected 200, got 401\nTests: 1 failed, 41 passed" },
@@ -63,6 +64,23 @@ async function seed(): Promise<void> {
   await spawn("api", "feature/rate-limits", "API-7");
   const api2 = await spawn("api", "chore/bump-deps", "API-9");
   await sessions.finishSession({ sessionId: api2 });
+  const api3 = await spawn("api", "feature/metrics", "API-11");
+  await sessions.reportPullRequest({
+    sessionId: api3,
+    fetched: true,
+    pullRequest: {
+      url: "https://github.com/acme/api/pull/77",
+      number: 77n,
+      title: "Export request metrics",
+      state: PullRequestState.OPEN,
+      reviewDecision: ReviewDecision.APPROVED,
+      ciState: PullRequestCiState.PASSING,
+      mergeability: Mergeability.MERGEABLE,
+      headSha: "9a8b7c6d5e4f30211a2b3c4d5e6f708192a3b4c5",
+      branch: "feature/metrics",
+      checks: [{ name: "build", status: CheckStatus.PASSED, commitSha: "9a8b7c6d5e4f30211a2b3c4d5e6f708192a3b4c5" }],
+    },
+  });
   await tasks.startTask({ projectId: "web", workItemId: "WEB-20", trackerIssueId: "WEB-20", title: "Add a dark mode", repo: "acme/web", branch: "feature/dark-mode" });
   for (const [lessonType, repo, rootCause] of [
     ["flaky_test", "acme/web", "a test depends on wall-clock time"],
@@ -112,7 +130,7 @@ describe("dashboard", () => {
     await page.locator(card("working", "api-1")).waitFor();
     assert.equal(await page.locator('li[data-session-id="api-2"]').count(), 0, "finished sessions are behind the filter");
     const web1 = await page.locator(card("ci_failed", "web-1")).innerText();
-    for (const text of ["web", "feature/login-form", "PR #1189", "CI failing"]) assert.ok(web1.includes(text), `card shows ${text}: ${web1}`);
+    for (const text of ["web", "feature/login-form", "PR #1189", "CI failing", "Validate the login form"]) assert.ok(web1.includes(text), `card shows ${text}: ${web1}`);
     await page.getByLabel("Show finished").check();
     await page.locator(card("done", "api-2")).waitFor();
     await shoot("board");
@@ -140,11 +158,16 @@ describe("dashboard", () => {
     assert.equal(await page.evaluate(() => (window as unknown as { marker?: string }).marker), "same page", "the page was not reloaded");
   });
 
-  test("search finds a session by its PR number", async () => {
+  test("search finds a session by its PR number, its PR title, and finished ones", async () => {
     await page.getByLabel("Search sessions").fill("#1189");
     await page.locator('#board-summary:has-text("1 session shown")').waitFor();
     assert.deepEqual(await page.locator("li[data-session-id]").evaluateAll((cards) => cards.map((c) => c.getAttribute("data-session-id"))), ["web-1"]);
     await shoot("board-search");
+    await page.getByLabel("Search sessions").fill("validate the LOGIN");
+    await page.locator('#board-summary:has-text("1 session shown")').waitFor();
+    await page.locator(card("ci_failed", "web-1")).waitFor();
+    await page.getByLabel("Search sessions").fill("API-9");
+    await page.locator(card("done", "api-2")).waitFor();
     await page.getByLabel("Search sessions").fill("");
   });
 
@@ -179,9 +202,15 @@ describe("dashboard", () => {
     await shoot("lessons");
 
     await page.getByRole("link", { name: /Needs attention/ }).click();
-    await page.locator('#attention-sessions li[data-session-id="web-2"]').waitFor();
-    await page.locator('#attention-sessions li[data-session-id="web-1"]').waitFor();
+    const waiting = page.locator('#attention-sessions li[data-session-id="web-2"]');
+    await waiting.locator(".reasons", { hasText: "Needs input" }).waitFor();
+    await page.locator('#attention-sessions li[data-session-id="api-3"] .reasons', { hasText: "Approved and green" }).waitFor();
+    assert.equal(await page.locator("#attention-count").innerText(), String(await page.locator("#attention-sessions > li").count()));
     await shoot("attention");
+
+    // Live: an answer takes web-2 off the list, without a reload.
+    await api.sessions.reportActivity({ sessionId: "web-2", state: ActivityState.ACTIVE, source: ActivitySource.HOOK });
+    await waiting.waitFor({ state: "detached", timeout: LIVE_MS });
   });
 
   test("on a phone-sized screen", async () => {

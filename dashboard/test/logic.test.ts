@@ -1,5 +1,5 @@
-// The dashboard's pure decisions, as tables: what the search matches, what
-// needs a person, how times read.
+// The dashboard's pure decisions, as tables: what a search asks bosun, how
+// reasons and labels read, how times read.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -7,65 +7,38 @@ import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 
-import { DisplayStatus, PullRequestSchema, type Session, SessionSchema, SessionState } from "../../clients/typescript/src/gen/bosun/v1/sessions_pb.js";
+import { AttentionReason, DisplayStatus, SessionSchema, SessionState } from "../../clients/typescript/src/gen/bosun/v1/sessions_pb.js";
 import { ago, enumLabel, isFinished } from "../src/labels.js";
-import { attentionReason } from "../src/pages/attention.js";
-import { matches } from "../src/pages/board.js";
+import { reasonTone } from "../src/pages/attention.js";
+import { searchRequests } from "../src/pages/board.js";
 
-const session: Session = create(SessionSchema, {
-  id: "web-12",
-  projectId: "web",
-  branch: "feature/Login-Form",
-  issueId: "WEB-77",
-  state: SessionState.WORKING,
-  pullRequest: create(PullRequestSchema, { number: 1189n, url: "https://github.com/acme/web/pull/1189", branch: "feature/Login-Form" }),
-});
-
-test("search matches id, project, branch, issue and PR number", () => {
-  const rows: [string, boolean][] = [
-    ["", true],
-    ["   ", true],
-    ["web-12", true],
-    ["WEB-12", true],
-    ["login-form", true],
-    ["web-77", true],
-    ["#1189", true],
-    ["1189", true],
-    ["#118", false],
-    ["#web", false],
-    ["118", true], // a substring of the PR's URL
-    ["api", false],
-    ["feature/other", false],
+test("a search becomes ListSessions calls: free text, and the PR number filter for a number", () => {
+  const rows: [string, unknown[]][] = [
+    ["", []],
+    ["   ", []],
+    ["login", [{ search: "login" }]],
+    ["  web-12 ", [{ search: "web-12" }]],
+    ["#1189", [{ pullRequestNumber: 1189n }]],
+    ["1189", [{ search: "1189" }, { pullRequestNumber: 1189n }]],
+    ["#0", [{ search: "#0" }]],
+    ["#web", [{ search: "#web" }]],
+    ["#12a", [{ search: "#12a" }]],
+    ["x".repeat(300), [{ search: "x".repeat(256) }]],
   ];
-  for (const [query, want] of rows) assert.equal(matches(session, query), want, JSON.stringify(query));
-  const noPr = create(SessionSchema, { id: "api-3", projectId: "api" });
-  assert.equal(matches(noPr, "#3"), false);
-});
-
-test("what needs a person, by display status and state", () => {
-  const rows: [DisplayStatus, SessionState, boolean][] = [
-    [DisplayStatus.NEEDS_INPUT, SessionState.NEEDS_INPUT, true],
-    [DisplayStatus.STUCK, SessionState.STUCK, true],
-    [DisplayStatus.CI_FAILED, SessionState.WORKING, true],
-    [DisplayStatus.CHANGES_REQUESTED, SessionState.IDLE, true],
-    [DisplayStatus.MERGEABLE, SessionState.IDLE, true],
-    [DisplayStatus.APPROVED, SessionState.IDLE, true],
-    [DisplayStatus.ERRORED, SessionState.TERMINATED, true],
-    [DisplayStatus.WORKING, SessionState.WORKING, false],
-    [DisplayStatus.PR_OPEN, SessionState.IDLE, false],
-    [DisplayStatus.MERGED, SessionState.DONE, false],
-    [DisplayStatus.KILLED, SessionState.TERMINATED, false],
-    [DisplayStatus.CI_FAILED, SessionState.DONE, false],
-  ];
-  for (const [displayStatus, state, want] of rows) {
-    const s = create(SessionSchema, { id: "x-1", displayStatus, state });
-    assert.equal(attentionReason(s) !== undefined, want, `${DisplayStatus[displayStatus]} in ${SessionState[state]}`);
-  }
+  for (const [query, want] of rows) assert.deepEqual(searchRequests(query), want, JSON.stringify(query).slice(0, 40));
 });
 
 test("finished means done or terminated", () => {
   for (const state of [SessionState.DONE, SessionState.TERMINATED]) assert.ok(isFinished(create(SessionSchema, { state })));
   for (const state of [SessionState.NOT_STARTED, SessionState.WORKING, SessionState.STUCK, SessionState.DETECTING]) assert.ok(!isFinished(create(SessionSchema, { state })));
+});
+
+test("every attention reason has a tone, and only a merge decision is good news", () => {
+  for (const value of Object.values(AttentionReason).filter((v): v is number => typeof v === "number" && v !== 0)) {
+    const tone = reasonTone(value);
+    assert.equal(tone === "good", value === AttentionReason.APPROVED_AND_GREEN, AttentionReason[value]);
+    assert.equal(enumLabel(AttentionReason, value) !== "", true);
+  }
 });
 
 test("labels and relative times", () => {

@@ -149,6 +149,7 @@ function pullRequest(session: Session): HTMLElement {
     h("h2", { id: "pr-title" }, "Pull request"),
     h("p", {}, prSummary(pr)),
     fields([
+      ["Title", pr.title],
       ["Review", enumLabel(ReviewDecision, pr.reviewDecision)],
       ["Mergeability", enumLabel(Mergeability, pr.mergeability)],
       ["Head", pr.headSha ? h("span", { class: "mono" }, pr.headSha.slice(0, 12)) : undefined],
