@@ -219,9 +219,13 @@ describe("dashboard", () => {
     await phone.evaluate((token) => sessionStorage.setItem("bosun.token", token), READ_TOKEN);
     await phone.reload();
     await phone.locator(card("ci_failed", "web-1")).waitFor();
-    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    assert.ok(overflow <= 0, `no sideways scrolling (${overflow}px too wide)`);
+    const overflow = () => phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok((await overflow()) <= 0, `the board needs no sideways scrolling (${await overflow()}px too wide)`);
     await shoot("board-phone", phone);
+    await phone.getByRole("link", { name: "web-1", exact: true }).click();
+    await phone.locator("#timeline li", { hasText: "session.created" }).waitFor();
+    assert.ok((await overflow()) <= 0, `the session page needs no sideways scrolling (${await overflow()}px too wide)`);
+    await shoot("session-phone", phone);
     await phone.close();
   });
 });

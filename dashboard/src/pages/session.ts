@@ -50,10 +50,14 @@ export function sessionPage(root: HTMLElement, { api, store }: Context, id: stri
       reactions.length === 0
         ? h("p", { class: "muted" }, "No reactions.")
         : h(
-            "table",
-            {},
-            h("thead", {}, h("tr", {}, ["Key", "Status", "For", "Priority", "Nudges", "Message", "Updated"].map((c) => h("th", { scope: "col" }, c)))),
-            h("tbody", {}, reactions.map(reactionRow)),
+            "div",
+            { class: "table-wrap" },
+            h(
+              "table",
+              {},
+              h("thead", {}, h("tr", {}, ["Key", "Status", "For", "Priority", "Nudges", "Message", "Updated"].map((c) => h("th", { scope: "col" }, c)))),
+              h("tbody", {}, reactions.map(reactionRow)),
+            ),
           ),
     );
   const renderTimeline = () => replace(timelineList, timeline.length === 0 ? h("li", { class: "muted" }, "No events kept for this session.") : [...timeline].reverse().map(timelineItem));
