@@ -189,7 +189,10 @@ describe("dashboard", () => {
 
   test("the pipeline, lessons and attention pages", async () => {
     await page.getByRole("link", { name: "Pipeline" }).click();
-    await page.locator('section.stage[data-stage="analysis"] li[data-task-id]').first().waitFor();
+    const analysis = page.locator('section.stage[data-stage="analysis"] li[data-task-id]');
+    await analysis.first().waitFor();
+    await api.tasks.startTask({ projectId: "api", workItemId: "API-30", trackerIssueId: "API-30", title: "Page the audit log", repo: "acme/api", branch: "feature/audit-pages" });
+    await analysis.filter({ hasText: "Page the audit log" }).waitFor({ timeout: LIVE_MS });
     await shoot("pipeline");
 
     await page.getByRole("link", { name: "Lessons" }).click();
@@ -199,6 +202,9 @@ describe("dashboard", () => {
     assert.equal(await page.locator("#lessons-table tbody tr").count(), 2);
     await page.getByLabel("Type").fill("");
     await page.locator("#lessons-table tbody tr").nth(2).waitFor();
+    await api.lessons.recordLesson({ lesson: { lessonType: "gate_failure", repo: "acme/api", rootCause: "coverage fell under the threshold", status: LessonStatus.NEW } });
+    await page.locator("#lessons-table tbody tr", { hasText: "coverage fell under the threshold" }).waitFor({ timeout: LIVE_MS });
+    await page.locator(".bars li", { hasText: "gate_failure" }).waitFor({ timeout: LIVE_MS });
     await shoot("lessons");
 
     await page.getByRole("link", { name: /Needs attention/ }).click();

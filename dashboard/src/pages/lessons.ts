@@ -133,6 +133,6 @@ function lessonTable(rows: Lesson[], more: boolean): HTMLElement[] {
         ),
       ),
     ),
-    ...(more ? [h("p", { class: "muted" }, `Showing ${PAGE_SIZE}; narrow the filters to see others.`)] : []),
+    ...(more ? [h("p", { class: "muted" }, `The newest ${PAGE_SIZE} are shown; narrow the filters to see older ones.`)] : []),
   ];
 }
