@@ -23,25 +23,25 @@ struct Asset {
 }
 
 macro_rules! asset {
-    ($content_type:expr, $path:literal) => {
+    ($content_type:expr, $path:literal) => {{
+        const BYTES: &[u8] = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/dashboard/dist/",
+            $path
+        ));
         Asset {
             content_type: $content_type,
-            bytes: include_bytes!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/dashboard/dist/",
-                $path
-            )),
-            etag: LazyLock::new(|| {
-                let digest = Sha256::digest(include_bytes!(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/dashboard/dist/",
-                    $path
-                )));
-                HeaderValue::from_str(&format!("\"{}\"", hex::encode(&digest[..16])))
-                    .expect("hex digits in quotes are a valid header value")
-            }),
+            bytes: BYTES,
+            etag: LazyLock::new(|| etag(BYTES)),
         }
-    };
+    }};
+}
+
+/// A strong validator: the first 128 bits of the bytes' SHA-256, quoted.
+fn etag(bytes: &[u8]) -> HeaderValue {
+    let digest = Sha256::digest(bytes);
+    HeaderValue::from_str(&format!("\"{}\"", hex::encode(&digest[..16])))
+        .expect("hex digits in quotes are a valid header value")
 }
 
 static INDEX: Asset = asset!("text/html; charset=utf-8", "index.html");
