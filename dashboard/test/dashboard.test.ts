@@ -97,7 +97,7 @@ describe("dashboard", () => {
     bosun = await Bosun.start();
     api = bosun.clients();
     await seed();
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
     page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
     page.on("framenavigated", (frame) => {
       if (frame === page.mainFrame()) navigations += 1;
