@@ -77,6 +77,10 @@ export function sessionPage(root: HTMLElement, { api, store }: Context, id: stri
         store.sessions.set(id, await api.sessions.getSession({ sessionId: id }));
       } catch (error) {
         missing = `Cannot show session ${id}: ${describe(error)}`;
+        renderSession();
+        reactionsBox.remove();
+        timelineList.parentElement?.remove();
+        return;
       }
     }
     renderSession();
