@@ -197,6 +197,21 @@ async fn sessions_are_found_by_pull_request_branch_issue_and_search() {
         assert_eq!(list(&server, request).await, want, "{name}");
     }
 
+    server
+        .sessions_client()
+        .kill_session(pb::KillSessionRequest {
+            session_id: a.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("kill");
+    let finished = |finished| ListSessionsRequest {
+        finished: Some(finished),
+        ..Default::default()
+    };
+    assert_eq!(list(&server, finished(true)).await, vec![a.clone()]);
+    assert_eq!(list(&server, finished(false)).await, vec![c.clone(), b.clone()]);
+
     let got = server
         .sessions_client()
         .get_session(pb::GetSessionRequest {

@@ -26,6 +26,7 @@ pub fn session_filter(request: &pb::ListSessionsRequest) -> Result<SessionFilter
             task_id: (request.task_id > 0).then_some(request.task_id),
             state: optional_from_pb(&mut v, "state", request.state),
             is_alive: request.is_alive,
+            finished: request.finished,
             pull_request_number: (request.pull_request_number > 0)
                 .then_some(request.pull_request_number),
             branch: short_text(&mut v, "branch", request.branch.clone()),

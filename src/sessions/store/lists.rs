@@ -29,6 +29,8 @@ pub struct SessionQuery {
     pub task_id: Option<i64>,
     pub state: Option<SessionState>,
     pub is_alive: Option<bool>,
+    /// Done or terminated (true), or neither (false).
+    pub finished: Option<bool>,
     pub pull_request_number: Option<i64>,
     pub branch: Option<String>,
     pub issue_id: Option<String>,
@@ -63,6 +65,15 @@ pub async fn list_sessions<'e>(
     }
     if let Some(is_alive) = filter.is_alive {
         query.push(" AND s.is_alive = ").push_bind(is_alive);
+    }
+    match filter.finished {
+        Some(true) => {
+            query.push(" AND s.state IN ('done', 'terminated')");
+        }
+        Some(false) => {
+            query.push(" AND s.state NOT IN ('done', 'terminated')");
+        }
+        None => {}
     }
     if let Some(number) = filter.pull_request_number {
         query.push(" AND pr.number = ").push_bind(number);

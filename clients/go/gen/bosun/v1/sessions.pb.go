@@ -3500,7 +3500,10 @@ type ListSessionsRequest struct {
 	// title.
 	Search string `protobuf:"bytes,11,opt,name=search,proto3" json:"search,omitempty"`
 	// The order; unspecified means SESSION_ORDER_CREATE_TIME.
-	OrderBy       SessionOrder `protobuf:"varint,12,opt,name=order_by,json=orderBy,proto3,enum=bosun.v1.SessionOrder" json:"order_by,omitempty"`
+	OrderBy SessionOrder `protobuf:"varint,12,opt,name=order_by,json=orderBy,proto3,enum=bosun.v1.SessionOrder" json:"order_by,omitempty"`
+	// When set, only sessions that are (true) or are not (false) finished:
+	// done or terminated.
+	Finished      *bool `protobuf:"varint,13,opt,name=finished,proto3,oneof" json:"finished,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3617,6 +3620,13 @@ func (x *ListSessionsRequest) GetOrderBy() SessionOrder {
 		return x.OrderBy
 	}
 	return SessionOrder_SESSION_ORDER_UNSPECIFIED
+}
+
+func (x *ListSessionsRequest) GetFinished() bool {
+	if x != nil && x.Finished != nil {
+		return *x.Finished
+	}
+	return false
 }
 
 // Response of Sessions.ListSessions.
@@ -4427,7 +4437,7 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"\adropped\x18\x02 \x01(\bR\adropped\"2\n" +
 	"\x11GetSessionRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\tR\tsessionId\"\xd2\x03\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"\x80\x04\n" +
 	"\x13ListSessionsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -4443,8 +4453,10 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"\bissue_id\x18\n" +
 	" \x01(\tR\aissueId\x12\x16\n" +
 	"\x06search\x18\v \x01(\tR\x06search\x121\n" +
-	"\border_by\x18\f \x01(\x0e2\x16.bosun.v1.SessionOrderR\aorderByB\v\n" +
-	"\t_is_alive\"m\n" +
+	"\border_by\x18\f \x01(\x0e2\x16.bosun.v1.SessionOrderR\aorderBy\x12\x1f\n" +
+	"\bfinished\x18\r \x01(\bH\x01R\bfinished\x88\x01\x01B\v\n" +
+	"\t_is_aliveB\v\n" +
+	"\t_finished\"m\n" +
 	"\x14ListSessionsResponse\x12-\n" +
 	"\bsessions\x18\x01 \x03(\v2\x11.bosun.v1.SessionR\bsessions\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8f\x05\n" +

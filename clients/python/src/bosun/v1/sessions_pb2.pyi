@@ -1929,6 +1929,7 @@ class ListSessionsRequest(_message.Message):
     ISSUE_ID_FIELD_NUMBER: _builtins.int
     SEARCH_FIELD_NUMBER: _builtins.int
     ORDER_BY_FIELD_NUMBER: _builtins.int
+    FINISHED_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """0 means 100; more than 1000 is treated as 1000; negative is an error."""
     page_token: _builtins.str
@@ -1956,6 +1957,10 @@ class ListSessionsRequest(_message.Message):
     """
     order_by: Global___SessionOrder.ValueType
     """The order; unspecified means SESSION_ORDER_CREATE_TIME."""
+    finished: _builtins.bool
+    """When set, only sessions that are (true) or are not (false) finished:
+    done or terminated.
+    """
     def __init__(
         self,
         *,
@@ -1971,13 +1976,19 @@ class ListSessionsRequest(_message.Message):
         issue_id: _builtins.str = ...,
         search: _builtins.str = ...,
         order_by: Global___SessionOrder.ValueType = ...,
+        finished: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_is_alive", b"_is_alive", "is_alive", b"is_alive"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_finished", b"_finished", "_is_alive", b"_is_alive", "finished", b"finished", "is_alive", b"is_alive"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_is_alive", b"_is_alive", "branch", b"branch", "display_status", b"display_status", "is_alive", b"is_alive", "issue_id", b"issue_id", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "project_id", b"project_id", "pull_request_number", b"pull_request_number", "search", b"search", "state", b"state", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_finished", b"_finished", "_is_alive", b"_is_alive", "branch", b"branch", "display_status", b"display_status", "finished", b"finished", "is_alive", b"is_alive", "issue_id", b"issue_id", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "project_id", b"project_id", "pull_request_number", b"pull_request_number", "search", b"search", "state", b"state", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__finished: _TypeAlias = _typing.Literal["finished"]  # noqa: Y015
+    _WhichOneofArgType__finished: _TypeAlias = _typing.Literal["_finished", b"_finished"]  # noqa: Y015
     _WhichOneofReturnType__is_alive: _TypeAlias = _typing.Literal["is_alive"]  # noqa: Y015
     _WhichOneofArgType__is_alive: _TypeAlias = _typing.Literal["_is_alive", b"_is_alive"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__finished) -> _WhichOneofReturnType__finished | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__is_alive) -> _WhichOneofReturnType__is_alive | None: ...
 
 Global___ListSessionsRequest: _TypeAlias = ListSessionsRequest  # noqa: Y015
