@@ -1,5 +1,5 @@
-// What the dashboard knows, kept live. It loads a snapshot (sessions, tasks)
-// after reading the change log's head, then follows Events.Watch from that
+// What the dashboard knows, kept live. It loads a snapshot (the sessions not
+// finished, tasks, what needs attention) after reading the change log's head, then follows Events.Watch from that
 // seq: each event updates the snapshot and tells the pages. When the stream
 // breaks it resumes after the last seq it saw (backoff 100 ms to 5 s), so
 // nothing is missed or repeated; if that history was compacted away it loads
@@ -28,6 +28,8 @@ export class Store {
   /** Every matching event with seq <= cursor has been applied. */
   cursor = 0n;
   connection: Connection = { state: "loading", detail: "" };
+  /** Whether `sessions` holds the finished ones too (see loadFinished). */
+  finishedLoaded = false;
 
   private readonly listeners = new Set<(events: Event[]) => void>();
   private readonly stop = new AbortController();
@@ -79,10 +81,8 @@ export class Store {
 
   private async load(): Promise<void> {
     const head = await this.api.events.getHead({});
-    const sessions = await allPages(async (pageToken) => {
-      const page = await this.api.sessions.listSessions({ pageSize: 1000, pageToken });
-      return [page.sessions, page.nextPageToken];
-    });
+    const sessions = await this.listSessions(false);
+    if (this.finishedLoaded) sessions.push(...(await this.listSessions(true)));
     const tasks = await allPages(async (pageToken) => {
       const page = await this.api.tasks.listTasks({ pageSize: 1000, pageToken });
       return [page.tasks, page.nextPageToken];
@@ -93,6 +93,24 @@ export class Store {
     for (const task of tasks) this.tasks.set(task.id, task);
     this.cursor = head.headSeq;
     await this.loadAttention();
+  }
+
+  /**
+   * Loads the finished sessions too (done or terminated), once: the board
+   * starts without them. Sessions that finish while watched are kept anyway.
+   */
+  async loadFinished(): Promise<void> {
+    if (this.finishedLoaded) return;
+    for (const session of await this.listSessions(true)) this.sessions.set(session.id, session);
+    this.finishedLoaded = true;
+    this.emit([]);
+  }
+
+  private listSessions(finished: boolean): Promise<Session[]> {
+    return allPages(async (pageToken) => {
+      const page = await this.api.sessions.listSessions({ finished, pageSize: 1000, pageToken });
+      return [page.sessions, page.nextPageToken];
+    });
   }
 
   private attentionTimer: ReturnType<typeof setTimeout> | undefined;

@@ -81,12 +81,13 @@ export function board(root: HTMLElement, { api, store }: Context): Page {
     const searching = search.value.trim() !== "";
     const all = [...store.sessions.values()];
     const shown = searching ? all.filter((s) => found?.has(s.id)) : all.filter((s) => finished.checked || !isFinished(s));
-    const hidden = all.filter((s) => isFinished(s)).length;
     summary.textContent = failure
       ? failure
       : searching && !found
         ? "Searching…"
-        : `${shown.length} session${shown.length === 1 ? "" : "s"} shown` + (finished.checked || searching ? "" : ` · ${hidden} finished hidden`);
+        : finished.checked && !store.finishedLoaded
+          ? "Loading finished sessions…"
+          : `${shown.length} session${shown.length === 1 ? "" : "s"} shown` + (finished.checked || searching ? "" : " · finished hidden");
     const groups = BOARD_ORDER.map((status) => [status, shown.filter((s) => s.displayStatus === status)] as const).filter(([, sessions]) => sessions.length > 0);
     replace(
       results,
@@ -110,7 +111,15 @@ export function board(root: HTMLElement, { api, store }: Context): Page {
     render();
     searchSoon();
   });
-  finished.addEventListener("change", render);
+  finished.addEventListener("change", () => {
+    render();
+    if (finished.checked) {
+      store.loadFinished().catch((error) => {
+        failure = `Cannot read the finished sessions: ${describe(error)}`;
+        render();
+      });
+    }
+  });
   render();
   void runSearch();
   return {
