@@ -219,7 +219,7 @@ describe("dashboard", () => {
     await waiting.waitFor({ state: "detached", timeout: LIVE_MS });
   });
 
-  test("on a phone-sized screen", async () => {
+  test("on a phone-sized screen, with the token kept in the tab until signing out", async () => {
     const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
     await phone.goto(bosun.url);
     await phone.evaluate((token) => sessionStorage.setItem("bosun.token", token), READ_TOKEN);
@@ -232,6 +232,10 @@ describe("dashboard", () => {
     await phone.locator("#timeline li", { hasText: "session.created" }).waitFor();
     assert.ok((await overflow()) <= 0, `the session page needs no sideways scrolling (${await overflow()}px too wide)`);
     await shoot("session-phone", phone);
+
+    await phone.getByRole("button", { name: "Sign out" }).click();
+    await phone.getByLabel("Access token").waitFor();
+    assert.equal(await phone.evaluate(() => sessionStorage.getItem("bosun.token")), null, "signing out forgets the token");
     await phone.close();
   });
 });
