@@ -67,12 +67,18 @@ export class Store {
       } catch (error) {
         if (this.stop.signal.aborted) return;
         if (isRefusal(error)) throw error;
+        let detail = describe(error);
         if (ConnectError.from(error).code === Code.OutOfRange) {
           // The history after our cursor was compacted: start over from a snapshot.
-          await this.load().catch(() => undefined);
-          continue;
+          try {
+            await this.load();
+            continue;
+          } catch (reload) {
+            if (isRefusal(reload)) throw reload;
+            detail = describe(reload);
+          }
         }
-        this.setConnection({ state: "reconnecting", detail: describe(error) });
+        this.setConnection({ state: "reconnecting", detail });
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, MAX_DELAY_MS);
