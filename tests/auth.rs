@@ -62,6 +62,7 @@ const ROLE_TABLE: &[(&str, [Outcome; 6])] = &[
     ("Sessions/GetSession", [Y, Y, Y, Y, U, U]),
     ("Sessions/ListSessions", [Y, Y, Y, Y, U, U]),
     ("Sessions/ListReactions", [Y, Y, Y, Y, U, U]),
+    ("Sessions/ListAttention", [Y, Y, Y, Y, U, U]),
     ("Tasks/StartTask", [Y, D, Y, D, U, U]),
     ("Tasks/GetTask", [Y, Y, Y, Y, U, U]),
     ("Tasks/ListTasks", [Y, Y, Y, Y, U, U]),

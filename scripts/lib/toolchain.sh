@@ -93,3 +93,33 @@ ensure_node_modules() {
   (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
   echo "$want" >"$stamp"
 }
+
+# dashboard/node_modules from its package-lock.json (npm ci), once per lock:
+# esbuild and TypeScript to build the front end, playwright-core to drive the
+# browser in its tests (never a browser download: the tests use Debian's).
+ensure_dashboard_node_modules() {
+  local dir="$REPO_ROOT/dashboard"
+  local stamp="$dir/node_modules/.lock.sha256"
+  local want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return
+  fi
+  echo "-- npm ci in dashboard"
+  (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  echo "$want" >"$stamp"
+}
+
+# Debian's Chromium for the dashboard's browser tests, installed from the
+# distribution's packages when missing (CI runs as root).
+CHROMIUM_PATH=${CHROMIUM_PATH:-/usr/bin/chromium}
+ensure_chromium() {
+  if [[ -x "$CHROMIUM_PATH" ]]; then
+    return
+  fi
+  echo "-- apt-get install chromium"
+  local sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+}

@@ -1,14 +1,14 @@
 //! The server: [`Server::open`] builds every service over one database;
 //! [`Server::serve`] answers gRPC (and, given an HTTP listener, the webhook
-//! shim and metrics) until `shutdown` resolves, then shuts down in order:
-//! health NOT_SERVING -> the HTTP listener stops and its in-flight
-//! deliveries finish (their calls still reach gRPC) -> new gRPC calls
-//! refused and no new connections -> streams end -> in-flight calls drain
+//! shim, metrics and the dashboard) until `shutdown` resolves, then shuts
+//! down in order: health NOT_SERVING -> streams end -> the HTTP listener
+//! stops and its in-flight deliveries finish (their calls still reach
+//! gRPC) -> new gRPC calls refused and no new connections -> in-flight calls drain
 //! (all bounded by `drain_timeout`) -> background loops stop -> the
 //! databases close.
 //!
-//! Every call, from the network or from the embedded webhook shim, goes
-//! through one stack: metrics -> front door (drain, auth) -> admission
+//! Every call, from the network, from the embedded webhook shim or from the
+//! dashboard's gRPC-Web, goes through one stack: metrics -> front door (drain, auth) -> admission
 //! (`[limits]`: load shedding, deadlines) -> the services. With `[tls]`
 //! both listeners serve TLS.
 
@@ -44,7 +44,7 @@ use crate::sessions::{SessionsApi, SessionsService};
 use crate::storage::{Db, StoreError};
 use crate::tasks::{TasksApi, TasksService};
 use crate::webhooks::{self, DedupStore, HttpServer};
-use crate::{idempotency, pb};
+use crate::{dashboard, idempotency, pb};
 use admission::AdmissionLayer;
 use front_door::{FrontDoorLayer, FrontDoorState};
 pub use limits::LimitsConfig;
@@ -320,7 +320,9 @@ impl Server {
                     deliveries.clone(),
                     &mut registry,
                 )?;
-                let router = webhooks::router(Arc::new(shim), Arc::new(registry));
+                let dashboard =
+                    dashboard::router(BoxCloneSyncService::new(stack.clone()), SERVING_SERVICES);
+                let router = webhooks::router(Arc::new(shim), Arc::new(registry)).merge(dashboard);
                 let http_tls = tls.as_ref().map(|tls| tls.http.clone());
                 Some(HttpServer::start(listener, router, http_tls)?)
             }
@@ -376,6 +378,7 @@ impl Server {
         let deadline = tokio::time::Instant::now() + config.drain_timeout;
         let result = match stopped {
             Stopped::Grpc(result) => {
+                streams.cancel();
                 if let Some(http) = http {
                     http.stop(deadline).await.ok();
                 }
@@ -391,7 +394,10 @@ impl Server {
                         .set_service_status(service, ServingStatus::NotServing)
                         .await;
                 }
-                // Webhook deliveries first: their calls need gRPC still open.
+                // Streams end first: the dashboard's Watch over gRPC-Web
+                // would otherwise hold the HTTP listener open. Then webhook
+                // deliveries finish: their calls need gRPC still open.
+                streams.cancel();
                 let http_result = match (stopped, http) {
                     (Stopped::Http(failed), _) => failed,
                     (_, Some(http)) => http.stop(deadline).await,
@@ -399,7 +405,6 @@ impl Server {
                 };
                 front_door.start_draining();
                 stop_accepting.cancel();
-                streams.cancel();
                 background.cancel();
                 let grpc_result = match tokio::time::timeout_at(deadline, &mut serving).await {
                     Ok(result) => result.context("the gRPC server failed while draining"),

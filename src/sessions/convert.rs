@@ -2,12 +2,11 @@
 //! once, naming each bad field by its request path; answers and event
 //! payloads are built here.
 
+use super::attention::AttentionReason;
 use super::decide::Probe;
 use super::observe::{CheckReport, PullRequestReport, SessionRef};
-use super::service::{
-    Launch, NewProject, NewSession, ProjectPatch, PullRequestView, SessionFilter, SessionView,
-};
-use super::store::{ReactionQuery, SessionQuery};
+use super::service::{Launch, NewProject, NewSession, ProjectPatch, PullRequestView, SessionView};
+use super::store::SessionOrder;
 use super::{
     ActivitySource, ActivityState, Check, CheckStatus, CiState, Comment, DisplayStatus, Harness,
     Mergeability, PlaneBinding, ProcessProbe, Project, PullRequest, PullRequestState, Reaction,
@@ -40,6 +39,10 @@ proto_enum!(CheckStatus => pb::CheckStatus { Pending, Passed, Failed, Cancelled,
 proto_enum!(ReactionPriority => pb::ReactionPriority { Urgent, Action, Info });
 proto_enum!(ReactionTarget => pb::ReactionTarget { Agent, Human });
 proto_enum!(ReactionStatus => pb::ReactionStatus { Pending, Escalated, Cleared });
+proto_enum!(SessionOrder => pb::SessionOrder { CreateTime, LastActivity });
+proto_enum!(AttentionReason => pb::AttentionReason {
+    Stuck, NeedsInput, CiFailed, MergeHeld, TaskHeld, Escalated, AgentExited, ApprovedAndGreen
+});
 proto_enum!(DisplayStatus => pb::DisplayStatus {
     Done, Killed, Cleanup, Errored, NeedsInput, Stuck, Detecting, Spawning, Merged, CiFailed, Draft,
     ChangesRequested, Mergeable, Approved, ReviewPending, PrOpen, Idle, Working
@@ -57,7 +60,7 @@ fn is_project_id(id: &str) -> bool {
         && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-'))
 }
 
-fn project_id(v: &mut Violations, field: &str, id: String) -> String {
+pub(super) fn project_id(v: &mut Violations, field: &str, id: String) -> String {
     if id.is_empty() {
         v.add(field, "is required");
     } else if !is_project_id(&id) {
@@ -81,7 +84,7 @@ fn session_id(v: &mut Violations, field: &str, id: String) -> String {
     }
 }
 
-fn finish<T>(v: Violations, value: T) -> Result<T, Violations> {
+pub(super) fn finish<T>(v: Violations, value: T) -> Result<T, Violations> {
     v.finish(value)
 }
 
@@ -407,6 +410,7 @@ pub fn pull_request_report(
         draft: pull_request.draft,
         head_sha: short_text(&mut v, "pull_request.head_sha", pull_request.head_sha),
         branch: short_text(&mut v, "pull_request.branch", pull_request.branch),
+        title: short_text(&mut v, "pull_request.title", pull_request.title),
         checks: checks(&mut v, pull_request.checks),
         comments: comments(&mut v, pull_request.comments),
     };
@@ -487,42 +491,6 @@ fn comments(v: &mut Violations, comments: Vec<pb::Comment>) -> Vec<Comment> {
         .collect()
 }
 
-// Lists.
-
-pub fn session_filter(request: &pb::ListSessionsRequest) -> Result<SessionFilter, Violations> {
-    let mut v = Violations::new();
-    if request.task_id < 0 {
-        v.add("task_id", "must not be negative");
-    }
-    let project_id = if request.project_id.is_empty() {
-        None
-    } else {
-        Some(project_id(&mut v, "project_id", request.project_id.clone()))
-    };
-    let filter = SessionFilter {
-        query: SessionQuery {
-            project_id,
-            task_id: (request.task_id > 0).then_some(request.task_id),
-            state: optional_from_pb(&mut v, "state", request.state),
-            is_alive: request.is_alive,
-        },
-        display_status: optional_from_pb(&mut v, "display_status", request.display_status),
-    };
-    finish(v, filter)
-}
-
-pub fn reaction_filter(request: &pb::ListReactionsRequest) -> Result<ReactionQuery, Violations> {
-    let mut v = Violations::new();
-    let filter = ReactionQuery {
-        session_id: short_text(&mut v, "session_id", request.session_id.clone()),
-        project_id: short_text(&mut v, "project_id", request.project_id.clone()),
-        status: optional_from_pb(&mut v, "status", request.status),
-        key: short_text(&mut v, "key", request.key.clone()),
-        target: optional_from_pb(&mut v, "target", request.target),
-    };
-    finish(v, filter)
-}
-
 // Answers.
 
 pub fn view_to_pb(view: SessionView) -> pb::Session {
@@ -543,6 +511,7 @@ pub fn view_to_pb(view: SessionView) -> pb::Session {
 /// The stored session alone (as event payloads carry it): display_status,
 /// pull_request and usage are derived on read, so they are unset here.
 pub fn session_to_pb(session: Session) -> pb::Session {
+    let last_activity_time = Some(session.last_activity_time().to_timestamp());
     let time = |t: Option<UnixMicros>| t.map(UnixMicros::to_timestamp);
     pb::Session {
         id: session.id,
@@ -582,6 +551,7 @@ pub fn session_to_pb(session: Session) -> pb::Session {
         display_status: 0,
         pull_request: None,
         usage: None,
+        last_activity_time,
     }
 }
 
@@ -611,6 +581,7 @@ pub fn pull_request_to_pb(pull_request: PullRequest) -> pb::PullRequest {
         draft: pull_request.draft,
         head_sha: pull_request.head_sha.unwrap_or_default(),
         branch: pull_request.branch.unwrap_or_default(),
+        title: pull_request.title.unwrap_or_default(),
         checks: Vec::new(),
         comments: Vec::new(),
         create_time: Some(pull_request.create_time.to_timestamp()),

@@ -561,6 +561,7 @@ mod tests {
                 draft,
                 head_sha: None,
                 branch: None,
+                title: None,
                 create_time: NOW,
                 update_time: None,
             })

@@ -2,7 +2,7 @@
 
 use tonic::{Request, Response, Status};
 
-use super::{SessionError, SessionsService, convert};
+use super::{SessionError, SessionOrder, SessionsService, convert, convert_reads};
 use crate::error::{Violations, to_status};
 use crate::pagination::{self, next_page_token};
 use crate::pb;
@@ -232,10 +232,16 @@ impl pb::sessions_server::Sessions for SessionsApi {
         request: Request<pb::ListSessionsRequest>,
     ) -> Reply<pb::ListSessionsResponse> {
         let request = request.into_inner();
-        let filter = convert::session_filter(&request).map_err(status)?;
+        let filter = convert_reads::session_filter(&request).map_err(status)?;
         let fingerprint = pagination::fingerprint(&filter);
-        let page = pagination::page_request(request.page_size, &request.page_token, &fingerprint)
-            .map_err(status)?;
+        let by_activity = filter.query.order == SessionOrder::LastActivity;
+        let page = pagination::ordered_page_request(
+            request.page_size,
+            &request.page_token,
+            &fingerprint,
+            by_activity,
+        )
+        .map_err(status)?;
         let (views, next) = self
             .service
             .list_sessions(&filter, page)
@@ -255,7 +261,7 @@ impl pb::sessions_server::Sessions for SessionsApi {
         request: Request<pb::ListReactionsRequest>,
     ) -> Reply<pb::ListReactionsResponse> {
         let request = request.into_inner();
-        let filter = convert::reaction_filter(&request).map_err(status)?;
+        let filter = convert_reads::reaction_filter(&request).map_err(status)?;
         let fingerprint = pagination::fingerprint(&filter);
         let page = pagination::page_request(request.page_size, &request.page_token, &fingerprint)
             .map_err(status)?;
@@ -269,6 +275,25 @@ impl pb::sessions_server::Sessions for SessionsApi {
             next_page_token: next
                 .map(|cursor| next_page_token(cursor, &fingerprint))
                 .unwrap_or_default(),
+        }))
+    }
+
+    #[tracing::instrument(name = "sessions.list_attention", skip_all)]
+    async fn list_attention(
+        &self,
+        request: Request<pb::ListAttentionRequest>,
+    ) -> Reply<pb::ListAttentionResponse> {
+        let project_id = convert_reads::attention_project(&request.into_inner()).map_err(status)?;
+        let items = self
+            .service
+            .list_attention(project_id.as_deref())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListAttentionResponse {
+            items: items
+                .into_iter()
+                .map(convert_reads::attention_item_to_pb)
+                .collect(),
         }))
     }
 }

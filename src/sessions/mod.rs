@@ -4,12 +4,15 @@
 //! domain types; [`decide`] the pure rules for probes, activity and display
 //! status; [`reactions`] the pure reaction planner.
 
+pub mod attention;
 mod convert;
+mod convert_reads;
 pub mod decide;
 mod error;
 mod grpc;
 mod observe;
 pub mod reactions;
+mod reads;
 mod service;
 mod store;
 
@@ -20,12 +23,13 @@ pub use convert::{
 pub use error::SessionError;
 pub use grpc::SessionsApi;
 pub use observe::{CheckReport, PullRequestReport, SessionRef, origin_matches, origin_repo};
+pub use reads::{AttentionItem, HeldTask};
 pub(crate) use service::insert_not_started;
 pub use service::{
     Launch, NewProject, NewSession, ProjectPatch, PullRequestView, SessionFilter, SessionView,
     SessionsService,
 };
-pub use store::{ReactionQuery, SessionQuery};
+pub use store::{ReactionQuery, SessionOrder, SessionQuery};
 pub(crate) use store::{get_project, list_projects};
 
 use serde::{Deserialize, Serialize};
@@ -221,6 +225,15 @@ impl Session {
         self.detecting_start_time.is_some()
     }
 
+    /// The latest of create_time, update_time and activity_time (what
+    /// ListSessions' last-activity order sorts by).
+    pub fn last_activity_time(&self) -> UnixMicros {
+        [self.update_time, self.activity_time]
+            .into_iter()
+            .flatten()
+            .fold(self.create_time, |latest, time| latest.max(time))
+    }
+
     /// Forgets the detecting memory.
     pub fn clear_detecting(&mut self) {
         self.detecting_attempts = 0;
@@ -244,6 +257,9 @@ pub struct PullRequest {
     pub draft: bool,
     pub head_sha: Option<String>,
     pub branch: Option<String>,
+    /// Kept when a report carries none.
+    #[serde(default)]
+    pub title: Option<String>,
     pub create_time: UnixMicros,
     pub update_time: Option<UnixMicros>,
 }

@@ -12,14 +12,13 @@ use super::decide::{Probe, apply_activity, apply_probe};
 use super::error::SessionError;
 use super::reactions::{self, Change, ESCALATE_AFTER, Facts};
 use super::service::{SessionView, SessionsService, load_session, terminate, view};
-use super::store::{self, ReactionQuery};
+use super::store;
 use super::{
     ActivitySource, ActivityState, Check, CheckStatus, Comment, PullRequest, PullRequestState,
     Reaction, ReactionPriority, ReactionStatus, ReactionTarget, Session, SessionState,
     TerminationReason,
 };
 use crate::idempotency::IdempotencyKey;
-use crate::pagination::PageRequest;
 use crate::storage::StoreError;
 use crate::time::UnixMicros;
 
@@ -47,6 +46,8 @@ pub struct PullRequestReport {
     pub draft: bool,
     pub head_sha: Option<String>,
     pub branch: Option<String>,
+    /// `None` keeps the stored title.
+    pub title: Option<String>,
     pub checks: Vec<CheckReport>,
     pub comments: Vec<Comment>,
 }
@@ -143,19 +144,6 @@ impl SessionsService {
             .boxed()
         })
         .await
-    }
-
-    /// Reactions newest first; the id continues the listing.
-    pub async fn list_reactions(
-        &self,
-        filter: &ReactionQuery,
-        page: PageRequest,
-    ) -> Result<(Vec<Reaction>, Option<i64>), SessionError> {
-        let reactions =
-            store::list_reactions(self.db.reader(), filter, page.after, page.size + 1).await?;
-        Ok(crate::pagination::split_page(reactions, page.size, |r| {
-            r.id
-        }))
     }
 
     /// Escalates merge-conflict and idle reactions left unresolved too long;
@@ -279,6 +267,9 @@ async fn record_pull_request(
         draft: report.draft,
         head_sha: report.head_sha,
         branch: report.branch,
+        title: report
+            .title
+            .or_else(|| existing.as_ref().and_then(|(pr, _)| pr.title.clone())),
         create_time: existing.as_ref().map_or(now, |(pr, _)| pr.create_time),
         update_time: existing.as_ref().map(|_| now),
     };

@@ -15,7 +15,7 @@ use super::{
     SessionState, TerminationReason,
 };
 use crate::idempotency::{self, IdempotencyKey};
-use crate::pagination::{PageRequest, split_page};
+use crate::pagination::split_page;
 use crate::processors::{self, TokenUsage};
 use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
@@ -434,54 +434,6 @@ impl SessionsService {
             .boxed()
         })
         .await
-    }
-
-    pub async fn get_session(&self, id: &str) -> Result<SessionView, SessionError> {
-        let mut conn = self.db.reader().acquire().await.map_err(StoreError::from)?;
-        let session = store::get_session(&mut *conn, id)
-            .await?
-            .ok_or_else(|| SessionError::SessionNotFound(id.to_string()))?;
-        view(&mut conn, session).await
-    }
-
-    /// Sessions newest first; `next_before` continues the listing. The
-    /// display-status filter is applied after reading, scanning further
-    /// batches until the page is full.
-    pub async fn list_sessions(
-        &self,
-        filter: &SessionFilter,
-        page: PageRequest,
-    ) -> Result<(Vec<SessionView>, Option<i64>), SessionError> {
-        const BATCH: u32 = 500;
-        let mut conn = self.db.reader().acquire().await.map_err(StoreError::from)?;
-        let mut views = Vec::new();
-        let mut cursor = page.after;
-        loop {
-            let batch = store::list_sessions(&mut *conn, &filter.query, cursor, BATCH).await?;
-            let exhausted = batch.len() < BATCH as usize;
-            for (rowid, session) in batch {
-                let view = view(&mut conn, session).await?;
-                cursor = Some(rowid);
-                if filter
-                    .display_status
-                    .is_none_or(|wanted| wanted == view.display_status)
-                {
-                    views.push(view);
-                    if views.len() == page.size as usize {
-                        // More may follow unless this was the very last row.
-                        let more = !exhausted
-                            || store::list_sessions(&mut *conn, &filter.query, cursor, 1)
-                                .await?
-                                .len()
-                                == 1;
-                        return Ok((views, if more { cursor } else { None }));
-                    }
-                }
-            }
-            if exhausted {
-                return Ok((views, None));
-            }
-        }
     }
 
     /// Applies `change` to one session, saves it if it changed and plans

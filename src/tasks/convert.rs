@@ -6,7 +6,7 @@ use super::advance::{ReleaseAction, SessionOutcome, StageReport};
 use super::flow::{AdvanceOutcome, AdvanceResult};
 use super::record::{NewCiStatus, NewTestReport, NewVerdict, Resolution, TaskRef};
 use super::service::NewTask;
-use super::store::TaskFilter;
+use super::store::{TaskFilter, TaskOrder};
 use super::{
     CiState, CiStatus, Decision, DeployFreeze, DeployHealth, DeployStatus, GateCheck, GateResult,
     GateStatus, HoldReason, Stage, Task, TestReport, Verdict, VerdictSource, pipeline,
@@ -19,6 +19,7 @@ use crate::proto_enum::{
 };
 use crate::validate::{self, long_text, positive_id, required_text, short_text, text};
 
+proto_enum!(TaskOrder => pb::TaskOrder { CreateTime, UpdateTime });
 proto_enum!(Stage => pb::Stage { Analysis, Development, Review, Testing, Deploy, Done });
 proto_enum!(HoldReason => pb::HoldReason { RollbackLimit, RetryBudgetExhausted, MergeUnverified, DeployDegraded });
 proto_enum!(CiState => pb::CiStatusState { Pending, Success, Failure, Error });
@@ -73,6 +74,8 @@ pub fn task_filter(request: &pb::ListTasksRequest) -> Result<TaskFilter, Violati
         held: request.held,
         work_item_id: short_text(&mut v, "work_item_id", request.work_item_id.clone()),
         tracker_issue_id: short_text(&mut v, "tracker_issue_id", request.tracker_issue_id.clone()),
+        order: optional_from_pb::<TaskOrder>(&mut v, "order_by", request.order_by)
+            .unwrap_or_default(),
     };
     v.finish(filter)
 }

@@ -2,7 +2,7 @@
 
 use tonic::{Request, Response, Status};
 
-use super::{TaskError, TasksService, convert};
+use super::{TaskError, TaskOrder, TasksService, convert};
 use crate::error::to_status;
 use crate::pagination::{self, next_page_token};
 use crate::pb;
@@ -54,13 +54,18 @@ impl pb::tasks_server::Tasks for TasksApi {
         let request = request.into_inner();
         let filter = convert::task_filter(&request).map_err(status)?;
         let fingerprint = pagination::fingerprint(&filter);
-        let page = pagination::page_request(request.page_size, &request.page_token, &fingerprint)
-            .map_err(status)?;
+        let page = pagination::ordered_page_request(
+            request.page_size,
+            &request.page_token,
+            &fingerprint,
+            filter.order == TaskOrder::UpdateTime,
+        )
+        .map_err(status)?;
         let (tasks, next) = self.service.list(&filter, page).await.map_err(status)?;
         Ok(Response::new(pb::ListTasksResponse {
             tasks: tasks.into_iter().map(convert::task_to_pb).collect(),
             next_page_token: next
-                .map(|id| next_page_token(id, &fingerprint))
+                .map(|cursor| next_page_token(cursor, &fingerprint))
                 .unwrap_or_default(),
         }))
     }

@@ -30,9 +30,9 @@ pub use flow::{AdvanceOutcome, AdvanceResult};
 pub use grpc::TasksApi;
 pub use record::{NewVerdict, TaskRef};
 pub use service::{NewTask, Started, TaskSettings, TasksService};
-pub use store::TaskFilter;
 pub(crate) use store::note_head_sha;
 pub(crate) use store::task_project;
+pub use store::{TaskFilter, TaskOrder};
 
 use crate::slug::slug_enum;
 use crate::time::UnixMicros;

@@ -9,11 +9,11 @@ use sqlx::SqliteConnection;
 
 use super::decide::Limits;
 use super::flow::{self, Mover};
-use super::store::{self, TaskFilter};
+use super::store::{self, TaskFilter, TaskOrder};
 use super::{Facts, GateResult, Stage, Task, TaskError, pipeline};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::lessons::Journal;
-use crate::pagination::{PageRequest, split_page};
+use crate::pagination::{OrderedCursor, OrderedPageRequest, split_page};
 use crate::sessions::{self, Harness};
 use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
@@ -215,10 +215,14 @@ impl TasksService {
     pub async fn list(
         &self,
         filter: &TaskFilter,
-        page: PageRequest,
-    ) -> Result<(Vec<Task>, Option<i64>), TaskError> {
+        page: OrderedPageRequest,
+    ) -> Result<(Vec<Task>, Option<OrderedCursor>), TaskError> {
         let tasks = store::list_tasks(self.db.reader(), filter, page.after, page.size + 1).await?;
-        Ok(split_page(tasks, page.size, |t| t.id))
+        let by_update = filter.order == TaskOrder::UpdateTime;
+        Ok(split_page(tasks, page.size, |t| OrderedCursor {
+            time: by_update.then_some(t.update_time.0),
+            id: t.id,
+        }))
     }
 
     /// Every fact of a task and its current gate evaluated now, read-only.

@@ -40,6 +40,8 @@ pub struct PullRequestFacts {
     pub draft: Option<bool>,
     pub head_sha: String,
     pub branch: String,
+    /// Empty when the payload does not say.
+    pub title: String,
     pub mergeability: Option<Mergeability>,
 }
 

@@ -93,6 +93,7 @@ pub(super) struct BranchJson {
 pub(super) struct PullRequestJson {
     pub(super) number: i64,
     html_url: Option<String>,
+    title: Option<String>,
     state: String,
     merged: Option<bool>,
     merged_at: Option<String>,
@@ -163,6 +164,7 @@ fn pull_request(
             state: forge::pull_request_state(&pr.state, merged),
             draft: pr.draft,
             head_sha: sha,
+            title: pr.title.unwrap_or_default(),
             branch: nonempty(Some(pr.head.name), "pull_request.head.ref")?,
             mergeability: Some(mergeability),
         },

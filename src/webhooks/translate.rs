@@ -127,6 +127,7 @@ pub fn pull_request_report(
                 draft: facts.draft.unwrap_or(known.is_some_and(|k| k.draft)),
                 head_sha: facts.head_sha.clone(),
                 branch: facts.branch.clone(),
+                title: fit_line(&facts.title),
                 comments,
                 ..Default::default()
             })

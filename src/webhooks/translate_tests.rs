@@ -54,6 +54,7 @@ fn pr_event(head: &str, review: Review) -> ForgeEvent {
             draft: Some(true),
             head_sha: head.into(),
             branch: "feature/x".into(),
+            title: "Add the x feature".into(),
             mergeability: Some(Mergeability::Unknown),
         },
         review,

@@ -70,6 +70,7 @@ pub const EMPTY_REQUEST: &[(&str, &[&str])] = &[
     ("Sessions/GetSession", &["session_id"]),
     ("Sessions/ListSessions", OK),
     ("Sessions/ListReactions", OK),
+    ("Sessions/ListAttention", OK),
     (
         "Tasks/StartTask",
         &["project_id", "tracker_issue_id", "work_item_id"],
@@ -311,6 +312,7 @@ pub fn baseline(rpc: &str) -> Option<Vec<u8>> {
         .encode_to_vec(),
         "Sessions/ListSessions" => pb::ListSessionsRequest::default().encode_to_vec(),
         "Sessions/ListReactions" => pb::ListReactionsRequest::default().encode_to_vec(),
+        "Sessions/ListAttention" => pb::ListAttentionRequest::default().encode_to_vec(),
         "Tasks/StartTask" => pb::StartTaskRequest {
             request_id: id(),
             project_id: "mer".into(),

@@ -9,6 +9,7 @@ use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
 pub use gate_facts::*;
 
 use super::{Stage, Task};
+use crate::pagination::OrderedCursor;
 use crate::storage::{StoreError, decode_row, decode_rows, json_text};
 use crate::time::UnixMicros;
 
@@ -111,7 +112,17 @@ pub async fn task_by_issue<'e>(
     payload.map(|p| decode_row("task", &p)).transpose()
 }
 
-/// ListTasks' filters.
+/// The order of ListTasks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub enum TaskOrder {
+    /// Newest first, by id.
+    #[default]
+    CreateTime,
+    /// Last updated first, then newest first.
+    UpdateTime,
+}
+
+/// ListTasks' filters and order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TaskFilter {
     pub project_id: Option<String>,
@@ -120,13 +131,14 @@ pub struct TaskFilter {
     pub held: Option<bool>,
     pub work_item_id: Option<String>,
     pub tracker_issue_id: Option<String>,
+    pub order: TaskOrder,
 }
 
-/// Tasks newest first (by id) below `before`.
+/// Tasks in the filter's order after `after`.
 pub async fn list_tasks<'e>(
     executor: impl Executor<'e, Database = Sqlite>,
     filter: &TaskFilter,
-    before: Option<i64>,
+    after: Option<OrderedCursor>,
     limit: u32,
 ) -> Result<Vec<Task>, StoreError> {
     let mut query = QueryBuilder::<Sqlite>::new(
@@ -156,12 +168,32 @@ pub async fn list_tasks<'e>(
     if let Some(issue) = &filter.tracker_issue_id {
         query.push(" AND t.tracker_issue_id = ").push_bind(issue);
     }
-    if let Some(before) = before {
-        query.push(" AND t.id < ").push_bind(before);
+    let by_update = filter.order == TaskOrder::UpdateTime;
+    match after {
+        Some(OrderedCursor {
+            time: Some(time),
+            id,
+        }) if by_update => {
+            query
+                .push(" AND (t.update_time < ")
+                .push_bind(time)
+                .push(" OR (t.update_time = ")
+                .push_bind(time)
+                .push(" AND t.id < ")
+                .push_bind(id)
+                .push("))");
+        }
+        Some(OrderedCursor { id, .. }) => {
+            query.push(" AND t.id < ").push_bind(id);
+        }
+        None => {}
     }
-    query
-        .push(" ORDER BY t.id DESC LIMIT ")
-        .push_bind(i64::from(limit));
+    query.push(if by_update {
+        " ORDER BY t.update_time DESC, t.id DESC LIMIT "
+    } else {
+        " ORDER BY t.id DESC LIMIT "
+    });
+    query.push_bind(i64::from(limit));
     let payloads: Vec<String> = query.build_query_scalar().fetch_all(executor).await?;
     decode_rows("task", &payloads)
 }

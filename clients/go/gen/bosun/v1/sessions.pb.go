@@ -906,6 +906,61 @@ func (CheckStatus) EnumDescriptor() ([]byte, []int) {
 	return file_bosun_v1_sessions_proto_rawDescGZIP(), []int{12}
 }
 
+// The order of ListSessions.
+type SessionOrder int32
+
+const (
+	// The default: SESSION_ORDER_CREATE_TIME.
+	SessionOrder_SESSION_ORDER_UNSPECIFIED SessionOrder = 0
+	// Newest first, by create_time, then id.
+	SessionOrder_SESSION_ORDER_CREATE_TIME SessionOrder = 1
+	// Latest activity first, by Session.last_activity_time, then newest
+	// first. A session whose activity changes while paging may move between
+	// pages.
+	SessionOrder_SESSION_ORDER_LAST_ACTIVITY SessionOrder = 2
+)
+
+// Enum value maps for SessionOrder.
+var (
+	SessionOrder_name = map[int32]string{
+		0: "SESSION_ORDER_UNSPECIFIED",
+		1: "SESSION_ORDER_CREATE_TIME",
+		2: "SESSION_ORDER_LAST_ACTIVITY",
+	}
+	SessionOrder_value = map[string]int32{
+		"SESSION_ORDER_UNSPECIFIED":   0,
+		"SESSION_ORDER_CREATE_TIME":   1,
+		"SESSION_ORDER_LAST_ACTIVITY": 2,
+	}
+)
+
+func (x SessionOrder) Enum() *SessionOrder {
+	p := new(SessionOrder)
+	*p = x
+	return p
+}
+
+func (x SessionOrder) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SessionOrder) Descriptor() protoreflect.EnumDescriptor {
+	return file_bosun_v1_sessions_proto_enumTypes[13].Descriptor()
+}
+
+func (SessionOrder) Type() protoreflect.EnumType {
+	return &file_bosun_v1_sessions_proto_enumTypes[13]
+}
+
+func (x SessionOrder) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SessionOrder.Descriptor instead.
+func (SessionOrder) EnumDescriptor() ([]byte, []int) {
+	return file_bosun_v1_sessions_proto_rawDescGZIP(), []int{13}
+}
+
 // How urgently a reaction wants attention.
 type ReactionPriority int32
 
@@ -947,11 +1002,11 @@ func (x ReactionPriority) String() string {
 }
 
 func (ReactionPriority) Descriptor() protoreflect.EnumDescriptor {
-	return file_bosun_v1_sessions_proto_enumTypes[13].Descriptor()
+	return file_bosun_v1_sessions_proto_enumTypes[14].Descriptor()
 }
 
 func (ReactionPriority) Type() protoreflect.EnumType {
-	return &file_bosun_v1_sessions_proto_enumTypes[13]
+	return &file_bosun_v1_sessions_proto_enumTypes[14]
 }
 
 func (x ReactionPriority) Number() protoreflect.EnumNumber {
@@ -960,7 +1015,7 @@ func (x ReactionPriority) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReactionPriority.Descriptor instead.
 func (ReactionPriority) EnumDescriptor() ([]byte, []int) {
-	return file_bosun_v1_sessions_proto_rawDescGZIP(), []int{13}
+	return file_bosun_v1_sessions_proto_rawDescGZIP(), []int{14}
 }
 
 // Whom a reaction is for.
@@ -1000,11 +1055,11 @@ func (x ReactionTarget) String() string {
 }
 
 func (ReactionTarget) Descriptor() protoreflect.EnumDescriptor {
-	return file_bosun_v1_sessions_proto_enumTypes[14].Descriptor()
+	return file_bosun_v1_sessions_proto_enumTypes[15].Descriptor()
 }
 
 func (ReactionTarget) Type() protoreflect.EnumType {
-	return &file_bosun_v1_sessions_proto_enumTypes[14]
+	return &file_bosun_v1_sessions_proto_enumTypes[15]
 }
 
 func (x ReactionTarget) Number() protoreflect.EnumNumber {
@@ -1013,7 +1068,7 @@ func (x ReactionTarget) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReactionTarget.Descriptor instead.
 func (ReactionTarget) EnumDescriptor() ([]byte, []int) {
-	return file_bosun_v1_sessions_proto_rawDescGZIP(), []int{14}
+	return file_bosun_v1_sessions_proto_rawDescGZIP(), []int{15}
 }
 
 // Where a reaction is in its life.
@@ -1059,11 +1114,11 @@ func (x ReactionStatus) String() string {
 }
 
 func (ReactionStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_bosun_v1_sessions_proto_enumTypes[15].Descriptor()
+	return file_bosun_v1_sessions_proto_enumTypes[16].Descriptor()
 }
 
 func (ReactionStatus) Type() protoreflect.EnumType {
-	return &file_bosun_v1_sessions_proto_enumTypes[15]
+	return &file_bosun_v1_sessions_proto_enumTypes[16]
 }
 
 func (x ReactionStatus) Number() protoreflect.EnumNumber {
@@ -1072,7 +1127,91 @@ func (x ReactionStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReactionStatus.Descriptor instead.
 func (ReactionStatus) EnumDescriptor() ([]byte, []int) {
-	return file_bosun_v1_sessions_proto_rawDescGZIP(), []int{15}
+	return file_bosun_v1_sessions_proto_rawDescGZIP(), []int{16}
+}
+
+// Why a session needs a person (Sessions.ListAttention).
+type AttentionReason int32
+
+const (
+	// Never sent.
+	AttentionReason_ATTENTION_REASON_UNSPECIFIED AttentionReason = 0
+	// The session is stuck (display status STUCK, or an open agent-stuck
+	// reaction).
+	AttentionReason_ATTENTION_REASON_STUCK AttentionReason = 1
+	// The agent waits for an answer (display status NEEDS_INPUT, or an open
+	// agent-needs-input reaction).
+	AttentionReason_ATTENTION_REASON_NEEDS_INPUT AttentionReason = 2
+	// CI kept failing past the nudge brake: the ci-failed reaction escalated
+	// to a person.
+	AttentionReason_ATTENTION_REASON_CI_FAILED AttentionReason = 3
+	// The session's task is held because the deploy gate could not verify the
+	// merge (HOLD_REASON_MERGE_UNVERIFIED); a person releases it.
+	AttentionReason_ATTENTION_REASON_MERGE_HELD AttentionReason = 4
+	// The session's task is held for another reason (rollback limit, retry
+	// budget, degraded deploy); a person releases it.
+	AttentionReason_ATTENTION_REASON_TASK_HELD AttentionReason = 5
+	// Another reaction escalated to a person (review-comments,
+	// merge-conflicts, agent-idle).
+	AttentionReason_ATTENTION_REASON_ESCALATED AttentionReason = 6
+	// The agent exited (an open agent-exited reaction).
+	AttentionReason_ATTENTION_REASON_AGENT_EXITED AttentionReason = 7
+	// The pull request is approved with CI passing (an open
+	// approved-and-green reaction): a person may merge it.
+	AttentionReason_ATTENTION_REASON_APPROVED_AND_GREEN AttentionReason = 8
+)
+
+// Enum value maps for AttentionReason.
+var (
+	AttentionReason_name = map[int32]string{
+		0: "ATTENTION_REASON_UNSPECIFIED",
+		1: "ATTENTION_REASON_STUCK",
+		2: "ATTENTION_REASON_NEEDS_INPUT",
+		3: "ATTENTION_REASON_CI_FAILED",
+		4: "ATTENTION_REASON_MERGE_HELD",
+		5: "ATTENTION_REASON_TASK_HELD",
+		6: "ATTENTION_REASON_ESCALATED",
+		7: "ATTENTION_REASON_AGENT_EXITED",
+		8: "ATTENTION_REASON_APPROVED_AND_GREEN",
+	}
+	AttentionReason_value = map[string]int32{
+		"ATTENTION_REASON_UNSPECIFIED":        0,
+		"ATTENTION_REASON_STUCK":              1,
+		"ATTENTION_REASON_NEEDS_INPUT":        2,
+		"ATTENTION_REASON_CI_FAILED":          3,
+		"ATTENTION_REASON_MERGE_HELD":         4,
+		"ATTENTION_REASON_TASK_HELD":          5,
+		"ATTENTION_REASON_ESCALATED":          6,
+		"ATTENTION_REASON_AGENT_EXITED":       7,
+		"ATTENTION_REASON_APPROVED_AND_GREEN": 8,
+	}
+)
+
+func (x AttentionReason) Enum() *AttentionReason {
+	p := new(AttentionReason)
+	*p = x
+	return p
+}
+
+func (x AttentionReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AttentionReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_bosun_v1_sessions_proto_enumTypes[17].Descriptor()
+}
+
+func (AttentionReason) Type() protoreflect.EnumType {
+	return &file_bosun_v1_sessions_proto_enumTypes[17]
+}
+
+func (x AttentionReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AttentionReason.Descriptor instead.
+func (AttentionReason) EnumDescriptor() ([]byte, []int) {
+	return file_bosun_v1_sessions_proto_rawDescGZIP(), []int{17}
 }
 
 // A Project is a repository under management. Its id prefixes the ids of its
@@ -1825,9 +1964,12 @@ type Session struct {
 	// Output only. Token usage counted by the usage processor for the
 	// transcript whose session id equals agent_session_id; unset when
 	// agent_session_id is empty or no transcript matches.
-	Usage         *TokenUsage `protobuf:"bytes,26,opt,name=usage,proto3" json:"usage,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Usage *TokenUsage `protobuf:"bytes,26,opt,name=usage,proto3" json:"usage,omitempty"`
+	// Output only. The session's latest activity: the latest of create_time,
+	// update_time and activity.time. SESSION_ORDER_LAST_ACTIVITY sorts by it.
+	LastActivityTime *timestamppb.Timestamp `protobuf:"bytes,27,opt,name=last_activity_time,json=lastActivityTime,proto3" json:"last_activity_time,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
@@ -2038,6 +2180,13 @@ func (x *Session) GetPullRequest() *PullRequest {
 func (x *Session) GetUsage() *TokenUsage {
 	if x != nil {
 		return x.Usage
+	}
+	return nil
+}
+
+func (x *Session) GetLastActivityTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastActivityTime
 	}
 	return nil
 }
@@ -2980,7 +3129,10 @@ type PullRequest struct {
 	// Output only. When the pull request was first reported.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Output only. When it was last reported.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// The pull request's title. On ReportPullRequest an empty title keeps the
+	// stored one. ListSessions' search matches it.
+	Title         string `protobuf:"bytes,16,opt,name=title,proto3" json:"title,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3118,6 +3270,13 @@ func (x *PullRequest) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *PullRequest) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
 }
 
 // Request of Sessions.ReportPullRequest.
@@ -3330,6 +3489,21 @@ type ListSessionsRequest struct {
 	IsAlive *bool `protobuf:"varint,6,opt,name=is_alive,json=isAlive,proto3,oneof" json:"is_alive,omitempty"`
 	// Only sessions with this display status.
 	DisplayStatus DisplayStatus `protobuf:"varint,7,opt,name=display_status,json=displayStatus,proto3,enum=bosun.v1.DisplayStatus" json:"display_status,omitempty"`
+	// Only sessions whose pull request has this number.
+	PullRequestNumber int64 `protobuf:"varint,8,opt,name=pull_request_number,json=pullRequestNumber,proto3" json:"pull_request_number,omitempty"`
+	// Only sessions on this branch (exact match).
+	Branch string `protobuf:"bytes,9,opt,name=branch,proto3" json:"branch,omitempty"`
+	// Only sessions of this tracker issue (exact match).
+	IssueId string `protobuf:"bytes,10,opt,name=issue_id,json=issueId,proto3" json:"issue_id,omitempty"`
+	// Only sessions where this text (at most 256 characters) occurs, ignoring
+	// ASCII case, in the id, the branch, the issue id or the pull request's
+	// title.
+	Search string `protobuf:"bytes,11,opt,name=search,proto3" json:"search,omitempty"`
+	// The order; unspecified means SESSION_ORDER_CREATE_TIME.
+	OrderBy SessionOrder `protobuf:"varint,12,opt,name=order_by,json=orderBy,proto3,enum=bosun.v1.SessionOrder" json:"order_by,omitempty"`
+	// When set, only sessions that are (true) or are not (false) finished:
+	// done or terminated.
+	Finished      *bool `protobuf:"varint,13,opt,name=finished,proto3,oneof" json:"finished,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3413,10 +3587,52 @@ func (x *ListSessionsRequest) GetDisplayStatus() DisplayStatus {
 	return DisplayStatus_DISPLAY_STATUS_UNSPECIFIED
 }
 
+func (x *ListSessionsRequest) GetPullRequestNumber() int64 {
+	if x != nil {
+		return x.PullRequestNumber
+	}
+	return 0
+}
+
+func (x *ListSessionsRequest) GetBranch() string {
+	if x != nil {
+		return x.Branch
+	}
+	return ""
+}
+
+func (x *ListSessionsRequest) GetIssueId() string {
+	if x != nil {
+		return x.IssueId
+	}
+	return ""
+}
+
+func (x *ListSessionsRequest) GetSearch() string {
+	if x != nil {
+		return x.Search
+	}
+	return ""
+}
+
+func (x *ListSessionsRequest) GetOrderBy() SessionOrder {
+	if x != nil {
+		return x.OrderBy
+	}
+	return SessionOrder_SESSION_ORDER_UNSPECIFIED
+}
+
+func (x *ListSessionsRequest) GetFinished() bool {
+	if x != nil && x.Finished != nil {
+		return *x.Finished
+	}
+	return false
+}
+
 // Response of Sessions.ListSessions.
 type ListSessionsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Newest first.
+	// In the order asked for.
 	Sessions []*Session `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
 	// Empty when there are no more pages.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
@@ -3833,6 +4049,181 @@ func (x *ListReactionsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Request of Sessions.ListAttention.
+type ListAttentionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only sessions of this project.
+	ProjectId     string `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAttentionRequest) Reset() {
+	*x = ListAttentionRequest{}
+	mi := &file_bosun_v1_sessions_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAttentionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAttentionRequest) ProtoMessage() {}
+
+func (x *ListAttentionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bosun_v1_sessions_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAttentionRequest.ProtoReflect.Descriptor instead.
+func (*ListAttentionRequest) Descriptor() ([]byte, []int) {
+	return file_bosun_v1_sessions_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListAttentionRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+// One session that needs a person.
+type AttentionItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session, as GetSession returns it.
+	Session *Session `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	// Why, most urgent first; never empty.
+	Reasons []AttentionReason `protobuf:"varint,2,rep,packed,name=reasons,proto3,enum=bosun.v1.AttentionReason" json:"reasons,omitempty"`
+	// The session's open (pending or escalated) reactions that target a
+	// person, newest first.
+	Reactions []*Reaction `protobuf:"bytes,3,rep,name=reactions,proto3" json:"reactions,omitempty"`
+	// For MERGE_HELD and TASK_HELD: the held task's id.
+	HeldTaskId int64 `protobuf:"varint,4,opt,name=held_task_id,json=heldTaskId,proto3" json:"held_task_id,omitempty"`
+	// For MERGE_HELD and TASK_HELD: the hold for people (Task.hold_detail).
+	HoldDetail    string `protobuf:"bytes,5,opt,name=hold_detail,json=holdDetail,proto3" json:"hold_detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttentionItem) Reset() {
+	*x = AttentionItem{}
+	mi := &file_bosun_v1_sessions_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttentionItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttentionItem) ProtoMessage() {}
+
+func (x *AttentionItem) ProtoReflect() protoreflect.Message {
+	mi := &file_bosun_v1_sessions_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttentionItem.ProtoReflect.Descriptor instead.
+func (*AttentionItem) Descriptor() ([]byte, []int) {
+	return file_bosun_v1_sessions_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *AttentionItem) GetSession() *Session {
+	if x != nil {
+		return x.Session
+	}
+	return nil
+}
+
+func (x *AttentionItem) GetReasons() []AttentionReason {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *AttentionItem) GetReactions() []*Reaction {
+	if x != nil {
+		return x.Reactions
+	}
+	return nil
+}
+
+func (x *AttentionItem) GetHeldTaskId() int64 {
+	if x != nil {
+		return x.HeldTaskId
+	}
+	return 0
+}
+
+func (x *AttentionItem) GetHoldDetail() string {
+	if x != nil {
+		return x.HoldDetail
+	}
+	return ""
+}
+
+// Response of Sessions.ListAttention.
+type ListAttentionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The most urgent first, then latest activity first.
+	Items         []*AttentionItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAttentionResponse) Reset() {
+	*x = ListAttentionResponse{}
+	mi := &file_bosun_v1_sessions_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAttentionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAttentionResponse) ProtoMessage() {}
+
+func (x *ListAttentionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bosun_v1_sessions_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAttentionResponse.ProtoReflect.Descriptor instead.
+func (*ListAttentionResponse) Descriptor() ([]byte, []int) {
+	return file_bosun_v1_sessions_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListAttentionResponse) GetItems() []*AttentionItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
 var File_bosun_v1_sessions_proto protoreflect.FileDescriptor
 
 const file_bosun_v1_sessions_proto_rawDesc = "" +
@@ -3890,7 +4281,7 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12#\n" +
 	"\revidence_hash\x18\x03 \x01(\tR\fevidenceHash\x12#\n" +
-	"\rlast_evidence\x18\x04 \x01(\tR\flastEvidence\"\x92\t\n" +
+	"\rlast_evidence\x18\x04 \x01(\tR\flastEvidence\"\xdc\t\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -3922,7 +4313,8 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"\frestore_time\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\vrestoreTime\x12>\n" +
 	"\x0edisplay_status\x18\x18 \x01(\x0e2\x17.bosun.v1.DisplayStatusR\rdisplayStatus\x128\n" +
 	"\fpull_request\x18\x19 \x01(\v2\x15.bosun.v1.PullRequestR\vpullRequest\x12*\n" +
-	"\x05usage\x18\x1a \x01(\v2\x14.bosun.v1.TokenUsageR\x05usage\"\x88\x02\n" +
+	"\x05usage\x18\x1a \x01(\v2\x14.bosun.v1.TokenUsageR\x05usage\x12H\n" +
+	"\x12last_activity_time\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\x10lastActivityTime\"\x88\x02\n" +
 	"\x13SpawnSessionRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n" +
@@ -4009,7 +4401,7 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"\x04body\x18\x03 \x01(\tR\x04body\x12\x12\n" +
 	"\x04path\x18\x04 \x01(\tR\x04path\x12\x12\n" +
 	"\x04line\x18\x05 \x01(\x05R\x04line\x12\x1a\n" +
-	"\bresolved\x18\x06 \x01(\bR\bresolved\"\xfa\x04\n" +
+	"\bresolved\x18\x06 \x01(\bR\bresolved\"\x90\x05\n" +
 	"\vPullRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1d\n" +
@@ -4030,7 +4422,8 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"\vcreate_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xc0\x01\n" +
+	"updateTime\x12\x14\n" +
+	"\x05title\x18\x10 \x01(\tR\x05title\"\xc0\x01\n" +
 	"\x18ReportPullRequestRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n" +
@@ -4044,7 +4437,7 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"\adropped\x18\x02 \x01(\bR\adropped\"2\n" +
 	"\x11GetSessionRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\tR\tsessionId\"\xa4\x02\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"\x80\x04\n" +
 	"\x13ListSessionsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -4054,8 +4447,16 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"\atask_id\x18\x04 \x01(\x03R\x06taskId\x12,\n" +
 	"\x05state\x18\x05 \x01(\x0e2\x16.bosun.v1.SessionStateR\x05state\x12\x1e\n" +
 	"\bis_alive\x18\x06 \x01(\bH\x00R\aisAlive\x88\x01\x01\x12>\n" +
-	"\x0edisplay_status\x18\a \x01(\x0e2\x17.bosun.v1.DisplayStatusR\rdisplayStatusB\v\n" +
-	"\t_is_alive\"m\n" +
+	"\x0edisplay_status\x18\a \x01(\x0e2\x17.bosun.v1.DisplayStatusR\rdisplayStatus\x12.\n" +
+	"\x13pull_request_number\x18\b \x01(\x03R\x11pullRequestNumber\x12\x16\n" +
+	"\x06branch\x18\t \x01(\tR\x06branch\x12\x19\n" +
+	"\bissue_id\x18\n" +
+	" \x01(\tR\aissueId\x12\x16\n" +
+	"\x06search\x18\v \x01(\tR\x06search\x121\n" +
+	"\border_by\x18\f \x01(\x0e2\x16.bosun.v1.SessionOrderR\aorderBy\x12\x1f\n" +
+	"\bfinished\x18\r \x01(\bH\x01R\bfinished\x88\x01\x01B\v\n" +
+	"\t_is_aliveB\v\n" +
+	"\t_finished\"m\n" +
 	"\x14ListSessionsResponse\x12-\n" +
 	"\bsessions\x18\x01 \x03(\v2\x11.bosun.v1.SessionR\bsessions\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8f\x05\n" +
@@ -4096,7 +4497,20 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"\x06target\x18\a \x01(\x0e2\x18.bosun.v1.ReactionTargetR\x06target\"q\n" +
 	"\x15ListReactionsResponse\x120\n" +
 	"\treactions\x18\x01 \x03(\v2\x12.bosun.v1.ReactionR\treactions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x8a\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"5\n" +
+	"\x14ListAttentionRequest\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tR\tprojectId\"\xe6\x01\n" +
+	"\rAttentionItem\x12+\n" +
+	"\asession\x18\x01 \x01(\v2\x11.bosun.v1.SessionR\asession\x123\n" +
+	"\areasons\x18\x02 \x03(\x0e2\x19.bosun.v1.AttentionReasonR\areasons\x120\n" +
+	"\treactions\x18\x03 \x03(\v2\x12.bosun.v1.ReactionR\treactions\x12 \n" +
+	"\fheld_task_id\x18\x04 \x01(\x03R\n" +
+	"heldTaskId\x12\x1f\n" +
+	"\vhold_detail\x18\x05 \x01(\tR\n" +
+	"holdDetail\"F\n" +
+	"\x15ListAttentionResponse\x12-\n" +
+	"\x05items\x18\x01 \x03(\v2\x17.bosun.v1.AttentionItemR\x05items*\x8a\x02\n" +
 	"\fSessionState\x12\x1d\n" +
 	"\x19SESSION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19SESSION_STATE_NOT_STARTED\x10\x01\x12\x19\n" +
@@ -4196,7 +4610,11 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"\x13CHECK_STATUS_PASSED\x10\x02\x12\x17\n" +
 	"\x13CHECK_STATUS_FAILED\x10\x03\x12\x1a\n" +
 	"\x16CHECK_STATUS_CANCELLED\x10\x04\x12\x18\n" +
-	"\x14CHECK_STATUS_SKIPPED\x10\x05*\x8d\x01\n" +
+	"\x14CHECK_STATUS_SKIPPED\x10\x05*m\n" +
+	"\fSessionOrder\x12\x1d\n" +
+	"\x19SESSION_ORDER_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19SESSION_ORDER_CREATE_TIME\x10\x01\x12\x1f\n" +
+	"\x1bSESSION_ORDER_LAST_ACTIVITY\x10\x02*\x8d\x01\n" +
 	"\x10ReactionPriority\x12!\n" +
 	"\x1dREACTION_PRIORITY_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18REACTION_PRIORITY_URGENT\x10\x01\x12\x1c\n" +
@@ -4210,7 +4628,18 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"\x1bREACTION_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17REACTION_STATUS_PENDING\x10\x01\x12\x1d\n" +
 	"\x19REACTION_STATUS_ESCALATED\x10\x02\x12\x1b\n" +
-	"\x17REACTION_STATUS_CLEARED\x10\x032\xd2\t\n" +
+	"\x17REACTION_STATUS_CLEARED\x10\x03*\xbe\x02\n" +
+	"\x0fAttentionReason\x12 \n" +
+	"\x1cATTENTION_REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16ATTENTION_REASON_STUCK\x10\x01\x12 \n" +
+	"\x1cATTENTION_REASON_NEEDS_INPUT\x10\x02\x12\x1e\n" +
+	"\x1aATTENTION_REASON_CI_FAILED\x10\x03\x12\x1f\n" +
+	"\x1bATTENTION_REASON_MERGE_HELD\x10\x04\x12\x1e\n" +
+	"\x1aATTENTION_REASON_TASK_HELD\x10\x05\x12\x1e\n" +
+	"\x1aATTENTION_REASON_ESCALATED\x10\x06\x12!\n" +
+	"\x1dATTENTION_REASON_AGENT_EXITED\x10\a\x12'\n" +
+	"#ATTENTION_REASON_APPROVED_AND_GREEN\x10\b2\xa4\n" +
+	"\n" +
 	"\bSessions\x12F\n" +
 	"\x0fRegisterProject\x12 .bosun.v1.RegisterProjectRequest\x1a\x11.bosun.v1.Project\x12<\n" +
 	"\n" +
@@ -4230,6 +4659,7 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"\n" +
 	"GetSession\x12\x1b.bosun.v1.GetSessionRequest\x1a\x11.bosun.v1.Session\x12M\n" +
 	"\fListSessions\x12\x1d.bosun.v1.ListSessionsRequest\x1a\x1e.bosun.v1.ListSessionsResponse\x12P\n" +
+	"\rListAttention\x12\x1e.bosun.v1.ListAttentionRequest\x1a\x1f.bosun.v1.ListAttentionResponse\x12P\n" +
 	"\rListReactions\x12\x1e.bosun.v1.ListReactionsRequest\x1a\x1f.bosun.v1.ListReactionsResponseB\x9a\x01\n" +
 	"\fcom.bosun.v1B\rSessionsProtoP\x01Z:github.com/bosun-dev/bosun/clients/go/gen/bosun/v1;bosunv1\xa2\x02\x03BXX\xaa\x02\bBosun.V1\xca\x02\bBosun\\V1\xe2\x02\x14Bosun\\V1\\GPBMetadata\xea\x02\tBosun::V1b\x06proto3"
 
@@ -4245,8 +4675,8 @@ func file_bosun_v1_sessions_proto_rawDescGZIP() []byte {
 	return file_bosun_v1_sessions_proto_rawDescData
 }
 
-var file_bosun_v1_sessions_proto_enumTypes = make([]protoimpl.EnumInfo, 16)
-var file_bosun_v1_sessions_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_bosun_v1_sessions_proto_enumTypes = make([]protoimpl.EnumInfo, 18)
+var file_bosun_v1_sessions_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_bosun_v1_sessions_proto_goTypes = []any{
 	(SessionState)(0),                 // 0: bosun.v1.SessionState
 	(TerminationReason)(0),            // 1: bosun.v1.TerminationReason
@@ -4261,146 +4691,159 @@ var file_bosun_v1_sessions_proto_goTypes = []any{
 	(PullRequestCiState)(0),           // 10: bosun.v1.PullRequestCiState
 	(Mergeability)(0),                 // 11: bosun.v1.Mergeability
 	(CheckStatus)(0),                  // 12: bosun.v1.CheckStatus
-	(ReactionPriority)(0),             // 13: bosun.v1.ReactionPriority
-	(ReactionTarget)(0),               // 14: bosun.v1.ReactionTarget
-	(ReactionStatus)(0),               // 15: bosun.v1.ReactionStatus
-	(*Project)(nil),                   // 16: bosun.v1.Project
-	(*PlaneBinding)(nil),              // 17: bosun.v1.PlaneBinding
-	(*RegisterProjectRequest)(nil),    // 18: bosun.v1.RegisterProjectRequest
-	(*GetProjectRequest)(nil),         // 19: bosun.v1.GetProjectRequest
-	(*ListProjectsRequest)(nil),       // 20: bosun.v1.ListProjectsRequest
-	(*ListProjectsResponse)(nil),      // 21: bosun.v1.ListProjectsResponse
-	(*UpdateProjectRequest)(nil),      // 22: bosun.v1.UpdateProjectRequest
-	(*ArchiveProjectRequest)(nil),     // 23: bosun.v1.ArchiveProjectRequest
-	(*SessionActivity)(nil),           // 24: bosun.v1.SessionActivity
-	(*DetectingMemory)(nil),           // 25: bosun.v1.DetectingMemory
-	(*Session)(nil),                   // 26: bosun.v1.Session
-	(*SpawnSessionRequest)(nil),       // 27: bosun.v1.SpawnSessionRequest
-	(*CompleteSpawnRequest)(nil),      // 28: bosun.v1.CompleteSpawnRequest
-	(*FailSpawnRequest)(nil),          // 29: bosun.v1.FailSpawnRequest
-	(*FinishSessionRequest)(nil),      // 30: bosun.v1.FinishSessionRequest
-	(*KillSessionRequest)(nil),        // 31: bosun.v1.KillSessionRequest
-	(*KillSessionResponse)(nil),       // 32: bosun.v1.KillSessionResponse
-	(*RestoreSessionRequest)(nil),     // 33: bosun.v1.RestoreSessionRequest
-	(*ReportActivityRequest)(nil),     // 34: bosun.v1.ReportActivityRequest
-	(*ReportRuntimeProbeRequest)(nil), // 35: bosun.v1.ReportRuntimeProbeRequest
-	(*Check)(nil),                     // 36: bosun.v1.Check
-	(*Comment)(nil),                   // 37: bosun.v1.Comment
-	(*PullRequest)(nil),               // 38: bosun.v1.PullRequest
-	(*ReportPullRequestRequest)(nil),  // 39: bosun.v1.ReportPullRequestRequest
-	(*ReportPullRequestResponse)(nil), // 40: bosun.v1.ReportPullRequestResponse
-	(*GetSessionRequest)(nil),         // 41: bosun.v1.GetSessionRequest
-	(*ListSessionsRequest)(nil),       // 42: bosun.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),      // 43: bosun.v1.ListSessionsResponse
-	(*Reaction)(nil),                  // 44: bosun.v1.Reaction
-	(*ListReactionsRequest)(nil),      // 45: bosun.v1.ListReactionsRequest
-	(*ListReactionsResponse)(nil),     // 46: bosun.v1.ListReactionsResponse
-	(*timestamppb.Timestamp)(nil),     // 47: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),     // 48: google.protobuf.FieldMask
-	(Role)(0),                         // 49: bosun.v1.Role
-	(*TokenUsage)(nil),                // 50: bosun.v1.TokenUsage
+	(SessionOrder)(0),                 // 13: bosun.v1.SessionOrder
+	(ReactionPriority)(0),             // 14: bosun.v1.ReactionPriority
+	(ReactionTarget)(0),               // 15: bosun.v1.ReactionTarget
+	(ReactionStatus)(0),               // 16: bosun.v1.ReactionStatus
+	(AttentionReason)(0),              // 17: bosun.v1.AttentionReason
+	(*Project)(nil),                   // 18: bosun.v1.Project
+	(*PlaneBinding)(nil),              // 19: bosun.v1.PlaneBinding
+	(*RegisterProjectRequest)(nil),    // 20: bosun.v1.RegisterProjectRequest
+	(*GetProjectRequest)(nil),         // 21: bosun.v1.GetProjectRequest
+	(*ListProjectsRequest)(nil),       // 22: bosun.v1.ListProjectsRequest
+	(*ListProjectsResponse)(nil),      // 23: bosun.v1.ListProjectsResponse
+	(*UpdateProjectRequest)(nil),      // 24: bosun.v1.UpdateProjectRequest
+	(*ArchiveProjectRequest)(nil),     // 25: bosun.v1.ArchiveProjectRequest
+	(*SessionActivity)(nil),           // 26: bosun.v1.SessionActivity
+	(*DetectingMemory)(nil),           // 27: bosun.v1.DetectingMemory
+	(*Session)(nil),                   // 28: bosun.v1.Session
+	(*SpawnSessionRequest)(nil),       // 29: bosun.v1.SpawnSessionRequest
+	(*CompleteSpawnRequest)(nil),      // 30: bosun.v1.CompleteSpawnRequest
+	(*FailSpawnRequest)(nil),          // 31: bosun.v1.FailSpawnRequest
+	(*FinishSessionRequest)(nil),      // 32: bosun.v1.FinishSessionRequest
+	(*KillSessionRequest)(nil),        // 33: bosun.v1.KillSessionRequest
+	(*KillSessionResponse)(nil),       // 34: bosun.v1.KillSessionResponse
+	(*RestoreSessionRequest)(nil),     // 35: bosun.v1.RestoreSessionRequest
+	(*ReportActivityRequest)(nil),     // 36: bosun.v1.ReportActivityRequest
+	(*ReportRuntimeProbeRequest)(nil), // 37: bosun.v1.ReportRuntimeProbeRequest
+	(*Check)(nil),                     // 38: bosun.v1.Check
+	(*Comment)(nil),                   // 39: bosun.v1.Comment
+	(*PullRequest)(nil),               // 40: bosun.v1.PullRequest
+	(*ReportPullRequestRequest)(nil),  // 41: bosun.v1.ReportPullRequestRequest
+	(*ReportPullRequestResponse)(nil), // 42: bosun.v1.ReportPullRequestResponse
+	(*GetSessionRequest)(nil),         // 43: bosun.v1.GetSessionRequest
+	(*ListSessionsRequest)(nil),       // 44: bosun.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),      // 45: bosun.v1.ListSessionsResponse
+	(*Reaction)(nil),                  // 46: bosun.v1.Reaction
+	(*ListReactionsRequest)(nil),      // 47: bosun.v1.ListReactionsRequest
+	(*ListReactionsResponse)(nil),     // 48: bosun.v1.ListReactionsResponse
+	(*ListAttentionRequest)(nil),      // 49: bosun.v1.ListAttentionRequest
+	(*AttentionItem)(nil),             // 50: bosun.v1.AttentionItem
+	(*ListAttentionResponse)(nil),     // 51: bosun.v1.ListAttentionResponse
+	(*timestamppb.Timestamp)(nil),     // 52: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),     // 53: google.protobuf.FieldMask
+	(Role)(0),                         // 54: bosun.v1.Role
+	(*TokenUsage)(nil),                // 55: bosun.v1.TokenUsage
 }
 var file_bosun_v1_sessions_proto_depIdxs = []int32{
-	47, // 0: bosun.v1.Project.register_time:type_name -> google.protobuf.Timestamp
-	47, // 1: bosun.v1.Project.update_time:type_name -> google.protobuf.Timestamp
-	47, // 2: bosun.v1.Project.archive_time:type_name -> google.protobuf.Timestamp
-	17, // 3: bosun.v1.Project.plane:type_name -> bosun.v1.PlaneBinding
-	16, // 4: bosun.v1.RegisterProjectRequest.project:type_name -> bosun.v1.Project
-	16, // 5: bosun.v1.ListProjectsResponse.projects:type_name -> bosun.v1.Project
-	16, // 6: bosun.v1.UpdateProjectRequest.project:type_name -> bosun.v1.Project
-	48, // 7: bosun.v1.UpdateProjectRequest.update_mask:type_name -> google.protobuf.FieldMask
+	52, // 0: bosun.v1.Project.register_time:type_name -> google.protobuf.Timestamp
+	52, // 1: bosun.v1.Project.update_time:type_name -> google.protobuf.Timestamp
+	52, // 2: bosun.v1.Project.archive_time:type_name -> google.protobuf.Timestamp
+	19, // 3: bosun.v1.Project.plane:type_name -> bosun.v1.PlaneBinding
+	18, // 4: bosun.v1.RegisterProjectRequest.project:type_name -> bosun.v1.Project
+	18, // 5: bosun.v1.ListProjectsResponse.projects:type_name -> bosun.v1.Project
+	18, // 6: bosun.v1.UpdateProjectRequest.project:type_name -> bosun.v1.Project
+	53, // 7: bosun.v1.UpdateProjectRequest.update_mask:type_name -> google.protobuf.FieldMask
 	3,  // 8: bosun.v1.SessionActivity.state:type_name -> bosun.v1.ActivityState
 	4,  // 9: bosun.v1.SessionActivity.source:type_name -> bosun.v1.ActivitySource
-	47, // 10: bosun.v1.SessionActivity.report_time:type_name -> google.protobuf.Timestamp
-	47, // 11: bosun.v1.DetectingMemory.start_time:type_name -> google.protobuf.Timestamp
-	49, // 12: bosun.v1.Session.role:type_name -> bosun.v1.Role
+	52, // 10: bosun.v1.SessionActivity.report_time:type_name -> google.protobuf.Timestamp
+	52, // 11: bosun.v1.DetectingMemory.start_time:type_name -> google.protobuf.Timestamp
+	54, // 12: bosun.v1.Session.role:type_name -> bosun.v1.Role
 	2,  // 13: bosun.v1.Session.harness:type_name -> bosun.v1.Harness
 	0,  // 14: bosun.v1.Session.state:type_name -> bosun.v1.SessionState
 	1,  // 15: bosun.v1.Session.termination_reason:type_name -> bosun.v1.TerminationReason
-	24, // 16: bosun.v1.Session.activity:type_name -> bosun.v1.SessionActivity
-	25, // 17: bosun.v1.Session.detecting:type_name -> bosun.v1.DetectingMemory
-	47, // 18: bosun.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	47, // 19: bosun.v1.Session.update_time:type_name -> google.protobuf.Timestamp
-	47, // 20: bosun.v1.Session.start_time:type_name -> google.protobuf.Timestamp
-	47, // 21: bosun.v1.Session.end_time:type_name -> google.protobuf.Timestamp
-	47, // 22: bosun.v1.Session.restore_time:type_name -> google.protobuf.Timestamp
+	26, // 16: bosun.v1.Session.activity:type_name -> bosun.v1.SessionActivity
+	27, // 17: bosun.v1.Session.detecting:type_name -> bosun.v1.DetectingMemory
+	52, // 18: bosun.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	52, // 19: bosun.v1.Session.update_time:type_name -> google.protobuf.Timestamp
+	52, // 20: bosun.v1.Session.start_time:type_name -> google.protobuf.Timestamp
+	52, // 21: bosun.v1.Session.end_time:type_name -> google.protobuf.Timestamp
+	52, // 22: bosun.v1.Session.restore_time:type_name -> google.protobuf.Timestamp
 	5,  // 23: bosun.v1.Session.display_status:type_name -> bosun.v1.DisplayStatus
-	38, // 24: bosun.v1.Session.pull_request:type_name -> bosun.v1.PullRequest
-	50, // 25: bosun.v1.Session.usage:type_name -> bosun.v1.TokenUsage
-	49, // 26: bosun.v1.SpawnSessionRequest.role:type_name -> bosun.v1.Role
-	2,  // 27: bosun.v1.SpawnSessionRequest.harness:type_name -> bosun.v1.Harness
-	1,  // 28: bosun.v1.KillSessionRequest.reason:type_name -> bosun.v1.TerminationReason
-	26, // 29: bosun.v1.KillSessionResponse.session:type_name -> bosun.v1.Session
-	3,  // 30: bosun.v1.ReportActivityRequest.state:type_name -> bosun.v1.ActivityState
-	4,  // 31: bosun.v1.ReportActivityRequest.source:type_name -> bosun.v1.ActivitySource
-	6,  // 32: bosun.v1.ReportRuntimeProbeRequest.runtime:type_name -> bosun.v1.RuntimeProbeResult
-	7,  // 33: bosun.v1.ReportRuntimeProbeRequest.process:type_name -> bosun.v1.ProcessProbeResult
-	12, // 34: bosun.v1.Check.status:type_name -> bosun.v1.CheckStatus
-	47, // 35: bosun.v1.Check.create_time:type_name -> google.protobuf.Timestamp
-	47, // 36: bosun.v1.Check.update_time:type_name -> google.protobuf.Timestamp
-	8,  // 37: bosun.v1.PullRequest.state:type_name -> bosun.v1.PullRequestState
-	9,  // 38: bosun.v1.PullRequest.review_decision:type_name -> bosun.v1.ReviewDecision
-	10, // 39: bosun.v1.PullRequest.ci_state:type_name -> bosun.v1.PullRequestCiState
-	11, // 40: bosun.v1.PullRequest.mergeability:type_name -> bosun.v1.Mergeability
-	36, // 41: bosun.v1.PullRequest.checks:type_name -> bosun.v1.Check
-	37, // 42: bosun.v1.PullRequest.comments:type_name -> bosun.v1.Comment
-	47, // 43: bosun.v1.PullRequest.create_time:type_name -> google.protobuf.Timestamp
-	47, // 44: bosun.v1.PullRequest.update_time:type_name -> google.protobuf.Timestamp
-	38, // 45: bosun.v1.ReportPullRequestRequest.pull_request:type_name -> bosun.v1.PullRequest
-	26, // 46: bosun.v1.ReportPullRequestResponse.session:type_name -> bosun.v1.Session
-	0,  // 47: bosun.v1.ListSessionsRequest.state:type_name -> bosun.v1.SessionState
-	5,  // 48: bosun.v1.ListSessionsRequest.display_status:type_name -> bosun.v1.DisplayStatus
-	26, // 49: bosun.v1.ListSessionsResponse.sessions:type_name -> bosun.v1.Session
-	13, // 50: bosun.v1.Reaction.priority:type_name -> bosun.v1.ReactionPriority
-	14, // 51: bosun.v1.Reaction.target:type_name -> bosun.v1.ReactionTarget
-	15, // 52: bosun.v1.Reaction.status:type_name -> bosun.v1.ReactionStatus
-	47, // 53: bosun.v1.Reaction.create_time:type_name -> google.protobuf.Timestamp
-	47, // 54: bosun.v1.Reaction.update_time:type_name -> google.protobuf.Timestamp
-	47, // 55: bosun.v1.Reaction.nudge_time:type_name -> google.protobuf.Timestamp
-	47, // 56: bosun.v1.Reaction.escalate_time:type_name -> google.protobuf.Timestamp
-	47, // 57: bosun.v1.Reaction.clear_time:type_name -> google.protobuf.Timestamp
-	15, // 58: bosun.v1.ListReactionsRequest.status:type_name -> bosun.v1.ReactionStatus
-	14, // 59: bosun.v1.ListReactionsRequest.target:type_name -> bosun.v1.ReactionTarget
-	44, // 60: bosun.v1.ListReactionsResponse.reactions:type_name -> bosun.v1.Reaction
-	18, // 61: bosun.v1.Sessions.RegisterProject:input_type -> bosun.v1.RegisterProjectRequest
-	19, // 62: bosun.v1.Sessions.GetProject:input_type -> bosun.v1.GetProjectRequest
-	20, // 63: bosun.v1.Sessions.ListProjects:input_type -> bosun.v1.ListProjectsRequest
-	22, // 64: bosun.v1.Sessions.UpdateProject:input_type -> bosun.v1.UpdateProjectRequest
-	23, // 65: bosun.v1.Sessions.ArchiveProject:input_type -> bosun.v1.ArchiveProjectRequest
-	27, // 66: bosun.v1.Sessions.SpawnSession:input_type -> bosun.v1.SpawnSessionRequest
-	28, // 67: bosun.v1.Sessions.CompleteSpawn:input_type -> bosun.v1.CompleteSpawnRequest
-	29, // 68: bosun.v1.Sessions.FailSpawn:input_type -> bosun.v1.FailSpawnRequest
-	30, // 69: bosun.v1.Sessions.FinishSession:input_type -> bosun.v1.FinishSessionRequest
-	31, // 70: bosun.v1.Sessions.KillSession:input_type -> bosun.v1.KillSessionRequest
-	33, // 71: bosun.v1.Sessions.RestoreSession:input_type -> bosun.v1.RestoreSessionRequest
-	34, // 72: bosun.v1.Sessions.ReportActivity:input_type -> bosun.v1.ReportActivityRequest
-	35, // 73: bosun.v1.Sessions.ReportRuntimeProbe:input_type -> bosun.v1.ReportRuntimeProbeRequest
-	39, // 74: bosun.v1.Sessions.ReportPullRequest:input_type -> bosun.v1.ReportPullRequestRequest
-	41, // 75: bosun.v1.Sessions.GetSession:input_type -> bosun.v1.GetSessionRequest
-	42, // 76: bosun.v1.Sessions.ListSessions:input_type -> bosun.v1.ListSessionsRequest
-	45, // 77: bosun.v1.Sessions.ListReactions:input_type -> bosun.v1.ListReactionsRequest
-	16, // 78: bosun.v1.Sessions.RegisterProject:output_type -> bosun.v1.Project
-	16, // 79: bosun.v1.Sessions.GetProject:output_type -> bosun.v1.Project
-	21, // 80: bosun.v1.Sessions.ListProjects:output_type -> bosun.v1.ListProjectsResponse
-	16, // 81: bosun.v1.Sessions.UpdateProject:output_type -> bosun.v1.Project
-	16, // 82: bosun.v1.Sessions.ArchiveProject:output_type -> bosun.v1.Project
-	26, // 83: bosun.v1.Sessions.SpawnSession:output_type -> bosun.v1.Session
-	26, // 84: bosun.v1.Sessions.CompleteSpawn:output_type -> bosun.v1.Session
-	26, // 85: bosun.v1.Sessions.FailSpawn:output_type -> bosun.v1.Session
-	26, // 86: bosun.v1.Sessions.FinishSession:output_type -> bosun.v1.Session
-	32, // 87: bosun.v1.Sessions.KillSession:output_type -> bosun.v1.KillSessionResponse
-	26, // 88: bosun.v1.Sessions.RestoreSession:output_type -> bosun.v1.Session
-	26, // 89: bosun.v1.Sessions.ReportActivity:output_type -> bosun.v1.Session
-	26, // 90: bosun.v1.Sessions.ReportRuntimeProbe:output_type -> bosun.v1.Session
-	40, // 91: bosun.v1.Sessions.ReportPullRequest:output_type -> bosun.v1.ReportPullRequestResponse
-	26, // 92: bosun.v1.Sessions.GetSession:output_type -> bosun.v1.Session
-	43, // 93: bosun.v1.Sessions.ListSessions:output_type -> bosun.v1.ListSessionsResponse
-	46, // 94: bosun.v1.Sessions.ListReactions:output_type -> bosun.v1.ListReactionsResponse
-	78, // [78:95] is the sub-list for method output_type
-	61, // [61:78] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	40, // 24: bosun.v1.Session.pull_request:type_name -> bosun.v1.PullRequest
+	55, // 25: bosun.v1.Session.usage:type_name -> bosun.v1.TokenUsage
+	52, // 26: bosun.v1.Session.last_activity_time:type_name -> google.protobuf.Timestamp
+	54, // 27: bosun.v1.SpawnSessionRequest.role:type_name -> bosun.v1.Role
+	2,  // 28: bosun.v1.SpawnSessionRequest.harness:type_name -> bosun.v1.Harness
+	1,  // 29: bosun.v1.KillSessionRequest.reason:type_name -> bosun.v1.TerminationReason
+	28, // 30: bosun.v1.KillSessionResponse.session:type_name -> bosun.v1.Session
+	3,  // 31: bosun.v1.ReportActivityRequest.state:type_name -> bosun.v1.ActivityState
+	4,  // 32: bosun.v1.ReportActivityRequest.source:type_name -> bosun.v1.ActivitySource
+	6,  // 33: bosun.v1.ReportRuntimeProbeRequest.runtime:type_name -> bosun.v1.RuntimeProbeResult
+	7,  // 34: bosun.v1.ReportRuntimeProbeRequest.process:type_name -> bosun.v1.ProcessProbeResult
+	12, // 35: bosun.v1.Check.status:type_name -> bosun.v1.CheckStatus
+	52, // 36: bosun.v1.Check.create_time:type_name -> google.protobuf.Timestamp
+	52, // 37: bosun.v1.Check.update_time:type_name -> google.protobuf.Timestamp
+	8,  // 38: bosun.v1.PullRequest.state:type_name -> bosun.v1.PullRequestState
+	9,  // 39: bosun.v1.PullRequest.review_decision:type_name -> bosun.v1.ReviewDecision
+	10, // 40: bosun.v1.PullRequest.ci_state:type_name -> bosun.v1.PullRequestCiState
+	11, // 41: bosun.v1.PullRequest.mergeability:type_name -> bosun.v1.Mergeability
+	38, // 42: bosun.v1.PullRequest.checks:type_name -> bosun.v1.Check
+	39, // 43: bosun.v1.PullRequest.comments:type_name -> bosun.v1.Comment
+	52, // 44: bosun.v1.PullRequest.create_time:type_name -> google.protobuf.Timestamp
+	52, // 45: bosun.v1.PullRequest.update_time:type_name -> google.protobuf.Timestamp
+	40, // 46: bosun.v1.ReportPullRequestRequest.pull_request:type_name -> bosun.v1.PullRequest
+	28, // 47: bosun.v1.ReportPullRequestResponse.session:type_name -> bosun.v1.Session
+	0,  // 48: bosun.v1.ListSessionsRequest.state:type_name -> bosun.v1.SessionState
+	5,  // 49: bosun.v1.ListSessionsRequest.display_status:type_name -> bosun.v1.DisplayStatus
+	13, // 50: bosun.v1.ListSessionsRequest.order_by:type_name -> bosun.v1.SessionOrder
+	28, // 51: bosun.v1.ListSessionsResponse.sessions:type_name -> bosun.v1.Session
+	14, // 52: bosun.v1.Reaction.priority:type_name -> bosun.v1.ReactionPriority
+	15, // 53: bosun.v1.Reaction.target:type_name -> bosun.v1.ReactionTarget
+	16, // 54: bosun.v1.Reaction.status:type_name -> bosun.v1.ReactionStatus
+	52, // 55: bosun.v1.Reaction.create_time:type_name -> google.protobuf.Timestamp
+	52, // 56: bosun.v1.Reaction.update_time:type_name -> google.protobuf.Timestamp
+	52, // 57: bosun.v1.Reaction.nudge_time:type_name -> google.protobuf.Timestamp
+	52, // 58: bosun.v1.Reaction.escalate_time:type_name -> google.protobuf.Timestamp
+	52, // 59: bosun.v1.Reaction.clear_time:type_name -> google.protobuf.Timestamp
+	16, // 60: bosun.v1.ListReactionsRequest.status:type_name -> bosun.v1.ReactionStatus
+	15, // 61: bosun.v1.ListReactionsRequest.target:type_name -> bosun.v1.ReactionTarget
+	46, // 62: bosun.v1.ListReactionsResponse.reactions:type_name -> bosun.v1.Reaction
+	28, // 63: bosun.v1.AttentionItem.session:type_name -> bosun.v1.Session
+	17, // 64: bosun.v1.AttentionItem.reasons:type_name -> bosun.v1.AttentionReason
+	46, // 65: bosun.v1.AttentionItem.reactions:type_name -> bosun.v1.Reaction
+	50, // 66: bosun.v1.ListAttentionResponse.items:type_name -> bosun.v1.AttentionItem
+	20, // 67: bosun.v1.Sessions.RegisterProject:input_type -> bosun.v1.RegisterProjectRequest
+	21, // 68: bosun.v1.Sessions.GetProject:input_type -> bosun.v1.GetProjectRequest
+	22, // 69: bosun.v1.Sessions.ListProjects:input_type -> bosun.v1.ListProjectsRequest
+	24, // 70: bosun.v1.Sessions.UpdateProject:input_type -> bosun.v1.UpdateProjectRequest
+	25, // 71: bosun.v1.Sessions.ArchiveProject:input_type -> bosun.v1.ArchiveProjectRequest
+	29, // 72: bosun.v1.Sessions.SpawnSession:input_type -> bosun.v1.SpawnSessionRequest
+	30, // 73: bosun.v1.Sessions.CompleteSpawn:input_type -> bosun.v1.CompleteSpawnRequest
+	31, // 74: bosun.v1.Sessions.FailSpawn:input_type -> bosun.v1.FailSpawnRequest
+	32, // 75: bosun.v1.Sessions.FinishSession:input_type -> bosun.v1.FinishSessionRequest
+	33, // 76: bosun.v1.Sessions.KillSession:input_type -> bosun.v1.KillSessionRequest
+	35, // 77: bosun.v1.Sessions.RestoreSession:input_type -> bosun.v1.RestoreSessionRequest
+	36, // 78: bosun.v1.Sessions.ReportActivity:input_type -> bosun.v1.ReportActivityRequest
+	37, // 79: bosun.v1.Sessions.ReportRuntimeProbe:input_type -> bosun.v1.ReportRuntimeProbeRequest
+	41, // 80: bosun.v1.Sessions.ReportPullRequest:input_type -> bosun.v1.ReportPullRequestRequest
+	43, // 81: bosun.v1.Sessions.GetSession:input_type -> bosun.v1.GetSessionRequest
+	44, // 82: bosun.v1.Sessions.ListSessions:input_type -> bosun.v1.ListSessionsRequest
+	49, // 83: bosun.v1.Sessions.ListAttention:input_type -> bosun.v1.ListAttentionRequest
+	47, // 84: bosun.v1.Sessions.ListReactions:input_type -> bosun.v1.ListReactionsRequest
+	18, // 85: bosun.v1.Sessions.RegisterProject:output_type -> bosun.v1.Project
+	18, // 86: bosun.v1.Sessions.GetProject:output_type -> bosun.v1.Project
+	23, // 87: bosun.v1.Sessions.ListProjects:output_type -> bosun.v1.ListProjectsResponse
+	18, // 88: bosun.v1.Sessions.UpdateProject:output_type -> bosun.v1.Project
+	18, // 89: bosun.v1.Sessions.ArchiveProject:output_type -> bosun.v1.Project
+	28, // 90: bosun.v1.Sessions.SpawnSession:output_type -> bosun.v1.Session
+	28, // 91: bosun.v1.Sessions.CompleteSpawn:output_type -> bosun.v1.Session
+	28, // 92: bosun.v1.Sessions.FailSpawn:output_type -> bosun.v1.Session
+	28, // 93: bosun.v1.Sessions.FinishSession:output_type -> bosun.v1.Session
+	34, // 94: bosun.v1.Sessions.KillSession:output_type -> bosun.v1.KillSessionResponse
+	28, // 95: bosun.v1.Sessions.RestoreSession:output_type -> bosun.v1.Session
+	28, // 96: bosun.v1.Sessions.ReportActivity:output_type -> bosun.v1.Session
+	28, // 97: bosun.v1.Sessions.ReportRuntimeProbe:output_type -> bosun.v1.Session
+	42, // 98: bosun.v1.Sessions.ReportPullRequest:output_type -> bosun.v1.ReportPullRequestResponse
+	28, // 99: bosun.v1.Sessions.GetSession:output_type -> bosun.v1.Session
+	45, // 100: bosun.v1.Sessions.ListSessions:output_type -> bosun.v1.ListSessionsResponse
+	51, // 101: bosun.v1.Sessions.ListAttention:output_type -> bosun.v1.ListAttentionResponse
+	48, // 102: bosun.v1.Sessions.ListReactions:output_type -> bosun.v1.ListReactionsResponse
+	85, // [85:103] is the sub-list for method output_type
+	67, // [67:85] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_bosun_v1_sessions_proto_init() }
@@ -4415,8 +4858,8 @@ func file_bosun_v1_sessions_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bosun_v1_sessions_proto_rawDesc), len(file_bosun_v1_sessions_proto_rawDesc)),
-			NumEnums:      16,
-			NumMessages:   31,
+			NumEnums:      18,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

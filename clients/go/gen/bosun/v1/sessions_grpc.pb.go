@@ -35,6 +35,7 @@ const (
 	Sessions_ReportPullRequest_FullMethodName  = "/bosun.v1.Sessions/ReportPullRequest"
 	Sessions_GetSession_FullMethodName         = "/bosun.v1.Sessions/GetSession"
 	Sessions_ListSessions_FullMethodName       = "/bosun.v1.Sessions/ListSessions"
+	Sessions_ListAttention_FullMethodName      = "/bosun.v1.Sessions/ListAttention"
 	Sessions_ListReactions_FullMethodName      = "/bosun.v1.Sessions/ListReactions"
 )
 
@@ -237,13 +238,21 @@ type SessionsClient interface {
 	// Errors: INVALID_ARGUMENT (session_id missing), NOT_FOUND
 	// (SESSION_NOT_FOUND), UNAVAILABLE (STORAGE_UNAVAILABLE).
 	GetSession(ctx context.Context, in *GetSessionRequest, opts ...grpc.CallOption) (*Session, error)
-	// Lists sessions newest first (by create_time, then id), filtered by the
-	// typed request fields. Default page size 100, at most 1000 (larger sizes
-	// are clamped).
+	// Lists sessions newest first (by create_time, then id), or by latest
+	// activity first (see SessionOrder), filtered by the typed request fields.
+	// Default page size 100, at most 1000 (larger sizes are clamped).
 	// Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
-	// malformed or was issued for other filters, negative task_id, bad enum
+	// malformed or was issued for other filters, negative task_id or
+	// pull_request_number, overlong branch, issue_id or search, bad enum
 	// values), UNAVAILABLE (STORAGE_UNAVAILABLE).
 	ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error)
+	// Lists the sessions that need a person now, each with the reasons why
+	// (see AttentionReason), in one call: the most urgent first (by the rank
+	// of their first reason), then latest activity first. Not paged: the
+	// answer holds every such session (of the project, when one is named).
+	// Errors: INVALID_ARGUMENT (a malformed project_id), UNAVAILABLE
+	// (STORAGE_UNAVAILABLE).
+	ListAttention(ctx context.Context, in *ListAttentionRequest, opts ...grpc.CallOption) (*ListAttentionResponse, error)
 	// Lists reactions newest first (by id), filtered by the typed request
 	// fields. Default page size 100, at most 1000 (larger sizes are clamped).
 	// Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
@@ -414,6 +423,16 @@ func (c *sessionsClient) ListSessions(ctx context.Context, in *ListSessionsReque
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListSessionsResponse)
 	err := c.cc.Invoke(ctx, Sessions_ListSessions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sessionsClient) ListAttention(ctx context.Context, in *ListAttentionRequest, opts ...grpc.CallOption) (*ListAttentionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAttentionResponse)
+	err := c.cc.Invoke(ctx, Sessions_ListAttention_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -629,13 +648,21 @@ type SessionsServer interface {
 	// Errors: INVALID_ARGUMENT (session_id missing), NOT_FOUND
 	// (SESSION_NOT_FOUND), UNAVAILABLE (STORAGE_UNAVAILABLE).
 	GetSession(context.Context, *GetSessionRequest) (*Session, error)
-	// Lists sessions newest first (by create_time, then id), filtered by the
-	// typed request fields. Default page size 100, at most 1000 (larger sizes
-	// are clamped).
+	// Lists sessions newest first (by create_time, then id), or by latest
+	// activity first (see SessionOrder), filtered by the typed request fields.
+	// Default page size 100, at most 1000 (larger sizes are clamped).
 	// Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
-	// malformed or was issued for other filters, negative task_id, bad enum
+	// malformed or was issued for other filters, negative task_id or
+	// pull_request_number, overlong branch, issue_id or search, bad enum
 	// values), UNAVAILABLE (STORAGE_UNAVAILABLE).
 	ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error)
+	// Lists the sessions that need a person now, each with the reasons why
+	// (see AttentionReason), in one call: the most urgent first (by the rank
+	// of their first reason), then latest activity first. Not paged: the
+	// answer holds every such session (of the project, when one is named).
+	// Errors: INVALID_ARGUMENT (a malformed project_id), UNAVAILABLE
+	// (STORAGE_UNAVAILABLE).
+	ListAttention(context.Context, *ListAttentionRequest) (*ListAttentionResponse, error)
 	// Lists reactions newest first (by id), filtered by the typed request
 	// fields. Default page size 100, at most 1000 (larger sizes are clamped).
 	// Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
@@ -699,6 +726,9 @@ func (UnimplementedSessionsServer) GetSession(context.Context, *GetSessionReques
 }
 func (UnimplementedSessionsServer) ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSessions not implemented")
+}
+func (UnimplementedSessionsServer) ListAttention(context.Context, *ListAttentionRequest) (*ListAttentionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAttention not implemented")
 }
 func (UnimplementedSessionsServer) ListReactions(context.Context, *ListReactionsRequest) (*ListReactionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListReactions not implemented")
@@ -1012,6 +1042,24 @@ func _Sessions_ListSessions_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Sessions_ListAttention_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAttentionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionsServer).ListAttention(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Sessions_ListAttention_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionsServer).ListAttention(ctx, req.(*ListAttentionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Sessions_ListReactions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListReactionsRequest)
 	if err := dec(in); err != nil {
@@ -1100,6 +1148,10 @@ var Sessions_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListSessions",
 			Handler:    _Sessions_ListSessions_Handler,
+		},
+		{
+			MethodName: "ListAttention",
+			Handler:    _Sessions_ListAttention_Handler,
 		},
 		{
 			MethodName: "ListReactions",

@@ -361,6 +361,60 @@ func (GateStatus) EnumDescriptor() ([]byte, []int) {
 	return file_bosun_v1_tasks_proto_rawDescGZIP(), []int{5}
 }
 
+// The order of ListTasks.
+type TaskOrder int32
+
+const (
+	// The default: TASK_ORDER_CREATE_TIME.
+	TaskOrder_TASK_ORDER_UNSPECIFIED TaskOrder = 0
+	// Newest first, by id.
+	TaskOrder_TASK_ORDER_CREATE_TIME TaskOrder = 1
+	// Last updated first, by update_time, then newest first. A task updated
+	// while paging may move between pages.
+	TaskOrder_TASK_ORDER_UPDATE_TIME TaskOrder = 2
+)
+
+// Enum value maps for TaskOrder.
+var (
+	TaskOrder_name = map[int32]string{
+		0: "TASK_ORDER_UNSPECIFIED",
+		1: "TASK_ORDER_CREATE_TIME",
+		2: "TASK_ORDER_UPDATE_TIME",
+	}
+	TaskOrder_value = map[string]int32{
+		"TASK_ORDER_UNSPECIFIED": 0,
+		"TASK_ORDER_CREATE_TIME": 1,
+		"TASK_ORDER_UPDATE_TIME": 2,
+	}
+)
+
+func (x TaskOrder) Enum() *TaskOrder {
+	p := new(TaskOrder)
+	*p = x
+	return p
+}
+
+func (x TaskOrder) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TaskOrder) Descriptor() protoreflect.EnumDescriptor {
+	return file_bosun_v1_tasks_proto_enumTypes[6].Descriptor()
+}
+
+func (TaskOrder) Type() protoreflect.EnumType {
+	return &file_bosun_v1_tasks_proto_enumTypes[6]
+}
+
+func (x TaskOrder) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TaskOrder.Descriptor instead.
+func (TaskOrder) EnumDescriptor() ([]byte, []int) {
+	return file_bosun_v1_tasks_proto_rawDescGZIP(), []int{6}
+}
+
 // How RecordCiStatus resolved a commit to a task.
 type ShaResolution int32
 
@@ -412,11 +466,11 @@ func (x ShaResolution) String() string {
 }
 
 func (ShaResolution) Descriptor() protoreflect.EnumDescriptor {
-	return file_bosun_v1_tasks_proto_enumTypes[6].Descriptor()
+	return file_bosun_v1_tasks_proto_enumTypes[7].Descriptor()
 }
 
 func (ShaResolution) Type() protoreflect.EnumType {
-	return &file_bosun_v1_tasks_proto_enumTypes[6]
+	return &file_bosun_v1_tasks_proto_enumTypes[7]
 }
 
 func (x ShaResolution) Number() protoreflect.EnumNumber {
@@ -425,7 +479,7 @@ func (x ShaResolution) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ShaResolution.Descriptor instead.
 func (ShaResolution) EnumDescriptor() ([]byte, []int) {
-	return file_bosun_v1_tasks_proto_rawDescGZIP(), []int{6}
+	return file_bosun_v1_tasks_proto_rawDescGZIP(), []int{7}
 }
 
 // How a stage session ended, as its runner reports it.
@@ -467,11 +521,11 @@ func (x StageSessionOutcome) String() string {
 }
 
 func (StageSessionOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_bosun_v1_tasks_proto_enumTypes[7].Descriptor()
+	return file_bosun_v1_tasks_proto_enumTypes[8].Descriptor()
 }
 
 func (StageSessionOutcome) Type() protoreflect.EnumType {
-	return &file_bosun_v1_tasks_proto_enumTypes[7]
+	return &file_bosun_v1_tasks_proto_enumTypes[8]
 }
 
 func (x StageSessionOutcome) Number() protoreflect.EnumNumber {
@@ -480,7 +534,7 @@ func (x StageSessionOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StageSessionOutcome.Descriptor instead.
 func (StageSessionOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_bosun_v1_tasks_proto_rawDescGZIP(), []int{7}
+	return file_bosun_v1_tasks_proto_rawDescGZIP(), []int{8}
 }
 
 // What one move of the pipeline did.
@@ -537,11 +591,11 @@ func (x AdvanceOutcome) String() string {
 }
 
 func (AdvanceOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_bosun_v1_tasks_proto_enumTypes[8].Descriptor()
+	return file_bosun_v1_tasks_proto_enumTypes[9].Descriptor()
 }
 
 func (AdvanceOutcome) Type() protoreflect.EnumType {
-	return &file_bosun_v1_tasks_proto_enumTypes[8]
+	return &file_bosun_v1_tasks_proto_enumTypes[9]
 }
 
 func (x AdvanceOutcome) Number() protoreflect.EnumNumber {
@@ -550,7 +604,7 @@ func (x AdvanceOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AdvanceOutcome.Descriptor instead.
 func (AdvanceOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_bosun_v1_tasks_proto_rawDescGZIP(), []int{8}
+	return file_bosun_v1_tasks_proto_rawDescGZIP(), []int{9}
 }
 
 // What ReleaseTask does after clearing the hold.
@@ -598,11 +652,11 @@ func (x ReleaseAction) String() string {
 }
 
 func (ReleaseAction) Descriptor() protoreflect.EnumDescriptor {
-	return file_bosun_v1_tasks_proto_enumTypes[9].Descriptor()
+	return file_bosun_v1_tasks_proto_enumTypes[10].Descriptor()
 }
 
 func (ReleaseAction) Type() protoreflect.EnumType {
-	return &file_bosun_v1_tasks_proto_enumTypes[9]
+	return &file_bosun_v1_tasks_proto_enumTypes[10]
 }
 
 func (x ReleaseAction) Number() protoreflect.EnumNumber {
@@ -611,7 +665,7 @@ func (x ReleaseAction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReleaseAction.Descriptor instead.
 func (ReleaseAction) EnumDescriptor() ([]byte, []int) {
-	return file_bosun_v1_tasks_proto_rawDescGZIP(), []int{9}
+	return file_bosun_v1_tasks_proto_rawDescGZIP(), []int{10}
 }
 
 // A Task is one tracker work item moving through the pipeline. Every field is
@@ -1849,8 +1903,10 @@ type ListTasksRequest struct {
 	WorkItemId string `protobuf:"bytes,7,opt,name=work_item_id,json=workItemId,proto3" json:"work_item_id,omitempty"`
 	// Only the task of this tracker issue.
 	TrackerIssueId string `protobuf:"bytes,8,opt,name=tracker_issue_id,json=trackerIssueId,proto3" json:"tracker_issue_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The order; unspecified means TASK_ORDER_CREATE_TIME.
+	OrderBy       TaskOrder `protobuf:"varint,9,opt,name=order_by,json=orderBy,proto3,enum=bosun.v1.TaskOrder" json:"order_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListTasksRequest) Reset() {
@@ -1939,10 +1995,17 @@ func (x *ListTasksRequest) GetTrackerIssueId() string {
 	return ""
 }
 
+func (x *ListTasksRequest) GetOrderBy() TaskOrder {
+	if x != nil {
+		return x.OrderBy
+	}
+	return TaskOrder_TASK_ORDER_UNSPECIFIED
+}
+
 // Response of Tasks.ListTasks.
 type ListTasksResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Newest first.
+	// In the order asked for.
 	Tasks []*Task `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	// Empty when there are no more pages.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
@@ -3181,7 +3244,7 @@ const file_bosun_v1_tasks_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\" \n" +
 	"\x0eGetTaskRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x03R\x02id\"\x96\x02\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\"\xc6\x02\n" +
 	"\x10ListTasksRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -3193,7 +3256,8 @@ const file_bosun_v1_tasks_proto_rawDesc = "" +
 	"\x04held\x18\x06 \x01(\bH\x00R\x04held\x88\x01\x01\x12 \n" +
 	"\fwork_item_id\x18\a \x01(\tR\n" +
 	"workItemId\x12(\n" +
-	"\x10tracker_issue_id\x18\b \x01(\tR\x0etrackerIssueIdB\a\n" +
+	"\x10tracker_issue_id\x18\b \x01(\tR\x0etrackerIssueId\x12.\n" +
+	"\border_by\x18\t \x01(\x0e2\x13.bosun.v1.TaskOrderR\aorderByB\a\n" +
 	"\x05_held\"a\n" +
 	"\x11ListTasksResponse\x12$\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x0e.bosun.v1.TaskR\x05tasks\x12&\n" +
@@ -3316,7 +3380,11 @@ const file_bosun_v1_tasks_proto_rawDesc = "" +
 	"\x17GATE_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12GATE_STATUS_PASSED\x10\x01\x12\x16\n" +
 	"\x12GATE_STATUS_FAILED\x10\x02\x12\x17\n" +
-	"\x13GATE_STATUS_PENDING\x10\x03*\xd0\x01\n" +
+	"\x13GATE_STATUS_PENDING\x10\x03*_\n" +
+	"\tTaskOrder\x12\x1a\n" +
+	"\x16TASK_ORDER_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16TASK_ORDER_CREATE_TIME\x10\x01\x12\x1a\n" +
+	"\x16TASK_ORDER_UPDATE_TIME\x10\x02*\xd0\x01\n" +
 	"\rShaResolution\x12\x1e\n" +
 	"\x1aSHA_RESOLUTION_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17SHA_RESOLUTION_HEAD_SHA\x10\x01\x12\x19\n" +
@@ -3366,7 +3434,7 @@ func file_bosun_v1_tasks_proto_rawDescGZIP() []byte {
 	return file_bosun_v1_tasks_proto_rawDescData
 }
 
-var file_bosun_v1_tasks_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_bosun_v1_tasks_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
 var file_bosun_v1_tasks_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_bosun_v1_tasks_proto_goTypes = []any{
 	(HoldReason)(0),                    // 0: bosun.v1.HoldReason
@@ -3375,126 +3443,128 @@ var file_bosun_v1_tasks_proto_goTypes = []any{
 	(VerdictSource)(0),                 // 3: bosun.v1.VerdictSource
 	(DeployHealth)(0),                  // 4: bosun.v1.DeployHealth
 	(GateStatus)(0),                    // 5: bosun.v1.GateStatus
-	(ShaResolution)(0),                 // 6: bosun.v1.ShaResolution
-	(StageSessionOutcome)(0),           // 7: bosun.v1.StageSessionOutcome
-	(AdvanceOutcome)(0),                // 8: bosun.v1.AdvanceOutcome
-	(ReleaseAction)(0),                 // 9: bosun.v1.ReleaseAction
-	(*Task)(nil),                       // 10: bosun.v1.Task
-	(*GateCheck)(nil),                  // 11: bosun.v1.GateCheck
-	(*GateResult)(nil),                 // 12: bosun.v1.GateResult
-	(*CiStatus)(nil),                   // 13: bosun.v1.CiStatus
-	(*Verdict)(nil),                    // 14: bosun.v1.Verdict
-	(*TestReport)(nil),                 // 15: bosun.v1.TestReport
-	(*DeployStatus)(nil),               // 16: bosun.v1.DeployStatus
-	(*DeployFreeze)(nil),               // 17: bosun.v1.DeployFreeze
-	(*TaskFacts)(nil),                  // 18: bosun.v1.TaskFacts
-	(*StartTaskRequest)(nil),           // 19: bosun.v1.StartTaskRequest
-	(*StartTaskResponse)(nil),          // 20: bosun.v1.StartTaskResponse
-	(*GetTaskRequest)(nil),             // 21: bosun.v1.GetTaskRequest
-	(*ListTasksRequest)(nil),           // 22: bosun.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),          // 23: bosun.v1.ListTasksResponse
-	(*GetTaskFactsRequest)(nil),        // 24: bosun.v1.GetTaskFactsRequest
-	(*RecordCiStatusRequest)(nil),      // 25: bosun.v1.RecordCiStatusRequest
-	(*RecordCiStatusResponse)(nil),     // 26: bosun.v1.RecordCiStatusResponse
-	(*RecordVerdictRequest)(nil),       // 27: bosun.v1.RecordVerdictRequest
-	(*RecordVerdictResponse)(nil),      // 28: bosun.v1.RecordVerdictResponse
-	(*RecordTestReportRequest)(nil),    // 29: bosun.v1.RecordTestReportRequest
-	(*RecordTestReportResponse)(nil),   // 30: bosun.v1.RecordTestReportResponse
-	(*RecordDeployStatusRequest)(nil),  // 31: bosun.v1.RecordDeployStatusRequest
-	(*RecordDeployStatusResponse)(nil), // 32: bosun.v1.RecordDeployStatusResponse
-	(*AdvanceTaskRequest)(nil),         // 33: bosun.v1.AdvanceTaskRequest
-	(*AdvanceResult)(nil),              // 34: bosun.v1.AdvanceResult
-	(*ReleaseTaskRequest)(nil),         // 35: bosun.v1.ReleaseTaskRequest
-	(*ReleaseTaskResponse)(nil),        // 36: bosun.v1.ReleaseTaskResponse
-	(Stage)(0),                         // 37: bosun.v1.Stage
-	(Role)(0),                          // 38: bosun.v1.Role
-	(*timestamppb.Timestamp)(nil),      // 39: google.protobuf.Timestamp
+	(TaskOrder)(0),                     // 6: bosun.v1.TaskOrder
+	(ShaResolution)(0),                 // 7: bosun.v1.ShaResolution
+	(StageSessionOutcome)(0),           // 8: bosun.v1.StageSessionOutcome
+	(AdvanceOutcome)(0),                // 9: bosun.v1.AdvanceOutcome
+	(ReleaseAction)(0),                 // 10: bosun.v1.ReleaseAction
+	(*Task)(nil),                       // 11: bosun.v1.Task
+	(*GateCheck)(nil),                  // 12: bosun.v1.GateCheck
+	(*GateResult)(nil),                 // 13: bosun.v1.GateResult
+	(*CiStatus)(nil),                   // 14: bosun.v1.CiStatus
+	(*Verdict)(nil),                    // 15: bosun.v1.Verdict
+	(*TestReport)(nil),                 // 16: bosun.v1.TestReport
+	(*DeployStatus)(nil),               // 17: bosun.v1.DeployStatus
+	(*DeployFreeze)(nil),               // 18: bosun.v1.DeployFreeze
+	(*TaskFacts)(nil),                  // 19: bosun.v1.TaskFacts
+	(*StartTaskRequest)(nil),           // 20: bosun.v1.StartTaskRequest
+	(*StartTaskResponse)(nil),          // 21: bosun.v1.StartTaskResponse
+	(*GetTaskRequest)(nil),             // 22: bosun.v1.GetTaskRequest
+	(*ListTasksRequest)(nil),           // 23: bosun.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),          // 24: bosun.v1.ListTasksResponse
+	(*GetTaskFactsRequest)(nil),        // 25: bosun.v1.GetTaskFactsRequest
+	(*RecordCiStatusRequest)(nil),      // 26: bosun.v1.RecordCiStatusRequest
+	(*RecordCiStatusResponse)(nil),     // 27: bosun.v1.RecordCiStatusResponse
+	(*RecordVerdictRequest)(nil),       // 28: bosun.v1.RecordVerdictRequest
+	(*RecordVerdictResponse)(nil),      // 29: bosun.v1.RecordVerdictResponse
+	(*RecordTestReportRequest)(nil),    // 30: bosun.v1.RecordTestReportRequest
+	(*RecordTestReportResponse)(nil),   // 31: bosun.v1.RecordTestReportResponse
+	(*RecordDeployStatusRequest)(nil),  // 32: bosun.v1.RecordDeployStatusRequest
+	(*RecordDeployStatusResponse)(nil), // 33: bosun.v1.RecordDeployStatusResponse
+	(*AdvanceTaskRequest)(nil),         // 34: bosun.v1.AdvanceTaskRequest
+	(*AdvanceResult)(nil),              // 35: bosun.v1.AdvanceResult
+	(*ReleaseTaskRequest)(nil),         // 36: bosun.v1.ReleaseTaskRequest
+	(*ReleaseTaskResponse)(nil),        // 37: bosun.v1.ReleaseTaskResponse
+	(Stage)(0),                         // 38: bosun.v1.Stage
+	(Role)(0),                          // 39: bosun.v1.Role
+	(*timestamppb.Timestamp)(nil),      // 40: google.protobuf.Timestamp
 }
 var file_bosun_v1_tasks_proto_depIdxs = []int32{
-	37, // 0: bosun.v1.Task.stage:type_name -> bosun.v1.Stage
-	38, // 1: bosun.v1.Task.stage_role:type_name -> bosun.v1.Role
+	38, // 0: bosun.v1.Task.stage:type_name -> bosun.v1.Stage
+	39, // 1: bosun.v1.Task.stage_role:type_name -> bosun.v1.Role
 	0,  // 2: bosun.v1.Task.hold_reason:type_name -> bosun.v1.HoldReason
-	39, // 3: bosun.v1.Task.hold_time:type_name -> google.protobuf.Timestamp
-	12, // 4: bosun.v1.Task.last_gate:type_name -> bosun.v1.GateResult
-	39, // 5: bosun.v1.Task.create_time:type_name -> google.protobuf.Timestamp
-	39, // 6: bosun.v1.Task.update_time:type_name -> google.protobuf.Timestamp
-	39, // 7: bosun.v1.Task.stage_enter_time:type_name -> google.protobuf.Timestamp
+	40, // 3: bosun.v1.Task.hold_time:type_name -> google.protobuf.Timestamp
+	13, // 4: bosun.v1.Task.last_gate:type_name -> bosun.v1.GateResult
+	40, // 5: bosun.v1.Task.create_time:type_name -> google.protobuf.Timestamp
+	40, // 6: bosun.v1.Task.update_time:type_name -> google.protobuf.Timestamp
+	40, // 7: bosun.v1.Task.stage_enter_time:type_name -> google.protobuf.Timestamp
 	5,  // 8: bosun.v1.GateCheck.status:type_name -> bosun.v1.GateStatus
-	37, // 9: bosun.v1.GateResult.stage:type_name -> bosun.v1.Stage
+	38, // 9: bosun.v1.GateResult.stage:type_name -> bosun.v1.Stage
 	5,  // 10: bosun.v1.GateResult.status:type_name -> bosun.v1.GateStatus
-	11, // 11: bosun.v1.GateResult.checks:type_name -> bosun.v1.GateCheck
-	39, // 12: bosun.v1.GateResult.evaluate_time:type_name -> google.protobuf.Timestamp
+	12, // 11: bosun.v1.GateResult.checks:type_name -> bosun.v1.GateCheck
+	40, // 12: bosun.v1.GateResult.evaluate_time:type_name -> google.protobuf.Timestamp
 	1,  // 13: bosun.v1.CiStatus.state:type_name -> bosun.v1.CiStatusState
-	39, // 14: bosun.v1.CiStatus.create_time:type_name -> google.protobuf.Timestamp
-	39, // 15: bosun.v1.CiStatus.update_time:type_name -> google.protobuf.Timestamp
+	40, // 14: bosun.v1.CiStatus.create_time:type_name -> google.protobuf.Timestamp
+	40, // 15: bosun.v1.CiStatus.update_time:type_name -> google.protobuf.Timestamp
 	2,  // 16: bosun.v1.Verdict.decision:type_name -> bosun.v1.VerdictDecision
 	3,  // 17: bosun.v1.Verdict.source:type_name -> bosun.v1.VerdictSource
-	37, // 18: bosun.v1.Verdict.stage:type_name -> bosun.v1.Stage
-	39, // 19: bosun.v1.Verdict.create_time:type_name -> google.protobuf.Timestamp
-	39, // 20: bosun.v1.TestReport.create_time:type_name -> google.protobuf.Timestamp
+	38, // 18: bosun.v1.Verdict.stage:type_name -> bosun.v1.Stage
+	40, // 19: bosun.v1.Verdict.create_time:type_name -> google.protobuf.Timestamp
+	40, // 20: bosun.v1.TestReport.create_time:type_name -> google.protobuf.Timestamp
 	4,  // 21: bosun.v1.DeployStatus.health:type_name -> bosun.v1.DeployHealth
-	39, // 22: bosun.v1.DeployStatus.create_time:type_name -> google.protobuf.Timestamp
-	39, // 23: bosun.v1.DeployFreeze.create_time:type_name -> google.protobuf.Timestamp
-	13, // 24: bosun.v1.TaskFacts.ci_statuses:type_name -> bosun.v1.CiStatus
-	14, // 25: bosun.v1.TaskFacts.verdicts:type_name -> bosun.v1.Verdict
-	15, // 26: bosun.v1.TaskFacts.test_reports:type_name -> bosun.v1.TestReport
-	16, // 27: bosun.v1.TaskFacts.deploy_statuses:type_name -> bosun.v1.DeployStatus
-	17, // 28: bosun.v1.TaskFacts.deploy_freeze:type_name -> bosun.v1.DeployFreeze
-	12, // 29: bosun.v1.TaskFacts.current_gate:type_name -> bosun.v1.GateResult
-	10, // 30: bosun.v1.StartTaskResponse.task:type_name -> bosun.v1.Task
-	37, // 31: bosun.v1.ListTasksRequest.stage:type_name -> bosun.v1.Stage
-	10, // 32: bosun.v1.ListTasksResponse.tasks:type_name -> bosun.v1.Task
-	1,  // 33: bosun.v1.RecordCiStatusRequest.state:type_name -> bosun.v1.CiStatusState
-	13, // 34: bosun.v1.RecordCiStatusResponse.status:type_name -> bosun.v1.CiStatus
-	6,  // 35: bosun.v1.RecordCiStatusResponse.resolution:type_name -> bosun.v1.ShaResolution
-	34, // 36: bosun.v1.RecordCiStatusResponse.advance:type_name -> bosun.v1.AdvanceResult
-	2,  // 37: bosun.v1.RecordVerdictRequest.decision:type_name -> bosun.v1.VerdictDecision
-	3,  // 38: bosun.v1.RecordVerdictRequest.source:type_name -> bosun.v1.VerdictSource
-	14, // 39: bosun.v1.RecordVerdictResponse.verdict:type_name -> bosun.v1.Verdict
-	10, // 40: bosun.v1.RecordVerdictResponse.task:type_name -> bosun.v1.Task
-	34, // 41: bosun.v1.RecordVerdictResponse.advance:type_name -> bosun.v1.AdvanceResult
-	15, // 42: bosun.v1.RecordTestReportResponse.report:type_name -> bosun.v1.TestReport
-	10, // 43: bosun.v1.RecordTestReportResponse.task:type_name -> bosun.v1.Task
-	34, // 44: bosun.v1.RecordTestReportResponse.advance:type_name -> bosun.v1.AdvanceResult
-	4,  // 45: bosun.v1.RecordDeployStatusRequest.health:type_name -> bosun.v1.DeployHealth
-	16, // 46: bosun.v1.RecordDeployStatusResponse.status:type_name -> bosun.v1.DeployStatus
-	10, // 47: bosun.v1.RecordDeployStatusResponse.task:type_name -> bosun.v1.Task
-	17, // 48: bosun.v1.RecordDeployStatusResponse.deploy_freeze:type_name -> bosun.v1.DeployFreeze
-	34, // 49: bosun.v1.RecordDeployStatusResponse.advance:type_name -> bosun.v1.AdvanceResult
-	7,  // 50: bosun.v1.AdvanceTaskRequest.outcome:type_name -> bosun.v1.StageSessionOutcome
-	8,  // 51: bosun.v1.AdvanceResult.outcome:type_name -> bosun.v1.AdvanceOutcome
-	10, // 52: bosun.v1.AdvanceResult.task:type_name -> bosun.v1.Task
-	37, // 53: bosun.v1.AdvanceResult.from_stage:type_name -> bosun.v1.Stage
-	37, // 54: bosun.v1.AdvanceResult.to_stage:type_name -> bosun.v1.Stage
-	12, // 55: bosun.v1.AdvanceResult.gate:type_name -> bosun.v1.GateResult
-	9,  // 56: bosun.v1.ReleaseTaskRequest.action:type_name -> bosun.v1.ReleaseAction
-	10, // 57: bosun.v1.ReleaseTaskResponse.task:type_name -> bosun.v1.Task
-	34, // 58: bosun.v1.ReleaseTaskResponse.advance:type_name -> bosun.v1.AdvanceResult
-	19, // 59: bosun.v1.Tasks.StartTask:input_type -> bosun.v1.StartTaskRequest
-	21, // 60: bosun.v1.Tasks.GetTask:input_type -> bosun.v1.GetTaskRequest
-	22, // 61: bosun.v1.Tasks.ListTasks:input_type -> bosun.v1.ListTasksRequest
-	24, // 62: bosun.v1.Tasks.GetTaskFacts:input_type -> bosun.v1.GetTaskFactsRequest
-	25, // 63: bosun.v1.Tasks.RecordCiStatus:input_type -> bosun.v1.RecordCiStatusRequest
-	27, // 64: bosun.v1.Tasks.RecordVerdict:input_type -> bosun.v1.RecordVerdictRequest
-	29, // 65: bosun.v1.Tasks.RecordTestReport:input_type -> bosun.v1.RecordTestReportRequest
-	31, // 66: bosun.v1.Tasks.RecordDeployStatus:input_type -> bosun.v1.RecordDeployStatusRequest
-	33, // 67: bosun.v1.Tasks.AdvanceTask:input_type -> bosun.v1.AdvanceTaskRequest
-	35, // 68: bosun.v1.Tasks.ReleaseTask:input_type -> bosun.v1.ReleaseTaskRequest
-	20, // 69: bosun.v1.Tasks.StartTask:output_type -> bosun.v1.StartTaskResponse
-	10, // 70: bosun.v1.Tasks.GetTask:output_type -> bosun.v1.Task
-	23, // 71: bosun.v1.Tasks.ListTasks:output_type -> bosun.v1.ListTasksResponse
-	18, // 72: bosun.v1.Tasks.GetTaskFacts:output_type -> bosun.v1.TaskFacts
-	26, // 73: bosun.v1.Tasks.RecordCiStatus:output_type -> bosun.v1.RecordCiStatusResponse
-	28, // 74: bosun.v1.Tasks.RecordVerdict:output_type -> bosun.v1.RecordVerdictResponse
-	30, // 75: bosun.v1.Tasks.RecordTestReport:output_type -> bosun.v1.RecordTestReportResponse
-	32, // 76: bosun.v1.Tasks.RecordDeployStatus:output_type -> bosun.v1.RecordDeployStatusResponse
-	34, // 77: bosun.v1.Tasks.AdvanceTask:output_type -> bosun.v1.AdvanceResult
-	36, // 78: bosun.v1.Tasks.ReleaseTask:output_type -> bosun.v1.ReleaseTaskResponse
-	69, // [69:79] is the sub-list for method output_type
-	59, // [59:69] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	40, // 22: bosun.v1.DeployStatus.create_time:type_name -> google.protobuf.Timestamp
+	40, // 23: bosun.v1.DeployFreeze.create_time:type_name -> google.protobuf.Timestamp
+	14, // 24: bosun.v1.TaskFacts.ci_statuses:type_name -> bosun.v1.CiStatus
+	15, // 25: bosun.v1.TaskFacts.verdicts:type_name -> bosun.v1.Verdict
+	16, // 26: bosun.v1.TaskFacts.test_reports:type_name -> bosun.v1.TestReport
+	17, // 27: bosun.v1.TaskFacts.deploy_statuses:type_name -> bosun.v1.DeployStatus
+	18, // 28: bosun.v1.TaskFacts.deploy_freeze:type_name -> bosun.v1.DeployFreeze
+	13, // 29: bosun.v1.TaskFacts.current_gate:type_name -> bosun.v1.GateResult
+	11, // 30: bosun.v1.StartTaskResponse.task:type_name -> bosun.v1.Task
+	38, // 31: bosun.v1.ListTasksRequest.stage:type_name -> bosun.v1.Stage
+	6,  // 32: bosun.v1.ListTasksRequest.order_by:type_name -> bosun.v1.TaskOrder
+	11, // 33: bosun.v1.ListTasksResponse.tasks:type_name -> bosun.v1.Task
+	1,  // 34: bosun.v1.RecordCiStatusRequest.state:type_name -> bosun.v1.CiStatusState
+	14, // 35: bosun.v1.RecordCiStatusResponse.status:type_name -> bosun.v1.CiStatus
+	7,  // 36: bosun.v1.RecordCiStatusResponse.resolution:type_name -> bosun.v1.ShaResolution
+	35, // 37: bosun.v1.RecordCiStatusResponse.advance:type_name -> bosun.v1.AdvanceResult
+	2,  // 38: bosun.v1.RecordVerdictRequest.decision:type_name -> bosun.v1.VerdictDecision
+	3,  // 39: bosun.v1.RecordVerdictRequest.source:type_name -> bosun.v1.VerdictSource
+	15, // 40: bosun.v1.RecordVerdictResponse.verdict:type_name -> bosun.v1.Verdict
+	11, // 41: bosun.v1.RecordVerdictResponse.task:type_name -> bosun.v1.Task
+	35, // 42: bosun.v1.RecordVerdictResponse.advance:type_name -> bosun.v1.AdvanceResult
+	16, // 43: bosun.v1.RecordTestReportResponse.report:type_name -> bosun.v1.TestReport
+	11, // 44: bosun.v1.RecordTestReportResponse.task:type_name -> bosun.v1.Task
+	35, // 45: bosun.v1.RecordTestReportResponse.advance:type_name -> bosun.v1.AdvanceResult
+	4,  // 46: bosun.v1.RecordDeployStatusRequest.health:type_name -> bosun.v1.DeployHealth
+	17, // 47: bosun.v1.RecordDeployStatusResponse.status:type_name -> bosun.v1.DeployStatus
+	11, // 48: bosun.v1.RecordDeployStatusResponse.task:type_name -> bosun.v1.Task
+	18, // 49: bosun.v1.RecordDeployStatusResponse.deploy_freeze:type_name -> bosun.v1.DeployFreeze
+	35, // 50: bosun.v1.RecordDeployStatusResponse.advance:type_name -> bosun.v1.AdvanceResult
+	8,  // 51: bosun.v1.AdvanceTaskRequest.outcome:type_name -> bosun.v1.StageSessionOutcome
+	9,  // 52: bosun.v1.AdvanceResult.outcome:type_name -> bosun.v1.AdvanceOutcome
+	11, // 53: bosun.v1.AdvanceResult.task:type_name -> bosun.v1.Task
+	38, // 54: bosun.v1.AdvanceResult.from_stage:type_name -> bosun.v1.Stage
+	38, // 55: bosun.v1.AdvanceResult.to_stage:type_name -> bosun.v1.Stage
+	13, // 56: bosun.v1.AdvanceResult.gate:type_name -> bosun.v1.GateResult
+	10, // 57: bosun.v1.ReleaseTaskRequest.action:type_name -> bosun.v1.ReleaseAction
+	11, // 58: bosun.v1.ReleaseTaskResponse.task:type_name -> bosun.v1.Task
+	35, // 59: bosun.v1.ReleaseTaskResponse.advance:type_name -> bosun.v1.AdvanceResult
+	20, // 60: bosun.v1.Tasks.StartTask:input_type -> bosun.v1.StartTaskRequest
+	22, // 61: bosun.v1.Tasks.GetTask:input_type -> bosun.v1.GetTaskRequest
+	23, // 62: bosun.v1.Tasks.ListTasks:input_type -> bosun.v1.ListTasksRequest
+	25, // 63: bosun.v1.Tasks.GetTaskFacts:input_type -> bosun.v1.GetTaskFactsRequest
+	26, // 64: bosun.v1.Tasks.RecordCiStatus:input_type -> bosun.v1.RecordCiStatusRequest
+	28, // 65: bosun.v1.Tasks.RecordVerdict:input_type -> bosun.v1.RecordVerdictRequest
+	30, // 66: bosun.v1.Tasks.RecordTestReport:input_type -> bosun.v1.RecordTestReportRequest
+	32, // 67: bosun.v1.Tasks.RecordDeployStatus:input_type -> bosun.v1.RecordDeployStatusRequest
+	34, // 68: bosun.v1.Tasks.AdvanceTask:input_type -> bosun.v1.AdvanceTaskRequest
+	36, // 69: bosun.v1.Tasks.ReleaseTask:input_type -> bosun.v1.ReleaseTaskRequest
+	21, // 70: bosun.v1.Tasks.StartTask:output_type -> bosun.v1.StartTaskResponse
+	11, // 71: bosun.v1.Tasks.GetTask:output_type -> bosun.v1.Task
+	24, // 72: bosun.v1.Tasks.ListTasks:output_type -> bosun.v1.ListTasksResponse
+	19, // 73: bosun.v1.Tasks.GetTaskFacts:output_type -> bosun.v1.TaskFacts
+	27, // 74: bosun.v1.Tasks.RecordCiStatus:output_type -> bosun.v1.RecordCiStatusResponse
+	29, // 75: bosun.v1.Tasks.RecordVerdict:output_type -> bosun.v1.RecordVerdictResponse
+	31, // 76: bosun.v1.Tasks.RecordTestReport:output_type -> bosun.v1.RecordTestReportResponse
+	33, // 77: bosun.v1.Tasks.RecordDeployStatus:output_type -> bosun.v1.RecordDeployStatusResponse
+	35, // 78: bosun.v1.Tasks.AdvanceTask:output_type -> bosun.v1.AdvanceResult
+	37, // 79: bosun.v1.Tasks.ReleaseTask:output_type -> bosun.v1.ReleaseTaskResponse
+	70, // [70:80] is the sub-list for method output_type
+	60, // [60:70] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_bosun_v1_tasks_proto_init() }
@@ -3513,7 +3583,7 @@ func file_bosun_v1_tasks_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bosun_v1_tasks_proto_rawDesc), len(file_bosun_v1_tasks_proto_rawDesc)),
-			NumEnums:      10,
+			NumEnums:      11,
 			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,

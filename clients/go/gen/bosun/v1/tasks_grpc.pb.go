@@ -118,7 +118,8 @@ type TasksClient interface {
 	// Errors: INVALID_ARGUMENT (id not positive), NOT_FOUND (TASK_NOT_FOUND),
 	// UNAVAILABLE (STORAGE_UNAVAILABLE).
 	GetTask(ctx context.Context, in *GetTaskRequest, opts ...grpc.CallOption) (*Task, error)
-	// Lists tasks newest first (by id), filtered by the typed request fields.
+	// Lists tasks newest first (by id), or last updated first (see
+	// TaskOrder), filtered by the typed request fields.
 	// Default page size 100, at most 1000 (larger sizes are clamped).
 	// Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
 	// malformed or was issued for other filters, bad enum values),
@@ -406,7 +407,8 @@ type TasksServer interface {
 	// Errors: INVALID_ARGUMENT (id not positive), NOT_FOUND (TASK_NOT_FOUND),
 	// UNAVAILABLE (STORAGE_UNAVAILABLE).
 	GetTask(context.Context, *GetTaskRequest) (*Task, error)
-	// Lists tasks newest first (by id), filtered by the typed request fields.
+	// Lists tasks newest first (by id), or last updated first (see
+	// TaskOrder), filtered by the typed request fields.
 	// Default page size 100, at most 1000 (larger sizes are clamped).
 	// Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
 	// malformed or was issued for other filters, bad enum values),

@@ -542,6 +542,36 @@ CHECK_STATUS_SKIPPED: CheckStatus.ValueType  # 5
 """Skipped or neutral; counts neither way."""
 Global___CheckStatus: _TypeAlias = CheckStatus  # noqa: Y015
 
+class _SessionOrder:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SessionOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SessionOrder.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SESSION_ORDER_UNSPECIFIED: _SessionOrder.ValueType  # 0
+    """The default: SESSION_ORDER_CREATE_TIME."""
+    SESSION_ORDER_CREATE_TIME: _SessionOrder.ValueType  # 1
+    """Newest first, by create_time, then id."""
+    SESSION_ORDER_LAST_ACTIVITY: _SessionOrder.ValueType  # 2
+    """Latest activity first, by Session.last_activity_time, then newest
+    first. A session whose activity changes while paging may move between
+    pages.
+    """
+
+class SessionOrder(_SessionOrder, metaclass=_SessionOrderEnumTypeWrapper):
+    """The order of ListSessions."""
+
+SESSION_ORDER_UNSPECIFIED: SessionOrder.ValueType  # 0
+"""The default: SESSION_ORDER_CREATE_TIME."""
+SESSION_ORDER_CREATE_TIME: SessionOrder.ValueType  # 1
+"""Newest first, by create_time, then id."""
+SESSION_ORDER_LAST_ACTIVITY: SessionOrder.ValueType  # 2
+"""Latest activity first, by Session.last_activity_time, then newest
+first. A session whose activity changes while paging may move between
+pages.
+"""
+Global___SessionOrder: _TypeAlias = SessionOrder  # noqa: Y015
+
 class _ReactionPriority:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -629,6 +659,82 @@ REACTION_STATUS_CLEARED: ReactionStatus.ValueType  # 3
 left stuck, or it ended while a nudge was open). Final.
 """
 Global___ReactionStatus: _TypeAlias = ReactionStatus  # noqa: Y015
+
+class _AttentionReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AttentionReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AttentionReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ATTENTION_REASON_UNSPECIFIED: _AttentionReason.ValueType  # 0
+    """Never sent."""
+    ATTENTION_REASON_STUCK: _AttentionReason.ValueType  # 1
+    """The session is stuck (display status STUCK, or an open agent-stuck
+    reaction).
+    """
+    ATTENTION_REASON_NEEDS_INPUT: _AttentionReason.ValueType  # 2
+    """The agent waits for an answer (display status NEEDS_INPUT, or an open
+    agent-needs-input reaction).
+    """
+    ATTENTION_REASON_CI_FAILED: _AttentionReason.ValueType  # 3
+    """CI kept failing past the nudge brake: the ci-failed reaction escalated
+    to a person.
+    """
+    ATTENTION_REASON_MERGE_HELD: _AttentionReason.ValueType  # 4
+    """The session's task is held because the deploy gate could not verify the
+    merge (HOLD_REASON_MERGE_UNVERIFIED); a person releases it.
+    """
+    ATTENTION_REASON_TASK_HELD: _AttentionReason.ValueType  # 5
+    """The session's task is held for another reason (rollback limit, retry
+    budget, degraded deploy); a person releases it.
+    """
+    ATTENTION_REASON_ESCALATED: _AttentionReason.ValueType  # 6
+    """Another reaction escalated to a person (review-comments,
+    merge-conflicts, agent-idle).
+    """
+    ATTENTION_REASON_AGENT_EXITED: _AttentionReason.ValueType  # 7
+    """The agent exited (an open agent-exited reaction)."""
+    ATTENTION_REASON_APPROVED_AND_GREEN: _AttentionReason.ValueType  # 8
+    """The pull request is approved with CI passing (an open
+    approved-and-green reaction): a person may merge it.
+    """
+
+class AttentionReason(_AttentionReason, metaclass=_AttentionReasonEnumTypeWrapper):
+    """Why a session needs a person (Sessions.ListAttention)."""
+
+ATTENTION_REASON_UNSPECIFIED: AttentionReason.ValueType  # 0
+"""Never sent."""
+ATTENTION_REASON_STUCK: AttentionReason.ValueType  # 1
+"""The session is stuck (display status STUCK, or an open agent-stuck
+reaction).
+"""
+ATTENTION_REASON_NEEDS_INPUT: AttentionReason.ValueType  # 2
+"""The agent waits for an answer (display status NEEDS_INPUT, or an open
+agent-needs-input reaction).
+"""
+ATTENTION_REASON_CI_FAILED: AttentionReason.ValueType  # 3
+"""CI kept failing past the nudge brake: the ci-failed reaction escalated
+to a person.
+"""
+ATTENTION_REASON_MERGE_HELD: AttentionReason.ValueType  # 4
+"""The session's task is held because the deploy gate could not verify the
+merge (HOLD_REASON_MERGE_UNVERIFIED); a person releases it.
+"""
+ATTENTION_REASON_TASK_HELD: AttentionReason.ValueType  # 5
+"""The session's task is held for another reason (rollback limit, retry
+budget, degraded deploy); a person releases it.
+"""
+ATTENTION_REASON_ESCALATED: AttentionReason.ValueType  # 6
+"""Another reaction escalated to a person (review-comments,
+merge-conflicts, agent-idle).
+"""
+ATTENTION_REASON_AGENT_EXITED: AttentionReason.ValueType  # 7
+"""The agent exited (an open agent-exited reaction)."""
+ATTENTION_REASON_APPROVED_AND_GREEN: AttentionReason.ValueType  # 8
+"""The pull request is approved with CI passing (an open
+approved-and-green reaction): a person may merge it.
+"""
+Global___AttentionReason: _TypeAlias = AttentionReason  # noqa: Y015
 
 @_typing.final
 class Project(_message.Message):
@@ -1034,6 +1140,7 @@ class Session(_message.Message):
     DISPLAY_STATUS_FIELD_NUMBER: _builtins.int
     PULL_REQUEST_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
+    LAST_ACTIVITY_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Output only. "{project}-{n}", n a per-project counter from 1, e.g.
     "mer-12".
@@ -1120,6 +1227,12 @@ class Session(_message.Message):
         agent_session_id is empty or no transcript matches.
         """
 
+    @_builtins.property
+    def last_activity_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only. The session's latest activity: the latest of create_time,
+        update_time and activity.time. SESSION_ORDER_LAST_ACTIVITY sorts by it.
+        """
+
     def __init__(
         self,
         *,
@@ -1149,10 +1262,11 @@ class Session(_message.Message):
         display_status: Global___DisplayStatus.ValueType = ...,
         pull_request: Global___PullRequest | None = ...,
         usage: _common_pb2.TokenUsage | None = ...,
+        last_activity_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "create_time", b"create_time", "detecting", b"detecting", "end_time", b"end_time", "pull_request", b"pull_request", "restore_time", b"restore_time", "start_time", b"start_time", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "create_time", b"create_time", "detecting", b"detecting", "end_time", b"end_time", "last_activity_time", b"last_activity_time", "pull_request", b"pull_request", "restore_time", b"restore_time", "start_time", b"start_time", "update_time", b"update_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "agent_session_id", b"agent_session_id", "branch", b"branch", "create_time", b"create_time", "detecting", b"detecting", "display_status", b"display_status", "end_time", b"end_time", "harness", b"harness", "id", b"id", "is_alive", b"is_alive", "issue_id", b"issue_id", "project_id", b"project_id", "prompt", b"prompt", "pull_request", b"pull_request", "restore_time", b"restore_time", "role", b"role", "runtime_handle_id", b"runtime_handle_id", "runtime_name", b"runtime_name", "start_time", b"start_time", "state", b"state", "task_id", b"task_id", "termination_detail", b"termination_detail", "termination_reason", b"termination_reason", "update_time", b"update_time", "usage", b"usage", "workspace_path", b"workspace_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "agent_session_id", b"agent_session_id", "branch", b"branch", "create_time", b"create_time", "detecting", b"detecting", "display_status", b"display_status", "end_time", b"end_time", "harness", b"harness", "id", b"id", "is_alive", b"is_alive", "issue_id", b"issue_id", "last_activity_time", b"last_activity_time", "project_id", b"project_id", "prompt", b"prompt", "pull_request", b"pull_request", "restore_time", b"restore_time", "role", b"role", "runtime_handle_id", b"runtime_handle_id", "runtime_name", b"runtime_name", "start_time", b"start_time", "state", b"state", "task_id", b"task_id", "termination_detail", b"termination_detail", "termination_reason", b"termination_reason", "update_time", b"update_time", "usage", b"usage", "workspace_path", b"workspace_path"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1614,6 +1728,7 @@ class PullRequest(_message.Message):
     COMMENTS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """Output only. The session it belongs to."""
     project_id: _builtins.str
@@ -1636,6 +1751,10 @@ class PullRequest(_message.Message):
     """The head commit."""
     branch: _builtins.str
     """The head branch."""
+    title: _builtins.str
+    """The pull request's title. On ReportPullRequest an empty title keeps the
+    stored one. ListSessions' search matches it.
+    """
     @_builtins.property
     def checks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Check]:
         """On ReportPullRequest: the check runs observed (each upserted, see
@@ -1676,10 +1795,11 @@ class PullRequest(_message.Message):
         comments: _abc.Iterable[Global___Comment] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        title: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "checks", b"checks", "ci_state", b"ci_state", "comments", b"comments", "create_time", b"create_time", "draft", b"draft", "head_sha", b"head_sha", "mergeability", b"mergeability", "number", b"number", "project_id", b"project_id", "review_decision", b"review_decision", "session_id", b"session_id", "state", b"state", "update_time", b"update_time", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "checks", b"checks", "ci_state", b"ci_state", "comments", b"comments", "create_time", b"create_time", "draft", b"draft", "head_sha", b"head_sha", "mergeability", b"mergeability", "number", b"number", "project_id", b"project_id", "review_decision", b"review_decision", "session_id", b"session_id", "state", b"state", "title", b"title", "update_time", b"update_time", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1804,6 +1924,12 @@ class ListSessionsRequest(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     IS_ALIVE_FIELD_NUMBER: _builtins.int
     DISPLAY_STATUS_FIELD_NUMBER: _builtins.int
+    PULL_REQUEST_NUMBER_FIELD_NUMBER: _builtins.int
+    BRANCH_FIELD_NUMBER: _builtins.int
+    ISSUE_ID_FIELD_NUMBER: _builtins.int
+    SEARCH_FIELD_NUMBER: _builtins.int
+    ORDER_BY_FIELD_NUMBER: _builtins.int
+    FINISHED_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """0 means 100; more than 1000 is treated as 1000; negative is an error."""
     page_token: _builtins.str
@@ -1818,6 +1944,23 @@ class ListSessionsRequest(_message.Message):
     """When set, only sessions that are (true) or are not (false) alive."""
     display_status: Global___DisplayStatus.ValueType
     """Only sessions with this display status."""
+    pull_request_number: _builtins.int
+    """Only sessions whose pull request has this number."""
+    branch: _builtins.str
+    """Only sessions on this branch (exact match)."""
+    issue_id: _builtins.str
+    """Only sessions of this tracker issue (exact match)."""
+    search: _builtins.str
+    """Only sessions where this text (at most 256 characters) occurs, ignoring
+    ASCII case, in the id, the branch, the issue id or the pull request's
+    title.
+    """
+    order_by: Global___SessionOrder.ValueType
+    """The order; unspecified means SESSION_ORDER_CREATE_TIME."""
+    finished: _builtins.bool
+    """When set, only sessions that are (true) or are not (false) finished:
+    done or terminated.
+    """
     def __init__(
         self,
         *,
@@ -1828,13 +1971,24 @@ class ListSessionsRequest(_message.Message):
         state: Global___SessionState.ValueType = ...,
         is_alive: _builtins.bool | None = ...,
         display_status: Global___DisplayStatus.ValueType = ...,
+        pull_request_number: _builtins.int = ...,
+        branch: _builtins.str = ...,
+        issue_id: _builtins.str = ...,
+        search: _builtins.str = ...,
+        order_by: Global___SessionOrder.ValueType = ...,
+        finished: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_is_alive", b"_is_alive", "is_alive", b"is_alive"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_finished", b"_finished", "_is_alive", b"_is_alive", "finished", b"finished", "is_alive", b"is_alive"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_is_alive", b"_is_alive", "display_status", b"display_status", "is_alive", b"is_alive", "page_size", b"page_size", "page_token", b"page_token", "project_id", b"project_id", "state", b"state", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_finished", b"_finished", "_is_alive", b"_is_alive", "branch", b"branch", "display_status", b"display_status", "finished", b"finished", "is_alive", b"is_alive", "issue_id", b"issue_id", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "project_id", b"project_id", "pull_request_number", b"pull_request_number", "search", b"search", "state", b"state", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__finished: _TypeAlias = _typing.Literal["finished"]  # noqa: Y015
+    _WhichOneofArgType__finished: _TypeAlias = _typing.Literal["_finished", b"_finished"]  # noqa: Y015
     _WhichOneofReturnType__is_alive: _TypeAlias = _typing.Literal["is_alive"]  # noqa: Y015
     _WhichOneofArgType__is_alive: _TypeAlias = _typing.Literal["_is_alive", b"_is_alive"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__finished) -> _WhichOneofReturnType__finished | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__is_alive) -> _WhichOneofReturnType__is_alive | None: ...
 
 Global___ListSessionsRequest: _TypeAlias = ListSessionsRequest  # noqa: Y015
@@ -1851,7 +2005,7 @@ class ListSessionsResponse(_message.Message):
     """Empty when there are no more pages."""
     @_builtins.property
     def sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Session]:
-        """Newest first."""
+        """In the order asked for."""
 
     def __init__(
         self,
@@ -2069,3 +2223,95 @@ class ListReactionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListReactionsResponse: _TypeAlias = ListReactionsResponse  # noqa: Y015
+
+@_typing.final
+class ListAttentionRequest(_message.Message):
+    """Request of Sessions.ListAttention."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    """Only sessions of this project."""
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["project_id", b"project_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAttentionRequest: _TypeAlias = ListAttentionRequest  # noqa: Y015
+
+@_typing.final
+class AttentionItem(_message.Message):
+    """One session that needs a person."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    REACTIONS_FIELD_NUMBER: _builtins.int
+    HELD_TASK_ID_FIELD_NUMBER: _builtins.int
+    HOLD_DETAIL_FIELD_NUMBER: _builtins.int
+    held_task_id: _builtins.int
+    """For MERGE_HELD and TASK_HELD: the held task's id."""
+    hold_detail: _builtins.str
+    """For MERGE_HELD and TASK_HELD: the hold for people (Task.hold_detail)."""
+    @_builtins.property
+    def session(self) -> Global___Session:
+        """The session, as GetSession returns it."""
+
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[Global___AttentionReason.ValueType]:
+        """Why, most urgent first; never empty."""
+
+    @_builtins.property
+    def reactions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Reaction]:
+        """The session's open (pending or escalated) reactions that target a
+        person, newest first.
+        """
+
+    def __init__(
+        self,
+        *,
+        session: Global___Session | None = ...,
+        reasons: _abc.Iterable[Global___AttentionReason.ValueType] | None = ...,
+        reactions: _abc.Iterable[Global___Reaction] | None = ...,
+        held_task_id: _builtins.int = ...,
+        hold_detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["held_task_id", b"held_task_id", "hold_detail", b"hold_detail", "reactions", b"reactions", "reasons", b"reasons", "session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttentionItem: _TypeAlias = AttentionItem  # noqa: Y015
+
+@_typing.final
+class ListAttentionResponse(_message.Message):
+    """Response of Sessions.ListAttention."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttentionItem]:
+        """The most urgent first, then latest activity first."""
+
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[Global___AttentionItem] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAttentionResponse: _TypeAlias = ListAttentionResponse  # noqa: Y015

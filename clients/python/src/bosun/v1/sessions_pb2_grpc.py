@@ -150,6 +150,11 @@ class SessionsStub:
                 request_serializer=bosun_dot_v1_dot_sessions__pb2.ListSessionsRequest.SerializeToString,
                 response_deserializer=bosun_dot_v1_dot_sessions__pb2.ListSessionsResponse.FromString,
                 _registered_method=True)
+        self.ListAttention = channel.unary_unary(
+                '/bosun.v1.Sessions/ListAttention',
+                request_serializer=bosun_dot_v1_dot_sessions__pb2.ListAttentionRequest.SerializeToString,
+                response_deserializer=bosun_dot_v1_dot_sessions__pb2.ListAttentionResponse.FromString,
+                _registered_method=True)
         self.ListReactions = channel.unary_unary(
                 '/bosun.v1.Sessions/ListReactions',
                 request_serializer=bosun_dot_v1_dot_sessions__pb2.ListReactionsRequest.SerializeToString,
@@ -429,12 +434,25 @@ class SessionsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListSessions(self, request, context):
-        """Lists sessions newest first (by create_time, then id), filtered by the
-        typed request fields. Default page size 100, at most 1000 (larger sizes
-        are clamped).
+        """Lists sessions newest first (by create_time, then id), or by latest
+        activity first (see SessionOrder), filtered by the typed request fields.
+        Default page size 100, at most 1000 (larger sizes are clamped).
         Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
-        malformed or was issued for other filters, negative task_id, bad enum
+        malformed or was issued for other filters, negative task_id or
+        pull_request_number, overlong branch, issue_id or search, bad enum
         values), UNAVAILABLE (STORAGE_UNAVAILABLE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAttention(self, request, context):
+        """Lists the sessions that need a person now, each with the reasons why
+        (see AttentionReason), in one call: the most urgent first (by the rank
+        of their first reason), then latest activity first. Not paged: the
+        answer holds every such session (of the project, when one is named).
+        Errors: INVALID_ARGUMENT (a malformed project_id), UNAVAILABLE
+        (STORAGE_UNAVAILABLE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -533,6 +551,11 @@ def add_SessionsServicer_to_server(servicer, server):
                     servicer.ListSessions,
                     request_deserializer=bosun_dot_v1_dot_sessions__pb2.ListSessionsRequest.FromString,
                     response_serializer=bosun_dot_v1_dot_sessions__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'ListAttention': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAttention,
+                    request_deserializer=bosun_dot_v1_dot_sessions__pb2.ListAttentionRequest.FromString,
+                    response_serializer=bosun_dot_v1_dot_sessions__pb2.ListAttentionResponse.SerializeToString,
             ),
             'ListReactions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListReactions,
@@ -1008,6 +1031,33 @@ class Sessions:
             '/bosun.v1.Sessions/ListSessions',
             bosun_dot_v1_dot_sessions__pb2.ListSessionsRequest.SerializeToString,
             bosun_dot_v1_dot_sessions__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAttention(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bosun.v1.Sessions/ListAttention',
+            bosun_dot_v1_dot_sessions__pb2.ListAttentionRequest.SerializeToString,
+            bosun_dot_v1_dot_sessions__pb2.ListAttentionResponse.FromString,
             options,
             channel_credentials,
             insecure,

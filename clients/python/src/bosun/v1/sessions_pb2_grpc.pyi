@@ -242,12 +242,21 @@ class SessionsStub:
     (SESSION_NOT_FOUND), UNAVAILABLE (STORAGE_UNAVAILABLE).
     """
     ListSessions: _grpc.UnaryUnaryMultiCallable[_sessions_pb2.ListSessionsRequest, _sessions_pb2.ListSessionsResponse]
-    """Lists sessions newest first (by create_time, then id), filtered by the
-    typed request fields. Default page size 100, at most 1000 (larger sizes
-    are clamped).
+    """Lists sessions newest first (by create_time, then id), or by latest
+    activity first (see SessionOrder), filtered by the typed request fields.
+    Default page size 100, at most 1000 (larger sizes are clamped).
     Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
-    malformed or was issued for other filters, negative task_id, bad enum
+    malformed or was issued for other filters, negative task_id or
+    pull_request_number, overlong branch, issue_id or search, bad enum
     values), UNAVAILABLE (STORAGE_UNAVAILABLE).
+    """
+    ListAttention: _grpc.UnaryUnaryMultiCallable[_sessions_pb2.ListAttentionRequest, _sessions_pb2.ListAttentionResponse]
+    """Lists the sessions that need a person now, each with the reasons why
+    (see AttentionReason), in one call: the most urgent first (by the rank
+    of their first reason), then latest activity first. Not paged: the
+    answer holds every such session (of the project, when one is named).
+    Errors: INVALID_ARGUMENT (a malformed project_id), UNAVAILABLE
+    (STORAGE_UNAVAILABLE).
     """
     ListReactions: _grpc.UnaryUnaryMultiCallable[_sessions_pb2.ListReactionsRequest, _sessions_pb2.ListReactionsResponse]
     """Lists reactions newest first (by id), filtered by the typed request
@@ -471,12 +480,21 @@ class SessionsAsyncStub(SessionsStub):
     (SESSION_NOT_FOUND), UNAVAILABLE (STORAGE_UNAVAILABLE).
     """
     ListSessions: _aio.UnaryUnaryMultiCallable[_sessions_pb2.ListSessionsRequest, _sessions_pb2.ListSessionsResponse]  # type: ignore[assignment]
-    """Lists sessions newest first (by create_time, then id), filtered by the
-    typed request fields. Default page size 100, at most 1000 (larger sizes
-    are clamped).
+    """Lists sessions newest first (by create_time, then id), or by latest
+    activity first (see SessionOrder), filtered by the typed request fields.
+    Default page size 100, at most 1000 (larger sizes are clamped).
     Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
-    malformed or was issued for other filters, negative task_id, bad enum
+    malformed or was issued for other filters, negative task_id or
+    pull_request_number, overlong branch, issue_id or search, bad enum
     values), UNAVAILABLE (STORAGE_UNAVAILABLE).
+    """
+    ListAttention: _aio.UnaryUnaryMultiCallable[_sessions_pb2.ListAttentionRequest, _sessions_pb2.ListAttentionResponse]  # type: ignore[assignment]
+    """Lists the sessions that need a person now, each with the reasons why
+    (see AttentionReason), in one call: the most urgent first (by the rank
+    of their first reason), then latest activity first. Not paged: the
+    answer holds every such session (of the project, when one is named).
+    Errors: INVALID_ARGUMENT (a malformed project_id), UNAVAILABLE
+    (STORAGE_UNAVAILABLE).
     """
     ListReactions: _aio.UnaryUnaryMultiCallable[_sessions_pb2.ListReactionsRequest, _sessions_pb2.ListReactionsResponse]  # type: ignore[assignment]
     """Lists reactions newest first (by id), filtered by the typed request
@@ -793,12 +811,27 @@ class SessionsServicer(metaclass=_abc_1.ABCMeta):
         request: _sessions_pb2.ListSessionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_sessions_pb2.ListSessionsResponse, _abc.Awaitable[_sessions_pb2.ListSessionsResponse]]:
-        """Lists sessions newest first (by create_time, then id), filtered by the
-        typed request fields. Default page size 100, at most 1000 (larger sizes
-        are clamped).
+        """Lists sessions newest first (by create_time, then id), or by latest
+        activity first (see SessionOrder), filtered by the typed request fields.
+        Default page size 100, at most 1000 (larger sizes are clamped).
         Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
-        malformed or was issued for other filters, negative task_id, bad enum
+        malformed or was issued for other filters, negative task_id or
+        pull_request_number, overlong branch, issue_id or search, bad enum
         values), UNAVAILABLE (STORAGE_UNAVAILABLE).
+        """
+
+    @_abc_1.abstractmethod
+    def ListAttention(
+        self,
+        request: _sessions_pb2.ListAttentionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sessions_pb2.ListAttentionResponse, _abc.Awaitable[_sessions_pb2.ListAttentionResponse]]:
+        """Lists the sessions that need a person now, each with the reasons why
+        (see AttentionReason), in one call: the most urgent first (by the rank
+        of their first reason), then latest activity first. Not paged: the
+        answer holds every such session (of the project, when one is named).
+        Errors: INVALID_ARGUMENT (a malformed project_id), UNAVAILABLE
+        (STORAGE_UNAVAILABLE).
         """
 
     @_abc_1.abstractmethod

@@ -189,6 +189,34 @@ GATE_STATUS_PENDING: GateStatus.ValueType  # 3
 """Not decided yet: a fact is missing or pending; nothing moves."""
 Global___GateStatus: _TypeAlias = GateStatus  # noqa: Y015
 
+class _TaskOrder:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TaskOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TaskOrder.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TASK_ORDER_UNSPECIFIED: _TaskOrder.ValueType  # 0
+    """The default: TASK_ORDER_CREATE_TIME."""
+    TASK_ORDER_CREATE_TIME: _TaskOrder.ValueType  # 1
+    """Newest first, by id."""
+    TASK_ORDER_UPDATE_TIME: _TaskOrder.ValueType  # 2
+    """Last updated first, by update_time, then newest first. A task updated
+    while paging may move between pages.
+    """
+
+class TaskOrder(_TaskOrder, metaclass=_TaskOrderEnumTypeWrapper):
+    """The order of ListTasks."""
+
+TASK_ORDER_UNSPECIFIED: TaskOrder.ValueType  # 0
+"""The default: TASK_ORDER_CREATE_TIME."""
+TASK_ORDER_CREATE_TIME: TaskOrder.ValueType  # 1
+"""Newest first, by id."""
+TASK_ORDER_UPDATE_TIME: TaskOrder.ValueType  # 2
+"""Last updated first, by update_time, then newest first. A task updated
+while paging may move between pages.
+"""
+Global___TaskOrder: _TypeAlias = TaskOrder  # noqa: Y015
+
 class _ShaResolution:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -1008,6 +1036,7 @@ class ListTasksRequest(_message.Message):
     HELD_FIELD_NUMBER: _builtins.int
     WORK_ITEM_ID_FIELD_NUMBER: _builtins.int
     TRACKER_ISSUE_ID_FIELD_NUMBER: _builtins.int
+    ORDER_BY_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """0 means 100; more than 1000 is treated as 1000; negative is an error."""
     page_token: _builtins.str
@@ -1024,6 +1053,8 @@ class ListTasksRequest(_message.Message):
     """Only tasks of this work item."""
     tracker_issue_id: _builtins.str
     """Only the task of this tracker issue."""
+    order_by: Global___TaskOrder.ValueType
+    """The order; unspecified means TASK_ORDER_CREATE_TIME."""
     def __init__(
         self,
         *,
@@ -1035,10 +1066,11 @@ class ListTasksRequest(_message.Message):
         held: _builtins.bool | None = ...,
         work_item_id: _builtins.str = ...,
         tracker_issue_id: _builtins.str = ...,
+        order_by: Global___TaskOrder.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_held", b"_held", "held", b"held"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_held", b"_held", "held", b"held", "page_size", b"page_size", "page_token", b"page_token", "project_id", b"project_id", "repo", b"repo", "stage", b"stage", "tracker_issue_id", b"tracker_issue_id", "work_item_id", b"work_item_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_held", b"_held", "held", b"held", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "project_id", b"project_id", "repo", b"repo", "stage", b"stage", "tracker_issue_id", b"tracker_issue_id", "work_item_id", b"work_item_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__held: _TypeAlias = _typing.Literal["held"]  # noqa: Y015
     _WhichOneofArgType__held: _TypeAlias = _typing.Literal["_held", b"_held"]  # noqa: Y015
@@ -1058,7 +1090,7 @@ class ListTasksResponse(_message.Message):
     """Empty when there are no more pages."""
     @_builtins.property
     def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Task]:
-        """Newest first."""
+        """In the order asked for."""
 
     def __init__(
         self,

@@ -241,7 +241,8 @@ class TasksServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListTasks(self, request, context):
-        """Lists tasks newest first (by id), filtered by the typed request fields.
+        """Lists tasks newest first (by id), or last updated first (see
+        TaskOrder), filtered by the typed request fields.
         Default page size 100, at most 1000 (larger sizes are clamped).
         Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
         malformed or was issued for other filters, bad enum values),

@@ -116,7 +116,8 @@ class TasksStub:
     UNAVAILABLE (STORAGE_UNAVAILABLE).
     """
     ListTasks: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.ListTasksRequest, _tasks_pb2.ListTasksResponse]
-    """Lists tasks newest first (by id), filtered by the typed request fields.
+    """Lists tasks newest first (by id), or last updated first (see
+    TaskOrder), filtered by the typed request fields.
     Default page size 100, at most 1000 (larger sizes are clamped).
     Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
     malformed or was issued for other filters, bad enum values),
@@ -303,7 +304,8 @@ class TasksAsyncStub(TasksStub):
     UNAVAILABLE (STORAGE_UNAVAILABLE).
     """
     ListTasks: _aio.UnaryUnaryMultiCallable[_tasks_pb2.ListTasksRequest, _tasks_pb2.ListTasksResponse]  # type: ignore[assignment]
-    """Lists tasks newest first (by id), filtered by the typed request fields.
+    """Lists tasks newest first (by id), or last updated first (see
+    TaskOrder), filtered by the typed request fields.
     Default page size 100, at most 1000 (larger sizes are clamped).
     Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
     malformed or was issued for other filters, bad enum values),
@@ -505,7 +507,8 @@ class TasksServicer(metaclass=_abc_1.ABCMeta):
         request: _tasks_pb2.ListTasksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_tasks_pb2.ListTasksResponse, _abc.Awaitable[_tasks_pb2.ListTasksResponse]]:
-        """Lists tasks newest first (by id), filtered by the typed request fields.
+        """Lists tasks newest first (by id), or last updated first (see
+        TaskOrder), filtered by the typed request fields.
         Default page size 100, at most 1000 (larger sizes are clamped).
         Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
         malformed or was issued for other filters, bad enum values),

@@ -4,9 +4,13 @@
 
 use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
 
-use super::{
-    Check, Comment, Project, PullRequest, Reaction, ReactionStatus, Session, SessionState,
+mod lists;
+
+pub use lists::{
+    ReactionQuery, SessionOrder, SessionQuery, attention_candidates, list_reactions, list_sessions,
 };
+
+use super::{Check, Comment, Project, PullRequest, Reaction, Session};
 use crate::storage::{StoreError, decode_row as decode, decode_rows, json_text as json};
 use crate::time::UnixMicros;
 
@@ -193,50 +197,6 @@ pub async fn get_session<'e>(
     payload.map(|p| decode("session", &p)).transpose()
 }
 
-/// The SQL-side filters of ListSessions.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct SessionQuery {
-    pub project_id: Option<String>,
-    pub task_id: Option<i64>,
-    pub state: Option<SessionState>,
-    pub is_alive: Option<bool>,
-}
-
-/// Sessions newest first (by rowid, i.e. creation order) before `before`,
-/// with their rowids for the cursor.
-pub async fn list_sessions<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
-    filter: &SessionQuery,
-    before: Option<i64>,
-    limit: u32,
-) -> Result<Vec<(i64, Session)>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT s.rowid, p.payload FROM sessions s JOIN sessions_payload p ON p.id = s.id WHERE 1 = 1",
-    );
-    if let Some(project_id) = &filter.project_id {
-        query.push(" AND s.project_id = ").push_bind(project_id);
-    }
-    if let Some(task_id) = filter.task_id {
-        query.push(" AND s.task_id = ").push_bind(task_id);
-    }
-    if let Some(state) = filter.state {
-        query.push(" AND s.state = ").push_bind(state.as_str());
-    }
-    if let Some(is_alive) = filter.is_alive {
-        query.push(" AND s.is_alive = ").push_bind(is_alive);
-    }
-    if let Some(before) = before {
-        query.push(" AND s.rowid < ").push_bind(before);
-    }
-    query
-        .push(" ORDER BY s.rowid DESC LIMIT ")
-        .push_bind(i64::from(limit));
-    let rows: Vec<(i64, String)> = query.build_query_as().fetch_all(executor).await?;
-    rows.into_iter()
-        .map(|(rowid, payload)| Ok((rowid, decode("session", &payload)?)))
-        .collect()
-}
-
 /// A project's sessions on `branch`, newest first.
 pub async fn sessions_on_branch(
     conn: &mut SqliteConnection,
@@ -286,12 +246,13 @@ pub async fn upsert_pull_request(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO pull_requests (session_id, project_id, url, number, state, review_decision, ci_state, \
-         mergeability, draft, head_sha, branch, comments, create_time, update_time) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         mergeability, draft, head_sha, branch, title, comments, create_time, update_time) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (session_id) DO UPDATE SET url = excluded.url, number = excluded.number, \
          state = excluded.state, review_decision = excluded.review_decision, ci_state = excluded.ci_state, \
          mergeability = excluded.mergeability, draft = excluded.draft, head_sha = excluded.head_sha, \
-         branch = excluded.branch, comments = excluded.comments, update_time = excluded.update_time",
+         branch = excluded.branch, title = excluded.title, comments = excluded.comments, \
+         update_time = excluded.update_time",
     )
     .bind(&pull_request.session_id)
     .bind(&pull_request.project_id)
@@ -304,6 +265,7 @@ pub async fn upsert_pull_request(
     .bind(pull_request.draft)
     .bind(&pull_request.head_sha)
     .bind(&pull_request.branch)
+    .bind(&pull_request.title)
     .bind(json(&comments)?)
     .bind(pull_request.create_time.0)
     .bind(pull_request.update_time.map(|t| t.0))
@@ -441,49 +403,4 @@ pub async fn save_reaction(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// The filters of ListReactions.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ReactionQuery {
-    pub session_id: Option<String>,
-    pub project_id: Option<String>,
-    pub status: Option<ReactionStatus>,
-    pub key: Option<String>,
-    pub target: Option<super::ReactionTarget>,
-}
-
-/// Reactions newest first (by id) before `before`.
-pub async fn list_reactions<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
-    filter: &ReactionQuery,
-    before: Option<i64>,
-    limit: u32,
-) -> Result<Vec<Reaction>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT p.payload FROM reactions r JOIN reactions_payload p ON p.id = r.id WHERE 1 = 1",
-    );
-    if let Some(session_id) = &filter.session_id {
-        query.push(" AND r.session_id = ").push_bind(session_id);
-    }
-    if let Some(project_id) = &filter.project_id {
-        query.push(" AND r.project_id = ").push_bind(project_id);
-    }
-    if let Some(status) = filter.status {
-        query.push(" AND r.status = ").push_bind(status.as_str());
-    }
-    if let Some(key) = &filter.key {
-        query.push(" AND r.key = ").push_bind(key);
-    }
-    if let Some(target) = filter.target {
-        query.push(" AND r.target = ").push_bind(target.as_str());
-    }
-    if let Some(before) = before {
-        query.push(" AND r.id < ").push_bind(before);
-    }
-    query
-        .push(" ORDER BY r.id DESC LIMIT ")
-        .push_bind(i64::from(limit));
-    let payloads: Vec<String> = query.build_query_scalar().fetch_all(executor).await?;
-    decode_rows("reaction", &payloads)
 }
