@@ -5,7 +5,8 @@
 //! (validate -> call -> convert). Shared pieces: `storage` (SQLite, the single
 //! writer), `error` (the one mapping to gRPC status), `auth`, `idempotency`,
 //! `pagination`, `validate`, `config`, `server`. The webhook shim
-//! (`webhooks`) is a client of the gRPC API, never of the storage.
+//! (`webhooks`) and the operator console (`console`) are clients of the gRPC
+//! API, never of the storage.
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +14,7 @@ pub mod auth;
 pub mod cli;
 pub mod codec;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod idempotency;
