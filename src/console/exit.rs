@@ -71,7 +71,7 @@ pub fn code_of(status: Code) -> u8 {
 /// `CODE (REASON): message; bad fields: a: why, b: why` on one line.
 fn status_line(status: &Status) -> String {
     let details = status.get_error_details();
-    let mut line = format!("{}", code_name(status.code()));
+    let mut line = code_name(status.code()).to_string();
     if let Some(info) = details.error_info() {
         line.push_str(&format!(" ({})", info.reason));
     }

@@ -209,7 +209,7 @@ pub async fn run_reconciler(
                 .into_inner();
             render::print(format, &answer, |status_answer| {
                 let settings = status_answer.settings.clone().unwrap_or_default();
-                let totals = status_answer.totals.clone().unwrap_or_default();
+                let totals = status_answer.totals.unwrap_or_default();
                 let mut text = fields(&[
                     ("gate side", on_off(settings.gate_side_enabled)),
                     ("tracker side", on_off(settings.tracker_side_enabled)),
@@ -248,7 +248,7 @@ fn reconciler_run(run: &pb::ReconcilerRun) -> String {
         if !ran {
             return "did not run".to_string();
         }
-        let c = counts.clone().unwrap_or_default();
+        let c = counts.unwrap_or_default();
         format!(
             "scanned {}, advanced {}, replayed {}, skipped {}, errors {}",
             c.scanned, c.advanced, c.replayed, c.skipped, c.errors

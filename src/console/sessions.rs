@@ -262,9 +262,11 @@ fn session_details(session: &pb::Session) -> String {
         ("role", enum_name("bosun.v1.Role", session.role)),
         (
             "task",
-            (session.task_id > 0)
-                .then(|| session.task_id.to_string())
-                .unwrap_or_default(),
+            if session.task_id > 0 {
+                session.task_id.to_string()
+            } else {
+                String::new()
+            },
         ),
         ("issue", session.issue_id.clone()),
         ("branch", session.branch.clone()),
