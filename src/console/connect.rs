@@ -144,8 +144,12 @@ fn unreachable(addr: &str, err: &tonic::transport::Error) -> ConsoleError {
     let mut detail = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
-        detail = format!("{detail}: {cause}");
-        source = cause.source();
+        // Layers often repeat their cause's text; keep each part once.
+        let cause = cause.to_string();
+        if !detail.contains(&cause) {
+            detail = format!("{detail}: {cause}");
+        }
+        source = source.and_then(std::error::Error::source);
     }
     ConsoleError::Unreachable {
         addr: addr.to_string(),

@@ -171,7 +171,7 @@ fn resumable(status: &tonic::Status) -> bool {
 fn line(event: &pb::Event) -> String {
     let entity = format!("{}/{}", event.entity_kind, event.entity_id);
     format!(
-        "{:>6}  {}  {:<26}  {:<18}  {}\n",
+        "{:>6}  {}  {:<28}  {:<18}  {}\n",
         event.seq,
         when(event.create_time.as_ref()),
         event.event_type,
