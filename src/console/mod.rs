@@ -105,6 +105,10 @@ impl ConsoleCommand {
         };
         match runtime.block_on(self.dispatch()) {
             Ok(()) => ExitCode::SUCCESS,
+            // The reader went away (`bosun events watch | head`): done.
+            Err(ConsoleError::Output(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => {
+                ExitCode::SUCCESS
+            }
             Err(err) => {
                 eprintln!("bosun: {err}");
                 err.exit_code()

@@ -327,6 +327,30 @@ async fn processors_reconciler_and_event_history() {
 }
 
 #[tokio::test]
+async fn colour_only_when_forced_or_on_a_terminal_and_never_with_no_color() {
+    let server = TestServer::start().await;
+    server.project("shop", |_| {}).await;
+    spawn(&server, "b", "").await;
+    let run = |envs: Vec<(&'static str, &'static str)>| {
+        let mut command = tokio::process::Command::from(bosun_command());
+        command
+            .env_remove("NO_COLOR")
+            .env("BOSUN_ADDR", url(&server))
+            .envs(envs)
+            .args(["sessions", "list"]);
+        command.output()
+    };
+    let forced = ok(run(vec![("CLICOLOR_FORCE", "1")]).await.unwrap());
+    assert!(forced.contains("\u{1b}[33mspawning\u{1b}[0m"), "{forced:?}");
+    let piped = ok(run(vec![]).await.unwrap());
+    assert!(!piped.contains('\u{1b}'), "{piped:?}");
+    let refused = ok(run(vec![("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")])
+        .await
+        .unwrap());
+    assert!(!refused.contains('\u{1b}'), "{refused:?}");
+}
+
+#[tokio::test]
 async fn completions_generate_for_each_shell() {
     for shell in ["bash", "zsh", "fish"] {
         let script = ok(bosun("http://127.0.0.1:1", &["completions", shell]).await);
