@@ -1,14 +1,16 @@
-//! The command line: `bosun serve`, `bosun migrate` and `bosun shim`. A
-//! configuration that cannot be used exits with code 2 after one clear line
-//! on stderr.
+//! The command line: `bosun serve`, `bosun migrate` and `bosun shim`, the
+//! operator console's commands (see [`crate::console`]) and `bosun
+//! completions`. A configuration that cannot be used exits with code 2 after
+//! one clear line on stderr.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::{Config, ConfigError, LogFormat, Overrides};
+use crate::console::ConsoleCommand;
 use crate::{server, storage, telemetry, webhooks};
 
 #[derive(Debug, Parser)]
@@ -30,6 +32,14 @@ enum Command {
     Migrate(MigrateArgs),
     /// Run the webhook shim alone, in front of a bosun reached over gRPC.
     Shim(ShimArgs),
+    #[command(flatten)]
+    Console(ConsoleCommand),
+    /// Print a shell completion script (e.g. `bosun completions bash >
+    /// /etc/bash_completion.d/bosun`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -145,10 +155,15 @@ impl MigrateArgs {
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let loaded = match &cli.command {
-        Command::Serve(args) => args.load(),
-        Command::Migrate(args) => args.load(),
-        Command::Shim(args) => args.load(),
+    let loaded = match cli.command {
+        Command::Serve(ref args) => args.load(),
+        Command::Migrate(ref args) => args.load(),
+        Command::Shim(ref args) => args.load(),
+        Command::Console(command) => return command.run(),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "bosun", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
     };
     let config = match loaded {
         Ok(config) => config,
@@ -180,6 +195,7 @@ pub fn main() -> ExitCode {
                 Ok(())
             }
             Command::Shim(args) => webhooks::run_standalone(config, args.upstream).await,
+            Command::Console(_) | Command::Completions { .. } => Ok(()),
         }
     });
     match result {

@@ -336,6 +336,19 @@ pub enum ConfigError {
     OpenOnNetwork(SocketAddr),
 }
 
+/// The `BOSUN_*` variables (without the prefix, lowercase) that the
+/// command-line clients read: the operator console's BOSUN_ADDR, BOSUN_TOKEN,
+/// BOSUN_CA_FILE, BOSUN_CLIENT_CERT, BOSUN_CLIENT_KEY and the standalone
+/// shim's BOSUN_SHIM_UPSTREAM.
+pub const CLIENT_VARIABLES: &[&str] = &[
+    "addr",
+    "token",
+    "ca_file",
+    "client_cert",
+    "client_key",
+    "shim_upstream",
+];
+
 impl Config {
     /// Layers defaults, `file`, `BOSUN_*` variables of `env` and `overrides`,
     /// then validates. Nested keys use `__` in variables:
@@ -368,10 +381,14 @@ impl Config {
         Ok(config)
     }
 
-    /// The `BOSUN_*` environment provider (BOSUN_CONFIG names the file and
-    /// is not a setting).
+    /// The `BOSUN_*` environment provider. BOSUN_CONFIG names the file, and
+    /// the variables of [`CLIENT_VARIABLES`] belong to the command-line
+    /// clients: none is a setting, so an operator's shell may set them
+    /// beside a server. Any other unknown `BOSUN_*` variable is refused.
     pub fn env() -> Env {
-        Env::prefixed("BOSUN_").ignore(&["config"]).split("__")
+        let mut ignored = vec!["config"];
+        ignored.extend(CLIENT_VARIABLES);
+        Env::prefixed("BOSUN_").ignore(&ignored).split("__")
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -611,6 +628,24 @@ mod tests {
             let config =
                 Config::load(Some(&example), Config::env(), &Overrides::default()).unwrap();
             assert_eq!(config, Config::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn client_variables_are_not_settings_and_typos_still_are_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env("BOSUN_ADDR", "https://bosun.internal:7070");
+            jail.set_env("BOSUN_TOKEN", "s3cret-s3cret-s3cret");
+            jail.set_env("BOSUN_CA_FILE", "/etc/bosun/ca.pem");
+            jail.set_env("BOSUN_CLIENT_CERT", "/etc/bosun/me.pem");
+            jail.set_env("BOSUN_CLIENT_KEY", "/etc/bosun/me.key");
+            jail.set_env("BOSUN_SHIM_UPSTREAM", "http://127.0.0.1:7070");
+            let config = load(jail, None, &Overrides::default()).unwrap();
+            assert_eq!(config, Config::default());
+            jail.set_env("BOSUN_GRCP_ADDR", "127.0.0.1:1");
+            let err = load(jail, None, &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("grcp_addr"), "{err}");
             Ok(())
         });
     }

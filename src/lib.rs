@@ -5,8 +5,9 @@
 //! (validate -> call -> convert). Shared pieces: `storage` (SQLite, the single
 //! writer), `error` (the one mapping to gRPC status), `auth`, `idempotency`,
 //! `pagination`, `validate`, `config`, `server`. The webhook shim
-//! (`webhooks`) is a client of the gRPC API, never of the storage; so is the
-//! web dashboard (`dashboard`), whose gRPC-Web calls enter the same stack.
+//! (`webhooks`) and the operator console (`console`) are clients of the gRPC
+//! API, never of the storage; so is the web dashboard (`dashboard`), whose
+//! gRPC-Web calls enter the same stack.
 
 #![forbid(unsafe_code)]
 
@@ -14,6 +15,7 @@ pub mod auth;
 pub mod cli;
 pub mod codec;
 pub mod config;
+pub mod console;
 pub mod dashboard;
 pub mod error;
 pub mod events;

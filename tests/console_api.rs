@@ -210,7 +210,10 @@ async fn sessions_are_found_by_pull_request_branch_issue_and_search() {
         ..Default::default()
     };
     assert_eq!(list(&server, finished(true)).await, vec![a.clone()]);
-    assert_eq!(list(&server, finished(false)).await, vec![c.clone(), b.clone()]);
+    assert_eq!(
+        list(&server, finished(false)).await,
+        vec![c.clone(), b.clone()]
+    );
 
     let got = server
         .sessions_client()

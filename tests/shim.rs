@@ -275,6 +275,7 @@ async fn a_pull_request_lifecycle_moves_the_session_and_keeps_what_webhooks_do_n
     let pr = now.pull_request.unwrap();
     assert_eq!((pr.number, pr.branch.as_str()), (2, HELLO_BRANCH));
     assert_eq!(pr.mergeability, pb::Mergeability::Unknown as i32);
+    assert_eq!(pr.title, "Update the README with new information.");
 
     // A runner reports a review comment (webhooks never carry the full list).
     server
@@ -506,6 +507,10 @@ async fn gitea_pull_requests_reviews_and_statuses() {
     assert_eq!(pr.mergeability, pb::Mergeability::Mergeable as i32);
     assert_eq!(pr.checks[0].name, "ci/woodpecker/pr/test");
     assert_eq!(pr.checks[0].log_tail, "Pipeline failed: 2 tests");
+    assert_eq!(
+        pr.title, "Log in with a passkey",
+        "the status event carries no title and keeps the pull request's"
+    );
     let again = server.deliver(&failed).await;
     assert_eq!(again.outcome, "duplicate");
 }

@@ -232,3 +232,45 @@ async fn the_standalone_shim_reaches_a_tls_bosun_trusting_its_ca() {
     let untrusting = standalone_readyz(upstream, None, &data.path().join("b")).await;
     assert_eq!(untrusting, 503, "a private CA not given is not trusted");
 }
+
+/// The operator console over mutual TLS: the CA and the client certificate
+/// from the environment (as an operator's shell sets them), or refused
+/// without the certificate.
+#[tokio::test]
+async fn the_console_speaks_mutual_tls_with_the_ca_and_client_certificate() {
+    let pki = Pki::new();
+    std::fs::write(pki.path("client.pem"), &pki.client_cert_pem).unwrap();
+    std::fs::write(pki.path("client.key"), &pki.client_key_pem).unwrap();
+    let identity = Identity::from_pem(&pki.client_cert_pem, &pki.client_key_pem);
+    let server = TestServer::start_with_tls(
+        |config| pki.serve(config, true),
+        pki.client().identity(identity),
+    )
+    .await;
+    let addr = format!("https://localhost:{}", server.addr.port());
+    let console = |with_certificate: bool| {
+        let mut command = tokio::process::Command::from(common::process::bosun_command());
+        command
+            .args(["projects", "list", "-o", "json"])
+            .env("BOSUN_ADDR", &addr)
+            .env("BOSUN_CA_FILE", pki.path("ca.pem"));
+        if with_certificate {
+            command
+                .env("BOSUN_CLIENT_CERT", pki.path("client.pem"))
+                .env("BOSUN_CLIENT_KEY", pki.path("client.key"));
+        }
+        command.output()
+    };
+    let trusted = console(true).await.unwrap();
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&trusted.stdout).unwrap();
+    assert_eq!(answer["projects"], serde_json::json!([]));
+    let refused = console(false).await.unwrap();
+    assert!(!refused.status.success(), "no client certificate");
+    let line = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(line.lines().count(), 1, "{line}");
+}

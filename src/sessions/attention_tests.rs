@@ -42,8 +42,10 @@ fn attention_table() {
     let idle_escalated = reaction("agent-idle", T::Human, P::Urgent, S::Escalated);
     let future_key = reaction("deploy-slow", T::Human, P::Action, S::Pending);
 
+    /// Name, display status, reactions, task hold, expected reasons.
+    type Row<'a> = (&'a str, D, Vec<&'a Reaction>, Option<TaskHold>, Vec<A>);
     #[rustfmt::skip]
-    let rows: Vec<(&str, D, Vec<&Reaction>, Option<TaskHold>, Vec<A>)> = vec![
+    let rows: Vec<Row> = vec![
         ("working, nothing open", D::Working, vec![], None, vec![]),
         ("needs input by status", D::NeedsInput, vec![], None, vec![A::NeedsInput]),
         ("stuck by status", D::Stuck, vec![], None, vec![A::Stuck]),

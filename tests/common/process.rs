@@ -40,11 +40,17 @@ impl BosunProcess {
     /// Starts `bosun serve` on `data_dir` with extra environment `envs`;
     /// returns at once (see [`BosunProcess::ready`]).
     pub fn spawn(data_dir: &Path, envs: &[(&str, String)]) -> Self {
+        Self::spawn_at(data_dir, "127.0.0.1:0", envs)
+    }
+
+    /// Like [`BosunProcess::spawn`], serving gRPC on `grpc_addr` (to restart
+    /// on the same port).
+    pub fn spawn_at(data_dir: &Path, grpc_addr: &str, envs: &[(&str, String)]) -> Self {
         let mut child = bosun_command()
             .args([
                 "serve",
                 "--grpc-addr",
-                "127.0.0.1:0",
+                grpc_addr,
                 "--http-addr",
                 "127.0.0.1:0",
                 "--data-dir",
