@@ -1,6 +1,7 @@
 //! The command line: `bosun serve`, `bosun migrate` and `bosun shim`. A
 //! configuration that cannot be used exits with code 2 after one clear line
-//! on stderr.
+//! on stderr; so does a `database_url` for `serve` or `shim`, until the
+//! domain stores run on PostgreSQL (`migrate` applies its schema already).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, ConfigError, LogFormat, Overrides};
+use crate::storage::postgres::{self, DatabaseUrl};
 use crate::{server, storage, telemetry, webhooks};
 
 #[derive(Debug, Parser)]
@@ -40,6 +42,10 @@ struct ServeArgs {
     /// Where the database lives [default: ./data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite: refused for now (exit code 2), the
+    /// domain stores run on SQLite only so far.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<DatabaseUrl>,
     /// The gRPC listen address, IP:PORT [default: 127.0.0.1:7070].
     #[arg(long, value_name = "ADDR")]
     grpc_addr: Option<SocketAddr>,
@@ -59,6 +65,10 @@ struct MigrateArgs {
     /// Where the database lives [default: ./data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Migrate this PostgreSQL database (postgres://...) instead of SQLite
+    /// in the data dir [default: database_url].
+    #[arg(long, value_name = "URL")]
+    database_url: Option<DatabaseUrl>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -100,6 +110,9 @@ impl ShimArgs {
             config.webhooks.upstream_ca_file = ca.clone();
         }
         config.validate_settings()?;
+        if config.database_url.is_some() {
+            return Err(ConfigError::PostgresNotServedYet("shim"));
+        }
         if !["http://", "https://"]
             .iter()
             .any(|scheme| self.upstream.starts_with(scheme))
@@ -124,11 +137,16 @@ impl ServeArgs {
     fn load(&self) -> Result<Config, ConfigError> {
         let overrides = Overrides {
             data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
             grpc_addr: self.grpc_addr,
             http_addr: self.http_addr,
             log_format: self.log_format,
         };
-        Config::load(self.config.as_deref(), Config::env(), &overrides)
+        let config = Config::load(self.config.as_deref(), Config::env(), &overrides)?;
+        if config.database_url.is_some() {
+            return Err(ConfigError::PostgresNotServedYet("serve"));
+        }
+        Ok(config)
     }
 }
 
@@ -136,6 +154,7 @@ impl MigrateArgs {
     fn load(&self) -> Result<Config, ConfigError> {
         let overrides = Overrides {
             data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
             ..Overrides::default()
         };
         Config::load(self.config.as_deref(), Config::env(), &overrides)
@@ -171,14 +190,24 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => server::run(config, move || args.load()).await,
-            Command::Migrate(_) => {
-                let applied = storage::migrate(&config.data_dir).await?;
-                println!(
-                    "bosun: {applied} migration(s) applied to {}",
-                    config.data_dir.join(storage::DB_FILE).display()
-                );
-                Ok(())
-            }
+            Command::Migrate(_) => match &config.database_url {
+                Some(url) => {
+                    let applied = postgres::migrate(url).await?;
+                    println!(
+                        "bosun: {applied} migration(s) applied to {}",
+                        url.describe()
+                    );
+                    Ok(())
+                }
+                None => {
+                    let applied = storage::migrate(&config.data_dir).await?;
+                    println!(
+                        "bosun: {applied} migration(s) applied to {}",
+                        config.data_dir.join(storage::DB_FILE).display()
+                    );
+                    Ok(())
+                }
+            },
             Command::Shim(args) => webhooks::run_standalone(config, args.upstream).await,
         }
     });
