@@ -14,8 +14,9 @@
 //!   when the test binary exits (or is killed) the pipe closes and the
 //!   reaper stops the cluster and deletes its directory.
 //! - Without PostgreSQL installed, [`server`] returns None so the tests
-//!   return early with a note on stderr, except under CI=true, where it
-//!   panics: CI never skips them.
+//!   return early with a note on stderr, except under CI=true or
+//!   BOSUN_PG_REQUIRED=1 (set by scripts/test), where it panics: CI never
+//!   skips them. A server that is installed but does not start always fails.
 
 #![allow(dead_code)]
 
@@ -43,9 +44,9 @@ pub fn server() -> Option<&'static PgServer> {
     SERVER
         .get_or_init(|| match find_bindir() {
             Some(bindir) => Some(PgServer::start(&bindir)),
-            None if std::env::var("CI").is_ok_and(|ci| ci == "true") => panic!(
-                "PostgreSQL is not installed (CI=true: these tests must run); \
-                 scripts/lib/postgres.sh installs Debian's postgresql package"
+            None if required() => panic!(
+                "PostgreSQL is not installed (CI=true or BOSUN_PG_REQUIRED=1: these tests must run); \
+                 scripts/test-postgres installs Debian's postgresql package"
             ),
             None => {
                 eprintln!(
@@ -140,6 +141,12 @@ impl PgServer {
     pub fn root(&self) -> &Path {
         &self.root
     }
+}
+
+/// Whether a missing PostgreSQL fails the tests instead of skipping them.
+fn required() -> bool {
+    std::env::var("CI").is_ok_and(|ci| ci == "true")
+        || std::env::var("BOSUN_PG_REQUIRED").is_ok_and(|required| required == "1")
 }
 
 /// `BOSUN_PG_BINDIR`, the newest Debian install, or `pg_config --bindir`.
