@@ -60,6 +60,9 @@ pub fn server() -> Option<&'static PgServer> {
 }
 
 impl PgServer {
+    // The reaper outlives every path here on purpose: it waits for this
+    // process to exit (see the module docs).
+    #[allow(clippy::zombie_processes)]
     fn start(bindir: &Path) -> Self {
         let user = unprivileged_user();
         let root = tempfile::Builder::new()

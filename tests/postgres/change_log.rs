@@ -358,13 +358,14 @@ async fn three_replicas_write_concurrently_and_every_reader_sees_every_event_onc
             "a committed transaction's events, at seq {}",
             start + 1
         );
-        for index in start..start + events.len() {
-            assert!(
-                !claimed[index],
-                "seq {} belongs to two transactions",
-                index + 1
-            );
-            claimed[index] = true;
+        for (index, taken) in claimed
+            .iter_mut()
+            .enumerate()
+            .skip(start)
+            .take(events.len())
+        {
+            assert!(!*taken, "seq {} belongs to two transactions", index + 1);
+            *taken = true;
         }
         transactions.push((start as i64 + 1..=(start + events.len()) as i64).collect());
     }
