@@ -5,6 +5,7 @@
 //! - migrate: `bosun migrate --database-url` (three at once), and `bosun
 //!   serve` refusing PostgreSQL;
 //! - schema: every SQLite table, column and payload view has its port;
+//! - commit_order: the sequence trap, and how the counter row avoids it;
 //! - change_log: seq gapless in commit order with three replicas writing;
 //! - payloads: each event's payload equals SQLite's for the same change;
 //! - notify: LISTEN/NOTIFY wakes the head signal of another replica.
@@ -17,6 +18,7 @@ mod pg;
 mod process;
 
 mod change_log;
+mod commit_order;
 mod migrate;
 mod notify;
 mod payloads;
