@@ -75,6 +75,7 @@ impl PgServer {
             run(Command::new("chown").arg(user).arg(&root));
         }
         let pg = |tool: &str| as_user(user.as_deref(), &bindir.join(tool));
+        let reaper = spawn_reaper(&pg("pg_ctl"), &data, &root);
         run(pg("initdb")
             .args([
                 "--auth=trust",
@@ -85,7 +86,6 @@ impl PgServer {
             .arg(format!("--username={SUPERUSER}"))
             .arg("-D")
             .arg(&data));
-        let reaper = spawn_reaper(&pg("pg_ctl"), &data, &root);
         let log = root.join("postgres.log");
         for _attempt in 0..5 {
             let port = free_port();
