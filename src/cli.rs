@@ -1,7 +1,9 @@
 //! The command line: `bosun serve`, `bosun migrate` and `bosun shim`, the
 //! operator console's commands (see [`crate::console`]) and `bosun
 //! completions`. A configuration that cannot be used exits with code 2 after
-//! one clear line on stderr.
+//! one clear line on stderr; so does a `database_url` for `serve` or `shim`,
+//! until the domain stores run on PostgreSQL (`migrate` applies its schema
+//! already).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +13,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::{Config, ConfigError, LogFormat, Overrides};
 use crate::console::ConsoleCommand;
+use crate::storage::postgres::{self, DatabaseUrl};
 use crate::{server, storage, telemetry, webhooks};
 
 #[derive(Debug, Parser)]
@@ -50,6 +53,10 @@ struct ServeArgs {
     /// Where the database lives [default: ./data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite: refused for now (exit code 2), the
+    /// domain stores run on SQLite only so far.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<DatabaseUrl>,
     /// The gRPC listen address, IP:PORT [default: 127.0.0.1:7070].
     #[arg(long, value_name = "ADDR")]
     grpc_addr: Option<SocketAddr>,
@@ -69,6 +76,10 @@ struct MigrateArgs {
     /// Where the database lives [default: ./data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Migrate this PostgreSQL database (postgres://...) instead of SQLite
+    /// in the data dir [default: database_url].
+    #[arg(long, value_name = "URL")]
+    database_url: Option<DatabaseUrl>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -110,6 +121,9 @@ impl ShimArgs {
             config.webhooks.upstream_ca_file = ca.clone();
         }
         config.validate_settings()?;
+        if config.database_url.is_some() {
+            return Err(ConfigError::PostgresNotServedYet("shim"));
+        }
         if !["http://", "https://"]
             .iter()
             .any(|scheme| self.upstream.starts_with(scheme))
@@ -134,11 +148,16 @@ impl ServeArgs {
     fn load(&self) -> Result<Config, ConfigError> {
         let overrides = Overrides {
             data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
             grpc_addr: self.grpc_addr,
             http_addr: self.http_addr,
             log_format: self.log_format,
         };
-        Config::load(self.config.as_deref(), Config::env(), &overrides)
+        let config = Config::load(self.config.as_deref(), Config::env(), &overrides)?;
+        if config.database_url.is_some() {
+            return Err(ConfigError::PostgresNotServedYet("serve"));
+        }
+        Ok(config)
     }
 }
 
@@ -146,6 +165,7 @@ impl MigrateArgs {
     fn load(&self) -> Result<Config, ConfigError> {
         let overrides = Overrides {
             data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
             ..Overrides::default()
         };
         Config::load(self.config.as_deref(), Config::env(), &overrides)
@@ -186,14 +206,24 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => server::run(config, move || args.load()).await,
-            Command::Migrate(_) => {
-                let applied = storage::migrate(&config.data_dir).await?;
-                println!(
-                    "bosun: {applied} migration(s) applied to {}",
-                    config.data_dir.join(storage::DB_FILE).display()
-                );
-                Ok(())
-            }
+            Command::Migrate(_) => match &config.database_url {
+                Some(url) => {
+                    let applied = postgres::migrate(url).await?;
+                    println!(
+                        "bosun: {applied} migration(s) applied to {}",
+                        url.describe()
+                    );
+                    Ok(())
+                }
+                None => {
+                    let applied = storage::migrate(&config.data_dir).await?;
+                    println!(
+                        "bosun: {applied} migration(s) applied to {}",
+                        config.data_dir.join(storage::DB_FILE).display()
+                    );
+                    Ok(())
+                }
+            },
             Command::Shim(args) => webhooks::run_standalone(config, args.upstream).await,
             Command::Console(_) | Command::Completions { .. } => Ok(()),
         }

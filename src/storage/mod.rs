@@ -8,6 +8,7 @@
 
 mod error;
 mod files;
+pub mod postgres;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,108 @@
+//! Wake-ups for Watch streams on PostgreSQL: every change-log append
+//! NOTIFYs [`CHANNEL`] (once per transaction, at commit; see
+//! `migrations/postgres/0001_change_log.sql`), and [`HeadSignal`] turns that
+//! into the same `watch::Receiver<i64>` of the committed head that the
+//! SQLite engine's writer gives. A notification only says "read again": the
+//! head is always re-read from `change_log_head`, so a notification lost
+//! with a dropped connection delays a wake-up by at most the fallback
+//! interval, and never skips an event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+/// The channel the change log's trigger notifies.
+pub const CHANNEL: &str = "bosun_change_log";
+/// How long the listener waits before retrying after an error.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// The committed change-log head, kept current by LISTEN/NOTIFY with a
+/// periodic re-read as the fallback. Dropping it stops its tasks.
+pub struct HeadSignal {
+    head_rx: watch::Receiver<i64>,
+    listening: JoinHandle<()>,
+    following: JoinHandle<()>,
+}
+
+impl HeadSignal {
+    /// Listens on [`CHANNEL`] through a connection of `pool`, then reads the
+    /// head (after LISTEN, so no commit falls between the two), and re-reads
+    /// it on every notification and at least every `fallback`.
+    pub async fn start(pool: PgPool, fallback: Duration) -> Result<Self, sqlx::Error> {
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(CHANNEL).await?;
+        let (head_tx, head_rx) = watch::channel(read_head(&pool).await?);
+        let wake = Arc::new(Notify::new());
+        let listening = tokio::spawn(listen(listener, wake.clone()));
+        let following = tokio::spawn(follow(pool, head_tx, wake, fallback));
+        Ok(Self {
+            head_rx,
+            listening,
+            following,
+        })
+    }
+
+    /// The newest committed seq; changes after every commit that appended.
+    pub fn head(&self) -> watch::Receiver<i64> {
+        self.head_rx.clone()
+    }
+}
+
+impl Drop for HeadSignal {
+    fn drop(&mut self) {
+        self.listening.abort();
+        self.following.abort();
+    }
+}
+
+/// The committed head: the counter only a committed append moves.
+async fn read_head(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT seq FROM change_log_head")
+        .fetch_one(pool)
+        .await
+}
+
+/// Turns notifications into wake-ups. A lost connection also wakes the
+/// reader: notifications sent while it was down are gone.
+async fn listen(mut listener: PgListener, wake: Arc<Notify>) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(_)) => wake.notify_one(),
+            Ok(None) => {
+                tracing::warn!(channel = CHANNEL, "change-log listener lost its connection");
+                wake.notify_one();
+            }
+            Err(err) => {
+                tracing::warn!(channel = CHANNEL, error = %err, "change-log listener failed");
+                wake.notify_one();
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
+
+/// Re-reads the head on each wake-up and at least every `fallback`.
+async fn follow(pool: PgPool, head_tx: watch::Sender<i64>, wake: Arc<Notify>, fallback: Duration) {
+    loop {
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(fallback) => {}
+        }
+        match read_head(&pool).await {
+            Ok(seq) => {
+                head_tx.send_if_modified(|head| {
+                    let newer = seq > *head;
+                    if newer {
+                        *head = seq;
+                    }
+                    newer
+                });
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot read the change-log head"),
+        }
+    }
+}

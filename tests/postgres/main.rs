@@ -1,0 +1,48 @@
+//! PostgreSQL (issue 16, in progress) against a real server: one cluster for
+//! this binary, a fresh database per test (tests/common/postgres.rs). Run
+//! them with `scripts/test-postgres`; under CI=true they fail, never skip,
+//! when PostgreSQL cannot be started.
+//! - migrate: `bosun migrate --database-url` (three at once), and `bosun
+//!   serve` refusing PostgreSQL;
+//! - schema: every SQLite table, column and payload view has its port;
+//! - commit_order: the sequence trap, and how the counter row avoids it;
+//! - change_log: seq gapless in commit order with three replicas writing;
+//! - payloads: each event's payload equals SQLite's for the same change;
+//! - notify: LISTEN/NOTIFY wakes the head signal of another replica.
+
+#[path = "../common/history.rs"]
+mod history;
+#[path = "../common/postgres.rs"]
+mod pg;
+#[path = "../common/process.rs"]
+mod process;
+
+mod change_log;
+mod commit_order;
+mod migrate;
+mod notify;
+mod payloads;
+mod schema;
+
+use bosun::storage::postgres::MIGRATOR;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+/// A fresh database with the schema applied, or None when PostgreSQL is
+/// not installed outside CI (see [`pg::server`]).
+async fn migrated_database() -> Option<String> {
+    let url = pg::server()?.database().await;
+    let pool = pool(&url, 1).await;
+    MIGRATOR.run(&pool).await.expect("apply migrations");
+    pool.close().await;
+    Some(url)
+}
+
+/// A pool of its own: one per replica.
+async fn pool(url: &str, connections: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .connect(url)
+        .await
+        .expect("connect to the test database")
+}
