@@ -1,7 +1,8 @@
 //! Golden comparison: the same changes, made on SQLite and on PostgreSQL
 //! through sqlx, give the same change-log rows (event type, entity, the
 //! ids the filters use) with payloads that are the same JSON value, for
-//! every entity kind and verb of migrations 0001..0006.
+//! every entity kind and verb of migrations 0001..0006 and 0009 (a pull
+//! request's title).
 
 use serde_json::Value;
 use sqlx::{Connection, SqliteConnection};
@@ -29,6 +30,7 @@ const CHANGES: &[&str] = &[
      '[{\"author\":\"rev\",\"body\":\"nit\",\"line\":3}]', 113)",
     "UPDATE pull_requests SET review_decision = 'approved', ci_state = 'passing', draft = '0', \
      update_time = 114 WHERE session_id = 'web-2'",
+    "UPDATE pull_requests SET title = 'Fix the \"login\" bug ✓', update_time = 115 WHERE session_id = 'web-2'",
     "INSERT INTO checks (session_id, project_id, pull_request_number, name, commit_sha, status, create_time) \
      VALUES ('web-2', 'web', 5, 'ci/test', 'abc123', 'pending', 115)",
     "UPDATE checks SET status = 'failed', log_tail = 'assertion failed', update_time = 116",
