@@ -10,6 +10,7 @@
 
 mod convert;
 pub mod decide;
+pub mod dedup;
 mod error;
 mod grpc;
 mod pass;
@@ -22,6 +23,7 @@ mod store;
 pub mod tool_errors;
 pub mod transcript;
 pub mod usage;
+mod usage_store;
 
 use std::sync::Arc;
 use std::time::Duration;

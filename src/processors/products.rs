@@ -1,5 +1,5 @@
 //! SQL of what the built-in processors produce: token usage per transcript
-//! (read by GetUsage and shown on Sessions) and failed tool results per
+//! as read by GetUsage and shown on Sessions (written by [`super::usage_store`]) and failed tool results per
 //! transcript (whose new bursts become lessons).
 
 use std::collections::BTreeMap;
@@ -8,7 +8,6 @@ use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
 
 use super::processor::StoredTranscript;
 use super::tool_errors::{LESSON_TYPE, ToolErrorCount};
-use super::usage::TranscriptCount;
 use super::{TokenUsage, TranscriptUsage, UsageFilter};
 use crate::lessons::{Journal, NewLesson};
 use crate::storage::StoreError;
@@ -23,28 +22,6 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 fn by_model(transcript: &str, payload: &str) -> Result<ByModel, StoreError> {
     serde_json::from_str(payload)
         .map_err(|err| StoreError::Malformed(format!("usage of {transcript}: {err}")))
-}
-
-/// Replaces the usage stored for the transcript.
-pub async fn save_usage(
-    conn: &mut SqliteConnection,
-    transcript: &StoredTranscript,
-    count: &TranscriptCount,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO transcript_usage (transcript, owner, session_id, by_model, processed_time) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT (transcript) DO UPDATE SET owner = excluded.owner, \
-         session_id = excluded.session_id, by_model = excluded.by_model, \
-         processed_time = excluded.processed_time",
-    )
-    .bind(transcript.key.as_str())
-    .bind(transcript.key.owner())
-    .bind(&count.session_id)
-    .bind(json(&count.by_model)?)
-    .bind(transcript.processed_time.0)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// The usage of every transcript recording `agent_session_id`, summed;
