@@ -218,12 +218,19 @@ async fn burst_lesson(
         Some((id, task_id, issue_id, harness)) => (Some(id), task_id, issue_id, Some(harness)),
         None => (None, None, None, None),
     };
+    // A burst in one session never hides one in another: the dedup window
+    // folds bursts of one bosun session, or of one transcript without one.
+    let dedup_subject = match &session_id {
+        Some(id) => format!("session:{id}"),
+        None => format!("transcript:{}", transcript.key),
+    };
     Ok(NewLesson {
         session_id,
         task_id,
         work_item_id,
         agent,
         detail: Some(detail),
+        dedup_subject: Some(dedup_subject),
         ..NewLesson::auto(LESSON_TYPE)
     })
 }

@@ -25,3 +25,10 @@ CREATE INDEX usage_responses_by_message ON usage_responses (message_id)
 -- Usage counted before this table existed was deduplicated per transcript
 -- only: the usage processor reads every transcript again.
 DELETE FROM processor_state WHERE processor = 'usage';
+
+-- AUTO lesson dedup also tells subjects apart (a tool_error_burst lesson of
+-- one session or transcript never hides another's): see NewLesson::dedup_subject.
+ALTER TABLE lessons ADD COLUMN dedup_subject TEXT;
+DROP INDEX lessons_auto_dedup;
+CREATE INDEX lessons_auto_dedup ON lessons (lesson_type, work_item_id, stage, dedup_subject, create_time)
+    WHERE source = 'auto';
