@@ -15,6 +15,7 @@ use super::{
     StateFilter, ToolErrorFilter, ToolErrorReport, UsageFilter, UsageReport, decide, products,
     store, transcript,
 };
+use crate::pass_metrics::PassFigures;
 use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
 
@@ -65,6 +66,7 @@ impl ProcessorsService {
             db,
             dir: Arc::new(transcripts_dir),
             slots,
+            figures: PassFigures::default(),
         });
         let scheduler = Scheduler {
             inner: inner.clone(),
@@ -221,6 +223,11 @@ impl ProcessorsService {
             .await?;
         drop(guard);
         Ok(forgotten)
+    }
+
+    /// The figures of the passes that ended, for /metrics.
+    pub fn pass_figures(&self) -> PassFigures {
+        self.inner.figures.clone()
     }
 
     /// One page of transcript usage and the totals over all matching, read
