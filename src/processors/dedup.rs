@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 /// One transcript's copy of a response that has a message id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Copy {
+pub struct ResponseCopy {
     pub transcript: String,
     pub line: i64,
     pub message_id: String,
@@ -33,7 +33,7 @@ pub struct Copy {
 
 /// Whether each copy counts (in the order given). Every message id given
 /// must come with all of its copies.
-pub fn counted(copies: &[Copy]) -> Vec<bool> {
+pub fn counted(copies: &[ResponseCopy]) -> Vec<bool> {
     let mut counts = vec![false; copies.len()];
     // Per message id: the main-chain groups by request id, and the sidechain group.
     let mut groups: BTreeMap<(&str, bool, Option<&str>), Vec<usize>> = BTreeMap::new();
@@ -78,8 +78,8 @@ mod tests {
         request: Option<&str>,
         side: bool,
         total: i64,
-    ) -> Copy {
-        Copy {
+    ) -> ResponseCopy {
+        ResponseCopy {
             transcript: transcript.into(),
             line,
             message_id: id.into(),
@@ -92,7 +92,7 @@ mod tests {
     #[test]
     fn which_copy_counts() {
         let r1 = Some("r1");
-        let cases: Vec<(&str, Vec<Copy>, Vec<bool>)> = vec![
+        let cases: Vec<(&str, Vec<ResponseCopy>, Vec<bool>)> = vec![
             (
                 "one copy",
                 vec![copy("a/1.jsonl", 0, "m", r1, false, 5)],

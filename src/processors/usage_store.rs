@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::TokenUsage;
-use super::dedup::{self, Copy};
+use super::dedup::{self, ResponseCopy};
 use super::processor::StoredTranscript;
 use super::usage::{Response, TranscriptCount};
 use crate::storage::StoreError;
@@ -124,10 +124,10 @@ async fn recount(
     .bind(json(message_ids)?)
     .fetch_all(&mut *conn)
     .await?;
-    let copies: Vec<Copy> = rows
+    let copies: Vec<ResponseCopy> = rows
         .iter()
         .map(
-            |(transcript, line, message_id, request_id, sidechain, total, _)| Copy {
+            |(transcript, line, message_id, request_id, sidechain, total, _)| ResponseCopy {
                 transcript: transcript.clone(),
                 line: *line,
                 message_id: message_id.clone(),

@@ -32,7 +32,10 @@ fn tokens(input: i64, output: i64, created: i64, read: i64) -> TokenUsage {
     }
 }
 
-fn summary(count: &TranscriptCount) -> Vec<(Option<&str>, Option<&str>, bool, &str, TokenUsage)> {
+/// (message id, request id, sidechain, model, usage) of each response.
+type Summary<'a> = (Option<&'a str>, Option<&'a str>, bool, &'a str, TokenUsage);
+
+fn summary(count: &TranscriptCount) -> Vec<Summary<'_>> {
     count
         .responses
         .iter()

@@ -106,10 +106,7 @@ pub fn to_prometheus_text(open_metrics: &str) -> String {
             // # UNIT and # EOF have no 0.0.4 form.
         } else if !line.is_empty() {
             let sample = line.split_once(" # ").map_or(line, |(sample, _)| sample);
-            let name = sample
-                .split(|c: char| c == '{' || c == ' ')
-                .next()
-                .unwrap_or_default();
+            let name = sample.split(['{', ' ']).next().unwrap_or_default();
             let created = name.strip_suffix("_created").is_some_and(|family| {
                 matches!(
                     types.get(family),
