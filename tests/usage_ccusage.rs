@@ -293,6 +293,46 @@ fn add(total: &mut Tokens, more: Tokens) {
     total.3 += more.3;
 }
 
+/// How many (message id, request id) keys the corpus repeats across
+/// transcripts, and how many lines carry a partial copy (fewer tokens than
+/// the key's largest): the cases a per-file or first-line count gets wrong.
+fn repeats(corpus: &claude_corpus::Corpus) -> (usize, usize) {
+    let mut copies: BTreeMap<(String, String), Vec<(String, u64)>> = BTreeMap::new();
+    for key in &corpus.keys {
+        let content = std::fs::read_to_string(corpus.projects_dir().join(key)).unwrap();
+        for line in content.lines() {
+            let Ok(line) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let usage = &line["message"]["usage"];
+            let (Some(id), Some(input)) = (
+                line["message"]["id"].as_str(),
+                usage["input_tokens"].as_u64(),
+            ) else {
+                continue;
+            };
+            let total = input + usage["output_tokens"].as_u64().unwrap_or(0);
+            let request = line["requestId"].as_str().unwrap_or_default().to_string();
+            copies
+                .entry((id.to_string(), request))
+                .or_default()
+                .push((key.clone(), total));
+        }
+    }
+    let across = copies
+        .values()
+        .filter(|c| c.iter().any(|(key, _)| key != &c[0].0))
+        .count();
+    let partial = copies
+        .values()
+        .map(|c| {
+            let largest = c.iter().map(|(_, total)| *total).max().unwrap_or(0);
+            c.iter().filter(|(_, total)| *total < largest).count()
+        })
+        .sum();
+    (across, partial)
+}
+
 #[tokio::test]
 async fn usage_equals_ccusage_on_a_generated_claude_code_corpus() {
     let Some(binary) = ccusage() else {
@@ -300,6 +340,11 @@ async fn usage_equals_ccusage_on_a_generated_claude_code_corpus() {
     };
     for seed in [7, 2026] {
         let corpus = claude_corpus::generate(seed);
+        let (across, partial) = repeats(&corpus);
+        assert!(
+            across >= 50 && partial >= 100,
+            "seed {seed}: {across} {partial}"
+        );
         let dir = corpus.projects_dir();
         let server =
             TestServer::start_with(move |config| config.processors.transcripts_dir = dir).await;
