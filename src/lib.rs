@@ -22,6 +22,7 @@ pub mod events;
 pub mod idempotency;
 pub mod lessons;
 pub mod pagination;
+pub mod pass_metrics;
 pub mod pb;
 pub mod processors;
 mod proto_enum;

@@ -26,8 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::service::{Answer, Delivery};
 use super::translate::clip;
 use super::{Shim, Source, WebhookError};
-
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+use crate::server::exposition;
 
 struct App {
     shim: Arc<Shim>,
@@ -168,10 +167,13 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let mut text = String::new();
-    match prometheus_client::encoding::text::encode(&mut text, &app.registry) {
-        Ok(()) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
+async fn metrics(State(app): State<Arc<App>>, headers: axum::http::HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
+    let format = exposition::negotiate(accept);
+    match exposition::encode(&app.registry, format) {
+        Ok(text) => ([(header::CONTENT_TYPE, format.content_type())], text).into_response(),
         Err(err) => {
             tracing::error!(error = %err, "encoding metrics failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
