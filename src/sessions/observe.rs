@@ -20,6 +20,7 @@ use super::{
 };
 use crate::idempotency::IdempotencyKey;
 use crate::pagination::PageRequest;
+use crate::repo_id::RepoId;
 use crate::storage::StoreError;
 use crate::time::UnixMicros;
 
@@ -237,25 +238,16 @@ async fn resolve(
         .ok_or_else(|| SessionError::SessionNotFound(format!("{repo}@{branch}")))
 }
 
-/// The forge repository "owner/name" of an origin URL (https or scp-like,
-/// with or without .git).
+/// The forge repository "owner/name" of an origin URL, in its canonical
+/// spelling ([`RepoId`]).
 pub fn origin_repo(origin_url: &str) -> Option<String> {
-    let path = origin_url.trim_end_matches('/').trim_end_matches(".git");
-    let path = path.rsplit_once(':').map_or(
-        path,
-        |(head, tail)| if head.contains("//") { path } else { tail },
-    );
-    let mut parts = path.rsplit('/');
-    let (Some(name), Some(owner)) = (parts.next(), parts.next()) else {
-        return None;
-    };
-    (!name.is_empty() && !owner.is_empty()).then(|| format!("{owner}/{name}"))
+    RepoId::from_origin(origin_url).map(|id| id.to_string())
 }
 
-/// Whether an origin URL is the forge repository "owner/name"
-/// (case-insensitive).
+/// Whether an origin URL is the forge repository "owner/name" (compared as
+/// [`RepoId`]s: case-insensitive).
 pub fn origin_matches(origin_url: &str, repo: &str) -> bool {
-    origin_repo(origin_url).is_some_and(|path| path.eq_ignore_ascii_case(repo.trim_matches('/')))
+    RepoId::from_origin(origin_url).is_some_and(|id| Some(id) == RepoId::parse(repo))
 }
 
 /// Writes the pull request row (comments included) and its check runs, each

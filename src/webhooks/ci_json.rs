@@ -41,6 +41,8 @@ pub(super) struct CheckRunPayload {
 
 pub(super) fn check_run(payload: CheckRunPayload) -> Result<ForgeEvent, ParseError> {
     let run = payload.check_run;
+    let repo = payload.repository.into_repo()?;
+    let pull_requests = refs(&repo, run.pull_requests);
     let (check, ci) = forge::run_outcome(&run.status, run.conclusion.as_deref());
     let log = run
         .output
@@ -54,7 +56,7 @@ pub(super) fn check_run(payload: CheckRunPayload) -> Result<ForgeEvent, ParseErr
         })
         .unwrap_or_default();
     Ok(ForgeEvent::Ci(CiEvent {
-        repo: payload.repository.into_repo()?,
+        repo,
         name: nonempty(Some(run.name), "check_run.name")?,
         sha: commit(run.head_sha, "check_run.head_sha")?,
         check,
@@ -63,8 +65,9 @@ pub(super) fn check_run(payload: CheckRunPayload) -> Result<ForgeEvent, ParseErr
         description: String::new(),
         log,
         branch: run.check_suite.and_then(|s| s.head_branch),
-        pull_requests: refs(run.pull_requests),
+        pull_requests,
         branch_heads: Vec::new(),
+        containing_branches: Vec::new(),
     }))
 }
 
@@ -94,11 +97,13 @@ pub(super) struct CheckSuitePayload {
 /// A suite is one check named after its app (e.g. "GitHub Actions").
 pub(super) fn check_suite(payload: CheckSuitePayload) -> Result<ForgeEvent, ParseError> {
     let suite = payload.check_suite;
+    let repo = payload.repository.into_repo()?;
+    let pull_requests = refs(&repo, suite.pull_requests);
     let status = suite.status.unwrap_or_default();
     let (check, ci) = forge::run_outcome(&status, suite.conclusion.as_deref());
     let name = suite.app.and_then(|app| app.name.or(app.slug));
     Ok(ForgeEvent::Ci(CiEvent {
-        repo: payload.repository.into_repo()?,
+        repo,
         name: nonempty(name, "check_suite.app.name")?,
         sha: commit(suite.head_sha, "check_suite.head_sha")?,
         check,
@@ -107,8 +112,9 @@ pub(super) fn check_suite(payload: CheckSuitePayload) -> Result<ForgeEvent, Pars
         description: String::new(),
         log: String::new(),
         branch: suite.head_branch,
-        pull_requests: refs(suite.pull_requests),
+        pull_requests,
         branch_heads: Vec::new(),
+        containing_branches: Vec::new(),
     }))
 }
 
@@ -136,17 +142,16 @@ pub(super) struct StatusPayload {
 }
 
 pub(super) fn status(payload: StatusPayload) -> Result<ForgeEvent, ParseError> {
+    let repo = payload.repository.into_repo()?;
     let sha = commit(payload.sha, "sha")?;
     let (check, ci) = forge::status_outcome(&payload.state);
-    let branch_heads = payload
+    let (heads, containing): (Vec<_>, Vec<_>) = payload
         .branches
         .into_iter()
-        .filter(|b| b.commit.sha.eq_ignore_ascii_case(&sha))
-        .map(|b| b.name)
-        .collect();
+        .partition(|b| b.commit.sha.eq_ignore_ascii_case(&sha));
     let description = payload.description.unwrap_or_default();
     Ok(ForgeEvent::Ci(CiEvent {
-        repo: payload.repository.into_repo()?,
+        repo,
         name: nonempty(Some(payload.context), "context")?,
         sha,
         check,
@@ -156,7 +161,8 @@ pub(super) fn status(payload: StatusPayload) -> Result<ForgeEvent, ParseError> {
         description,
         branch: None,
         pull_requests: Vec::new(),
-        branch_heads,
+        branch_heads: heads.into_iter().map(|b| b.name).collect(),
+        containing_branches: containing.into_iter().map(|b| b.name).collect(),
     }))
 }
 
@@ -189,6 +195,7 @@ pub(super) struct WorkflowRunPayload {
 
 pub(super) fn workflow_run(payload: WorkflowRunPayload) -> Result<ForgeEvent, ParseError> {
     let run = payload.workflow_run;
+    let repo = payload.repository.into_repo()?;
     let status = run.status.unwrap_or_default();
     let (check, ci) = forge::run_outcome(&status, run.conclusion.as_deref());
     let name = [
@@ -199,15 +206,19 @@ pub(super) fn workflow_run(payload: WorkflowRunPayload) -> Result<ForgeEvent, Pa
     .into_iter()
     .flatten()
     .find(|name| !name.is_empty());
-    let mut pull_requests = refs(run.pull_requests);
+    let mut pull_requests = refs(&repo, run.pull_requests);
     if let Some(pr) = payload.pull_request.filter(|_| pull_requests.is_empty()) {
-        pull_requests = refs(vec![PullRequestRefJson {
-            number: pr.number,
-            head: pr.head,
-        }]);
+        pull_requests = refs(
+            &repo,
+            vec![PullRequestRefJson {
+                number: pr.number,
+                head: pr.head,
+                base: pr.base,
+            }],
+        );
     }
     Ok(ForgeEvent::Ci(CiEvent {
-        repo: payload.repository.into_repo()?,
+        repo,
         name: nonempty(name, "workflow_run.name")?,
         sha: commit(run.head_sha, "workflow_run.head_sha")?,
         check,
@@ -218,5 +229,6 @@ pub(super) fn workflow_run(payload: WorkflowRunPayload) -> Result<ForgeEvent, Pa
         branch: run.head_branch,
         pull_requests,
         branch_heads: Vec::new(),
+        containing_branches: Vec::new(),
     }))
 }

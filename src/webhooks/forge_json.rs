@@ -6,11 +6,11 @@
 //! `pull_request_approved`, `pull_request_rejected` and
 //! `pull_request_comment`.
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 
 use super::forge::{
-    self, ForgeEvent, PullRequestEvent, PullRequestFacts, PullRequestRef, Repo, Review,
+    self, ForgeEvent, PullRequestEvent, PullRequestFacts, PullRequestRef, Repo, RepoRef, Review,
 };
 use super::{ParseError, Source, ci_json};
 
@@ -87,6 +87,21 @@ pub(super) struct BranchJson {
     #[serde(rename = "ref")]
     name: String,
     sha: String,
+    /// `None` when absent, `Some(None)` when `null` (a deleted fork).
+    #[serde(default, deserialize_with = "present")]
+    repo: Option<Option<RepoRef>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct BaseJson {
+    repo: Option<RepoRef>,
+}
+
+/// A field that is there, even as `null`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -100,6 +115,7 @@ pub(super) struct PullRequestJson {
     mergeable: Option<bool>,
     mergeable_state: Option<String>,
     pub(super) head: BranchJson,
+    pub(super) base: Option<BaseJson>,
 }
 
 #[derive(Deserialize)]
@@ -130,10 +146,22 @@ fn pull_request(
     let repo = required(payload.repository, "repository")?.into_repo()?;
     let pr = required(payload.pull_request, "pull_request")?;
     let sha = commit(pr.head.sha, "pull_request.head.sha")?;
+    let base = pr.base.and_then(|b| b.repo);
+    let from_fork = forge::from_fork(
+        &repo,
+        base.as_ref(),
+        pr.head.repo.as_ref().map(Option::as_ref),
+    );
     let merged = pr.merged.unwrap_or(false) || pr.merged_at.is_some();
+    // A review delivery carries no mergeability (GitHub sends the PR
+    // without it): the known value stands.
     let mergeability = match source {
-        Source::GitHub => forge::mergeability(pr.mergeable, pr.mergeable_state.as_deref()),
-        _ => forge::mergeability(pr.mergeable, None),
+        _ if payload.review.is_some() || gitea_review.is_some() => None,
+        Source::GitHub => Some(forge::mergeability(
+            pr.mergeable,
+            pr.mergeable_state.as_deref(),
+        )),
+        _ => Some(forge::mergeability(pr.mergeable, None)),
     };
     let url = pr
         .html_url
@@ -164,7 +192,8 @@ fn pull_request(
             draft: pr.draft,
             head_sha: sha,
             branch: nonempty(Some(pr.head.name), "pull_request.head.ref")?,
-            mergeability: Some(mergeability),
+            mergeability,
+            from_fork,
         },
         repo,
         review,
@@ -188,15 +217,25 @@ pub fn pull_request_url(source: Source, repo: &Repo, number: i64) -> String {
 pub(super) struct PullRequestRefJson {
     pub(super) number: i64,
     pub(super) head: BranchJson,
+    pub(super) base: Option<BaseJson>,
 }
 
-pub(super) fn refs(refs: Vec<PullRequestRefJson>) -> Vec<PullRequestRef> {
+/// The pull requests a CI payload names on `repo`.
+pub(super) fn refs(repo: &Repo, refs: Vec<PullRequestRefJson>) -> Vec<PullRequestRef> {
     refs.into_iter()
         .filter(|r| r.number > 0 && forge::is_commit_sha(&r.head.sha))
-        .map(|r| PullRequestRef {
-            number: r.number,
-            branch: r.head.name,
-            head_sha: r.head.sha.to_ascii_lowercase(),
+        .map(|r| {
+            let base = r.base.and_then(|b| b.repo);
+            PullRequestRef {
+                number: r.number,
+                from_fork: forge::from_fork(
+                    repo,
+                    base.as_ref(),
+                    r.head.repo.as_ref().map(Option::as_ref),
+                ),
+                branch: r.head.name,
+                head_sha: r.head.sha.to_ascii_lowercase(),
+            }
         })
         .collect()
 }

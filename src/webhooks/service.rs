@@ -21,6 +21,7 @@ use super::{
 };
 use crate::pb;
 use crate::reconciler::plane::PlaneClient;
+use crate::repo_id::RepoId;
 use crate::sessions::origin_matches;
 
 /// How a delivery was answered when nothing went wrong.
@@ -162,7 +163,9 @@ impl Shim {
         Ok(answer)
     }
 
-    /// A forge event: for each branch it names, the session's pull request
+    /// A forge event: one about a fork's pull request, or about a
+    /// repository no project has, is ignored (202, nothing written). For
+    /// each branch it names, the session's pull request
     /// is read (ReportPullRequest with fetched=false writes nothing and
     /// answers the session bosun resolves), merged and reported; a review
     /// that decides also records a PR_REVIEW verdict on the session's task;
@@ -177,16 +180,29 @@ impl Shim {
             ForgeEvent::PullRequest(e) => e.repo.full_name.clone(),
             ForgeEvent::Ci(e) => e.repo.full_name.clone(),
         };
+        if let Some(why) = translate::foreign(&event) {
+            return Ok(Answer::Ignored(why));
+        }
         let mut steps = Steps::default();
+        let projects = steps
+            .read("projects", self.upstream.projects().await)?
+            .unwrap_or_default();
+        let projects: Vec<pb::Project> = projects
+            .into_iter()
+            .filter(|p| origin_matches(&p.origin_url, &repo))
+            .collect();
+        if projects.is_empty() {
+            return Ok(Answer::Ignored(format!("no project has repository {repo}")));
+        }
         let mut session_branch = None;
         let mut targets = translate::targets(&event);
         if let (true, ForgeEvent::Ci(e)) = (targets.is_empty(), &event) {
-            targets = self.pull_requests_at(&mut steps, e).await?;
+            targets = self.pull_requests_at(&mut steps, &projects, e).await?;
         }
         for (i, target) in targets.into_iter().enumerate() {
             let _turn = self
                 .branches
-                .lock(format!("{}@{}", repo.to_lowercase(), target.branch))
+                .lock(format!("{}@{}", RepoId::canonical(&repo), target.branch))
                 .await;
             let read = self
                 .upstream
@@ -240,22 +256,16 @@ impl Shim {
 
     /// The branches whose pull request bosun knows at `e.sha`, for a CI
     /// result that names no branch (Gitea's statuses, GitHub's on a commit
-    /// that is no branch's head): the sessions of the repo's projects whose
-    /// pull request has that head.
+    /// that is no branch's head): the sessions of the repo's `projects`
+    /// whose pull request has that head.
     async fn pull_requests_at(
         &self,
         steps: &mut Steps,
+        projects: &[pb::Project],
         e: &CiEvent,
     ) -> Result<Vec<Target>, WebhookError> {
-        let repo = &e.repo.full_name;
-        let projects = steps
-            .read("projects", self.upstream.projects().await)?
-            .unwrap_or_default();
         let mut targets: Vec<Target> = Vec::new();
-        for project in projects
-            .iter()
-            .filter(|p| origin_matches(&p.origin_url, repo))
-        {
+        for project in projects {
             let sessions = steps
                 .read(&project.id, self.upstream.sessions_of(&project.id).await)?
                 .unwrap_or_default();

@@ -55,6 +55,7 @@ fn pr_event(head: &str, review: Review) -> ForgeEvent {
             head_sha: head.into(),
             branch: "feature/x".into(),
             mergeability: Some(Mergeability::Unknown),
+            from_fork: false,
         },
         review,
     })
@@ -76,10 +77,12 @@ fn ci_event(name: &str, sha: &str, status: CheckStatus, pr: Option<(i64, &str)>)
                 number,
                 branch: "feature/x".into(),
                 head_sha: head.into(),
+                from_fork: false,
             })
             .into_iter()
             .collect(),
         branch_heads: Vec::new(),
+        containing_branches: Vec::new(),
     })
 }
 
