@@ -327,3 +327,87 @@ async fn another_spelling_of_the_repository_reaches_the_session() {
     let pr = server.session(&session.id).await.pull_request.unwrap();
     assert_eq!((pr.number, pr.head_sha.as_str()), (2, HELLO_HEAD));
 }
+
+#[tokio::test]
+async fn a_stale_check_run_changes_nothing() {
+    let server = server().await;
+    let session = server.session_on("hello", HELLO_WORLD, HELLO_BRANCH).await;
+    let completed = check_run("check_run.completed.success", HELLO_BRANCH, HELLO_HEAD);
+    let answer = server
+        .deliver(&github("check_run", "o-1", &completed))
+        .await;
+    assert_eq!((answer.status, answer.outcome.as_str()), (200, "processed"));
+    let head = server.head().await;
+
+    // The same run's queued delivery, arriving late.
+    let queued = check_run("check_run.created", HELLO_BRANCH, HELLO_HEAD);
+    let answer = server.deliver(&github("check_run", "o-2", &queued)).await;
+    assert_eq!(
+        (answer.status, answer.outcome.as_str()),
+        (200, "stale"),
+        "{answer:?}"
+    );
+    assert_eq!(server.head().await, head, "nothing written");
+    let pr = server.session(&session.id).await.pull_request.unwrap();
+    assert_eq!(pr.ci_state, pb::PullRequestCiState::Passing as i32);
+    assert_eq!(pr.checks[0].status, pb::CheckStatus::Passed as i32);
+
+    // Redelivered under its own id: a duplicate; the completed one again
+    // under a new id: the same rank, applied (and changes nothing).
+    let again = server.deliver(&github("check_run", "o-2", &queued)).await;
+    assert_eq!(again.outcome, "duplicate");
+    let same = server
+        .deliver(&github("check_run", "o-3", &completed))
+        .await;
+    assert_eq!(same.status, 200, "{same:?}");
+    assert_eq!(server.head().await, head);
+}
+
+#[tokio::test]
+async fn a_pull_request_delivery_older_than_the_merge_changes_nothing() {
+    let server = server().await;
+    let session = server.session_on("hello", HELLO_WORLD, HELLO_BRANCH).await;
+    let opened = pull_request(
+        HELLO_BRANCH,
+        HELLO_HEAD,
+        "open",
+        false,
+        "2019-05-15T15:20:33Z",
+    );
+    let merged = pull_request(
+        HELLO_BRANCH,
+        HELLO_HEAD,
+        "closed",
+        true,
+        "2019-05-15T15:22:00Z",
+    );
+    for (id, body) in [("p-1", &opened), ("p-2", &merged)] {
+        let answer = server.deliver(&github("pull_request", id, body)).await;
+        assert_eq!((answer.status, answer.outcome.as_str()), (200, "processed"));
+    }
+    let head = server.head().await;
+    let late = server
+        .deliver(&github("pull_request", "p-3", &opened))
+        .await;
+    assert_eq!(
+        (late.status, late.outcome.as_str()),
+        (200, "stale"),
+        "{late:?}"
+    );
+    assert_eq!(server.head().await, head, "nothing written");
+    let now = server.session(&session.id).await;
+    assert_eq!(
+        now.pull_request.unwrap().state,
+        pb::PullRequestState::Merged as i32
+    );
+    assert_eq!(
+        now.termination_reason,
+        pb::TerminationReason::PrMerged as i32
+    );
+    assert!(
+        server
+            .reactions(&session.id, "approved-and-green")
+            .await
+            .is_empty()
+    );
+}

@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 
+use super::ordering::Position;
 use crate::pb::{CheckStatus, CiStatusState, Mergeability, PullRequestState};
 use crate::repo_id::RepoId;
 
@@ -15,6 +16,22 @@ pub struct Repo {
     pub full_name: String,
     /// The repository's web page, to build a pull request's URL from.
     pub html_url: String,
+}
+
+impl ForgeEvent {
+    pub fn repo(&self) -> &Repo {
+        match self {
+            Self::PullRequest(e) => &e.repo,
+            Self::Ci(e) => &e.repo,
+        }
+    }
+
+    pub fn position(&self) -> Option<&Position> {
+        match self {
+            Self::PullRequest(e) => e.position.as_ref(),
+            Self::Ci(e) => e.position.as_ref(),
+        }
+    }
 }
 
 /// A repository as a pull request's `head.repo` or `base.repo` names it:
@@ -66,6 +83,8 @@ pub struct PullRequestEvent {
     pub repo: Repo,
     pub pull_request: PullRequestFacts,
     pub review: Review,
+    /// Where the delivery stands among those about the pull request.
+    pub position: Option<Position>,
 }
 
 /// A pull request as the forge describes it in the delivery.
@@ -125,6 +144,8 @@ pub struct CiEvent {
     pub branch_heads: Vec<String>,
     /// Branches that contain `sha` below their head (GitHub statuses).
     pub containing_branches: Vec<String>,
+    /// Where the delivery stands among those about the run or status.
+    pub position: Option<Position>,
 }
 
 /// A pull request named inside a CI payload.

@@ -12,7 +12,9 @@ use serde::{Deserialize, Deserializer};
 use super::forge::{
     self, ForgeEvent, PullRequestEvent, PullRequestFacts, PullRequestRef, Repo, RepoRef, Review,
 };
+use super::ordering::{self, Position};
 use super::{ParseError, Source, ci_json};
+use crate::repo_id::RepoId;
 
 /// The event kinds each forge's deliveries are translated from.
 pub const GITHUB_EVENTS: &[&str] = &[
@@ -112,6 +114,7 @@ pub(super) struct PullRequestJson {
     merged: Option<bool>,
     merged_at: Option<String>,
     draft: Option<bool>,
+    updated_at: Option<String>,
     mergeable: Option<bool>,
     mergeable_state: Option<String>,
     pub(super) head: BranchJson,
@@ -163,6 +166,10 @@ fn pull_request(
         )),
         _ => Some(forge::mergeability(pr.mergeable, None)),
     };
+    let position = ordering::micros(pr.updated_at.as_deref()).map(|at| Position {
+        entity: format!("{}/pull/{}", RepoId::canonical(&repo.full_name), pr.number),
+        rank: [at, 0, 0],
+    });
     let url = pr
         .html_url
         .filter(|url| !url.is_empty())
@@ -197,6 +204,7 @@ fn pull_request(
         },
         repo,
         review,
+        position,
     }))
 }
 

@@ -22,6 +22,7 @@ mod fuzz_tests;
 mod http;
 mod locks;
 mod metrics;
+pub mod ordering;
 pub mod plane;
 mod run;
 mod service;

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use super::config::Verification;
 use super::forge::{CiEvent, ForgeEvent};
 use super::locks::KeyedLocks;
+use super::ordering;
 use super::plane::{self, IssueEvent, Meaning};
 use super::steps::Steps;
 use super::translate::{self, Target, clip};
@@ -31,6 +32,9 @@ pub enum Answer {
     Processed(String),
     /// Seen before: nothing done (200).
     Duplicate,
+    /// Older than what was applied about the same entity: nothing done
+    /// (200).
+    Stale(String),
     /// Understood, but it concerns nothing bosun tracks (202).
     Ignored(String),
     /// An event kind bosun does not use (202).
@@ -42,6 +46,7 @@ impl Answer {
         match self {
             Self::Processed(_) => "processed",
             Self::Duplicate => "duplicate",
+            Self::Stale(_) => "stale",
             Self::Ignored(_) => "ignored",
             Self::Unused => "unused",
         }
@@ -66,6 +71,7 @@ pub struct Shim {
     plane_api: Option<PlaneClient>,
     identifiers: Mutex<HashMap<String, String>>,
     branches: KeyedLocks,
+    entities: KeyedLocks,
 }
 
 impl Shim {
@@ -84,6 +90,7 @@ impl Shim {
             plane_api,
             identifiers: Mutex::new(HashMap::new()),
             branches: KeyedLocks::default(),
+            entities: KeyedLocks::default(),
         }
     }
 
@@ -152,12 +159,44 @@ impl Shim {
                 None => return Ok(Answer::Unused),
             },
             _ => match forge_json::parse(source, &delivery.event, body)? {
-                Some(event) => self.forge(source, &prefix, event).await?,
+                Some(event) => self.ordered_forge(source, &prefix, event).await?,
                 None => return Ok(Answer::Unused),
             },
         };
         self.store
             .remember(source, &key)
+            .await
+            .map_err(WebhookError::Store)?;
+        Ok(answer)
+    }
+
+    /// A forge event in order: one older than what was applied about its
+    /// entity is stale (see [`super::ordering`]); the entity's rank rises
+    /// once the event's calls succeeded.
+    async fn ordered_forge(
+        &self,
+        source: Source,
+        prefix: &str,
+        event: ForgeEvent,
+    ) -> Result<Answer, WebhookError> {
+        let Some(position) = event.position().cloned() else {
+            return self.forge(source, prefix, event).await;
+        };
+        let _turn = self.entities.lock(position.entity.clone()).await;
+        let applied = self
+            .store
+            .position(source, &position.entity)
+            .await
+            .map_err(WebhookError::Store)?;
+        if ordering::is_stale(applied, position.rank) {
+            return Ok(Answer::Stale(format!(
+                "older than what was applied about {}",
+                position.entity
+            )));
+        }
+        let answer = self.forge(source, prefix, event).await?;
+        self.store
+            .advance(source, &position.entity, position.rank)
             .await
             .map_err(WebhookError::Store)?;
         Ok(answer)

@@ -58,6 +58,7 @@ fn pr_event(head: &str, review: Review) -> ForgeEvent {
             from_fork: false,
         },
         review,
+        position: None,
     })
 }
 
@@ -83,6 +84,7 @@ fn ci_event(name: &str, sha: &str, status: CheckStatus, pr: Option<(i64, &str)>)
             .collect(),
         branch_heads: Vec::new(),
         containing_branches: Vec::new(),
+        position: None,
     })
 }
 
