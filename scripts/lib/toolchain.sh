@@ -11,6 +11,7 @@ PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
 GRPCURL_VERSION=v1.9.3
 GRPC_HEALTH_PROBE_VERSION=v0.4.40
 GHZ_VERSION=v0.120.0
+WEBHOOK_EXAMPLES_VERSION=7.6.1
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS_DIR="$REPO_ROOT/.tools"
@@ -92,4 +93,20 @@ ensure_node_modules() {
   echo "-- npm ci in clients/typescript"
   (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
   echo "$want" >"$stamp"
+}
+
+# GitHub's published webhook examples (npm @octokit/webhooks-examples),
+# pinned, into .tools/webhooks-examples; tests/webhook_examples.rs replays
+# them (BOSUN_WEBHOOK_EXAMPLES names the file).
+ensure_webhook_examples() {
+  local dir="$TOOLS_DIR/webhooks-examples"
+  local stamp="$dir/.version"
+  export BOSUN_WEBHOOK_EXAMPLES="$dir/node_modules/@octokit/webhooks-examples/api.github.com/index.json"
+  if [[ -f "$BOSUN_WEBHOOK_EXAMPLES" && -f "$stamp" && "$(cat "$stamp")" == "$WEBHOOK_EXAMPLES_VERSION" ]]; then
+    return
+  fi
+  echo "-- npm install @octokit/webhooks-examples@${WEBHOOK_EXAMPLES_VERSION}"
+  mkdir -p "$dir"
+  npm install --silent --no-audit --no-fund --prefix "$dir" "@octokit/webhooks-examples@${WEBHOOK_EXAMPLES_VERSION}"
+  echo "$WEBHOOK_EXAMPLES_VERSION" >"$stamp"
 }

@@ -114,3 +114,36 @@ pub fn check_run(name: &str, branch: &str, head: &str) -> Value {
     }
     payload
 }
+
+/// Where `@octokit/webhooks-examples` is installed by the test tooling
+/// (scripts/lib/toolchain.sh, `ensure_webhook_examples`).
+pub const EXAMPLES_DIR: &str = ".tools/webhooks-examples/node_modules/@octokit/webhooks-examples";
+
+/// GitHub's published examples (`api.github.com/index.json`: one entry per
+/// event with its examples), from `$BOSUN_WEBHOOK_EXAMPLES` or
+/// [`EXAMPLES_DIR`]. Missing: a failure under CI (CI=true), else `None`
+/// with how to install them.
+pub fn published_examples() -> Option<Value> {
+    let file = std::env::var_os("BOSUN_WEBHOOK_EXAMPLES").map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(EXAMPLES_DIR)
+                .join("api.github.com/index.json")
+        },
+        std::path::PathBuf::from,
+    );
+    match std::fs::read(&file) {
+        Ok(bytes) => Some(serde_json::from_slice(&bytes).expect("the examples' JSON")),
+        Err(err) if std::env::var("CI").is_ok_and(|ci| ci == "true") => panic!(
+            "@octokit/webhooks-examples is missing under CI ({}: {err}); scripts/test installs it",
+            file.display()
+        ),
+        Err(err) => {
+            eprintln!(
+                "skipped: {} ({err}); install with: source scripts/lib/toolchain.sh && ensure_webhook_examples",
+                file.display()
+            );
+            None
+        }
+    }
+}
