@@ -9,14 +9,12 @@ mod common;
 use bosun::pb;
 use common::TestServer;
 use common::forge_payloads::{
-    check_run, example, from_fork, github, mergeable, on_repo, pull_request,
+    check_run, example, from_fork, gitea, gitea_example, gitea_from_fork, gitea_pull_request,
+    github, mergeable, on_repo, pull_request,
 };
 use common::webhooks::{HELLO_BRANCH, HELLO_HEAD, HELLO_WORLD, with_secrets};
 use serde_json::json;
 
-/// The published status example's commit: on master's history, no
-/// branch's head.
-const STATUS_SHA: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
 /// master's head in the published examples.
 const MASTER_HEAD: &str = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";
 
@@ -409,5 +407,93 @@ async fn a_pull_request_delivery_older_than_the_merge_changes_nothing() {
             .reactions(&session.id, "approved-and-green")
             .await
             .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn gitea_deliveries_follow_the_same_rules() {
+    let server = server().await;
+    let session = server
+        .session_on(
+            "passkey",
+            "http://localhost:3000/Gitea/WebHooks.git",
+            "feature/passkey",
+        )
+        .await;
+    let opened = gitea_pull_request("open", false, "2024-06-11T15:02:40Z");
+    let answer = server.deliver(&gitea("pull_request", "g-1", &opened)).await;
+    assert_eq!(
+        (answer.status, answer.outcome.as_str()),
+        (200, "processed"),
+        "{answer:?}"
+    );
+    let head = server.head().await;
+
+    let fork = gitea_from_fork(
+        gitea_pull_request("closed", true, "2024-06-12T00:00:00Z"),
+        "mallory",
+    );
+    let answer = server.deliver(&gitea("pull_request", "g-2", &fork)).await;
+    assert_eq!(
+        (answer.status, answer.outcome.as_str()),
+        (202, "ignored"),
+        "{answer:?}"
+    );
+    let mut elsewhere = gitea_example("status.failure");
+    elsewhere["repository"]["full_name"] = json!("gitea/other");
+    let answer = server.deliver(&gitea("status", "g-3", &elsewhere)).await;
+    assert_eq!(
+        (answer.status, answer.outcome.as_str()),
+        (202, "ignored"),
+        "{answer:?}"
+    );
+    assert_eq!(server.head().await, head, "nothing written");
+
+    let failed = gitea_example("status.failure");
+    let answer = server.deliver(&gitea("status", "g-4", &failed)).await;
+    assert_eq!(
+        (answer.status, answer.outcome.as_str()),
+        (200, "processed"),
+        "{answer:?}"
+    );
+    let stale = server
+        .deliver(&gitea("status", "g-5", &{
+            let mut older = failed.clone();
+            older["state"] = json!("pending");
+            older["updated_at"] = json!("2024-06-11T15:00:00Z");
+            older
+        }))
+        .await;
+    assert_eq!(
+        (stale.status, stale.outcome.as_str()),
+        (200, "stale"),
+        "{stale:?}"
+    );
+    assert_eq!(
+        server.session(&session.id).await.display_status,
+        pb::DisplayStatus::CiFailed as i32
+    );
+
+    let merged = gitea_pull_request("closed", true, "2024-06-12T00:00:00Z");
+    let answer = server.deliver(&gitea("pull_request", "g-6", &merged)).await;
+    assert_eq!(
+        (answer.status, answer.outcome.as_str()),
+        (200, "processed"),
+        "{answer:?}"
+    );
+    let late = server.deliver(&gitea("pull_request", "g-7", &opened)).await;
+    assert_eq!(
+        (late.status, late.outcome.as_str()),
+        (200, "stale"),
+        "{late:?}"
+    );
+    let now = server.session(&session.id).await;
+    assert_eq!(
+        now.termination_reason,
+        pb::TerminationReason::PrMerged as i32
+    );
+    assert_eq!(
+        now.pull_request.unwrap().state,
+        pb::PullRequestState::Merged as i32
     );
 }

@@ -147,3 +147,44 @@ pub fn published_examples() -> Option<Value> {
         }
     }
 }
+
+/// A Gitea delivery of `event` with body `body`.
+pub fn gitea(event: &str, id: &str, body: &Value) -> Delivery {
+    Delivery::gitea(event, id, body.to_string().into_bytes())
+}
+
+/// A Gitea payload fixture (written from Gitea 1.24's `modules/structs`:
+/// `PullRequestPayload`, `PullRequest`, `PRBranchInfo`,
+/// `CommitStatusPayload`), parsed.
+pub fn gitea_example(name: &str) -> Value {
+    fixture_json(&format!("gitea/{name}.json"))
+}
+
+/// Gitea's pull request #3 on `feature/passkey` at its head, `state`
+/// ("open" or "closed"), `merged`, updated at `updated_at`.
+pub fn gitea_pull_request(state: &str, merged: bool, updated_at: &str) -> Value {
+    let mut payload = gitea_example("pull_request.opened");
+    payload["action"] = json!(if state == "open" { "opened" } else { "closed" });
+    let pr = &mut payload["pull_request"];
+    pr["state"] = json!(state);
+    pr["merged"] = json!(merged);
+    pr["merged_at"] = if merged {
+        json!(updated_at)
+    } else {
+        Value::Null
+    };
+    pr["updated_at"] = json!(updated_at);
+    payload
+}
+
+/// `payload`'s pull request with its head in `owner`'s fork of the
+/// repository (Gitea names the head repository in `head.repo` and
+/// `head.repo_id`).
+pub fn gitea_from_fork(mut payload: Value, owner: &str) -> Value {
+    let head = &mut payload["pull_request"]["head"];
+    head["repo_id"] = json!(9_999);
+    head["repo"]["id"] = json!(9_999);
+    head["repo"]["full_name"] = json!(format!("{owner}/webhooks"));
+    head["repo"]["owner"]["login"] = json!(owner);
+    payload
+}
