@@ -17,6 +17,7 @@ mod dedup;
 mod error;
 pub mod forge;
 mod forge_json;
+mod forge_service;
 #[cfg(test)]
 mod fuzz_tests;
 mod http;
