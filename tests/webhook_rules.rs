@@ -497,3 +497,67 @@ async fn gitea_deliveries_follow_the_same_rules() {
         pb::PullRequestState::Merged as i32
     );
 }
+
+#[tokio::test]
+async fn a_report_older_than_the_applied_one_is_stale_from_runners_and_webhooks() {
+    let server = server().await;
+    let session = server.session_on("hello", HELLO_WORLD, HELLO_BRANCH).await;
+    let at = |seconds: i64| Some(prost_types::Timestamp { seconds, nanos: 0 });
+    let report = |head: &str, observed_time| pb::ReportPullRequestRequest {
+        session_id: session.id.clone(),
+        fetched: true,
+        pull_request: Some(pb::PullRequest {
+            url: "https://github.com/Codertocat/Hello-World/pull/2".into(),
+            number: 2,
+            state: pb::PullRequestState::Open.into(),
+            head_sha: head.into(),
+            branch: HELLO_BRANCH.into(),
+            ..Default::default()
+        }),
+        observed_time,
+        ..Default::default()
+    };
+    let other = "cccccccccccccccccccccccccccccccccccccccc";
+    // 2019-05-15T15:30:00Z: after every published pull request example.
+    let newest = 1_557_934_200;
+    let mut sessions = server.sessions_client();
+    let first = sessions
+        .report_pull_request(report(HELLO_HEAD, at(newest)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!first.stale);
+    let head = server.head().await;
+    let older = sessions
+        .report_pull_request(report(other, at(newest - 60)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(older.stale && !older.dropped, "{older:?}");
+    assert_eq!(server.head().await, head, "nothing written");
+    assert_eq!(
+        older.session.unwrap().pull_request.unwrap().head_sha,
+        HELLO_HEAD
+    );
+
+    // A webhook older than the runner's report: stale by bosun's guard.
+    let opened = pull_request(HELLO_BRANCH, other, "open", false, "2019-05-15T15:20:33Z");
+    let answer = server
+        .deliver(&github("pull_request", "w-1", &opened))
+        .await;
+    assert_eq!(
+        (answer.status, answer.outcome.as_str()),
+        (200, "stale"),
+        "{answer:?}"
+    );
+    assert_eq!(server.head().await, head, "nothing written");
+
+    // A report without a time is a fresh fetch: applied.
+    let fresh = sessions
+        .report_pull_request(report(other, None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!fresh.stale);
+    assert_eq!(fresh.session.unwrap().pull_request.unwrap().head_sha, other);
+}

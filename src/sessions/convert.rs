@@ -409,6 +409,10 @@ pub fn pull_request_report(
         branch: short_text(&mut v, "pull_request.branch", pull_request.branch),
         checks: checks(&mut v, pull_request.checks),
         comments: comments(&mut v, pull_request.comments),
+        observed_time: request
+            .observed_time
+            .as_ref()
+            .map(UnixMicros::from_timestamp),
     };
     finish(v, (request_id, target, Some(report)))
 }

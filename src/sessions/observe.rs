@@ -4,7 +4,7 @@
 //! as the facts that caused them.
 
 use futures::FutureExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +50,54 @@ pub struct PullRequestReport {
     pub branch: Option<String>,
     pub checks: Vec<CheckReport>,
     pub comments: Vec<Comment>,
+    /// When the forge last updated the pull request, if the reporter says.
+    pub observed_time: Option<UnixMicros>,
+}
+
+/// What a pull-request report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredOutcome", into = "StoredOutcome")]
+pub enum ReportOutcome {
+    Applied,
+    /// The fetch failed (`fetched=false`): nothing written.
+    Dropped,
+    /// Older than the newest report applied: nothing written.
+    Stale,
+}
+
+/// How a [`ReportOutcome`] is kept with an idempotent result: the
+/// `dropped` flag it was before stale reports existed, or "stale".
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StoredOutcome {
+    Dropped(bool),
+    Named(String),
+}
+
+impl From<StoredOutcome> for ReportOutcome {
+    fn from(stored: StoredOutcome) -> Self {
+        match stored {
+            StoredOutcome::Dropped(true) => Self::Dropped,
+            StoredOutcome::Named(name) if name == "stale" => Self::Stale,
+            _ => Self::Applied,
+        }
+    }
+}
+
+impl From<ReportOutcome> for StoredOutcome {
+    fn from(outcome: ReportOutcome) -> Self {
+        match outcome {
+            ReportOutcome::Applied => Self::Dropped(false),
+            ReportOutcome::Dropped => Self::Dropped(true),
+            ReportOutcome::Stale => Self::Named("stale".into()),
+        }
+    }
+}
+
+/// Whether a report observed at `incoming` is older than the newest one
+/// applied (`applied`); a report without a time is a fresh fetch.
+pub fn is_stale_report(applied: Option<UnixMicros>, incoming: Option<UnixMicros>) -> bool {
+    matches!((applied, incoming), (Some(applied), Some(incoming)) if incoming < applied)
 }
 
 /// One check run as reported.
@@ -107,14 +155,15 @@ impl SessionsService {
         .await
     }
 
-    /// Records a pull request report; `Ok((view, true))` when it was dropped
-    /// because the fetch failed (nothing written).
+    /// Records a pull request report, unless the fetch failed (dropped) or
+    /// it is older than the newest one applied (stale): then nothing is
+    /// written.
     pub async fn report_pull_request(
         &self,
         target: SessionRef,
         report: Option<PullRequestReport>,
         request_id: Option<String>,
-    ) -> Result<(SessionView, bool), SessionError> {
+    ) -> Result<(SessionView, ReportOutcome), SessionError> {
         let key = IdempotencyKey::new(
             "sessions.report_pull_request",
             request_id,
@@ -124,8 +173,15 @@ impl SessionsService {
             async move {
                 let mut session = resolve(conn, &target).await?;
                 let Some(report) = report else {
-                    return Ok((view(conn, session).await?, true));
+                    return Ok((view(conn, session).await?, ReportOutcome::Dropped));
                 };
+                let applied = store::observed_time(&mut *conn, &session.id).await?;
+                if is_stale_report(applied, report.observed_time) {
+                    return Ok((view(conn, session).await?, ReportOutcome::Stale));
+                }
+                if let Some(at) = report.observed_time {
+                    store::observe(&mut *conn, &session.id, at).await?;
+                }
                 let now = UnixMicros::now();
                 if let (Some(task_id), Some(sha)) = (session.task_id, &report.head_sha) {
                     crate::tasks::note_head_sha(conn, task_id, sha).await?;
@@ -139,7 +195,7 @@ impl SessionsService {
                     store::save_session(conn, &session).await?;
                 }
                 react(conn, &session).await?;
-                Ok((view(conn, session).await?, false))
+                Ok((view(conn, session).await?, ReportOutcome::Applied))
             }
             .boxed()
         })

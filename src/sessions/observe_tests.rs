@@ -1,6 +1,7 @@
 //! Tables for matching origin URLs with forge repositories.
 
-use super::origin_matches;
+use super::{is_stale_report, origin_matches};
+use crate::time::UnixMicros;
 
 #[test]
 fn origins_match_forge_repositories() {
@@ -16,5 +17,25 @@ fn origins_match_forge_repositories() {
     ];
     for (origin, repo, expected) in cases {
         assert_eq!(origin_matches(origin, repo), expected, "{origin} vs {repo}");
+    }
+}
+
+#[test]
+fn older_reports_are_stale() {
+    let (early, late) = (Some(UnixMicros(1)), Some(UnixMicros(2)));
+    let cases = [
+        (None, None, false),
+        (None, early, false),
+        (late, None, false),
+        (late, early, true),
+        (late, late, false),
+        (early, late, false),
+    ];
+    for (applied, incoming, stale) in cases {
+        assert_eq!(
+            is_stale_report(applied, incoming),
+            stale,
+            "{applied:?} {incoming:?}"
+        );
     }
 }

@@ -116,9 +116,15 @@ impl Shim {
                     session_id: session.id.clone(),
                     fetched: true,
                     pull_request: Some(report),
+                    observed_time: translate::observed_time(&event),
                     ..Default::default()
                 })
                 .await;
+            if written.as_ref().is_ok_and(|answer| answer.stale) {
+                return Ok(Answer::Stale(format!(
+                    "{what}: older than the pull request bosun has"
+                )));
+            }
             let task_id = session.task_id;
             steps.call(&what, written)?;
             if let ForgeEvent::PullRequest(e) = &event {

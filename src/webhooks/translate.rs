@@ -111,6 +111,19 @@ pub fn foreign(event: &ForgeEvent) -> Option<String> {
     }
 }
 
+/// When the forge last updated the pull request a pull request event is
+/// about (its `updated_at`), for ReportPullRequest's stale guard; CI events
+/// say nothing about the pull request's own time.
+pub fn observed_time(event: &ForgeEvent) -> Option<prost_types::Timestamp> {
+    match event {
+        ForgeEvent::PullRequest(e) => e
+            .position
+            .as_ref()
+            .map(|p| crate::time::UnixMicros(p.rank[0]).to_timestamp()),
+        ForgeEvent::Ci(_) => None,
+    }
+}
+
 /// The report for `target`: `known` overlaid with the delivery's facts (see
 /// the module docs). `None` when no pull request can be named.
 pub fn pull_request_report(

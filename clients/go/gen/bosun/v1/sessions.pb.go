@@ -3141,7 +3141,13 @@ type ReportPullRequestRequest struct {
 	Fetched bool `protobuf:"varint,4,opt,name=fetched,proto3" json:"fetched,omitempty"`
 	// The pull request as fetched; output-only fields are ignored. Required
 	// when fetched is true.
-	PullRequest   *PullRequest `protobuf:"bytes,5,opt,name=pull_request,json=pullRequest,proto3" json:"pull_request,omitempty"`
+	PullRequest *PullRequest `protobuf:"bytes,5,opt,name=pull_request,json=pullRequest,proto3" json:"pull_request,omitempty"`
+	// Optional: when the forge last updated the pull request, as the reporter
+	// saw it (GitHub's and Gitea's `updated_at`). A report older than the
+	// newest one applied to the session's pull request is stale: nothing is
+	// written and the answer says `stale`. Without it the report is taken as
+	// a fresh fetch and always applies.
+	ObservedTime  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=observed_time,json=observedTime,proto3" json:"observed_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3211,13 +3217,23 @@ func (x *ReportPullRequestRequest) GetPullRequest() *PullRequest {
 	return nil
 }
 
+func (x *ReportPullRequestRequest) GetObservedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ObservedTime
+	}
+	return nil
+}
+
 // Response of Sessions.ReportPullRequest.
 type ReportPullRequestResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The session after the call, with its pull request.
 	Session *Session `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
 	// True when fetched was false and nothing was written.
-	Dropped       bool `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	Dropped bool `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	// True when observed_time was older than the newest report applied:
+	// nothing was written.
+	Stale         bool `protobuf:"varint,3,opt,name=stale,proto3" json:"stale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3262,6 +3278,13 @@ func (x *ReportPullRequestResponse) GetSession() *Session {
 func (x *ReportPullRequestResponse) GetDropped() bool {
 	if x != nil {
 		return x.Dropped
+	}
+	return false
+}
+
+func (x *ReportPullRequestResponse) GetStale() bool {
+	if x != nil {
+		return x.Stale
 	}
 	return false
 }
@@ -4030,7 +4053,7 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"\vcreate_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xc0\x01\n" +
+	"updateTime\"\x81\x02\n" +
 	"\x18ReportPullRequestRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n" +
@@ -4038,10 +4061,12 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x12\n" +
 	"\x04repo\x18\x03 \x01(\tR\x04repo\x12\x18\n" +
 	"\afetched\x18\x04 \x01(\bR\afetched\x128\n" +
-	"\fpull_request\x18\x05 \x01(\v2\x15.bosun.v1.PullRequestR\vpullRequest\"b\n" +
+	"\fpull_request\x18\x05 \x01(\v2\x15.bosun.v1.PullRequestR\vpullRequest\x12?\n" +
+	"\robserved_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\fobservedTime\"x\n" +
 	"\x19ReportPullRequestResponse\x12+\n" +
 	"\asession\x18\x01 \x01(\v2\x11.bosun.v1.SessionR\asession\x12\x18\n" +
-	"\adropped\x18\x02 \x01(\bR\adropped\"2\n" +
+	"\adropped\x18\x02 \x01(\bR\adropped\x12\x14\n" +
+	"\x05stale\x18\x03 \x01(\bR\x05stale\"2\n" +
 	"\x11GetSessionRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"\xa4\x02\n" +
@@ -4347,60 +4372,61 @@ var file_bosun_v1_sessions_proto_depIdxs = []int32{
 	47, // 43: bosun.v1.PullRequest.create_time:type_name -> google.protobuf.Timestamp
 	47, // 44: bosun.v1.PullRequest.update_time:type_name -> google.protobuf.Timestamp
 	38, // 45: bosun.v1.ReportPullRequestRequest.pull_request:type_name -> bosun.v1.PullRequest
-	26, // 46: bosun.v1.ReportPullRequestResponse.session:type_name -> bosun.v1.Session
-	0,  // 47: bosun.v1.ListSessionsRequest.state:type_name -> bosun.v1.SessionState
-	5,  // 48: bosun.v1.ListSessionsRequest.display_status:type_name -> bosun.v1.DisplayStatus
-	26, // 49: bosun.v1.ListSessionsResponse.sessions:type_name -> bosun.v1.Session
-	13, // 50: bosun.v1.Reaction.priority:type_name -> bosun.v1.ReactionPriority
-	14, // 51: bosun.v1.Reaction.target:type_name -> bosun.v1.ReactionTarget
-	15, // 52: bosun.v1.Reaction.status:type_name -> bosun.v1.ReactionStatus
-	47, // 53: bosun.v1.Reaction.create_time:type_name -> google.protobuf.Timestamp
-	47, // 54: bosun.v1.Reaction.update_time:type_name -> google.protobuf.Timestamp
-	47, // 55: bosun.v1.Reaction.nudge_time:type_name -> google.protobuf.Timestamp
-	47, // 56: bosun.v1.Reaction.escalate_time:type_name -> google.protobuf.Timestamp
-	47, // 57: bosun.v1.Reaction.clear_time:type_name -> google.protobuf.Timestamp
-	15, // 58: bosun.v1.ListReactionsRequest.status:type_name -> bosun.v1.ReactionStatus
-	14, // 59: bosun.v1.ListReactionsRequest.target:type_name -> bosun.v1.ReactionTarget
-	44, // 60: bosun.v1.ListReactionsResponse.reactions:type_name -> bosun.v1.Reaction
-	18, // 61: bosun.v1.Sessions.RegisterProject:input_type -> bosun.v1.RegisterProjectRequest
-	19, // 62: bosun.v1.Sessions.GetProject:input_type -> bosun.v1.GetProjectRequest
-	20, // 63: bosun.v1.Sessions.ListProjects:input_type -> bosun.v1.ListProjectsRequest
-	22, // 64: bosun.v1.Sessions.UpdateProject:input_type -> bosun.v1.UpdateProjectRequest
-	23, // 65: bosun.v1.Sessions.ArchiveProject:input_type -> bosun.v1.ArchiveProjectRequest
-	27, // 66: bosun.v1.Sessions.SpawnSession:input_type -> bosun.v1.SpawnSessionRequest
-	28, // 67: bosun.v1.Sessions.CompleteSpawn:input_type -> bosun.v1.CompleteSpawnRequest
-	29, // 68: bosun.v1.Sessions.FailSpawn:input_type -> bosun.v1.FailSpawnRequest
-	30, // 69: bosun.v1.Sessions.FinishSession:input_type -> bosun.v1.FinishSessionRequest
-	31, // 70: bosun.v1.Sessions.KillSession:input_type -> bosun.v1.KillSessionRequest
-	33, // 71: bosun.v1.Sessions.RestoreSession:input_type -> bosun.v1.RestoreSessionRequest
-	34, // 72: bosun.v1.Sessions.ReportActivity:input_type -> bosun.v1.ReportActivityRequest
-	35, // 73: bosun.v1.Sessions.ReportRuntimeProbe:input_type -> bosun.v1.ReportRuntimeProbeRequest
-	39, // 74: bosun.v1.Sessions.ReportPullRequest:input_type -> bosun.v1.ReportPullRequestRequest
-	41, // 75: bosun.v1.Sessions.GetSession:input_type -> bosun.v1.GetSessionRequest
-	42, // 76: bosun.v1.Sessions.ListSessions:input_type -> bosun.v1.ListSessionsRequest
-	45, // 77: bosun.v1.Sessions.ListReactions:input_type -> bosun.v1.ListReactionsRequest
-	16, // 78: bosun.v1.Sessions.RegisterProject:output_type -> bosun.v1.Project
-	16, // 79: bosun.v1.Sessions.GetProject:output_type -> bosun.v1.Project
-	21, // 80: bosun.v1.Sessions.ListProjects:output_type -> bosun.v1.ListProjectsResponse
-	16, // 81: bosun.v1.Sessions.UpdateProject:output_type -> bosun.v1.Project
-	16, // 82: bosun.v1.Sessions.ArchiveProject:output_type -> bosun.v1.Project
-	26, // 83: bosun.v1.Sessions.SpawnSession:output_type -> bosun.v1.Session
-	26, // 84: bosun.v1.Sessions.CompleteSpawn:output_type -> bosun.v1.Session
-	26, // 85: bosun.v1.Sessions.FailSpawn:output_type -> bosun.v1.Session
-	26, // 86: bosun.v1.Sessions.FinishSession:output_type -> bosun.v1.Session
-	32, // 87: bosun.v1.Sessions.KillSession:output_type -> bosun.v1.KillSessionResponse
-	26, // 88: bosun.v1.Sessions.RestoreSession:output_type -> bosun.v1.Session
-	26, // 89: bosun.v1.Sessions.ReportActivity:output_type -> bosun.v1.Session
-	26, // 90: bosun.v1.Sessions.ReportRuntimeProbe:output_type -> bosun.v1.Session
-	40, // 91: bosun.v1.Sessions.ReportPullRequest:output_type -> bosun.v1.ReportPullRequestResponse
-	26, // 92: bosun.v1.Sessions.GetSession:output_type -> bosun.v1.Session
-	43, // 93: bosun.v1.Sessions.ListSessions:output_type -> bosun.v1.ListSessionsResponse
-	46, // 94: bosun.v1.Sessions.ListReactions:output_type -> bosun.v1.ListReactionsResponse
-	78, // [78:95] is the sub-list for method output_type
-	61, // [61:78] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	47, // 46: bosun.v1.ReportPullRequestRequest.observed_time:type_name -> google.protobuf.Timestamp
+	26, // 47: bosun.v1.ReportPullRequestResponse.session:type_name -> bosun.v1.Session
+	0,  // 48: bosun.v1.ListSessionsRequest.state:type_name -> bosun.v1.SessionState
+	5,  // 49: bosun.v1.ListSessionsRequest.display_status:type_name -> bosun.v1.DisplayStatus
+	26, // 50: bosun.v1.ListSessionsResponse.sessions:type_name -> bosun.v1.Session
+	13, // 51: bosun.v1.Reaction.priority:type_name -> bosun.v1.ReactionPriority
+	14, // 52: bosun.v1.Reaction.target:type_name -> bosun.v1.ReactionTarget
+	15, // 53: bosun.v1.Reaction.status:type_name -> bosun.v1.ReactionStatus
+	47, // 54: bosun.v1.Reaction.create_time:type_name -> google.protobuf.Timestamp
+	47, // 55: bosun.v1.Reaction.update_time:type_name -> google.protobuf.Timestamp
+	47, // 56: bosun.v1.Reaction.nudge_time:type_name -> google.protobuf.Timestamp
+	47, // 57: bosun.v1.Reaction.escalate_time:type_name -> google.protobuf.Timestamp
+	47, // 58: bosun.v1.Reaction.clear_time:type_name -> google.protobuf.Timestamp
+	15, // 59: bosun.v1.ListReactionsRequest.status:type_name -> bosun.v1.ReactionStatus
+	14, // 60: bosun.v1.ListReactionsRequest.target:type_name -> bosun.v1.ReactionTarget
+	44, // 61: bosun.v1.ListReactionsResponse.reactions:type_name -> bosun.v1.Reaction
+	18, // 62: bosun.v1.Sessions.RegisterProject:input_type -> bosun.v1.RegisterProjectRequest
+	19, // 63: bosun.v1.Sessions.GetProject:input_type -> bosun.v1.GetProjectRequest
+	20, // 64: bosun.v1.Sessions.ListProjects:input_type -> bosun.v1.ListProjectsRequest
+	22, // 65: bosun.v1.Sessions.UpdateProject:input_type -> bosun.v1.UpdateProjectRequest
+	23, // 66: bosun.v1.Sessions.ArchiveProject:input_type -> bosun.v1.ArchiveProjectRequest
+	27, // 67: bosun.v1.Sessions.SpawnSession:input_type -> bosun.v1.SpawnSessionRequest
+	28, // 68: bosun.v1.Sessions.CompleteSpawn:input_type -> bosun.v1.CompleteSpawnRequest
+	29, // 69: bosun.v1.Sessions.FailSpawn:input_type -> bosun.v1.FailSpawnRequest
+	30, // 70: bosun.v1.Sessions.FinishSession:input_type -> bosun.v1.FinishSessionRequest
+	31, // 71: bosun.v1.Sessions.KillSession:input_type -> bosun.v1.KillSessionRequest
+	33, // 72: bosun.v1.Sessions.RestoreSession:input_type -> bosun.v1.RestoreSessionRequest
+	34, // 73: bosun.v1.Sessions.ReportActivity:input_type -> bosun.v1.ReportActivityRequest
+	35, // 74: bosun.v1.Sessions.ReportRuntimeProbe:input_type -> bosun.v1.ReportRuntimeProbeRequest
+	39, // 75: bosun.v1.Sessions.ReportPullRequest:input_type -> bosun.v1.ReportPullRequestRequest
+	41, // 76: bosun.v1.Sessions.GetSession:input_type -> bosun.v1.GetSessionRequest
+	42, // 77: bosun.v1.Sessions.ListSessions:input_type -> bosun.v1.ListSessionsRequest
+	45, // 78: bosun.v1.Sessions.ListReactions:input_type -> bosun.v1.ListReactionsRequest
+	16, // 79: bosun.v1.Sessions.RegisterProject:output_type -> bosun.v1.Project
+	16, // 80: bosun.v1.Sessions.GetProject:output_type -> bosun.v1.Project
+	21, // 81: bosun.v1.Sessions.ListProjects:output_type -> bosun.v1.ListProjectsResponse
+	16, // 82: bosun.v1.Sessions.UpdateProject:output_type -> bosun.v1.Project
+	16, // 83: bosun.v1.Sessions.ArchiveProject:output_type -> bosun.v1.Project
+	26, // 84: bosun.v1.Sessions.SpawnSession:output_type -> bosun.v1.Session
+	26, // 85: bosun.v1.Sessions.CompleteSpawn:output_type -> bosun.v1.Session
+	26, // 86: bosun.v1.Sessions.FailSpawn:output_type -> bosun.v1.Session
+	26, // 87: bosun.v1.Sessions.FinishSession:output_type -> bosun.v1.Session
+	32, // 88: bosun.v1.Sessions.KillSession:output_type -> bosun.v1.KillSessionResponse
+	26, // 89: bosun.v1.Sessions.RestoreSession:output_type -> bosun.v1.Session
+	26, // 90: bosun.v1.Sessions.ReportActivity:output_type -> bosun.v1.Session
+	26, // 91: bosun.v1.Sessions.ReportRuntimeProbe:output_type -> bosun.v1.Session
+	40, // 92: bosun.v1.Sessions.ReportPullRequest:output_type -> bosun.v1.ReportPullRequestResponse
+	26, // 93: bosun.v1.Sessions.GetSession:output_type -> bosun.v1.Session
+	43, // 94: bosun.v1.Sessions.ListSessions:output_type -> bosun.v1.ListSessionsResponse
+	46, // 95: bosun.v1.Sessions.ListReactions:output_type -> bosun.v1.ListReactionsResponse
+	79, // [79:96] is the sub-list for method output_type
+	62, // [62:79] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_bosun_v1_sessions_proto_init() }
