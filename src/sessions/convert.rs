@@ -409,10 +409,7 @@ pub fn pull_request_report(
         branch: short_text(&mut v, "pull_request.branch", pull_request.branch),
         checks: checks(&mut v, pull_request.checks),
         comments: comments(&mut v, pull_request.comments),
-        observed_time: request
-            .observed_time
-            .as_ref()
-            .map(UnixMicros::from_timestamp),
+        observed_time: validate::timestamp(&mut v, "observed_time", request.observed_time),
     };
     finish(v, (request_id, target, Some(report)))
 }
