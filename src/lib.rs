@@ -27,6 +27,7 @@ pub mod pb;
 pub mod processors;
 mod proto_enum;
 pub mod reconciler;
+pub mod repo_id;
 pub mod server;
 pub mod sessions;
 mod slug;

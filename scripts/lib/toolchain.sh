@@ -15,6 +15,7 @@ GHZ_VERSION=v0.120.0
 # bosun's usage totals against it. 20.0.11 ships a native binary per platform
 # (an optional npm dependency) behind a Node launcher (Node >= 20.19.4).
 CCUSAGE_VERSION=20.0.11
+WEBHOOK_EXAMPLES_VERSION=7.6.1
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS_DIR="$REPO_ROOT/.tools"
@@ -141,4 +142,20 @@ ensure_ccusage() {
   mkdir -p "$dir"
   npm install --prefix "$dir" --no-audit --no-fund --no-save "ccusage@${CCUSAGE_VERSION}" >&2
   echo "$CCUSAGE_VERSION" >"$stamp"
+}
+
+# GitHub's published webhook examples (npm @octokit/webhooks-examples),
+# pinned, into .tools/webhooks-examples; tests/webhook_examples.rs replays
+# them (BOSUN_WEBHOOK_EXAMPLES names the file).
+ensure_webhook_examples() {
+  local dir="$TOOLS_DIR/webhooks-examples"
+  local stamp="$dir/.version"
+  export BOSUN_WEBHOOK_EXAMPLES="$dir/node_modules/@octokit/webhooks-examples/api.github.com/index.json"
+  if [[ -f "$BOSUN_WEBHOOK_EXAMPLES" && -f "$stamp" && "$(cat "$stamp")" == "$WEBHOOK_EXAMPLES_VERSION" ]]; then
+    return
+  fi
+  echo "-- npm install @octokit/webhooks-examples@${WEBHOOK_EXAMPLES_VERSION}"
+  mkdir -p "$dir"
+  npm install --silent --no-audit --no-fund --prefix "$dir" "@octokit/webhooks-examples@${WEBHOOK_EXAMPLES_VERSION}"
+  echo "$WEBHOOK_EXAMPLES_VERSION" >"$stamp"
 }

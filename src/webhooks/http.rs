@@ -105,14 +105,16 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Webhoo
 
 fn answer_status(answer: &Answer) -> StatusCode {
     match answer {
-        Answer::Processed(_) | Answer::Duplicate => StatusCode::OK,
+        Answer::Processed(_) | Answer::Duplicate | Answer::Stale(_) => StatusCode::OK,
         Answer::Ignored(_) | Answer::Unused => StatusCode::ACCEPTED,
     }
 }
 
 fn describe(answer: &Answer, delivery: &Delivery) -> String {
     match answer {
-        Answer::Processed(detail) | Answer::Ignored(detail) => detail.clone(),
+        Answer::Processed(detail) | Answer::Ignored(detail) | Answer::Stale(detail) => {
+            detail.clone()
+        }
         Answer::Duplicate => "already processed; nothing done".into(),
         Answer::Unused => format!(
             "{} events are not used; nothing done",

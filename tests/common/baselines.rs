@@ -306,6 +306,7 @@ pub fn baseline(rpc: &str) -> Option<Vec<u8>> {
                 branch: "feat/x".into(),
                 ..Default::default()
             }),
+            observed_time: None,
         }
         .encode_to_vec(),
         "Sessions/GetSession" => pb::GetSessionRequest {
