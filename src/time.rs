@@ -32,6 +32,16 @@ impl UnixMicros {
         Self(self.0.saturating_add(micros))
     }
 
+    /// A protobuf Timestamp (saturating).
+    pub fn from_timestamp(timestamp: &prost_types::Timestamp) -> Self {
+        Self(
+            timestamp
+                .seconds
+                .saturating_mul(1_000_000)
+                .saturating_add(i64::from(timestamp.nanos) / 1_000),
+        )
+    }
+
     pub fn to_timestamp(self) -> prost_types::Timestamp {
         prost_types::Timestamp {
             seconds: self.0.div_euclid(1_000_000),

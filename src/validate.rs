@@ -186,6 +186,23 @@ pub fn update_mask_paths(
     named
 }
 
+/// An optional protobuf Timestamp in RFC 3339's range (0001-01-01 to
+/// 9999-12-31, nanos 0..1e9).
+pub fn timestamp(
+    violations: &mut Violations,
+    field: &str,
+    value: Option<prost_types::Timestamp>,
+) -> Option<crate::time::UnixMicros> {
+    let value = value?;
+    let seconds = -62_135_596_800..=253_402_300_799;
+    if seconds.contains(&value.seconds) && (0..1_000_000_000).contains(&value.nanos) {
+        Some(crate::time::UnixMicros::from_timestamp(&value))
+    } else {
+        violations.add(field, "must be a time between 0001-01-01 and 9999-12-31");
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

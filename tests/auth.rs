@@ -40,6 +40,7 @@ const ROLE_TABLE: &[(&str, [Outcome; 6])] = &[
     ("Processors/ListProcessorState", [Y, Y, Y, Y, U, U]),
     ("Processors/ResetProcessorState", [Y, D, D, D, U, U]),
     ("Processors/GetUsage", [Y, Y, Y, Y, U, U]),
+    ("Processors/GetToolErrors", [Y, Y, Y, Y, U, U]),
     ("Reconciler/RunOnce", [Y, D, D, D, U, U]),
     ("Reconciler/GetStatus", [Y, Y, Y, Y, U, U]),
     ("Reconciler/ListReconcilerRuns", [Y, Y, Y, Y, U, U]),

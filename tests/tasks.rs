@@ -364,10 +364,14 @@ async fn the_development_gate_reads_ci_on_the_head_commit() {
         "no head commit yet"
     );
 
+    // The head comes from the pull request; CI reports on it.
+    server
+        .pull_request(task.id, pb::PullRequestState::Open, SHA_A)
+        .await;
     let ci = server
         .ci(SHA_A, "feature/SHOP-1", "ci/test", CiStatusState::Success)
         .await;
-    assert_eq!(ci.resolution, ShaResolution::Branch as i32);
+    assert_eq!(ci.resolution, ShaResolution::HeadSha as i32);
     assert_eq!(ci.task_id, task.id);
     let advance = ci.advance.expect("evaluated: the session ended");
     assert_eq!(
@@ -399,6 +403,10 @@ async fn a_red_gate_rolls_back_to_development_with_a_gate_failure_lesson() {
         .unwrap();
     server.walk_to(task.id, Stage::Development).await;
     let developer_before = server.task(task.id).await.stage_session_id;
+    // The head comes from the pull request; CI reports on it.
+    server
+        .pull_request(task.id, pb::PullRequestState::Open, SHA_A)
+        .await;
     server
         .ci(SHA_A, "feature/SHOP-1", "ci/test", CiStatusState::Failure)
         .await;
@@ -649,6 +657,10 @@ async fn past_the_rollback_limit_a_red_gate_holds_and_release_resets_the_counts(
         .task
         .unwrap();
     server.walk_to(task.id, Stage::Development).await;
+    // The head comes from the pull request; CI reports on it.
+    server
+        .pull_request(task.id, pb::PullRequestState::Open, SHA_A)
+        .await;
     server
         .ci(SHA_A, "feature/SHOP-1", "ci/test", CiStatusState::Failure)
         .await;
@@ -803,6 +815,10 @@ async fn a_failing_or_switched_off_journal_never_stops_a_transition() {
         .task
         .unwrap();
     server.walk_to(task.id, Stage::Development).await;
+    // The head comes from the pull request; CI reports on it.
+    server
+        .pull_request(task.id, pb::PullRequestState::Open, SHA_A)
+        .await;
     server
         .ci(SHA_A, "feature/SHOP-1", "ci/test", CiStatusState::Failure)
         .await;
@@ -824,6 +840,10 @@ async fn a_failing_or_switched_off_journal_never_stops_a_transition() {
     .execute(&mut conn)
     .await
     .unwrap();
+    // The head comes from the pull request; CI reports on it.
+    server
+        .pull_request(task.id, pb::PullRequestState::Open, SHA_A)
+        .await;
     server
         .ci(SHA_A, "feature/SHOP-1", "ci/test", CiStatusState::Failure)
         .await;
@@ -849,17 +869,25 @@ async fn ci_statuses_resolve_by_head_then_branch_then_the_single_development_tas
         .task
         .unwrap();
     server.walk_to(one.id, Stage::Development).await;
-    // SHA_A became its head while walking; another commit on no known branch
-    // falls back to the single development task, which takes it.
-    let single = server
+    // A result naming a branch no task has resolves nothing; one naming
+    // no branch falls back to the single development task, as history: the
+    // head comes from the pull request only.
+    let elsewhere = server
         .ci(SHA_B, "elsewhere", "ci/test", CiStatusState::Pending)
+        .await;
+    assert_eq!(elsewhere.resolution, ShaResolution::Unresolved as i32);
+    let single = server
+        .ci(SHA_B, "", "ci/test", CiStatusState::Pending)
         .await;
     assert_eq!(
         single.resolution,
         ShaResolution::SingleDevelopmentTask as i32
     );
     assert_eq!(single.task_id, one.id);
-    assert_eq!(server.task(one.id).await.head_sha, SHA_B);
+    assert_eq!(server.task(one.id).await.head_sha, "");
+    server
+        .pull_request(one.id, pb::PullRequestState::Open, SHA_B)
+        .await;
     let by_head = server.ci(SHA_B, "", "lint", CiStatusState::Pending).await;
     assert_eq!(by_head.resolution, ShaResolution::HeadSha as i32);
 
@@ -920,6 +948,10 @@ async fn get_task_facts_shows_what_the_gate_reads_and_changes_nothing() {
         .task
         .unwrap();
     server.walk_to(task.id, Stage::Development).await;
+    // The head comes from the pull request; CI reports on it.
+    server
+        .pull_request(task.id, pb::PullRequestState::Open, SHA_A)
+        .await;
     server
         .ci(SHA_A, "feature/SHOP-1", "ci/test", CiStatusState::Success)
         .await;

@@ -11,6 +11,11 @@ PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
 GRPCURL_VERSION=v1.9.3
 GRPC_HEALTH_PROBE_VERSION=v0.4.40
 GHZ_VERSION=v0.120.0
+# ccusage: the token counter Claude Code users run; tests/usage_ccusage.rs checks
+# bosun's usage totals against it. 20.0.11 ships a native binary per platform
+# (an optional npm dependency) behind a Node launcher (Node >= 20.19.4).
+CCUSAGE_VERSION=20.0.11
+WEBHOOK_EXAMPLES_VERSION=7.6.1
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS_DIR="$REPO_ROOT/.tools"
@@ -122,4 +127,35 @@ ensure_chromium() {
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+}
+
+# ccusage from npm, pinned, into .tools/ccusage (its binary:
+# .tools/ccusage/node_modules/.bin/ccusage). Called by tests/usage_ccusage.rs.
+ensure_ccusage() {
+  local dir="$TOOLS_DIR/ccusage"
+  local stamp="$dir/.version"
+  if [[ -x "$dir/node_modules/.bin/ccusage" && -f "$stamp" && "$(cat "$stamp")" == "$CCUSAGE_VERSION" ]]; then
+    return
+  fi
+  echo "-- npm install ccusage@${CCUSAGE_VERSION} into .tools/ccusage" >&2
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  npm install --prefix "$dir" --no-audit --no-fund --no-save "ccusage@${CCUSAGE_VERSION}" >&2
+  echo "$CCUSAGE_VERSION" >"$stamp"
+}
+
+# GitHub's published webhook examples (npm @octokit/webhooks-examples),
+# pinned, into .tools/webhooks-examples; tests/webhook_examples.rs replays
+# them (BOSUN_WEBHOOK_EXAMPLES names the file).
+ensure_webhook_examples() {
+  local dir="$TOOLS_DIR/webhooks-examples"
+  local stamp="$dir/.version"
+  export BOSUN_WEBHOOK_EXAMPLES="$dir/node_modules/@octokit/webhooks-examples/api.github.com/index.json"
+  if [[ -f "$BOSUN_WEBHOOK_EXAMPLES" && -f "$stamp" && "$(cat "$stamp")" == "$WEBHOOK_EXAMPLES_VERSION" ]]; then
+    return
+  fi
+  echo "-- npm install @octokit/webhooks-examples@${WEBHOOK_EXAMPLES_VERSION}"
+  mkdir -p "$dir"
+  npm install --silent --no-audit --no-fund --prefix "$dir" "@octokit/webhooks-examples@${WEBHOOK_EXAMPLES_VERSION}"
+  echo "$WEBHOOK_EXAMPLES_VERSION" >"$stamp"
 }

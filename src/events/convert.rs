@@ -90,6 +90,12 @@ fn payload(kind: &str, json: &str) -> Result<Option<Payload>, serde_json::Error>
         "processor_state" => Some(Payload::ProcessorState(processors::state_from_payload(
             json,
         )?)),
+        "transcript_usage" => Some(Payload::TranscriptUsage(
+            processors::transcript_usage_from_payload(json)?,
+        )),
+        "transcript_tool_errors" => Some(Payload::TranscriptToolErrors(
+            processors::tool_errors_from_payload(json)?,
+        )),
         _ => None,
     })
 }

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -40,6 +41,8 @@ pub struct Watchers {
     progress_interval: Duration,
     shutdown: CancellationToken,
     open_tx: Arc<watch::Sender<usize>>,
+    /// Events sent to streams, for /metrics.
+    delivered: Counter,
 }
 
 impl Watchers {
@@ -52,7 +55,14 @@ impl Watchers {
             progress_interval,
             shutdown,
             open_tx: Arc::new(watch::channel(0).0),
+            delivered: Counter::default(),
         }
+    }
+
+    /// How many events have been sent to Watch streams (progress messages
+    /// carry none).
+    pub fn delivered_events(&self) -> Counter {
+        self.delivered.clone()
     }
 
     /// How many streams are open, updated as they open and close.
@@ -82,6 +92,7 @@ impl Watchers {
             tx,
             shutdown: self.shutdown.clone(),
             progress_interval: self.progress_interval,
+            delivered: self.delivered.clone(),
             _open: OpenGuard::new(self.open_tx.clone()),
         };
         tokio::spawn(stream.run());
@@ -120,6 +131,7 @@ struct Stream {
     tx: mpsc::Sender<Result<pb::WatchResponse, Status>>,
     shutdown: CancellationToken,
     progress_interval: Duration,
+    delivered: Counter,
     _open: OpenGuard,
 }
 
@@ -183,6 +195,7 @@ impl Stream {
         };
         let sent_events = !page.is_empty();
         if sent_events {
+            let count = page.len() as u64;
             let message = pb::WatchResponse {
                 events: page,
                 resume_seq: next_cursor,
@@ -191,6 +204,7 @@ impl Stream {
             if let Flow::Stop = self.send(Ok(message)).await {
                 return None;
             }
+            self.delivered.inc_by(count);
         }
         self.cursor = next_cursor;
         Some(sent_events)

@@ -52,6 +52,7 @@ pub fn record_request(
         attribution: attribution(&mut v, "lesson.attribution", lesson.attribution),
         target_repo: short_text(&mut v, "lesson.target_repo", lesson.target_repo),
         target_domain: target_domain(&mut v, "lesson.target_domain", lesson.target_domain),
+        dedup_subject: None,
     };
     v.finish((request_id, new))
 }

@@ -99,6 +99,11 @@ pub struct NewLesson {
     pub attribution: Option<Attribution>,
     pub target_repo: Option<String>,
     pub target_domain: Option<TargetDomain>,
+    /// What else tells two AUTO lessons apart for dedup, besides work item,
+    /// type and stage: a recorder that fires per subject (a session, a
+    /// transcript) names it, so one subject's lesson never hides another's.
+    /// Not shown on the lesson.
+    pub dedup_subject: Option<String>,
 }
 
 impl NewLesson {
@@ -122,6 +127,7 @@ impl NewLesson {
             attribution: None,
             target_repo: None,
             target_domain: None,
+            dedup_subject: None,
         }
     }
 }

@@ -83,8 +83,8 @@ impl LessonRow {
     }
 }
 
-/// The newest AUTO lesson equal to `new` (same work item, type and stage;
-/// unset equals unset) created at or after `cutoff`.
+/// The newest AUTO lesson equal to `new` (same work item, type, stage and
+/// dedup subject; unset equals unset) created at or after `cutoff`.
 pub async fn find_duplicate(
     conn: &mut SqliteConnection,
     new: &NewLesson,
@@ -92,12 +92,14 @@ pub async fn find_duplicate(
 ) -> Result<Option<Lesson>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM lessons WHERE source = 'auto' AND lesson_type = ? \
-         AND work_item_id IS ? AND stage IS ? AND create_time >= ? ORDER BY id DESC LIMIT 1"
+         AND work_item_id IS ? AND stage IS ? AND dedup_subject IS ? AND create_time >= ? \
+         ORDER BY id DESC LIMIT 1"
     );
     let row: Option<LessonRow> = sqlx::query_as(&sql)
         .bind(&new.lesson_type)
         .bind(&new.work_item_id)
         .bind(&new.stage)
+        .bind(&new.dedup_subject)
         .bind(cutoff.0)
         .fetch_optional(conn)
         .await?;
@@ -113,7 +115,8 @@ pub async fn insert(
     let sql = format!(
         "INSERT INTO lessons (create_time, lesson_type, work_item_id, task_id, session_id, stage, \
          agent, repo, root_cause, suggestion, detail, status, related_task, source, attribution, \
-         target_repo, target_domain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         target_repo, target_domain, dedup_subject) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          RETURNING {COLUMNS}"
     );
     let row: LessonRow = sqlx::query_as(&sql)
@@ -134,6 +137,7 @@ pub async fn insert(
         .bind(new.attribution.map(Attribution::as_str))
         .bind(&new.target_repo)
         .bind(new.target_domain.map(TargetDomain::as_str))
+        .bind(&new.dedup_subject)
         .fetch_one(conn)
         .await?;
     row.into_lesson()

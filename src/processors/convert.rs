@@ -7,7 +7,8 @@ use std::time::Duration;
 use super::service::ProcessorView;
 use super::{
     Forget, ProcessorRun, ProcessorState, RunError, RunState, RunTrigger, StateFilter, TokenUsage,
-    TranscriptKey, TranscriptUsage, UsageFilter, UsageReport,
+    ToolErrorFilter, ToolErrorReport, TranscriptKey, TranscriptToolErrors, TranscriptUsage,
+    UsageFilter, UsageReport,
 };
 use crate::error::Violations;
 use crate::pb;
@@ -105,6 +106,18 @@ pub fn usage_filter(request: &pb::GetUsageRequest) -> Result<UsageFilter, Violat
         owner: owner(&mut v, "owner", request.owner.clone()),
         session_id: short_text(&mut v, "session_id", request.session_id.clone()),
         model: short_text(&mut v, "model", request.model.clone()),
+    };
+    v.finish(filter)
+}
+
+pub fn tool_error_filter(
+    request: &pb::GetToolErrorsRequest,
+) -> Result<ToolErrorFilter, Violations> {
+    let mut v = Violations::new();
+    let filter = ToolErrorFilter {
+        transcript: transcript_key(&mut v, "transcript", request.transcript.clone()),
+        owner: owner(&mut v, "owner", request.owner.clone()),
+        session_id: short_text(&mut v, "session_id", request.session_id.clone()),
     };
     v.finish(filter)
 }
@@ -249,7 +262,107 @@ pub fn report_to_pb(report: UsageReport, next_page_token: String) -> pb::GetUsag
     }
 }
 
+fn tools_to_pb(by_tool: Vec<(String, i64)>) -> Vec<pb::ToolErrorCount> {
+    by_tool
+        .into_iter()
+        .map(|(tool, errors)| pb::ToolErrorCount { tool, errors })
+        .collect()
+}
+
+fn transcript_tool_errors_to_pb(errors: TranscriptToolErrors) -> pb::TranscriptToolErrors {
+    pb::TranscriptToolErrors {
+        transcript: errors.transcript,
+        owner: errors.owner,
+        session_id: errors.session_id,
+        by_tool: tools_to_pb(errors.by_tool),
+        errors: errors.errors,
+        bursts: errors.bursts,
+        processed_time: Some(errors.processed_time.to_timestamp()),
+    }
+}
+
+/// The answer of GetToolErrors, with the page token already made.
+pub fn tool_error_report_to_pb(
+    report: ToolErrorReport,
+    next_page_token: String,
+) -> pb::GetToolErrorsResponse {
+    pb::GetToolErrorsResponse {
+        transcripts: report
+            .transcripts
+            .into_iter()
+            .map(transcript_tool_errors_to_pb)
+            .collect(),
+        next_page_token,
+        by_tool: tools_to_pb(report.by_tool),
+        errors: report.errors,
+        bursts: report.bursts,
+    }
+}
+
 // Event payloads.
+
+/// A transcript_usage row as its change_log payload spells it (0006).
+#[derive(serde::Deserialize)]
+struct UsagePayload {
+    transcript: String,
+    owner: String,
+    session_id: String,
+    by_model: std::collections::BTreeMap<String, TokenUsage>,
+    processed_time: i64,
+}
+
+pub fn transcript_usage_from_payload(json: &str) -> Result<pb::TranscriptUsage, serde_json::Error> {
+    let UsagePayload {
+        transcript,
+        owner,
+        session_id,
+        by_model,
+        processed_time,
+    } = serde_json::from_str(json)?;
+    let mut usage = TokenUsage::default();
+    by_model.values().for_each(|model| usage.add(model));
+    Ok(transcript_usage_to_pb(TranscriptUsage {
+        transcript,
+        owner,
+        session_id,
+        usage,
+        by_model: by_model.into_iter().collect(),
+        processed_time: UnixMicros(processed_time),
+    }))
+}
+
+/// A transcript_tool_errors row as its change_log payload spells it (0006).
+#[derive(serde::Deserialize)]
+struct ToolErrorsPayload {
+    transcript: String,
+    owner: String,
+    session_id: String,
+    by_tool: std::collections::BTreeMap<String, i64>,
+    errors: i64,
+    bursts: i64,
+    processed_time: i64,
+}
+
+pub fn tool_errors_from_payload(json: &str) -> Result<pb::TranscriptToolErrors, serde_json::Error> {
+    let ToolErrorsPayload {
+        transcript,
+        owner,
+        session_id,
+        by_tool,
+        errors,
+        bursts,
+        processed_time,
+    } = serde_json::from_str(json)?;
+    Ok(transcript_tool_errors_to_pb(TranscriptToolErrors {
+        transcript,
+        owner,
+        session_id,
+        by_tool: by_tool.into_iter().collect(),
+        errors,
+        bursts,
+        processed_time: UnixMicros(processed_time),
+    }))
+}
 
 pub fn run_from_payload(json: &str) -> Result<pb::ProcessorRun, serde_json::Error> {
     serde_json::from_str(json).map(run_to_pb)

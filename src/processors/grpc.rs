@@ -123,4 +123,30 @@ impl pb::processors_server::Processors for ProcessorsApi {
             .unwrap_or_default();
         Ok(Response::new(convert::report_to_pb(report, next)))
     }
+
+    #[tracing::instrument(name = "processors.get_tool_errors", skip_all)]
+    async fn get_tool_errors(
+        &self,
+        request: Request<pb::GetToolErrorsRequest>,
+    ) -> Reply<pb::GetToolErrorsResponse> {
+        let request = request.into_inner();
+        let filter = convert::tool_error_filter(&request).map_err(status)?;
+        let fingerprint = pagination::fingerprint(&filter);
+        let (size, after) =
+            pagination::text_page_request(request.page_size, &request.page_token, &fingerprint)
+                .map_err(status)?;
+        let report = self
+            .service
+            .tool_errors(&filter, after.as_deref(), size)
+            .await
+            .map_err(status)?;
+        let next = report
+            .next_after
+            .as_ref()
+            .map(|key| next_page_token(key, &fingerprint))
+            .unwrap_or_default();
+        Ok(Response::new(convert::tool_error_report_to_pb(
+            report, next,
+        )))
+    }
 }

@@ -10,6 +10,7 @@
 
 mod convert;
 pub mod decide;
+pub mod dedup;
 mod error;
 mod grpc;
 mod pass;
@@ -22,6 +23,7 @@ mod store;
 pub mod tool_errors;
 pub mod transcript;
 pub mod usage;
+mod usage_store;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +34,10 @@ use crate::lessons::Journal;
 use crate::slug::slug_enum;
 use crate::time::UnixMicros;
 
-pub use convert::{run_from_payload, state_from_payload, usage_to_pb};
+pub use convert::{
+    run_from_payload, state_from_payload, tool_errors_from_payload, transcript_usage_from_payload,
+    usage_to_pb,
+};
 pub use error::ProcessorError;
 pub use grpc::ProcessorsApi;
 pub use processor::{Processed, Processor, Product, Registration, StoredTranscript};
@@ -230,4 +235,36 @@ pub struct UsageReport {
     pub next_after: Option<String>,
     pub by_model: Vec<(String, TokenUsage)>,
     pub total: TokenUsage,
+}
+
+/// The filters of GetToolErrors; unset ones match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ToolErrorFilter {
+    pub transcript: Option<String>,
+    pub owner: Option<String>,
+    pub session_id: Option<String>,
+}
+
+/// One transcript's failed tool results, per tool (ordered by tool name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptToolErrors {
+    pub transcript: String,
+    pub owner: String,
+    pub session_id: String,
+    pub by_tool: Vec<(String, i64)>,
+    pub errors: i64,
+    pub bursts: i64,
+    pub processed_time: UnixMicros,
+}
+
+/// GetToolErrors' answer: one page of transcripts, and totals over all
+/// matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolErrorReport {
+    pub transcripts: Vec<TranscriptToolErrors>,
+    /// The transcript key to continue after, when there are more.
+    pub next_after: Option<String>,
+    pub by_tool: Vec<(String, i64)>,
+    pub errors: i64,
+    pub bursts: i64,
 }

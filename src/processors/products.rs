@@ -1,5 +1,5 @@
 //! SQL of what the built-in processors produce: token usage per transcript
-//! (read by GetUsage and shown on Sessions) and failed tool results per
+//! as read by GetUsage and shown on Sessions (written by [`super::usage_store`]) and failed tool results per
 //! transcript (whose new bursts become lessons).
 
 use std::collections::BTreeMap;
@@ -8,8 +8,7 @@ use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
 
 use super::processor::StoredTranscript;
 use super::tool_errors::{LESSON_TYPE, ToolErrorCount};
-use super::usage::TranscriptCount;
-use super::{TokenUsage, TranscriptUsage, UsageFilter};
+use super::{TokenUsage, ToolErrorFilter, TranscriptToolErrors, TranscriptUsage, UsageFilter};
 use crate::lessons::{Journal, NewLesson};
 use crate::storage::StoreError;
 use crate::time::UnixMicros;
@@ -23,28 +22,6 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 fn by_model(transcript: &str, payload: &str) -> Result<ByModel, StoreError> {
     serde_json::from_str(payload)
         .map_err(|err| StoreError::Malformed(format!("usage of {transcript}: {err}")))
-}
-
-/// Replaces the usage stored for the transcript.
-pub async fn save_usage(
-    conn: &mut SqliteConnection,
-    transcript: &StoredTranscript,
-    count: &TranscriptCount,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO transcript_usage (transcript, owner, session_id, by_model, processed_time) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT (transcript) DO UPDATE SET owner = excluded.owner, \
-         session_id = excluded.session_id, by_model = excluded.by_model, \
-         processed_time = excluded.processed_time",
-    )
-    .bind(transcript.key.as_str())
-    .bind(transcript.key.owner())
-    .bind(&count.session_id)
-    .bind(json(&count.by_model)?)
-    .bind(transcript.processed_time.0)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// The usage of every transcript recording `agent_session_id`, summed;
@@ -241,12 +218,102 @@ async fn burst_lesson(
         Some((id, task_id, issue_id, harness)) => (Some(id), task_id, issue_id, Some(harness)),
         None => (None, None, None, None),
     };
+    // A burst in one session never hides one in another: the dedup window
+    // folds bursts of one bosun session, or of one transcript without one.
+    let dedup_subject = match &session_id {
+        Some(id) => format!("session:{id}"),
+        None => format!("transcript:{}", transcript.key),
+    };
     Ok(NewLesson {
         session_id,
         task_id,
         work_item_id,
         agent,
         detail: Some(detail),
+        dedup_subject: Some(dedup_subject),
         ..NewLesson::auto(LESSON_TYPE)
     })
+}
+
+fn push_tool_error_filters(query: &mut QueryBuilder<'_, Sqlite>, filter: &ToolErrorFilter) {
+    let ToolErrorFilter {
+        transcript,
+        owner,
+        session_id,
+    } = filter.clone();
+    if let Some(transcript) = transcript {
+        query.push(" AND t.transcript = ").push_bind(transcript);
+    }
+    if let Some(owner) = owner {
+        query.push(" AND t.owner = ").push_bind(owner);
+    }
+    if let Some(session_id) = session_id {
+        query.push(" AND t.session_id = ").push_bind(session_id);
+    }
+}
+
+/// Matching transcripts' failed tool results ordered by key, after `after`,
+/// at most `limit`.
+pub async fn tool_errors_page(
+    conn: &mut SqliteConnection,
+    filter: &ToolErrorFilter,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<TranscriptToolErrors>, StoreError> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT t.transcript, t.owner, t.session_id, t.by_tool, t.errors, t.bursts, \
+         t.processed_time FROM transcript_tool_errors t WHERE 1 = 1",
+    );
+    push_tool_error_filters(&mut query, filter);
+    if let Some(after) = after {
+        query
+            .push(" AND t.transcript > ")
+            .push_bind(after.to_string());
+    }
+    query
+        .push(" ORDER BY t.transcript LIMIT ")
+        .push_bind(i64::from(limit));
+    let rows: Vec<(String, String, String, String, i64, i64, i64)> =
+        query.build_query_as().fetch_all(conn).await?;
+    rows.into_iter()
+        .map(
+            |(transcript, owner, session_id, by_tool, errors, bursts, processed_time)| {
+                let by_tool: BTreeMap<String, i64> =
+                    serde_json::from_str(&by_tool).map_err(|err| {
+                        StoreError::Malformed(format!("tool errors of {transcript}: {err}"))
+                    })?;
+                Ok(TranscriptToolErrors {
+                    transcript,
+                    owner,
+                    session_id,
+                    by_tool: by_tool.into_iter().collect(),
+                    errors,
+                    bursts,
+                    processed_time: UnixMicros(processed_time),
+                })
+            },
+        )
+        .collect()
+}
+
+/// Failed tool results per tool over every matching transcript, ordered by
+/// tool, and the matching transcripts' errors and bursts in all.
+pub async fn tool_error_totals(
+    conn: &mut SqliteConnection,
+    filter: &ToolErrorFilter,
+) -> Result<(Vec<(String, i64)>, i64, i64), StoreError> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT m.key, SUM(m.value) FROM transcript_tool_errors t, json_each(t.by_tool) m \
+         WHERE 1 = 1",
+    );
+    push_tool_error_filters(&mut query, filter);
+    query.push(" GROUP BY m.key ORDER BY m.key");
+    let by_tool: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *conn).await?;
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT COALESCE(SUM(t.errors), 0), COALESCE(SUM(t.bursts), 0) \
+         FROM transcript_tool_errors t WHERE 1 = 1",
+    );
+    push_tool_error_filters(&mut query, filter);
+    let (errors, bursts): (i64, i64) = query.build_query_as().fetch_one(conn).await?;
+    Ok((by_tool, errors, bursts))
 }

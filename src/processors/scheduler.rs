@@ -20,6 +20,7 @@ use tracing::Instrument;
 use super::pass::Pass;
 use super::processor::Registration;
 use super::{ProcessorRun, RunTrigger, decide, store};
+use crate::pass_metrics::PassFigures;
 use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
 
@@ -32,6 +33,8 @@ pub(super) struct Inner {
     pub dir: Arc<PathBuf>,
     /// Ordered by name.
     pub slots: Vec<Slot>,
+    /// Every pass that ends, for /metrics.
+    pub figures: PassFigures,
 }
 
 /// One processor's place in the scheduler.
@@ -130,7 +133,16 @@ impl Inner {
             stop: stop.clone(),
         };
         let span = tracing::info_span!("processor.pass", processor = %slot.name(), trigger = trigger.as_str());
+        let started = std::time::Instant::now();
         let result = pass.run().instrument(span).await;
+        let state = result
+            .as_ref()
+            .map_or("unrecorded", |run| run.state.as_str());
+        self.figures.observe(
+            &[("processor", slot.name()), ("trigger", trigger.as_str())],
+            state,
+            started.elapsed(),
+        );
         slot.running.store(false, Ordering::SeqCst);
         drop(guard);
         match &result {

@@ -12,8 +12,10 @@ use tokio::sync::oneshot;
 use super::scheduler::{Inner, ManualRun, Scheduler, Slot};
 use super::{
     Forget, ProcessorError, ProcessorRun, ProcessorSettings, ProcessorState, Registration,
-    StateFilter, UsageFilter, UsageReport, decide, products, store, transcript,
+    StateFilter, ToolErrorFilter, ToolErrorReport, UsageFilter, UsageReport, decide, products,
+    store, transcript,
 };
+use crate::pass_metrics::PassFigures;
 use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
 
@@ -64,6 +66,7 @@ impl ProcessorsService {
             db,
             dir: Arc::new(transcripts_dir),
             slots,
+            figures: PassFigures::default(),
         });
         let scheduler = Scheduler {
             inner: inner.clone(),
@@ -222,6 +225,11 @@ impl ProcessorsService {
         Ok(forgotten)
     }
 
+    /// The figures of the passes that ended, for /metrics.
+    pub fn pass_figures(&self) -> PassFigures {
+        self.inner.figures.clone()
+    }
+
     /// One page of transcript usage and the totals over all matching, read
     /// in one transaction so they agree.
     pub async fn usage(
@@ -253,6 +261,39 @@ impl ProcessorsService {
             next_after,
             by_model,
             total,
+        })
+    }
+
+    /// One page of transcripts' failed tool results and the totals over all
+    /// matching, read in one transaction so they agree.
+    pub async fn tool_errors(
+        &self,
+        filter: &ToolErrorFilter,
+        after: Option<&str>,
+        size: u32,
+    ) -> Result<ToolErrorReport, ProcessorError> {
+        let mut tx = self
+            .inner
+            .db
+            .reader()
+            .begin()
+            .await
+            .map_err(StoreError::from)?;
+        let mut transcripts = products::tool_errors_page(&mut tx, filter, after, size + 1).await?;
+        let (by_tool, errors, bursts) = products::tool_error_totals(&mut tx, filter).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        let next_after = if transcripts.len() > size as usize {
+            transcripts.truncate(size as usize);
+            transcripts.last().map(|t| t.transcript.clone())
+        } else {
+            None
+        };
+        Ok(ToolErrorReport {
+            transcripts,
+            next_after,
+            by_tool,
+            errors,
+            bursts,
         })
     }
 }

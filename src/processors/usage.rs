@@ -1,13 +1,19 @@
-//! The `usage` processor: token usage from Claude Code transcripts. Each
-//! assistant line carries `message.id`, `message.model` and `message.usage`;
-//! Claude Code writes one line per content block, so a message may span
-//! several lines with the same id. Each message id is counted once, with the
-//! usage of its last line (the most complete). Lines without an id count on
-//! their own. The transcript's session id is the first `sessionId` in it,
-//! else the file name (Claude Code names the file after the session).
+//! The `usage` processor: token usage from Claude Code transcripts, counted
+//! the way `ccusage` counts it. Claude Code writes one line per content
+//! block, each repeating `message.id`, `requestId` and `message.usage` (the
+//! first lines of a streamed response carry a partial `output_tokens`), and
+//! `claude --resume` starts a new transcript that repeats earlier responses.
+//! An API response is keyed by (`message.id`, `requestId`); this processor
+//! keeps one line per key and transcript (the one with the largest usage,
+//! the first of equals) as a [`Response`]; which transcript a response
+//! repeated across transcripts counts in is decided when it is stored
+//! (see [`dedup`](super::dedup)). Lines of the `<synthetic>` model (API errors
+//! Claude Code writes itself) are not API responses and count nowhere. The
+//! transcript's session id is the first `sessionId` in it, else the file
+//! name (Claude Code names the file after the session).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -15,12 +21,14 @@ use serde::Deserialize;
 use sqlx::SqliteConnection;
 
 use super::processor::{Processed, Processor, Product, StoredTranscript};
-use super::{TokenUsage, Transcript, products};
+use super::{TokenUsage, Transcript, usage_store};
 use crate::storage::StoreError;
 
 pub const NAME: &str = "usage";
 /// The model of an assistant message that names none.
 pub const UNKNOWN_MODEL: &str = "unknown";
+/// The model Claude Code names on the error messages it writes itself.
+pub const SYNTHETIC_MODEL: &str = "<synthetic>";
 
 /// Counts token usage per transcript and per model.
 pub struct Usage;
@@ -33,6 +41,10 @@ struct Line<'a> {
     kind: Option<Cow<'a, str>>,
     #[serde(rename = "sessionId", borrow)]
     session_id: Option<Cow<'a, str>>,
+    #[serde(rename = "requestId", borrow)]
+    request_id: Option<Cow<'a, str>>,
+    #[serde(rename = "isSidechain")]
+    is_sidechain: Option<bool>,
     #[serde(borrow)]
     message: Option<Message<'a>>,
 }
@@ -54,74 +66,120 @@ struct Counts {
     output_tokens: Option<u64>,
     cache_creation_input_tokens: Option<u64>,
     cache_read_input_tokens: Option<u64>,
+    cache_creation: Option<CacheCreation>,
+}
+
+/// The split of cache writes by lifetime; when present, its sum is the
+/// cache creation count (as ccusage reads it).
+#[derive(Deserialize)]
+struct CacheCreation {
+    ephemeral_5m_input_tokens: Option<u64>,
+    ephemeral_1h_input_tokens: Option<u64>,
+}
+
+fn count_of(n: Option<u64>) -> i64 {
+    i64::try_from(n.unwrap_or(0)).unwrap_or(i64::MAX)
 }
 
 impl Counts {
     fn usage(&self) -> TokenUsage {
-        let count = |n: Option<u64>| i64::try_from(n.unwrap_or(0)).unwrap_or(i64::MAX);
+        let created = match &self.cache_creation {
+            Some(split) => count_of(split.ephemeral_5m_input_tokens)
+                .saturating_add(count_of(split.ephemeral_1h_input_tokens)),
+            None => count_of(self.cache_creation_input_tokens),
+        };
         TokenUsage {
-            input_tokens: count(self.input_tokens),
-            output_tokens: count(self.output_tokens),
-            cache_creation_input_tokens: count(self.cache_creation_input_tokens),
-            cache_read_input_tokens: count(self.cache_read_input_tokens),
+            input_tokens: count_of(self.input_tokens),
+            output_tokens: count_of(self.output_tokens),
+            cache_creation_input_tokens: created,
+            cache_read_input_tokens: count_of(self.cache_read_input_tokens),
             messages: 1,
         }
     }
 }
 
-/// One transcript's usage: the session it records and the usage by model.
+/// One API response as one transcript records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The position of the kept line among the transcript's records: among
+    /// equal usages, the earlier line wins.
+    pub line: i64,
+    /// `None` for a line without `message.id`: it counts on its own.
+    pub message_id: Option<String>,
+    pub request_id: Option<String>,
+    /// Written in a sidechain (`isSidechain`, a Task tool conversation).
+    pub sidechain: bool,
+    pub model: String,
+    pub usage: TokenUsage,
+}
+
+/// The size a response is compared by: all of its tokens.
+pub fn total_tokens(usage: &TokenUsage) -> i64 {
+    usage
+        .input_tokens
+        .saturating_add(usage.output_tokens)
+        .saturating_add(usage.cache_creation_input_tokens)
+        .saturating_add(usage.cache_read_input_tokens)
+}
+
+/// One transcript's usage: the session it records and its responses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TranscriptCount {
     pub session_id: String,
-    pub by_model: BTreeMap<String, TokenUsage>,
+    pub responses: Vec<Response>,
 }
 
-impl TranscriptCount {
-    pub fn messages(&self) -> i64 {
-        self.by_model.values().map(|usage| usage.messages).sum()
-    }
-}
-
-/// Counts one transcript.
+/// Reads one transcript.
 pub fn count(transcript: &Transcript) -> TranscriptCount {
     let mut session_id = None;
-    let mut by_id: HashMap<Cow<'_, str>, usize> = HashMap::new();
-    let mut messages: Vec<(Cow<'_, str>, TokenUsage)> = Vec::new();
-    for line in transcript.records::<Line>() {
+    type Key<'a> = (Cow<'a, str>, Option<Cow<'a, str>>, bool);
+    let mut by_key: HashMap<Key<'_>, usize> = HashMap::new();
+    let mut responses: Vec<Response> = Vec::new();
+    for (line, record) in transcript.records::<Line>().enumerate() {
         if session_id.is_none() {
-            session_id = line.session_id;
+            session_id = record.session_id;
         }
-        let Some(message) = line
+        let Some(message) = record
             .message
-            .filter(|_| line.kind.as_deref() == Some("assistant"))
+            .filter(|_| record.kind.as_deref() == Some("assistant"))
         else {
             continue;
         };
         let Some(counts) = message.usage else {
             continue;
         };
-        let counted = (
-            message.model.unwrap_or(Cow::Borrowed(UNKNOWN_MODEL)),
-            counts.usage(),
-        );
-        match message.id {
-            Some(id) => match by_id.get(&id) {
-                Some(&index) => messages[index] = counted,
-                None => {
-                    by_id.insert(id, messages.len());
-                    messages.push(counted);
-                }
-            },
-            None => messages.push(counted),
+        let model = message.model.unwrap_or(Cow::Borrowed(UNKNOWN_MODEL));
+        if model == SYNTHETIC_MODEL {
+            continue;
         }
-    }
-    let mut by_model: BTreeMap<String, TokenUsage> = BTreeMap::new();
-    for (model, usage) in messages {
-        by_model.entry(model.into_owned()).or_default().add(&usage);
+        let sidechain = record.is_sidechain == Some(true);
+        let response = Response {
+            line: line as i64,
+            message_id: message.id.as_deref().map(str::to_string),
+            request_id: record.request_id.as_deref().map(str::to_string),
+            sidechain,
+            model: model.into_owned(),
+            usage: counts.usage(),
+        };
+        let Some(id) = message.id else {
+            responses.push(response);
+            continue;
+        };
+        match by_key.get(&(id.clone(), record.request_id.clone(), sidechain)) {
+            Some(&index) => {
+                if total_tokens(&response.usage) > total_tokens(&responses[index].usage) {
+                    responses[index] = response;
+                }
+            }
+            None => {
+                by_key.insert((id, record.request_id, sidechain), responses.len());
+                responses.push(response);
+            }
+        }
     }
     TranscriptCount {
         session_id: session_id.map_or_else(|| transcript.key().stem().to_string(), Cow::into_owned),
-        by_model,
+        responses,
     }
 }
 
@@ -131,13 +189,14 @@ impl Processor for Usage {
     }
 
     fn description(&self) -> &str {
-        "token usage of each assistant message (counted once per message id), per transcript and per model"
+        "token usage of each API response (counted once per message id and request id across \
+         transcripts), per transcript and per model"
     }
 
     fn process(&self, transcript: &Transcript) -> Result<Processed, String> {
         let count = count(transcript);
         Ok(Processed {
-            items: count.messages(),
+            items: count.responses.len() as i64,
             product: Box::new(count),
         })
     }
@@ -149,87 +208,10 @@ impl Product for TranscriptCount {
         conn: &'c mut SqliteConnection,
         transcript: &'c StoredTranscript,
     ) -> BoxFuture<'c, Result<(), StoreError>> {
-        async move { products::save_usage(conn, transcript, &self).await }.boxed()
+        async move { usage_store::save_usage(conn, transcript, &self).await }.boxed()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::processors::TranscriptKey;
-
-    fn transcript(lines: &[&str]) -> Transcript {
-        Transcript::new(
-            TranscriptKey::parse("proj/3f2a.jsonl").unwrap(),
-            lines.join("\n").into_bytes(),
-        )
-    }
-
-    fn assistant(
-        id: &str,
-        model: &str,
-        input: u64,
-        output: u64,
-        created: u64,
-        read: u64,
-    ) -> String {
-        serde_json::json!({
-            "type": "assistant", "sessionId": "sess-1",
-            "message": {"id": id, "model": model, "role": "assistant",
-                "content": [{"type": "text", "text": "hi"}],
-                "usage": {"input_tokens": input, "output_tokens": output,
-                    "cache_creation_input_tokens": created, "cache_read_input_tokens": read}}
-        })
-        .to_string()
-    }
-
-    #[test]
-    fn a_message_over_several_lines_counts_once_with_its_last_line() {
-        let t = transcript(&[
-            r#"{"type":"user","sessionId":"sess-1","message":{"role":"user","content":"go"}}"#,
-            &assistant("m1", "claude-sonnet-4-5", 10, 1, 100, 1000),
-            &assistant("m1", "claude-sonnet-4-5", 10, 7, 100, 1000),
-            &assistant("m2", "claude-opus-4-1", 3, 4, 5, 6),
-            "{broken",
-            &assistant("m3", "claude-sonnet-4-5", 1, 2, 3, 4),
-        ]);
-        let count = count(&t);
-        assert_eq!(count.session_id, "sess-1");
-        let sonnet = count.by_model["claude-sonnet-4-5"];
-        assert_eq!(
-            sonnet,
-            TokenUsage {
-                input_tokens: 11,
-                output_tokens: 9,
-                cache_creation_input_tokens: 103,
-                cache_read_input_tokens: 1004,
-                messages: 2
-            }
-        );
-        assert_eq!(count.by_model["claude-opus-4-1"].messages, 1);
-        assert_eq!(count.messages(), 3);
-        assert_eq!(t.malformed_lines(), 1);
-    }
-
-    #[test]
-    fn what_is_not_an_assistant_message_with_usage_counts_nothing() {
-        let t = transcript(&[
-            r#"{"type":"summary","summary":"x"}"#,
-            r#"{"type":"user","message":{"role":"user","usage":{"input_tokens":5}}}"#,
-            r#"{"type":"assistant","message":{"id":"m1","model":"m"}}"#,
-            r#"{"type":"assistant","message":{"model":"m","usage":{"input_tokens":2}}}"#,
-            r#"{"type":"assistant","message":{"model":"m","usage":{"input_tokens":3}}}"#,
-            r#"{"type":"assistant","message":{"id":"m9","usage":{"output_tokens":-1}}}"#,
-            r#"{"type":"assistant","message":{"id":"m8","usage":{"output_tokens":4}}}"#,
-        ]);
-        let count = count(&t);
-        assert_eq!(count.session_id, "3f2a", "no sessionId: the file name");
-        assert_eq!(
-            count.by_model["m"].input_tokens, 5,
-            "lines without an id count on their own"
-        );
-        assert_eq!(count.by_model["m"].messages, 2);
-        assert_eq!(count.by_model[UNKNOWN_MODEL].output_tokens, 4);
-        assert_eq!(t.malformed_lines(), 1, "a negative count");
-    }
-}
+#[path = "usage_tests.rs"]
+mod tests;

@@ -30,6 +30,7 @@ pub(super) async fn run(
     tracker: bool,
 ) -> Result<Run, ReconcilerError> {
     let start = UnixMicros::now();
+    let started = std::time::Instant::now();
     let mut run = inner
         .db
         .write(move |conn| {
@@ -65,6 +66,11 @@ pub(super) async fn run(
         .db
         .write(move |conn| async move { store::finish_run(conn, &finished).await }.boxed())
         .await?;
+    inner.figures.observe(
+        &[("trigger", trigger.as_str())],
+        run.state.as_str(),
+        started.elapsed(),
+    );
     tracing::info!(
         run_id = run.id,
         trigger = trigger.as_str(),

@@ -12,6 +12,7 @@ use super::plane::PlaneClient;
 use super::store::{self, RunFilter};
 use super::{ReconcilerConfig, ReconcilerError, Run, RunTrigger, Settings, Side, Status, pass};
 use crate::pagination::{PageRequest, split_page};
+use crate::pass_metrics::PassFigures;
 use crate::storage::{Db, StoreError};
 use crate::tasks::TasksService;
 use crate::time::UnixMicros;
@@ -54,6 +55,8 @@ pub(super) struct Inner {
     /// The pass under way: `Some(0)` while its row is being created.
     running: Mutex<Option<i64>>,
     next_run: Mutex<Option<UnixMicros>>,
+    /// Every pass that ends, for /metrics.
+    pub figures: PassFigures,
 }
 
 /// Held by the pass under way; dropping it frees the slot.
@@ -112,8 +115,14 @@ impl Reconciler {
                 switches,
                 running: Mutex::new(None),
                 next_run: Mutex::new(None),
+                figures: PassFigures::default(),
             }),
         })
+    }
+
+    /// The figures of the passes that ended, for /metrics.
+    pub fn pass_figures(&self) -> PassFigures {
+        self.inner.figures.clone()
     }
 
     /// A reloaded configuration resets the kill-switches.

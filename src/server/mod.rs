@@ -13,6 +13,7 @@
 //! both listeners serve TLS.
 
 mod admission;
+pub mod exposition;
 mod front_door;
 mod limits;
 mod metrics;
@@ -259,6 +260,17 @@ impl Server {
         } = self;
         let mut registry = Registry::with_prefix("bosun");
         let grpc_metrics = metrics::register(&mut registry, db.head(), watchers.open_streams());
+        registry.register(
+            "watch_events_delivered",
+            "Events sent to Events.Watch streams",
+            watchers.delivered_events(),
+        );
+        processors
+            .pass_figures()
+            .register(&mut registry, "processor", "Processor");
+        reconciler
+            .pass_figures()
+            .register(&mut registry, "reconciler", "Reconciler");
         let admission = AdmissionLayer::new(&config.limits, &mut registry);
         let (health, health_service) = tonic_health::server::health_reporter();
         for service in SERVING_SERVICES {

@@ -413,6 +413,7 @@ pub fn pull_request_report(
         title: short_text(&mut v, "pull_request.title", pull_request.title),
         checks: checks(&mut v, pull_request.checks),
         comments: comments(&mut v, pull_request.comments),
+        observed_time: validate::timestamp(&mut v, "observed_time", request.observed_time),
     };
     finish(v, (request_id, target, Some(report)))
 }

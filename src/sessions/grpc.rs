@@ -2,7 +2,9 @@
 
 use tonic::{Request, Response, Status};
 
-use super::{SessionError, SessionOrder, SessionsService, convert, convert_reads};
+use super::{
+    ReportOutcome, SessionError, SessionOrder, SessionsService, convert, convert_reads,
+};
 use crate::error::{Violations, to_status};
 use crate::pagination::{self, next_page_token};
 use crate::pb;
@@ -207,14 +209,15 @@ impl pb::sessions_server::Sessions for SessionsApi {
     ) -> Reply<pb::ReportPullRequestResponse> {
         let (request_id, target, report) =
             convert::pull_request_report(request.into_inner()).map_err(status)?;
-        let (view, dropped) = self
+        let (view, outcome) = self
             .service
             .report_pull_request(target, report, request_id)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ReportPullRequestResponse {
             session: Some(convert::view_to_pb(view)),
-            dropped,
+            dropped: outcome == ReportOutcome::Dropped,
+            stale: outcome == ReportOutcome::Stale,
         }))
     }
 

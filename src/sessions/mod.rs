@@ -22,7 +22,9 @@ pub use convert::{
 };
 pub use error::SessionError;
 pub use grpc::SessionsApi;
-pub use observe::{CheckReport, PullRequestReport, SessionRef, origin_matches, origin_repo};
+pub use observe::{
+    CheckReport, PullRequestReport, ReportOutcome, SessionRef, origin_matches, origin_repo,
+};
 pub use reads::{AttentionItem, HeldTask};
 pub(crate) use service::insert_not_started;
 pub use service::{

@@ -4,7 +4,7 @@
 //! as the facts that caused them.
 
 use futures::FutureExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +19,7 @@ use super::{
     TerminationReason,
 };
 use crate::idempotency::IdempotencyKey;
+use crate::repo_id::RepoId;
 use crate::storage::StoreError;
 use crate::time::UnixMicros;
 
@@ -50,6 +51,54 @@ pub struct PullRequestReport {
     pub title: Option<String>,
     pub checks: Vec<CheckReport>,
     pub comments: Vec<Comment>,
+    /// When the forge last updated the pull request, if the reporter says.
+    pub observed_time: Option<UnixMicros>,
+}
+
+/// What a pull-request report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredOutcome", into = "StoredOutcome")]
+pub enum ReportOutcome {
+    Applied,
+    /// The fetch failed (`fetched=false`): nothing written.
+    Dropped,
+    /// Older than the newest report applied: nothing written.
+    Stale,
+}
+
+/// How a [`ReportOutcome`] is kept with an idempotent result: the
+/// `dropped` flag it was before stale reports existed, or "stale".
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StoredOutcome {
+    Dropped(bool),
+    Named(String),
+}
+
+impl From<StoredOutcome> for ReportOutcome {
+    fn from(stored: StoredOutcome) -> Self {
+        match stored {
+            StoredOutcome::Dropped(true) => Self::Dropped,
+            StoredOutcome::Named(name) if name == "stale" => Self::Stale,
+            _ => Self::Applied,
+        }
+    }
+}
+
+impl From<ReportOutcome> for StoredOutcome {
+    fn from(outcome: ReportOutcome) -> Self {
+        match outcome {
+            ReportOutcome::Applied => Self::Dropped(false),
+            ReportOutcome::Dropped => Self::Dropped(true),
+            ReportOutcome::Stale => Self::Named("stale".into()),
+        }
+    }
+}
+
+/// Whether a report observed at `incoming` is older than the newest one
+/// applied (`applied`); a report without a time is a fresh fetch.
+pub fn is_stale_report(applied: Option<UnixMicros>, incoming: Option<UnixMicros>) -> bool {
+    matches!((applied, incoming), (Some(applied), Some(incoming)) if incoming < applied)
 }
 
 /// One check run as reported.
@@ -107,14 +156,15 @@ impl SessionsService {
         .await
     }
 
-    /// Records a pull request report; `Ok((view, true))` when it was dropped
-    /// because the fetch failed (nothing written).
+    /// Records a pull request report, unless the fetch failed (dropped) or
+    /// it is older than the newest one applied (stale): then nothing is
+    /// written.
     pub async fn report_pull_request(
         &self,
         target: SessionRef,
         report: Option<PullRequestReport>,
         request_id: Option<String>,
-    ) -> Result<(SessionView, bool), SessionError> {
+    ) -> Result<(SessionView, ReportOutcome), SessionError> {
         let key = IdempotencyKey::new(
             "sessions.report_pull_request",
             request_id,
@@ -124,8 +174,15 @@ impl SessionsService {
             async move {
                 let mut session = resolve(conn, &target).await?;
                 let Some(report) = report else {
-                    return Ok((view(conn, session).await?, true));
+                    return Ok((view(conn, session).await?, ReportOutcome::Dropped));
                 };
+                let applied = store::observed_time(&mut *conn, &session.id).await?;
+                if is_stale_report(applied, report.observed_time) {
+                    return Ok((view(conn, session).await?, ReportOutcome::Stale));
+                }
+                if let Some(at) = report.observed_time {
+                    store::observe(&mut *conn, &session.id, at).await?;
+                }
                 let now = UnixMicros::now();
                 if let (Some(task_id), Some(sha)) = (session.task_id, &report.head_sha) {
                     crate::tasks::note_head_sha(conn, task_id, sha).await?;
@@ -139,7 +196,7 @@ impl SessionsService {
                     store::save_session(conn, &session).await?;
                 }
                 react(conn, &session).await?;
-                Ok((view(conn, session).await?, false))
+                Ok((view(conn, session).await?, ReportOutcome::Applied))
             }
             .boxed()
         })
@@ -225,25 +282,16 @@ async fn resolve(
         .ok_or_else(|| SessionError::SessionNotFound(format!("{repo}@{branch}")))
 }
 
-/// The forge repository "owner/name" of an origin URL (https or scp-like,
-/// with or without .git).
+/// The forge repository "owner/name" of an origin URL, in its canonical
+/// spelling ([`RepoId`]).
 pub fn origin_repo(origin_url: &str) -> Option<String> {
-    let path = origin_url.trim_end_matches('/').trim_end_matches(".git");
-    let path = path.rsplit_once(':').map_or(
-        path,
-        |(head, tail)| if head.contains("//") { path } else { tail },
-    );
-    let mut parts = path.rsplit('/');
-    let (Some(name), Some(owner)) = (parts.next(), parts.next()) else {
-        return None;
-    };
-    (!name.is_empty() && !owner.is_empty()).then(|| format!("{owner}/{name}"))
+    RepoId::from_origin(origin_url).map(|id| id.to_string())
 }
 
-/// Whether an origin URL is the forge repository "owner/name"
-/// (case-insensitive).
+/// Whether an origin URL is the forge repository "owner/name" (compared as
+/// [`RepoId`]s: case-insensitive).
 pub fn origin_matches(origin_url: &str, repo: &str) -> bool {
-    origin_repo(origin_url).is_some_and(|path| path.eq_ignore_ascii_case(repo.trim_matches('/')))
+    RepoId::from_origin(origin_url).is_some_and(|id| Some(id) == RepoId::parse(repo))
 }
 
 /// Writes the pull request row (comments included) and its check runs, each
@@ -427,23 +475,5 @@ async fn apply_change(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::origin_matches;
-
-    #[test]
-    fn origins_match_forge_repositories() {
-        let cases = [
-            ("https://github.com/acme/mer.git", "acme/mer", true),
-            ("https://github.com/acme/mer", "ACME/Mer", true),
-            ("git@github.com:acme/mer.git", "acme/mer", true),
-            ("ssh://git@gitea.local:2222/acme/mer.git", "acme/mer", true),
-            ("https://github.com/acme/mer/", "acme/mer", true),
-            ("https://github.com/acme/mer-two.git", "acme/mer", false),
-            ("https://github.com/other/mer.git", "acme/mer", false),
-            ("mer", "acme/mer", false),
-        ];
-        for (origin, repo, expected) in cases {
-            assert_eq!(origin_matches(origin, repo), expected, "{origin} vs {repo}");
-        }
-    }
-}
+#[path = "observe_tests.rs"]
+mod tests;

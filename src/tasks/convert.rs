@@ -17,6 +17,7 @@ use crate::pb::record_verdict_request::TaskRef as PbTaskRef;
 use crate::proto_enum::{
     ProtoEnum, optional_from_pb, optional_to_pb, proto_enum, required_from_pb,
 };
+use crate::repo_id::RepoId;
 use crate::validate::{self, long_text, positive_id, required_text, short_text, text};
 
 proto_enum!(TaskOrder => pb::TaskOrder { CreateTime, UpdateTime });
@@ -59,7 +60,7 @@ pub fn new_task(request: pb::StartTaskRequest) -> Result<(Option<String>, NewTas
         tracker_issue_id: required_text(&mut v, "tracker_issue_id", request.tracker_issue_id),
         work_item_id: required_text(&mut v, "work_item_id", request.work_item_id),
         title: short_text(&mut v, "title", request.title).unwrap_or_default(),
-        repo: short_text(&mut v, "repo", request.repo),
+        repo: short_text(&mut v, "repo", request.repo).map(|repo| RepoId::canonical(&repo)),
         branch: short_text(&mut v, "branch", request.branch),
     };
     v.finish((request_id, new))
@@ -70,7 +71,7 @@ pub fn task_filter(request: &pb::ListTasksRequest) -> Result<TaskFilter, Violati
     let filter = TaskFilter {
         project_id: short_text(&mut v, "project_id", request.project_id.clone()),
         stage: optional_from_pb(&mut v, "stage", request.stage),
-        repo: short_text(&mut v, "repo", request.repo.clone()),
+        repo: short_text(&mut v, "repo", request.repo.clone()).map(|repo| RepoId::canonical(&repo)),
         held: request.held,
         work_item_id: short_text(&mut v, "work_item_id", request.work_item_id.clone()),
         tracker_issue_id: short_text(&mut v, "tracker_issue_id", request.tracker_issue_id.clone()),
@@ -92,7 +93,7 @@ pub fn new_ci_status(
     let mut v = Violations::new();
     let request_id = validate::request_id(&mut v, "request_id", request.request_id);
     let new = NewCiStatus {
-        repo: required_text(&mut v, "repo", request.repo),
+        repo: RepoId::canonical(&required_text(&mut v, "repo", request.repo)),
         sha: sha(&mut v, "sha", request.sha, true).unwrap_or_default(),
         branch: short_text(&mut v, "branch", request.branch),
         context: required_text(&mut v, "context", request.context),

@@ -140,18 +140,15 @@ impl TasksService {
                 .await?;
                 let (resolution, task) =
                     resolve(&mut mover, &new.repo, &new.sha, new.branch.as_deref()).await?;
+                // The head comes from the pull request, never from CI: a
+                // result on another commit is history, not a gate fact.
                 let advance = match task {
-                    Some(mut task) => {
-                        if task.head_sha.as_deref() != Some(new.sha.as_str()) {
-                            task.head_sha = Some(new.sha.clone());
-                            task.update_time = now;
-                            store::save_task(mover.conn, &task).await?;
-                        }
+                    Some(task) if counts_toward_gate(task.head_sha.as_deref(), &new.sha) => {
                         settle_if_waiting(&mut mover, task.id, &[Stage::Development])
                             .await?
                             .1
                     }
-                    None => None,
+                    _ => None,
                 };
                 Ok(CiRecorded {
                     status,
@@ -304,38 +301,73 @@ impl TasksService {
     }
 }
 
-/// Resolves a commit to a task, first match wins: a task of the repo whose
-/// head is the sha; the open task on the branch; the repo's single
-/// development-stage task.
+/// Whether a CI result on `sha` is a fact for the gate of a task whose head
+/// is `head`: only a result on the head commit is.
+pub fn counts_toward_gate(head: Option<&str>, sha: &str) -> bool {
+    head.is_some_and(|head| head.eq_ignore_ascii_case(sha))
+}
+
+/// Which task a CI result belongs to, first match wins: the task whose head
+/// is the sha; the open task on the branch the result names; and, only for
+/// a result that names no branch at all, the repo's single
+/// development-stage task (a result naming a branch no task has resolves
+/// nothing).
+pub fn resolution(
+    by_head: Option<i64>,
+    by_branch: Option<i64>,
+    names_branch: bool,
+    development: &[i64],
+) -> Resolution {
+    match (by_head, by_branch, development) {
+        (Some(id), _, _) => Resolution::HeadSha(id),
+        (None, Some(id), _) => Resolution::Branch(id),
+        (None, None, _) if names_branch => Resolution::Unresolved,
+        (None, None, []) => Resolution::Unresolved,
+        (None, None, [id]) => Resolution::SingleDevelopmentTask(*id),
+        (None, None, several) => Resolution::Ambiguous(several.to_vec()),
+    }
+}
+
+/// Resolves a commit to a task ([`resolution`]) and loads it.
 async fn resolve(
     mover: &mut Mover<'_>,
     repo: &str,
     sha: &str,
     branch: Option<&str>,
 ) -> Result<(Resolution, Option<Task>), TaskError> {
-    if let Some(task) = store::task_with_head(mover.conn, repo, sha).await? {
-        return Ok((Resolution::HeadSha(task.id), Some(task)));
-    }
-    if let Some(branch) = branch
-        && let Some(task) = store::open_task_on_branch(mover.conn, repo, branch).await?
-    {
-        return Ok((Resolution::Branch(task.id), Some(task)));
-    }
-    let candidates = store::development_tasks(mover.conn, repo).await?;
-    match candidates.as_slice() {
-        [] => Ok((Resolution::Unresolved, None)),
-        [id] => {
-            let task = flow::reload(mover.conn, *id).await?;
-            Ok((Resolution::SingleDevelopmentTask(*id), Some(task)))
-        }
-        _ => {
+    let by_head = store::task_with_head(mover.conn, repo, sha).await?;
+    let by_branch = match (&by_head, branch) {
+        (None, Some(branch)) => store::open_task_on_branch(mover.conn, repo, branch).await?,
+        _ => None,
+    };
+    let development = match (&by_head, &by_branch, branch) {
+        (None, None, None) => store::development_tasks(mover.conn, repo).await?,
+        _ => Vec::new(),
+    };
+    let resolved = resolution(
+        by_head.as_ref().map(|t| t.id),
+        by_branch.as_ref().map(|t| t.id),
+        branch.is_some(),
+        &development,
+    );
+    let task = match &resolved {
+        Resolution::HeadSha(_) => by_head,
+        Resolution::Branch(_) => by_branch,
+        Resolution::SingleDevelopmentTask(id) => Some(flow::reload(mover.conn, *id).await?),
+        Resolution::Unresolved => None,
+        Resolution::Ambiguous(candidates) => {
             tracing::info!(
                 repo,
                 sha,
                 ?candidates,
                 "CI status not resolved: several development-stage tasks"
             );
-            Ok((Resolution::Ambiguous(candidates), None))
+            None
         }
-    }
+    };
+    Ok((resolved, task))
 }
+
+#[cfg(test)]
+#[path = "record_tests.rs"]
+mod tests;

@@ -4,6 +4,9 @@
 //! (its calls succeeded, or it called for nothing), so one that failed is
 //! processed when the sender retries it. Bounded: past `capacity` rows the
 //! oldest are forgotten.
+//!
+//! The same file keeps the ordering memory of [`super::ordering`]: the
+//! highest rank applied per forge entity, bounded the same way.
 
 use std::path::Path;
 
@@ -12,6 +15,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::Source;
+use super::ordering::Rank;
 use crate::storage::BUSY_TIMEOUT;
 
 /// The shim's file inside the data dir.
@@ -23,6 +27,15 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS seen_deliveries (
     delivery_key TEXT NOT NULL,
     seen_at INTEGER NOT NULL,
     UNIQUE (source, delivery_key)
+);
+CREATE TABLE IF NOT EXISTS entity_positions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    rank_a INTEGER NOT NULL,
+    rank_b INTEGER NOT NULL,
+    rank_c INTEGER NOT NULL,
+    UNIQUE (source, entity)
 )";
 
 #[derive(Clone)]
@@ -49,7 +62,7 @@ impl DedupStore {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open {}", path.display()))?;
-        sqlx::query(SCHEMA)
+        sqlx::raw_sql(SCHEMA)
             .execute(&pool)
             .await
             .with_context(|| format!("cannot prepare {}", path.display()))?;
@@ -84,6 +97,54 @@ impl DedupStore {
         sqlx::query(
             "DELETE FROM seen_deliveries
              WHERE id <= (SELECT MAX(id) FROM seen_deliveries) - ?",
+        )
+        .bind(i64::from(self.capacity))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// The highest rank applied for `entity` of `source`.
+    pub async fn position(
+        &self,
+        source: Source,
+        entity: &str,
+    ) -> Result<Option<Rank>, sqlx::Error> {
+        let row: Option<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT rank_a, rank_b, rank_c FROM entity_positions WHERE source = ? AND entity = ?",
+        )
+        .bind(source.as_str())
+        .bind(entity)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(a, b, c)| [a, b, c]))
+    }
+
+    /// Raises `entity`'s applied rank to `rank` (a lower one changes
+    /// nothing), then forgets the entities beyond the capacity.
+    pub async fn advance(
+        &self,
+        source: Source,
+        entity: &str,
+        rank: Rank,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO entity_positions (source, entity, rank_a, rank_b, rank_c) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (source, entity) DO UPDATE SET
+                 rank_a = excluded.rank_a, rank_b = excluded.rank_b, rank_c = excluded.rank_c
+             WHERE (excluded.rank_a, excluded.rank_b, excluded.rank_c) > (rank_a, rank_b, rank_c)",
+        )
+        .bind(source.as_str())
+        .bind(entity)
+        .bind(rank[0])
+        .bind(rank[1])
+        .bind(rank[2])
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM entity_positions
+             WHERE id <= (SELECT MAX(id) FROM entity_positions) - ?",
         )
         .bind(i64::from(self.capacity))
         .execute(&mut *tx)
@@ -132,5 +193,33 @@ mod tests {
             "oldest forgotten"
         );
         assert!(store.seen(Source::Plane, "d4").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn positions_only_rise() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DedupStore::open(dir.path(), 3).await.unwrap();
+        assert_eq!(store.position(Source::GitHub, "r/1").await.unwrap(), None);
+        store
+            .advance(Source::GitHub, "r/1", [2, 5, 0])
+            .await
+            .unwrap();
+        store
+            .advance(Source::GitHub, "r/1", [0, 9, 0])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.position(Source::GitHub, "r/1").await.unwrap(),
+            Some([2, 5, 0])
+        );
+        store
+            .advance(Source::GitHub, "r/1", [2, 6, 0])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.position(Source::GitHub, "r/1").await.unwrap(),
+            Some([2, 6, 0])
+        );
+        assert_eq!(store.position(Source::Gitea, "r/1").await.unwrap(), None);
     }
 }

@@ -3,7 +3,11 @@
 //! The JSON shapes are read in [`super::forge_json`]; this file holds the
 //! facts and the pure tables that map forge words onto bosun's enums.
 
+use serde::Deserialize;
+
+use super::ordering::Position;
 use crate::pb::{CheckStatus, CiStatusState, Mergeability, PullRequestState};
+use crate::repo_id::RepoId;
 
 /// The repository a delivery is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +16,57 @@ pub struct Repo {
     pub full_name: String,
     /// The repository's web page, to build a pull request's URL from.
     pub html_url: String,
+}
+
+impl ForgeEvent {
+    pub fn repo(&self) -> &Repo {
+        match self {
+            Self::PullRequest(e) => &e.repo,
+            Self::Ci(e) => &e.repo,
+        }
+    }
+
+    pub fn position(&self) -> Option<&Position> {
+        match self {
+            Self::PullRequest(e) => e.position.as_ref(),
+            Self::Ci(e) => e.position.as_ref(),
+        }
+    }
+}
+
+/// A repository as a pull request's `head.repo` or `base.repo` names it:
+/// GitHub's pull request events and Gitea give `full_name`; the pull
+/// requests inside GitHub's check runs and suites give only `id`, `url` and
+/// `name`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct RepoRef {
+    pub id: Option<i64>,
+    pub full_name: Option<String>,
+    pub url: Option<String>,
+}
+
+/// Whether a pull request's head lives in another repository than `repo`
+/// (a fork). `head` is `None` when the payload does not name a head
+/// repository and `Some(None)` when it names none (GitHub's `null` for a
+/// deleted fork); `base` is the pull request's base repository, if named.
+pub fn from_fork(repo: &Repo, base: Option<&RepoRef>, head: Option<Option<&RepoRef>>) -> bool {
+    let Some(head) = head else {
+        return false;
+    };
+    let Some(head) = head else {
+        return true;
+    };
+    let ours = RepoId::parse(&repo.full_name);
+    if let Some(name) = &head.full_name {
+        return RepoId::parse(name) != ours;
+    }
+    if let (Some(head_id), Some(base_id)) = (head.id, base.and_then(|b| b.id)) {
+        return head_id != base_id;
+    }
+    if let Some(url) = &head.url {
+        return RepoId::from_origin(url) != ours;
+    }
+    false
 }
 
 /// One delivery's facts.
@@ -28,6 +83,8 @@ pub struct PullRequestEvent {
     pub repo: Repo,
     pub pull_request: PullRequestFacts,
     pub review: Review,
+    /// Where the delivery stands among those about the pull request.
+    pub position: Option<Position>,
 }
 
 /// A pull request as the forge describes it in the delivery.
@@ -42,7 +99,10 @@ pub struct PullRequestFacts {
     pub branch: String,
     /// Empty when the payload does not say.
     pub title: String,
+    /// `None` when the delivery does not carry it (reviews).
     pub mergeability: Option<Mergeability>,
+    /// The head branch lives in another repository than the base (a fork).
+    pub from_fork: bool,
 }
 
 /// A review carried by the delivery.
@@ -84,6 +144,10 @@ pub struct CiEvent {
     pub pull_requests: Vec<PullRequestRef>,
     /// Branches whose head is `sha` (GitHub statuses).
     pub branch_heads: Vec<String>,
+    /// Branches that contain `sha` below their head (GitHub statuses).
+    pub containing_branches: Vec<String>,
+    /// Where the delivery stands among those about the run or status.
+    pub position: Option<Position>,
 }
 
 /// A pull request named inside a CI payload.
@@ -92,6 +156,8 @@ pub struct PullRequestRef {
     pub number: i64,
     pub branch: String,
     pub head_sha: String,
+    /// The pull request's head lives in another repository (a fork).
+    pub from_fork: bool,
 }
 
 /// A check run's, check suite's or workflow run's `status` and
@@ -248,6 +314,47 @@ mod tests {
                 mergeability(mergeable, state),
                 expected,
                 "{mergeable:?} {state:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn forks_are_told_by_the_head_repository() {
+        let repo = Repo {
+            full_name: "Codertocat/Hello-World".into(),
+            html_url: String::new(),
+        };
+        let named = |name: &str| RepoRef {
+            full_name: Some(name.into()),
+            ..Default::default()
+        };
+        let numbered = |id: i64, url: &str| RepoRef {
+            id: Some(id),
+            url: Some(url.into()),
+            ..Default::default()
+        };
+        let api = "https://api.github.com/repos/Codertocat/Hello-World";
+        let fork_api = "https://api.github.com/repos/mallory/Hello-World";
+        let cases = [
+            (None, None, false),
+            (None, Some(None), true),
+            (None, Some(Some(named("codertocat/hello-world"))), false),
+            (None, Some(Some(named("mallory/Hello-World"))), true),
+            (Some(numbered(1, api)), Some(Some(numbered(1, api))), false),
+            (
+                Some(numbered(1, api)),
+                Some(Some(numbered(2, fork_api))),
+                true,
+            ),
+            (None, Some(Some(numbered(2, fork_api))), true),
+            (None, Some(Some(numbered(1, api))), false),
+            (None, Some(Some(RepoRef::default())), false),
+        ];
+        for (base, head, expected) in cases {
+            assert_eq!(
+                from_fork(&repo, base.as_ref(), head.as_ref().map(Option::as_ref)),
+                expected,
+                "{base:?} {head:?}"
             );
         }
     }

@@ -6,13 +6,15 @@
 //! `pull_request_approved`, `pull_request_rejected` and
 //! `pull_request_comment`.
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 
 use super::forge::{
-    self, ForgeEvent, PullRequestEvent, PullRequestFacts, PullRequestRef, Repo, Review,
+    self, ForgeEvent, PullRequestEvent, PullRequestFacts, PullRequestRef, Repo, RepoRef, Review,
 };
+use super::ordering::{self, Position};
 use super::{ParseError, Source, ci_json};
+use crate::repo_id::RepoId;
 
 /// The event kinds each forge's deliveries are translated from.
 pub const GITHUB_EVENTS: &[&str] = &[
@@ -87,6 +89,21 @@ pub(super) struct BranchJson {
     #[serde(rename = "ref")]
     name: String,
     sha: String,
+    /// `None` when absent, `Some(None)` when `null` (a deleted fork).
+    #[serde(default, deserialize_with = "present")]
+    repo: Option<Option<RepoRef>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct BaseJson {
+    repo: Option<RepoRef>,
+}
+
+/// A field that is there, even as `null`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -98,9 +115,11 @@ pub(super) struct PullRequestJson {
     merged: Option<bool>,
     merged_at: Option<String>,
     draft: Option<bool>,
+    updated_at: Option<String>,
     mergeable: Option<bool>,
     mergeable_state: Option<String>,
     pub(super) head: BranchJson,
+    pub(super) base: Option<BaseJson>,
 }
 
 #[derive(Deserialize)]
@@ -131,11 +150,27 @@ fn pull_request(
     let repo = required(payload.repository, "repository")?.into_repo()?;
     let pr = required(payload.pull_request, "pull_request")?;
     let sha = commit(pr.head.sha, "pull_request.head.sha")?;
+    let base = pr.base.and_then(|b| b.repo);
+    let from_fork = forge::from_fork(
+        &repo,
+        base.as_ref(),
+        pr.head.repo.as_ref().map(Option::as_ref),
+    );
     let merged = pr.merged.unwrap_or(false) || pr.merged_at.is_some();
+    // A review delivery carries no mergeability (GitHub sends the PR
+    // without it): the known value stands.
     let mergeability = match source {
-        Source::GitHub => forge::mergeability(pr.mergeable, pr.mergeable_state.as_deref()),
-        _ => forge::mergeability(pr.mergeable, None),
+        _ if payload.review.is_some() || gitea_review.is_some() => None,
+        Source::GitHub => Some(forge::mergeability(
+            pr.mergeable,
+            pr.mergeable_state.as_deref(),
+        )),
+        _ => Some(forge::mergeability(pr.mergeable, None)),
     };
+    let position = ordering::micros(pr.updated_at.as_deref()).map(|at| Position {
+        entity: format!("{}/pull/{}", RepoId::canonical(&repo.full_name), pr.number),
+        rank: [at, 0, 0],
+    });
     let url = pr
         .html_url
         .filter(|url| !url.is_empty())
@@ -166,10 +201,12 @@ fn pull_request(
             head_sha: sha,
             title: pr.title.unwrap_or_default(),
             branch: nonempty(Some(pr.head.name), "pull_request.head.ref")?,
-            mergeability: Some(mergeability),
+            mergeability,
+            from_fork,
         },
         repo,
         review,
+        position,
     }))
 }
 
@@ -190,15 +227,25 @@ pub fn pull_request_url(source: Source, repo: &Repo, number: i64) -> String {
 pub(super) struct PullRequestRefJson {
     pub(super) number: i64,
     pub(super) head: BranchJson,
+    pub(super) base: Option<BaseJson>,
 }
 
-pub(super) fn refs(refs: Vec<PullRequestRefJson>) -> Vec<PullRequestRef> {
+/// The pull requests a CI payload names on `repo`.
+pub(super) fn refs(repo: &Repo, refs: Vec<PullRequestRefJson>) -> Vec<PullRequestRef> {
     refs.into_iter()
         .filter(|r| r.number > 0 && forge::is_commit_sha(&r.head.sha))
-        .map(|r| PullRequestRef {
-            number: r.number,
-            branch: r.head.name,
-            head_sha: r.head.sha.to_ascii_lowercase(),
+        .map(|r| {
+            let base = r.base.and_then(|b| b.repo);
+            PullRequestRef {
+                number: r.number,
+                from_fork: forge::from_fork(
+                    repo,
+                    base.as_ref(),
+                    r.head.repo.as_ref().map(Option::as_ref),
+                ),
+                branch: r.head.name,
+                head_sha: r.head.sha.to_ascii_lowercase(),
+            }
         })
         .collect()
 }

@@ -26,8 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::service::{Answer, Delivery};
 use super::translate::clip;
 use super::{Shim, Source, WebhookError};
-
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+use crate::server::exposition;
 
 struct App {
     shim: Arc<Shim>,
@@ -106,14 +105,16 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Webhoo
 
 fn answer_status(answer: &Answer) -> StatusCode {
     match answer {
-        Answer::Processed(_) | Answer::Duplicate => StatusCode::OK,
+        Answer::Processed(_) | Answer::Duplicate | Answer::Stale(_) => StatusCode::OK,
         Answer::Ignored(_) | Answer::Unused => StatusCode::ACCEPTED,
     }
 }
 
 fn describe(answer: &Answer, delivery: &Delivery) -> String {
     match answer {
-        Answer::Processed(detail) | Answer::Ignored(detail) => detail.clone(),
+        Answer::Processed(detail) | Answer::Ignored(detail) | Answer::Stale(detail) => {
+            detail.clone()
+        }
         Answer::Duplicate => "already processed; nothing done".into(),
         Answer::Unused => format!(
             "{} events are not used; nothing done",
@@ -168,10 +169,13 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let mut text = String::new();
-    match prometheus_client::encoding::text::encode(&mut text, &app.registry) {
-        Ok(()) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
+async fn metrics(State(app): State<Arc<App>>, headers: axum::http::HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
+    let format = exposition::negotiate(accept);
+    match exposition::encode(&app.registry, format) {
+        Ok(text) => ([(header::CONTENT_TYPE, format.content_type())], text).into_response(),
         Err(err) => {
             tracing::error!(error = %err, "encoding metrics failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

@@ -17,11 +17,13 @@ mod dedup;
 mod error;
 pub mod forge;
 mod forge_json;
+mod forge_service;
 #[cfg(test)]
 mod fuzz_tests;
 mod http;
 mod locks;
 mod metrics;
+pub mod ordering;
 pub mod plane;
 mod run;
 mod service;

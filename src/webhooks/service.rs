@@ -1,6 +1,7 @@
 //! The shim's work for one delivery, once its body is read: verify, dedup,
-//! parse, call bosun, remember. See the module docs of [`super`] and the
-//! merge rules in [`super::translate`].
+//! parse, call bosun, remember. See the module docs of [`super`], the
+//! merge rules in [`super::translate`], and forge deliveries in
+//! [`super::forge_service`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,11 +10,10 @@ use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 
 use super::config::Verification;
-use super::forge::{CiEvent, ForgeEvent};
 use super::locks::KeyedLocks;
 use super::plane::{self, IssueEvent, Meaning};
 use super::steps::Steps;
-use super::translate::{self, Target, clip};
+use super::translate::clip;
 use super::upstream::Upstream;
 use super::{
     DedupStore, ParseError, ShimMetrics, Source, WebhookError, WebhooksConfig, forge_json,
@@ -21,7 +21,6 @@ use super::{
 };
 use crate::pb;
 use crate::reconciler::plane::PlaneClient;
-use crate::sessions::origin_matches;
 
 /// How a delivery was answered when nothing went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +29,9 @@ pub enum Answer {
     Processed(String),
     /// Seen before: nothing done (200).
     Duplicate,
+    /// Older than what was applied about the same entity: nothing done
+    /// (200).
+    Stale(String),
     /// Understood, but it concerns nothing bosun tracks (202).
     Ignored(String),
     /// An event kind bosun does not use (202).
@@ -41,6 +43,7 @@ impl Answer {
         match self {
             Self::Processed(_) => "processed",
             Self::Duplicate => "duplicate",
+            Self::Stale(_) => "stale",
             Self::Ignored(_) => "ignored",
             Self::Unused => "unused",
         }
@@ -64,7 +67,8 @@ pub struct Shim {
     /// Plane's API, to learn a project's identifier (work items "ORCH-98").
     plane_api: Option<PlaneClient>,
     identifiers: Mutex<HashMap<String, String>>,
-    branches: KeyedLocks,
+    pub(super) branches: KeyedLocks,
+    pub(super) entities: KeyedLocks,
 }
 
 impl Shim {
@@ -83,6 +87,7 @@ impl Shim {
             plane_api,
             identifiers: Mutex::new(HashMap::new()),
             branches: KeyedLocks::default(),
+            entities: KeyedLocks::default(),
         }
     }
 
@@ -151,7 +156,7 @@ impl Shim {
                 None => return Ok(Answer::Unused),
             },
             _ => match forge_json::parse(source, &delivery.event, body)? {
-                Some(event) => self.forge(source, &prefix, event).await?,
+                Some(event) => self.ordered_forge(source, &prefix, event).await?,
                 None => return Ok(Answer::Unused),
             },
         };
@@ -160,124 +165,6 @@ impl Shim {
             .await
             .map_err(WebhookError::Store)?;
         Ok(answer)
-    }
-
-    /// A forge event: for each branch it names, the session's pull request
-    /// is read (ReportPullRequest with fetched=false writes nothing and
-    /// answers the session bosun resolves), merged and reported; a review
-    /// that decides also records a PR_REVIEW verdict on the session's task;
-    /// a CI result is also recorded for the task pipeline.
-    async fn forge(
-        &self,
-        source: Source,
-        prefix: &str,
-        event: ForgeEvent,
-    ) -> Result<Answer, WebhookError> {
-        let repo = match &event {
-            ForgeEvent::PullRequest(e) => e.repo.full_name.clone(),
-            ForgeEvent::Ci(e) => e.repo.full_name.clone(),
-        };
-        let mut steps = Steps::default();
-        let mut session_branch = None;
-        let mut targets = translate::targets(&event);
-        if let (true, ForgeEvent::Ci(e)) = (targets.is_empty(), &event) {
-            targets = self.pull_requests_at(&mut steps, e).await?;
-        }
-        for (i, target) in targets.into_iter().enumerate() {
-            let _turn = self
-                .branches
-                .lock(format!("{}@{}", repo.to_lowercase(), target.branch))
-                .await;
-            let read = self
-                .upstream
-                .report_pull_request(pb::ReportPullRequestRequest {
-                    repo: repo.clone(),
-                    fetched: false,
-                    pull_request: Some(pb::PullRequest {
-                        branch: target.branch.clone(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                })
-                .await;
-            let what = format!("{repo}@{}", target.branch);
-            let Some(session) = steps.read(&what, read)?.and_then(|answer| answer.session) else {
-                continue;
-            };
-            session_branch.get_or_insert_with(|| target.branch.clone());
-            let known = session.pull_request.as_ref();
-            let Some(report) = translate::pull_request_report(source, &event, &target, known)
-            else {
-                steps.skip(format!("{what}: no pull request known"));
-                continue;
-            };
-            let written = self
-                .upstream
-                .report_pull_request(pb::ReportPullRequestRequest {
-                    request_id: format!("{prefix}:pr{i}"),
-                    session_id: session.id.clone(),
-                    fetched: true,
-                    pull_request: Some(report),
-                    ..Default::default()
-                })
-                .await;
-            let task_id = session.task_id;
-            steps.call(&what, written)?;
-            if let ForgeEvent::PullRequest(e) = &event {
-                let id = format!("{prefix}:verdict{i}");
-                if let Some(verdict) = translate::verdict_request(id, &e.review, task_id) {
-                    steps.call(&what, self.upstream.record_verdict(verdict).await)?;
-                }
-            }
-        }
-        if let ForgeEvent::Ci(e) = &event {
-            let request =
-                translate::ci_status_request(format!("{prefix}:ci"), e, session_branch.as_deref());
-            steps.call(&repo, self.upstream.record_ci_status(request).await)?;
-        }
-        Ok(steps.answer())
-    }
-
-    /// The branches whose pull request bosun knows at `e.sha`, for a CI
-    /// result that names no branch (Gitea's statuses, GitHub's on a commit
-    /// that is no branch's head): the sessions of the repo's projects whose
-    /// pull request has that head.
-    async fn pull_requests_at(
-        &self,
-        steps: &mut Steps,
-        e: &CiEvent,
-    ) -> Result<Vec<Target>, WebhookError> {
-        let repo = &e.repo.full_name;
-        let projects = steps
-            .read("projects", self.upstream.projects().await)?
-            .unwrap_or_default();
-        let mut targets: Vec<Target> = Vec::new();
-        for project in projects
-            .iter()
-            .filter(|p| origin_matches(&p.origin_url, repo))
-        {
-            let sessions = steps
-                .read(&project.id, self.upstream.sessions_of(&project.id).await)?
-                .unwrap_or_default();
-            for session in sessions {
-                let Some(pr) = session.pull_request.filter(|pr| pr.head_sha == e.sha) else {
-                    continue;
-                };
-                let branch = if pr.branch.is_empty() {
-                    session.branch
-                } else {
-                    pr.branch
-                };
-                if !branch.is_empty() && targets.iter().all(|t| t.branch != branch) {
-                    targets.push(Target {
-                        branch,
-                        number: Some(pr.number),
-                        head_sha: Some(e.sha.clone()),
-                    });
-                }
-            }
-        }
-        Ok(targets)
     }
 
     /// A Plane issue event: the project binding that names its Plane

@@ -58,6 +58,7 @@ pub fn targets(event: &ForgeEvent) -> Vec<Target> {
         ForgeEvent::Ci(e) if !e.pull_requests.is_empty() => e
             .pull_requests
             .iter()
+            .filter(|pr| !pr.from_fork)
             .map(|pr| Target {
                 branch: pr.branch.clone(),
                 number: Some(pr.number),
@@ -86,6 +87,41 @@ pub fn targets(event: &ForgeEvent) -> Vec<Target> {
     let mut seen = std::collections::HashSet::new();
     targets.retain(|t| !t.branch.is_empty() && seen.insert(t.branch.clone()));
     targets
+}
+
+/// Why a delivery concerns no session of the repository, if it does not: a
+/// pull request whose head is a fork (its branch name says nothing about
+/// the agent's branch of the same name), or a CI result that names only
+/// such pull requests.
+pub fn foreign(event: &ForgeEvent) -> Option<String> {
+    match event {
+        ForgeEvent::PullRequest(e) if e.pull_request.from_fork => Some(format!(
+            "pull request #{} comes from a fork of {}",
+            e.pull_request.number, e.repo.full_name
+        )),
+        ForgeEvent::Ci(e)
+            if !e.pull_requests.is_empty() && e.pull_requests.iter().all(|pr| pr.from_fork) =>
+        {
+            Some(format!(
+                "{} reports only on pull requests from forks of {}",
+                e.name, e.repo.full_name
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// When the forge last updated the pull request a pull request event is
+/// about (its `updated_at`), for ReportPullRequest's stale guard; CI events
+/// say nothing about the pull request's own time.
+pub fn observed_time(event: &ForgeEvent) -> Option<prost_types::Timestamp> {
+    match event {
+        ForgeEvent::PullRequest(e) => e
+            .position
+            .as_ref()
+            .map(|p| crate::time::UnixMicros(p.rank[0]).to_timestamp()),
+        ForgeEvent::Ci(_) => None,
+    }
 }
 
 /// The report for `target`: `known` overlaid with the delivery's facts (see
@@ -215,10 +251,14 @@ pub fn ci_status_request(
     e: &CiEvent,
     branch: Option<&str>,
 ) -> pb::RecordCiStatusRequest {
+    // Any branch the result names, most specific first: a result naming a
+    // branch never falls back to the repo's single development task.
     let branch = branch
         .map(str::to_string)
         .or_else(|| e.pull_requests.first().map(|pr| pr.branch.clone()))
         .or_else(|| e.branch.clone())
+        .or_else(|| e.branch_heads.first().cloned())
+        .or_else(|| e.containing_branches.first().cloned())
         .unwrap_or_default();
     pb::RecordCiStatusRequest {
         request_id,

@@ -56,8 +56,10 @@ fn pr_event(head: &str, review: Review) -> ForgeEvent {
             branch: "feature/x".into(),
             title: "Add the x feature".into(),
             mergeability: Some(Mergeability::Unknown),
+            from_fork: false,
         },
         review,
+        position: None,
     })
 }
 
@@ -77,10 +79,13 @@ fn ci_event(name: &str, sha: &str, status: CheckStatus, pr: Option<(i64, &str)>)
                 number,
                 branch: "feature/x".into(),
                 head_sha: head.into(),
+                from_fork: false,
             })
             .into_iter()
             .collect(),
         branch_heads: Vec::new(),
+        containing_branches: Vec::new(),
+        position: None,
     })
 }
 
@@ -314,4 +319,49 @@ fn requests_fit_bosuns_limits() {
     let verdict = verdict_request("r".into(), &approve, 3).unwrap();
     assert_eq!(verdict.decision, pb::VerdictDecision::Approved as i32);
     assert_eq!(verdict.source, pb::VerdictSource::PrReview as i32);
+}
+
+#[test]
+fn deliveries_about_forks_concern_no_session() {
+    let fork_pr = |from_fork| {
+        let mut event = pr_event(NEW, Review::None);
+        if let ForgeEvent::PullRequest(e) = &mut event {
+            e.pull_request.from_fork = from_fork;
+        }
+        event
+    };
+    let ci_refs = |forks: &[bool]| {
+        let mut event = ci_event("ci", NEW, CheckStatus::Passed, None);
+        if let ForgeEvent::Ci(e) = &mut event {
+            e.pull_requests = forks
+                .iter()
+                .enumerate()
+                .map(|(i, from_fork)| PullRequestRef {
+                    number: i as i64 + 1,
+                    branch: "feature/x".into(),
+                    head_sha: NEW.into(),
+                    from_fork: *from_fork,
+                })
+                .collect();
+        }
+        event
+    };
+    let cases = [
+        (fork_pr(false), false),
+        (fork_pr(true), true),
+        (ci_refs(&[]), false),
+        (ci_refs(&[true]), true),
+        (ci_refs(&[true, false]), false),
+    ];
+    for (event, foreign_expected) in cases {
+        assert_eq!(foreign(&event).is_some(), foreign_expected, "{event:?}");
+    }
+    assert_eq!(
+        targets(&ci_refs(&[true, false]))
+            .iter()
+            .map(|t| t.number)
+            .collect::<Vec<_>>(),
+        [Some(2)],
+        "a fork's pull request is no target"
+    );
 }

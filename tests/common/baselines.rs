@@ -42,6 +42,7 @@ pub const EMPTY_REQUEST: &[(&str, &[&str])] = &[
     ("Processors/ListProcessorState", OK),
     ("Processors/ResetProcessorState", &["processor"]),
     ("Processors/GetUsage", OK),
+    ("Processors/GetToolErrors", OK),
     ("Reconciler/RunOnce", OK),
     ("Reconciler/GetStatus", OK),
     ("Reconciler/ListReconcilerRuns", OK),
@@ -201,6 +202,7 @@ pub fn baseline(rpc: &str) -> Option<Vec<u8>> {
         }
         .encode_to_vec(),
         "Processors/GetUsage" => pb::GetUsageRequest::default().encode_to_vec(),
+        "Processors/GetToolErrors" => pb::GetToolErrorsRequest::default().encode_to_vec(),
         "Reconciler/RunOnce" => pb::RunOnceRequest::default().encode_to_vec(),
         "Reconciler/GetStatus" => pb::GetStatusRequest {}.encode_to_vec(),
         "Reconciler/ListReconcilerRuns" => pb::ListReconcilerRunsRequest::default().encode_to_vec(),
@@ -304,6 +306,7 @@ pub fn baseline(rpc: &str) -> Option<Vec<u8>> {
                 branch: "feat/x".into(),
                 ..Default::default()
             }),
+            observed_time: None,
         }
         .encode_to_vec(),
         "Sessions/GetSession" => pb::GetSessionRequest {

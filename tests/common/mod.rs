@@ -8,6 +8,7 @@
 pub mod bad_values;
 pub mod baselines;
 pub mod fake_plane;
+pub mod forge_payloads;
 pub mod pipeline;
 pub mod process;
 pub mod rpcs;

@@ -176,6 +176,9 @@ impl TestServer {
                     self.verdict(id, VerdictDecision::Approved).await;
                 }
                 pb::Stage::Development => {
+                    // The head comes from the pull request, CI reports on it.
+                    self.pull_request(id, pb::PullRequestState::Open, &head_of(id))
+                        .await;
                     self.ci(
                         &head_of(id),
                         &task.branch,

@@ -404,3 +404,37 @@ pub async fn save_reaction(
     .await?;
     Ok(())
 }
+
+/// When the forge last updated the session's pull request, as the newest
+/// applied report said.
+pub async fn observed_time(
+    conn: &mut SqliteConnection,
+    session_id: &str,
+) -> Result<Option<UnixMicros>, StoreError> {
+    let at: Option<i64> = sqlx::query_scalar(
+        "SELECT observed_time FROM pull_request_observations WHERE session_id = ?",
+    )
+    .bind(session_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(at.map(UnixMicros))
+}
+
+/// Raises the session's observed time to `at` (an older one changes
+/// nothing).
+pub async fn observe(
+    conn: &mut SqliteConnection,
+    session_id: &str,
+    at: UnixMicros,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO pull_request_observations (session_id, observed_time) VALUES (?, ?) \
+         ON CONFLICT (session_id) DO UPDATE SET observed_time = excluded.observed_time \
+         WHERE excluded.observed_time > observed_time",
+    )
+    .bind(session_id)
+    .bind(at.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -136,6 +136,8 @@ type Event struct {
 	//	*Event_TestReport
 	//	*Event_DeployStatus
 	//	*Event_DeployFreeze
+	//	*Event_TranscriptUsage
+	//	*Event_TranscriptToolErrors
 	Payload       isEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -369,6 +371,24 @@ func (x *Event) GetDeployFreeze() *DeployFreeze {
 	return nil
 }
 
+func (x *Event) GetTranscriptUsage() *TranscriptUsage {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_TranscriptUsage); ok {
+			return x.TranscriptUsage
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetTranscriptToolErrors() *TranscriptToolErrors {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_TranscriptToolErrors); ok {
+			return x.TranscriptToolErrors
+		}
+	}
+	return nil
+}
+
 type isEvent_Payload interface {
 	isEvent_Payload()
 }
@@ -448,6 +468,18 @@ type Event_DeployFreeze struct {
 	DeployFreeze *DeployFreeze `protobuf:"bytes,34,opt,name=deploy_freeze,json=deployFreeze,proto3,oneof"`
 }
 
+type Event_TranscriptUsage struct {
+	// A transcript's token usage as the usage processor counted it
+	// (transcript_usage.*).
+	TranscriptUsage *TranscriptUsage `protobuf:"bytes,35,opt,name=transcript_usage,json=transcriptUsage,proto3,oneof"`
+}
+
+type Event_TranscriptToolErrors struct {
+	// A transcript's failed tool results as the tool_errors processor
+	// counted them (transcript_tool_errors.*).
+	TranscriptToolErrors *TranscriptToolErrors `protobuf:"bytes,36,opt,name=transcript_tool_errors,json=transcriptToolErrors,proto3,oneof"`
+}
+
 func (*Event_Lesson) isEvent_Payload() {}
 
 func (*Event_Project) isEvent_Payload() {}
@@ -477,6 +509,10 @@ func (*Event_TestReport) isEvent_Payload() {}
 func (*Event_DeployStatus) isEvent_Payload() {}
 
 func (*Event_DeployFreeze) isEvent_Payload() {}
+
+func (*Event_TranscriptUsage) isEvent_Payload() {}
+
+func (*Event_TranscriptToolErrors) isEvent_Payload() {}
 
 // Request of Events.Watch.
 type WatchRequest struct {
@@ -840,7 +876,7 @@ const file_bosun_v1_events_proto_rawDesc = "" +
 	"project_id\x18\x02 \x01(\tR\tprojectId\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\x12\x17\n" +
-	"\atask_id\x18\x04 \x01(\x03R\x06taskId\"\xbb\b\n" +
+	"\atask_id\x18\x04 \x01(\x03R\x06taskId\"\xdb\t\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12\x1d\n" +
 	"\n" +
@@ -870,7 +906,9 @@ const file_bosun_v1_events_proto_rawDesc = "" +
 	"\vtest_report\x18  \x01(\v2\x14.bosun.v1.TestReportH\x00R\n" +
 	"testReport\x12=\n" +
 	"\rdeploy_status\x18! \x01(\v2\x16.bosun.v1.DeployStatusH\x00R\fdeployStatus\x12=\n" +
-	"\rdeploy_freeze\x18\" \x01(\v2\x16.bosun.v1.DeployFreezeH\x00R\fdeployFreezeB\t\n" +
+	"\rdeploy_freeze\x18\" \x01(\v2\x16.bosun.v1.DeployFreezeH\x00R\fdeployFreeze\x12F\n" +
+	"\x10transcript_usage\x18# \x01(\v2\x19.bosun.v1.TranscriptUsageH\x00R\x0ftranscriptUsage\x12V\n" +
+	"\x16transcript_tool_errors\x18$ \x01(\v2\x1e.bosun.v1.TranscriptToolErrorsH\x00R\x14transcriptToolErrorsB\t\n" +
 	"\apayload\"Z\n" +
 	"\fWatchRequest\x12\x1b\n" +
 	"\tafter_seq\x18\x01 \x01(\x03R\bafterSeq\x12-\n" +
@@ -940,6 +978,8 @@ var file_bosun_v1_events_proto_goTypes = []any{
 	(*TestReport)(nil),            // 21: bosun.v1.TestReport
 	(*DeployStatus)(nil),          // 22: bosun.v1.DeployStatus
 	(*DeployFreeze)(nil),          // 23: bosun.v1.DeployFreeze
+	(*TranscriptUsage)(nil),       // 24: bosun.v1.TranscriptUsage
+	(*TranscriptToolErrors)(nil),  // 25: bosun.v1.TranscriptToolErrors
 }
 var file_bosun_v1_events_proto_depIdxs = []int32{
 	8,  // 0: bosun.v1.Event.create_time:type_name -> google.protobuf.Timestamp
@@ -958,21 +998,23 @@ var file_bosun_v1_events_proto_depIdxs = []int32{
 	21, // 13: bosun.v1.Event.test_report:type_name -> bosun.v1.TestReport
 	22, // 14: bosun.v1.Event.deploy_status:type_name -> bosun.v1.DeployStatus
 	23, // 15: bosun.v1.Event.deploy_freeze:type_name -> bosun.v1.DeployFreeze
-	0,  // 16: bosun.v1.WatchRequest.filter:type_name -> bosun.v1.EventFilter
-	1,  // 17: bosun.v1.WatchResponse.events:type_name -> bosun.v1.Event
-	0,  // 18: bosun.v1.ListEventsRequest.filter:type_name -> bosun.v1.EventFilter
-	1,  // 19: bosun.v1.ListEventsResponse.events:type_name -> bosun.v1.Event
-	2,  // 20: bosun.v1.Events.Watch:input_type -> bosun.v1.WatchRequest
-	4,  // 21: bosun.v1.Events.GetHead:input_type -> bosun.v1.GetHeadRequest
-	6,  // 22: bosun.v1.Events.ListEvents:input_type -> bosun.v1.ListEventsRequest
-	3,  // 23: bosun.v1.Events.Watch:output_type -> bosun.v1.WatchResponse
-	5,  // 24: bosun.v1.Events.GetHead:output_type -> bosun.v1.GetHeadResponse
-	7,  // 25: bosun.v1.Events.ListEvents:output_type -> bosun.v1.ListEventsResponse
-	23, // [23:26] is the sub-list for method output_type
-	20, // [20:23] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	24, // 16: bosun.v1.Event.transcript_usage:type_name -> bosun.v1.TranscriptUsage
+	25, // 17: bosun.v1.Event.transcript_tool_errors:type_name -> bosun.v1.TranscriptToolErrors
+	0,  // 18: bosun.v1.WatchRequest.filter:type_name -> bosun.v1.EventFilter
+	1,  // 19: bosun.v1.WatchResponse.events:type_name -> bosun.v1.Event
+	0,  // 20: bosun.v1.ListEventsRequest.filter:type_name -> bosun.v1.EventFilter
+	1,  // 21: bosun.v1.ListEventsResponse.events:type_name -> bosun.v1.Event
+	2,  // 22: bosun.v1.Events.Watch:input_type -> bosun.v1.WatchRequest
+	4,  // 23: bosun.v1.Events.GetHead:input_type -> bosun.v1.GetHeadRequest
+	6,  // 24: bosun.v1.Events.ListEvents:input_type -> bosun.v1.ListEventsRequest
+	3,  // 25: bosun.v1.Events.Watch:output_type -> bosun.v1.WatchResponse
+	5,  // 26: bosun.v1.Events.GetHead:output_type -> bosun.v1.GetHeadResponse
+	7,  // 27: bosun.v1.Events.ListEvents:output_type -> bosun.v1.ListEventsResponse
+	25, // [25:28] is the sub-list for method output_type
+	22, // [22:25] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_bosun_v1_events_proto_init() }
@@ -1001,6 +1043,8 @@ func file_bosun_v1_events_proto_init() {
 		(*Event_TestReport)(nil),
 		(*Event_DeployStatus)(nil),
 		(*Event_DeployFreeze)(nil),
+		(*Event_TranscriptUsage)(nil),
+		(*Event_TranscriptToolErrors)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

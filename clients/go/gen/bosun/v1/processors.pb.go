@@ -1312,7 +1312,8 @@ func (x *ModelUsage) GetUsage() *TokenUsage {
 	return nil
 }
 
-// Token usage of one transcript.
+// Token usage of one transcript. Also the payload of transcript_usage.*
+// events.
 type TranscriptUsage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The transcript's key, "owner/name.jsonl".
@@ -1478,6 +1479,332 @@ func (x *GetUsageResponse) GetTotal() *TokenUsage {
 	return nil
 }
 
+// Request of Processors.GetToolErrors. Every filter is optional; set filters
+// are combined with AND.
+type GetToolErrorsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Page size of `transcripts`: 0 means 100; more than 1000 is treated as
+	// 1000; negative is an error.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token, with the same filters.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only this transcript, by key "owner/name.jsonl".
+	Transcript string `protobuf:"bytes,3,opt,name=transcript,proto3" json:"transcript,omitempty"`
+	// Only transcripts of this owner.
+	Owner string `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
+	// Only the transcripts of this agent session: the session id recorded in
+	// the transcript (a Session's agent_session_id).
+	SessionId     string `protobuf:"bytes,5,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetToolErrorsRequest) Reset() {
+	*x = GetToolErrorsRequest{}
+	mi := &file_bosun_v1_processors_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetToolErrorsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetToolErrorsRequest) ProtoMessage() {}
+
+func (x *GetToolErrorsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bosun_v1_processors_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetToolErrorsRequest.ProtoReflect.Descriptor instead.
+func (*GetToolErrorsRequest) Descriptor() ([]byte, []int) {
+	return file_bosun_v1_processors_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetToolErrorsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *GetToolErrorsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *GetToolErrorsRequest) GetTranscript() string {
+	if x != nil {
+		return x.Transcript
+	}
+	return ""
+}
+
+func (x *GetToolErrorsRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *GetToolErrorsRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// Failed tool results of one tool.
+type ToolErrorCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tool's name (from its tool_use block; "unknown" when the transcript
+	// does not hold the call).
+	Tool string `protobuf:"bytes,1,opt,name=tool,proto3" json:"tool,omitempty"`
+	// Tool results marked as errors.
+	Errors        int64 `protobuf:"varint,2,opt,name=errors,proto3" json:"errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolErrorCount) Reset() {
+	*x = ToolErrorCount{}
+	mi := &file_bosun_v1_processors_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolErrorCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolErrorCount) ProtoMessage() {}
+
+func (x *ToolErrorCount) ProtoReflect() protoreflect.Message {
+	mi := &file_bosun_v1_processors_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolErrorCount.ProtoReflect.Descriptor instead.
+func (*ToolErrorCount) Descriptor() ([]byte, []int) {
+	return file_bosun_v1_processors_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ToolErrorCount) GetTool() string {
+	if x != nil {
+		return x.Tool
+	}
+	return ""
+}
+
+func (x *ToolErrorCount) GetErrors() int64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+// Failed tool results of one transcript, as the tool_errors processor
+// counted them. Also the payload of transcript_tool_errors.* events.
+type TranscriptToolErrors struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The transcript's key, "owner/name.jsonl".
+	Transcript string `protobuf:"bytes,1,opt,name=transcript,proto3" json:"transcript,omitempty"`
+	// The transcript's owner: the first segment of its key.
+	Owner string `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	// The session id recorded in the transcript; matches a Session's
+	// agent_session_id.
+	SessionId string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Failed tool results per tool, ordered by tool name.
+	ByTool []*ToolErrorCount `protobuf:"bytes,4,rep,name=by_tool,json=byTool,proto3" json:"by_tool,omitempty"`
+	// Failed tool results in all.
+	Errors int64 `protobuf:"varint,5,opt,name=errors,proto3" json:"errors,omitempty"`
+	// Bursts: runs of failed results in a row reaching the burst threshold.
+	Bursts int64 `protobuf:"varint,6,opt,name=bursts,proto3" json:"bursts,omitempty"`
+	// When the tool_errors processor last processed the transcript.
+	ProcessedTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=processed_time,json=processedTime,proto3" json:"processed_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TranscriptToolErrors) Reset() {
+	*x = TranscriptToolErrors{}
+	mi := &file_bosun_v1_processors_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TranscriptToolErrors) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TranscriptToolErrors) ProtoMessage() {}
+
+func (x *TranscriptToolErrors) ProtoReflect() protoreflect.Message {
+	mi := &file_bosun_v1_processors_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TranscriptToolErrors.ProtoReflect.Descriptor instead.
+func (*TranscriptToolErrors) Descriptor() ([]byte, []int) {
+	return file_bosun_v1_processors_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *TranscriptToolErrors) GetTranscript() string {
+	if x != nil {
+		return x.Transcript
+	}
+	return ""
+}
+
+func (x *TranscriptToolErrors) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *TranscriptToolErrors) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *TranscriptToolErrors) GetByTool() []*ToolErrorCount {
+	if x != nil {
+		return x.ByTool
+	}
+	return nil
+}
+
+func (x *TranscriptToolErrors) GetErrors() int64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *TranscriptToolErrors) GetBursts() int64 {
+	if x != nil {
+		return x.Bursts
+	}
+	return 0
+}
+
+func (x *TranscriptToolErrors) GetProcessedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ProcessedTime
+	}
+	return nil
+}
+
+// Response of Processors.GetToolErrors.
+type GetToolErrorsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One page of the matching transcripts, ordered by key.
+	Transcripts []*TranscriptToolErrors `protobuf:"bytes,1,rep,name=transcripts,proto3" json:"transcripts,omitempty"`
+	// Empty when there are no more pages.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// Totals per tool over every matching transcript (not just this page),
+	// ordered by tool name. The same on every page.
+	ByTool []*ToolErrorCount `protobuf:"bytes,3,rep,name=by_tool,json=byTool,proto3" json:"by_tool,omitempty"`
+	// Failed tool results over every matching transcript.
+	Errors int64 `protobuf:"varint,4,opt,name=errors,proto3" json:"errors,omitempty"`
+	// Bursts over every matching transcript.
+	Bursts        int64 `protobuf:"varint,5,opt,name=bursts,proto3" json:"bursts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetToolErrorsResponse) Reset() {
+	*x = GetToolErrorsResponse{}
+	mi := &file_bosun_v1_processors_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetToolErrorsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetToolErrorsResponse) ProtoMessage() {}
+
+func (x *GetToolErrorsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bosun_v1_processors_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetToolErrorsResponse.ProtoReflect.Descriptor instead.
+func (*GetToolErrorsResponse) Descriptor() ([]byte, []int) {
+	return file_bosun_v1_processors_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetToolErrorsResponse) GetTranscripts() []*TranscriptToolErrors {
+	if x != nil {
+		return x.Transcripts
+	}
+	return nil
+}
+
+func (x *GetToolErrorsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *GetToolErrorsResponse) GetByTool() []*ToolErrorCount {
+	if x != nil {
+		return x.ByTool
+	}
+	return nil
+}
+
+func (x *GetToolErrorsResponse) GetErrors() int64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *GetToolErrorsResponse) GetBursts() int64 {
+	if x != nil {
+		return x.Bursts
+	}
+	return 0
+}
+
 var File_bosun_v1_processors_proto protoreflect.FileDescriptor
 
 const file_bosun_v1_processors_proto_rawDesc = "" +
@@ -1607,7 +1934,37 @@ const file_bosun_v1_processors_proto_rawDesc = "" +
 	"\vtranscripts\x18\x01 \x03(\v2\x19.bosun.v1.TranscriptUsageR\vtranscripts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12/\n" +
 	"\bby_model\x18\x03 \x03(\v2\x14.bosun.v1.ModelUsageR\abyModel\x12*\n" +
-	"\x05total\x18\x04 \x01(\v2\x14.bosun.v1.TokenUsageR\x05total*\x83\x01\n" +
+	"\x05total\x18\x04 \x01(\v2\x14.bosun.v1.TokenUsageR\x05total\"\xa7\x01\n" +
+	"\x14GetToolErrorsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x1e\n" +
+	"\n" +
+	"transcript\x18\x03 \x01(\tR\n" +
+	"transcript\x12\x14\n" +
+	"\x05owner\x18\x04 \x01(\tR\x05owner\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x05 \x01(\tR\tsessionId\"<\n" +
+	"\x0eToolErrorCount\x12\x12\n" +
+	"\x04tool\x18\x01 \x01(\tR\x04tool\x12\x16\n" +
+	"\x06errors\x18\x02 \x01(\x03R\x06errors\"\x91\x02\n" +
+	"\x14TranscriptToolErrors\x12\x1e\n" +
+	"\n" +
+	"transcript\x18\x01 \x01(\tR\n" +
+	"transcript\x12\x14\n" +
+	"\x05owner\x18\x02 \x01(\tR\x05owner\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x03 \x01(\tR\tsessionId\x121\n" +
+	"\aby_tool\x18\x04 \x03(\v2\x18.bosun.v1.ToolErrorCountR\x06byTool\x12\x16\n" +
+	"\x06errors\x18\x05 \x01(\x03R\x06errors\x12\x16\n" +
+	"\x06bursts\x18\x06 \x01(\x03R\x06bursts\x12A\n" +
+	"\x0eprocessed_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rprocessedTime\"\xe4\x01\n" +
+	"\x15GetToolErrorsResponse\x12@\n" +
+	"\vtranscripts\x18\x01 \x03(\v2\x1e.bosun.v1.TranscriptToolErrorsR\vtranscripts\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x121\n" +
+	"\aby_tool\x18\x03 \x03(\v2\x18.bosun.v1.ToolErrorCountR\x06byTool\x12\x16\n" +
+	"\x06errors\x18\x04 \x01(\x03R\x06errors\x12\x16\n" +
+	"\x06bursts\x18\x05 \x01(\x03R\x06bursts*\x83\x01\n" +
 	"\x13ProcessorRunTrigger\x12%\n" +
 	"!PROCESSOR_RUN_TRIGGER_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fPROCESSOR_RUN_TRIGGER_SCHEDULED\x10\x01\x12 \n" +
@@ -1616,14 +1973,15 @@ const file_bosun_v1_processors_proto_rawDesc = "" +
 	"\x1fPROCESSOR_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bPROCESSOR_RUN_STATE_RUNNING\x10\x01\x12!\n" +
 	"\x1dPROCESSOR_RUN_STATE_SUCCEEDED\x10\x02\x12\x1e\n" +
-	"\x1aPROCESSOR_RUN_STATE_FAILED\x10\x032\xb0\x03\n" +
+	"\x1aPROCESSOR_RUN_STATE_FAILED\x10\x032\x82\x04\n" +
 	"\n" +
 	"Processors\x12S\n" +
 	"\x0eListProcessors\x12\x1f.bosun.v1.ListProcessorsRequest\x1a .bosun.v1.ListProcessorsResponse\x12E\n" +
 	"\fRunProcessor\x12\x1d.bosun.v1.RunProcessorRequest\x1a\x16.bosun.v1.ProcessorRun\x12_\n" +
 	"\x12ListProcessorState\x12#.bosun.v1.ListProcessorStateRequest\x1a$.bosun.v1.ListProcessorStateResponse\x12b\n" +
 	"\x13ResetProcessorState\x12$.bosun.v1.ResetProcessorStateRequest\x1a%.bosun.v1.ResetProcessorStateResponse\x12A\n" +
-	"\bGetUsage\x12\x19.bosun.v1.GetUsageRequest\x1a\x1a.bosun.v1.GetUsageResponseB\x9c\x01\n" +
+	"\bGetUsage\x12\x19.bosun.v1.GetUsageRequest\x1a\x1a.bosun.v1.GetUsageResponse\x12P\n" +
+	"\rGetToolErrors\x12\x1e.bosun.v1.GetToolErrorsRequest\x1a\x1f.bosun.v1.GetToolErrorsResponseB\x9c\x01\n" +
 	"\fcom.bosun.v1B\x0fProcessorsProtoP\x01Z:github.com/bosun-dev/bosun/clients/go/gen/bosun/v1;bosunv1\xa2\x02\x03BXX\xaa\x02\bBosun.V1\xca\x02\bBosun\\V1\xe2\x02\x14Bosun\\V1\\GPBMetadata\xea\x02\tBosun::V1b\x06proto3"
 
 var (
@@ -1639,7 +1997,7 @@ func file_bosun_v1_processors_proto_rawDescGZIP() []byte {
 }
 
 var file_bosun_v1_processors_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_bosun_v1_processors_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_bosun_v1_processors_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_bosun_v1_processors_proto_goTypes = []any{
 	(ProcessorRunTrigger)(0),            // 0: bosun.v1.ProcessorRunTrigger
 	(ProcessorRunState)(0),              // 1: bosun.v1.ProcessorRunState
@@ -1658,49 +2016,59 @@ var file_bosun_v1_processors_proto_goTypes = []any{
 	(*ModelUsage)(nil),                  // 14: bosun.v1.ModelUsage
 	(*TranscriptUsage)(nil),             // 15: bosun.v1.TranscriptUsage
 	(*GetUsageResponse)(nil),            // 16: bosun.v1.GetUsageResponse
-	(*durationpb.Duration)(nil),         // 17: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),       // 18: google.protobuf.Timestamp
-	(*TokenUsage)(nil),                  // 19: bosun.v1.TokenUsage
+	(*GetToolErrorsRequest)(nil),        // 17: bosun.v1.GetToolErrorsRequest
+	(*ToolErrorCount)(nil),              // 18: bosun.v1.ToolErrorCount
+	(*TranscriptToolErrors)(nil),        // 19: bosun.v1.TranscriptToolErrors
+	(*GetToolErrorsResponse)(nil),       // 20: bosun.v1.GetToolErrorsResponse
+	(*durationpb.Duration)(nil),         // 21: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),       // 22: google.protobuf.Timestamp
+	(*TokenUsage)(nil),                  // 23: bosun.v1.TokenUsage
 }
 var file_bosun_v1_processors_proto_depIdxs = []int32{
-	17, // 0: bosun.v1.Processor.cadence:type_name -> google.protobuf.Duration
-	17, // 1: bosun.v1.Processor.time_budget:type_name -> google.protobuf.Duration
+	21, // 0: bosun.v1.Processor.cadence:type_name -> google.protobuf.Duration
+	21, // 1: bosun.v1.Processor.time_budget:type_name -> google.protobuf.Duration
 	4,  // 2: bosun.v1.Processor.last_run:type_name -> bosun.v1.ProcessorRun
-	18, // 3: bosun.v1.Processor.last_run_time:type_name -> google.protobuf.Timestamp
-	18, // 4: bosun.v1.Processor.next_run_time:type_name -> google.protobuf.Timestamp
-	18, // 5: bosun.v1.Processor.newest_transcript_time:type_name -> google.protobuf.Timestamp
+	22, // 3: bosun.v1.Processor.last_run_time:type_name -> google.protobuf.Timestamp
+	22, // 4: bosun.v1.Processor.next_run_time:type_name -> google.protobuf.Timestamp
+	22, // 5: bosun.v1.Processor.newest_transcript_time:type_name -> google.protobuf.Timestamp
 	0,  // 6: bosun.v1.ProcessorRun.trigger:type_name -> bosun.v1.ProcessorRunTrigger
 	1,  // 7: bosun.v1.ProcessorRun.state:type_name -> bosun.v1.ProcessorRunState
-	18, // 8: bosun.v1.ProcessorRun.start_time:type_name -> google.protobuf.Timestamp
-	18, // 9: bosun.v1.ProcessorRun.end_time:type_name -> google.protobuf.Timestamp
+	22, // 8: bosun.v1.ProcessorRun.start_time:type_name -> google.protobuf.Timestamp
+	22, // 9: bosun.v1.ProcessorRun.end_time:type_name -> google.protobuf.Timestamp
 	3,  // 10: bosun.v1.ProcessorRun.error_details:type_name -> bosun.v1.ProcessorRunError
-	18, // 11: bosun.v1.ProcessorState.processed_time:type_name -> google.protobuf.Timestamp
-	18, // 12: bosun.v1.ProcessorState.last_error_time:type_name -> google.protobuf.Timestamp
-	18, // 13: bosun.v1.ProcessorState.quarantine_time:type_name -> google.protobuf.Timestamp
+	22, // 11: bosun.v1.ProcessorState.processed_time:type_name -> google.protobuf.Timestamp
+	22, // 12: bosun.v1.ProcessorState.last_error_time:type_name -> google.protobuf.Timestamp
+	22, // 13: bosun.v1.ProcessorState.quarantine_time:type_name -> google.protobuf.Timestamp
 	2,  // 14: bosun.v1.ListProcessorsResponse.processors:type_name -> bosun.v1.Processor
 	5,  // 15: bosun.v1.ListProcessorStateResponse.states:type_name -> bosun.v1.ProcessorState
-	19, // 16: bosun.v1.ModelUsage.usage:type_name -> bosun.v1.TokenUsage
-	19, // 17: bosun.v1.TranscriptUsage.usage:type_name -> bosun.v1.TokenUsage
+	23, // 16: bosun.v1.ModelUsage.usage:type_name -> bosun.v1.TokenUsage
+	23, // 17: bosun.v1.TranscriptUsage.usage:type_name -> bosun.v1.TokenUsage
 	14, // 18: bosun.v1.TranscriptUsage.by_model:type_name -> bosun.v1.ModelUsage
-	18, // 19: bosun.v1.TranscriptUsage.processed_time:type_name -> google.protobuf.Timestamp
+	22, // 19: bosun.v1.TranscriptUsage.processed_time:type_name -> google.protobuf.Timestamp
 	15, // 20: bosun.v1.GetUsageResponse.transcripts:type_name -> bosun.v1.TranscriptUsage
 	14, // 21: bosun.v1.GetUsageResponse.by_model:type_name -> bosun.v1.ModelUsage
-	19, // 22: bosun.v1.GetUsageResponse.total:type_name -> bosun.v1.TokenUsage
-	6,  // 23: bosun.v1.Processors.ListProcessors:input_type -> bosun.v1.ListProcessorsRequest
-	8,  // 24: bosun.v1.Processors.RunProcessor:input_type -> bosun.v1.RunProcessorRequest
-	9,  // 25: bosun.v1.Processors.ListProcessorState:input_type -> bosun.v1.ListProcessorStateRequest
-	11, // 26: bosun.v1.Processors.ResetProcessorState:input_type -> bosun.v1.ResetProcessorStateRequest
-	13, // 27: bosun.v1.Processors.GetUsage:input_type -> bosun.v1.GetUsageRequest
-	7,  // 28: bosun.v1.Processors.ListProcessors:output_type -> bosun.v1.ListProcessorsResponse
-	4,  // 29: bosun.v1.Processors.RunProcessor:output_type -> bosun.v1.ProcessorRun
-	10, // 30: bosun.v1.Processors.ListProcessorState:output_type -> bosun.v1.ListProcessorStateResponse
-	12, // 31: bosun.v1.Processors.ResetProcessorState:output_type -> bosun.v1.ResetProcessorStateResponse
-	16, // 32: bosun.v1.Processors.GetUsage:output_type -> bosun.v1.GetUsageResponse
-	28, // [28:33] is the sub-list for method output_type
-	23, // [23:28] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	23, // 22: bosun.v1.GetUsageResponse.total:type_name -> bosun.v1.TokenUsage
+	18, // 23: bosun.v1.TranscriptToolErrors.by_tool:type_name -> bosun.v1.ToolErrorCount
+	22, // 24: bosun.v1.TranscriptToolErrors.processed_time:type_name -> google.protobuf.Timestamp
+	19, // 25: bosun.v1.GetToolErrorsResponse.transcripts:type_name -> bosun.v1.TranscriptToolErrors
+	18, // 26: bosun.v1.GetToolErrorsResponse.by_tool:type_name -> bosun.v1.ToolErrorCount
+	6,  // 27: bosun.v1.Processors.ListProcessors:input_type -> bosun.v1.ListProcessorsRequest
+	8,  // 28: bosun.v1.Processors.RunProcessor:input_type -> bosun.v1.RunProcessorRequest
+	9,  // 29: bosun.v1.Processors.ListProcessorState:input_type -> bosun.v1.ListProcessorStateRequest
+	11, // 30: bosun.v1.Processors.ResetProcessorState:input_type -> bosun.v1.ResetProcessorStateRequest
+	13, // 31: bosun.v1.Processors.GetUsage:input_type -> bosun.v1.GetUsageRequest
+	17, // 32: bosun.v1.Processors.GetToolErrors:input_type -> bosun.v1.GetToolErrorsRequest
+	7,  // 33: bosun.v1.Processors.ListProcessors:output_type -> bosun.v1.ListProcessorsResponse
+	4,  // 34: bosun.v1.Processors.RunProcessor:output_type -> bosun.v1.ProcessorRun
+	10, // 35: bosun.v1.Processors.ListProcessorState:output_type -> bosun.v1.ListProcessorStateResponse
+	12, // 36: bosun.v1.Processors.ResetProcessorState:output_type -> bosun.v1.ResetProcessorStateResponse
+	16, // 37: bosun.v1.Processors.GetUsage:output_type -> bosun.v1.GetUsageResponse
+	20, // 38: bosun.v1.Processors.GetToolErrors:output_type -> bosun.v1.GetToolErrorsResponse
+	33, // [33:39] is the sub-list for method output_type
+	27, // [27:33] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_bosun_v1_processors_proto_init() }
@@ -1715,7 +2083,7 @@ func file_bosun_v1_processors_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bosun_v1_processors_proto_rawDesc), len(file_bosun_v1_processors_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

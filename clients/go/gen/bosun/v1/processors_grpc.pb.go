@@ -24,6 +24,7 @@ const (
 	Processors_ListProcessorState_FullMethodName  = "/bosun.v1.Processors/ListProcessorState"
 	Processors_ResetProcessorState_FullMethodName = "/bosun.v1.Processors/ResetProcessorState"
 	Processors_GetUsage_FullMethodName            = "/bosun.v1.Processors/GetUsage"
+	Processors_GetToolErrors_FullMethodName       = "/bosun.v1.Processors/GetToolErrors"
 )
 
 // ProcessorsClient is the client API for Processors service.
@@ -114,6 +115,15 @@ type ProcessorsClient interface {
 	// malformed or was issued for other filters), UNAVAILABLE
 	// (STORAGE_UNAVAILABLE).
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
+	// Returns failed tool results as counted by the built-in "tool_errors"
+	// processor: per transcript (paged, ordered by transcript key), per tool
+	// and overall, over the transcripts matching the filters. It answers from
+	// what the processor has stored, however fresh. Default page size 100, at
+	// most 1000 (larger sizes are clamped). Errors: INVALID_ARGUMENT (negative
+	// page_size, a page_token that is malformed or was issued for other
+	// filters, a malformed transcript key or owner), UNAVAILABLE
+	// (STORAGE_UNAVAILABLE).
+	GetToolErrors(ctx context.Context, in *GetToolErrorsRequest, opts ...grpc.CallOption) (*GetToolErrorsResponse, error)
 }
 
 type processorsClient struct {
@@ -168,6 +178,16 @@ func (c *processorsClient) GetUsage(ctx context.Context, in *GetUsageRequest, op
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetUsageResponse)
 	err := c.cc.Invoke(ctx, Processors_GetUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *processorsClient) GetToolErrors(ctx context.Context, in *GetToolErrorsRequest, opts ...grpc.CallOption) (*GetToolErrorsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetToolErrorsResponse)
+	err := c.cc.Invoke(ctx, Processors_GetToolErrors_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -262,6 +282,15 @@ type ProcessorsServer interface {
 	// malformed or was issued for other filters), UNAVAILABLE
 	// (STORAGE_UNAVAILABLE).
 	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
+	// Returns failed tool results as counted by the built-in "tool_errors"
+	// processor: per transcript (paged, ordered by transcript key), per tool
+	// and overall, over the transcripts matching the filters. It answers from
+	// what the processor has stored, however fresh. Default page size 100, at
+	// most 1000 (larger sizes are clamped). Errors: INVALID_ARGUMENT (negative
+	// page_size, a page_token that is malformed or was issued for other
+	// filters, a malformed transcript key or owner), UNAVAILABLE
+	// (STORAGE_UNAVAILABLE).
+	GetToolErrors(context.Context, *GetToolErrorsRequest) (*GetToolErrorsResponse, error)
 	mustEmbedUnimplementedProcessorsServer()
 }
 
@@ -286,6 +315,9 @@ func (UnimplementedProcessorsServer) ResetProcessorState(context.Context, *Reset
 }
 func (UnimplementedProcessorsServer) GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
+}
+func (UnimplementedProcessorsServer) GetToolErrors(context.Context, *GetToolErrorsRequest) (*GetToolErrorsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetToolErrors not implemented")
 }
 func (UnimplementedProcessorsServer) mustEmbedUnimplementedProcessorsServer() {}
 func (UnimplementedProcessorsServer) testEmbeddedByValue()                    {}
@@ -398,6 +430,24 @@ func _Processors_GetUsage_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Processors_GetToolErrors_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetToolErrorsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProcessorsServer).GetToolErrors(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Processors_GetToolErrors_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProcessorsServer).GetToolErrors(ctx, req.(*GetToolErrorsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Processors_ServiceDesc is the grpc.ServiceDesc for Processors service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -424,6 +474,10 @@ var Processors_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetUsage",
 			Handler:    _Processors_GetUsage_Handler,
+		},
+		{
+			MethodName: "GetToolErrors",
+			Handler:    _Processors_GetToolErrors_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -3300,7 +3300,13 @@ type ReportPullRequestRequest struct {
 	Fetched bool `protobuf:"varint,4,opt,name=fetched,proto3" json:"fetched,omitempty"`
 	// The pull request as fetched; output-only fields are ignored. Required
 	// when fetched is true.
-	PullRequest   *PullRequest `protobuf:"bytes,5,opt,name=pull_request,json=pullRequest,proto3" json:"pull_request,omitempty"`
+	PullRequest *PullRequest `protobuf:"bytes,5,opt,name=pull_request,json=pullRequest,proto3" json:"pull_request,omitempty"`
+	// Optional: when the forge last updated the pull request, as the reporter
+	// saw it (GitHub's and Gitea's `updated_at`). A report older than the
+	// newest one applied to the session's pull request is stale: nothing is
+	// written and the answer says `stale`. Without it the report is taken as
+	// a fresh fetch and always applies.
+	ObservedTime  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=observed_time,json=observedTime,proto3" json:"observed_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3370,13 +3376,23 @@ func (x *ReportPullRequestRequest) GetPullRequest() *PullRequest {
 	return nil
 }
 
+func (x *ReportPullRequestRequest) GetObservedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ObservedTime
+	}
+	return nil
+}
+
 // Response of Sessions.ReportPullRequest.
 type ReportPullRequestResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The session after the call, with its pull request.
 	Session *Session `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
 	// True when fetched was false and nothing was written.
-	Dropped       bool `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	Dropped bool `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	// True when observed_time was older than the newest report applied:
+	// nothing was written.
+	Stale         bool `protobuf:"varint,3,opt,name=stale,proto3" json:"stale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3421,6 +3437,13 @@ func (x *ReportPullRequestResponse) GetSession() *Session {
 func (x *ReportPullRequestResponse) GetDropped() bool {
 	if x != nil {
 		return x.Dropped
+	}
+	return false
+}
+
+func (x *ReportPullRequestResponse) GetStale() bool {
+	if x != nil {
+		return x.Stale
 	}
 	return false
 }
@@ -4423,7 +4446,7 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x14\n" +
-	"\x05title\x18\x10 \x01(\tR\x05title\"\xc0\x01\n" +
+	"\x05title\x18\x10 \x01(\tR\x05title\"\x81\x02\n" +
 	"\x18ReportPullRequestRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n" +
@@ -4431,10 +4454,12 @@ const file_bosun_v1_sessions_proto_rawDesc = "" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x12\n" +
 	"\x04repo\x18\x03 \x01(\tR\x04repo\x12\x18\n" +
 	"\afetched\x18\x04 \x01(\bR\afetched\x128\n" +
-	"\fpull_request\x18\x05 \x01(\v2\x15.bosun.v1.PullRequestR\vpullRequest\"b\n" +
+	"\fpull_request\x18\x05 \x01(\v2\x15.bosun.v1.PullRequestR\vpullRequest\x12?\n" +
+	"\robserved_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\fobservedTime\"x\n" +
 	"\x19ReportPullRequestResponse\x12+\n" +
 	"\asession\x18\x01 \x01(\v2\x11.bosun.v1.SessionR\asession\x12\x18\n" +
-	"\adropped\x18\x02 \x01(\bR\adropped\"2\n" +
+	"\adropped\x18\x02 \x01(\bR\adropped\x12\x14\n" +
+	"\x05stale\x18\x03 \x01(\bR\x05stale\"2\n" +
 	"\x11GetSessionRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"\x80\x04\n" +
@@ -4783,67 +4808,68 @@ var file_bosun_v1_sessions_proto_depIdxs = []int32{
 	52, // 44: bosun.v1.PullRequest.create_time:type_name -> google.protobuf.Timestamp
 	52, // 45: bosun.v1.PullRequest.update_time:type_name -> google.protobuf.Timestamp
 	40, // 46: bosun.v1.ReportPullRequestRequest.pull_request:type_name -> bosun.v1.PullRequest
-	28, // 47: bosun.v1.ReportPullRequestResponse.session:type_name -> bosun.v1.Session
-	0,  // 48: bosun.v1.ListSessionsRequest.state:type_name -> bosun.v1.SessionState
-	5,  // 49: bosun.v1.ListSessionsRequest.display_status:type_name -> bosun.v1.DisplayStatus
-	13, // 50: bosun.v1.ListSessionsRequest.order_by:type_name -> bosun.v1.SessionOrder
-	28, // 51: bosun.v1.ListSessionsResponse.sessions:type_name -> bosun.v1.Session
-	14, // 52: bosun.v1.Reaction.priority:type_name -> bosun.v1.ReactionPriority
-	15, // 53: bosun.v1.Reaction.target:type_name -> bosun.v1.ReactionTarget
-	16, // 54: bosun.v1.Reaction.status:type_name -> bosun.v1.ReactionStatus
-	52, // 55: bosun.v1.Reaction.create_time:type_name -> google.protobuf.Timestamp
-	52, // 56: bosun.v1.Reaction.update_time:type_name -> google.protobuf.Timestamp
-	52, // 57: bosun.v1.Reaction.nudge_time:type_name -> google.protobuf.Timestamp
-	52, // 58: bosun.v1.Reaction.escalate_time:type_name -> google.protobuf.Timestamp
-	52, // 59: bosun.v1.Reaction.clear_time:type_name -> google.protobuf.Timestamp
-	16, // 60: bosun.v1.ListReactionsRequest.status:type_name -> bosun.v1.ReactionStatus
-	15, // 61: bosun.v1.ListReactionsRequest.target:type_name -> bosun.v1.ReactionTarget
-	46, // 62: bosun.v1.ListReactionsResponse.reactions:type_name -> bosun.v1.Reaction
-	28, // 63: bosun.v1.AttentionItem.session:type_name -> bosun.v1.Session
-	17, // 64: bosun.v1.AttentionItem.reasons:type_name -> bosun.v1.AttentionReason
-	46, // 65: bosun.v1.AttentionItem.reactions:type_name -> bosun.v1.Reaction
-	50, // 66: bosun.v1.ListAttentionResponse.items:type_name -> bosun.v1.AttentionItem
-	20, // 67: bosun.v1.Sessions.RegisterProject:input_type -> bosun.v1.RegisterProjectRequest
-	21, // 68: bosun.v1.Sessions.GetProject:input_type -> bosun.v1.GetProjectRequest
-	22, // 69: bosun.v1.Sessions.ListProjects:input_type -> bosun.v1.ListProjectsRequest
-	24, // 70: bosun.v1.Sessions.UpdateProject:input_type -> bosun.v1.UpdateProjectRequest
-	25, // 71: bosun.v1.Sessions.ArchiveProject:input_type -> bosun.v1.ArchiveProjectRequest
-	29, // 72: bosun.v1.Sessions.SpawnSession:input_type -> bosun.v1.SpawnSessionRequest
-	30, // 73: bosun.v1.Sessions.CompleteSpawn:input_type -> bosun.v1.CompleteSpawnRequest
-	31, // 74: bosun.v1.Sessions.FailSpawn:input_type -> bosun.v1.FailSpawnRequest
-	32, // 75: bosun.v1.Sessions.FinishSession:input_type -> bosun.v1.FinishSessionRequest
-	33, // 76: bosun.v1.Sessions.KillSession:input_type -> bosun.v1.KillSessionRequest
-	35, // 77: bosun.v1.Sessions.RestoreSession:input_type -> bosun.v1.RestoreSessionRequest
-	36, // 78: bosun.v1.Sessions.ReportActivity:input_type -> bosun.v1.ReportActivityRequest
-	37, // 79: bosun.v1.Sessions.ReportRuntimeProbe:input_type -> bosun.v1.ReportRuntimeProbeRequest
-	41, // 80: bosun.v1.Sessions.ReportPullRequest:input_type -> bosun.v1.ReportPullRequestRequest
-	43, // 81: bosun.v1.Sessions.GetSession:input_type -> bosun.v1.GetSessionRequest
-	44, // 82: bosun.v1.Sessions.ListSessions:input_type -> bosun.v1.ListSessionsRequest
-	49, // 83: bosun.v1.Sessions.ListAttention:input_type -> bosun.v1.ListAttentionRequest
-	47, // 84: bosun.v1.Sessions.ListReactions:input_type -> bosun.v1.ListReactionsRequest
-	18, // 85: bosun.v1.Sessions.RegisterProject:output_type -> bosun.v1.Project
-	18, // 86: bosun.v1.Sessions.GetProject:output_type -> bosun.v1.Project
-	23, // 87: bosun.v1.Sessions.ListProjects:output_type -> bosun.v1.ListProjectsResponse
-	18, // 88: bosun.v1.Sessions.UpdateProject:output_type -> bosun.v1.Project
-	18, // 89: bosun.v1.Sessions.ArchiveProject:output_type -> bosun.v1.Project
-	28, // 90: bosun.v1.Sessions.SpawnSession:output_type -> bosun.v1.Session
-	28, // 91: bosun.v1.Sessions.CompleteSpawn:output_type -> bosun.v1.Session
-	28, // 92: bosun.v1.Sessions.FailSpawn:output_type -> bosun.v1.Session
-	28, // 93: bosun.v1.Sessions.FinishSession:output_type -> bosun.v1.Session
-	34, // 94: bosun.v1.Sessions.KillSession:output_type -> bosun.v1.KillSessionResponse
-	28, // 95: bosun.v1.Sessions.RestoreSession:output_type -> bosun.v1.Session
-	28, // 96: bosun.v1.Sessions.ReportActivity:output_type -> bosun.v1.Session
-	28, // 97: bosun.v1.Sessions.ReportRuntimeProbe:output_type -> bosun.v1.Session
-	42, // 98: bosun.v1.Sessions.ReportPullRequest:output_type -> bosun.v1.ReportPullRequestResponse
-	28, // 99: bosun.v1.Sessions.GetSession:output_type -> bosun.v1.Session
-	45, // 100: bosun.v1.Sessions.ListSessions:output_type -> bosun.v1.ListSessionsResponse
-	51, // 101: bosun.v1.Sessions.ListAttention:output_type -> bosun.v1.ListAttentionResponse
-	48, // 102: bosun.v1.Sessions.ListReactions:output_type -> bosun.v1.ListReactionsResponse
-	85, // [85:103] is the sub-list for method output_type
-	67, // [67:85] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	52, // 47: bosun.v1.ReportPullRequestRequest.observed_time:type_name -> google.protobuf.Timestamp
+	28, // 48: bosun.v1.ReportPullRequestResponse.session:type_name -> bosun.v1.Session
+	0,  // 49: bosun.v1.ListSessionsRequest.state:type_name -> bosun.v1.SessionState
+	5,  // 50: bosun.v1.ListSessionsRequest.display_status:type_name -> bosun.v1.DisplayStatus
+	13, // 51: bosun.v1.ListSessionsRequest.order_by:type_name -> bosun.v1.SessionOrder
+	28, // 52: bosun.v1.ListSessionsResponse.sessions:type_name -> bosun.v1.Session
+	14, // 53: bosun.v1.Reaction.priority:type_name -> bosun.v1.ReactionPriority
+	15, // 54: bosun.v1.Reaction.target:type_name -> bosun.v1.ReactionTarget
+	16, // 55: bosun.v1.Reaction.status:type_name -> bosun.v1.ReactionStatus
+	52, // 56: bosun.v1.Reaction.create_time:type_name -> google.protobuf.Timestamp
+	52, // 57: bosun.v1.Reaction.update_time:type_name -> google.protobuf.Timestamp
+	52, // 58: bosun.v1.Reaction.nudge_time:type_name -> google.protobuf.Timestamp
+	52, // 59: bosun.v1.Reaction.escalate_time:type_name -> google.protobuf.Timestamp
+	52, // 60: bosun.v1.Reaction.clear_time:type_name -> google.protobuf.Timestamp
+	16, // 61: bosun.v1.ListReactionsRequest.status:type_name -> bosun.v1.ReactionStatus
+	15, // 62: bosun.v1.ListReactionsRequest.target:type_name -> bosun.v1.ReactionTarget
+	46, // 63: bosun.v1.ListReactionsResponse.reactions:type_name -> bosun.v1.Reaction
+	28, // 64: bosun.v1.AttentionItem.session:type_name -> bosun.v1.Session
+	17, // 65: bosun.v1.AttentionItem.reasons:type_name -> bosun.v1.AttentionReason
+	46, // 66: bosun.v1.AttentionItem.reactions:type_name -> bosun.v1.Reaction
+	50, // 67: bosun.v1.ListAttentionResponse.items:type_name -> bosun.v1.AttentionItem
+	20, // 68: bosun.v1.Sessions.RegisterProject:input_type -> bosun.v1.RegisterProjectRequest
+	21, // 69: bosun.v1.Sessions.GetProject:input_type -> bosun.v1.GetProjectRequest
+	22, // 70: bosun.v1.Sessions.ListProjects:input_type -> bosun.v1.ListProjectsRequest
+	24, // 71: bosun.v1.Sessions.UpdateProject:input_type -> bosun.v1.UpdateProjectRequest
+	25, // 72: bosun.v1.Sessions.ArchiveProject:input_type -> bosun.v1.ArchiveProjectRequest
+	29, // 73: bosun.v1.Sessions.SpawnSession:input_type -> bosun.v1.SpawnSessionRequest
+	30, // 74: bosun.v1.Sessions.CompleteSpawn:input_type -> bosun.v1.CompleteSpawnRequest
+	31, // 75: bosun.v1.Sessions.FailSpawn:input_type -> bosun.v1.FailSpawnRequest
+	32, // 76: bosun.v1.Sessions.FinishSession:input_type -> bosun.v1.FinishSessionRequest
+	33, // 77: bosun.v1.Sessions.KillSession:input_type -> bosun.v1.KillSessionRequest
+	35, // 78: bosun.v1.Sessions.RestoreSession:input_type -> bosun.v1.RestoreSessionRequest
+	36, // 79: bosun.v1.Sessions.ReportActivity:input_type -> bosun.v1.ReportActivityRequest
+	37, // 80: bosun.v1.Sessions.ReportRuntimeProbe:input_type -> bosun.v1.ReportRuntimeProbeRequest
+	41, // 81: bosun.v1.Sessions.ReportPullRequest:input_type -> bosun.v1.ReportPullRequestRequest
+	43, // 82: bosun.v1.Sessions.GetSession:input_type -> bosun.v1.GetSessionRequest
+	44, // 83: bosun.v1.Sessions.ListSessions:input_type -> bosun.v1.ListSessionsRequest
+	49, // 84: bosun.v1.Sessions.ListAttention:input_type -> bosun.v1.ListAttentionRequest
+	47, // 85: bosun.v1.Sessions.ListReactions:input_type -> bosun.v1.ListReactionsRequest
+	18, // 86: bosun.v1.Sessions.RegisterProject:output_type -> bosun.v1.Project
+	18, // 87: bosun.v1.Sessions.GetProject:output_type -> bosun.v1.Project
+	23, // 88: bosun.v1.Sessions.ListProjects:output_type -> bosun.v1.ListProjectsResponse
+	18, // 89: bosun.v1.Sessions.UpdateProject:output_type -> bosun.v1.Project
+	18, // 90: bosun.v1.Sessions.ArchiveProject:output_type -> bosun.v1.Project
+	28, // 91: bosun.v1.Sessions.SpawnSession:output_type -> bosun.v1.Session
+	28, // 92: bosun.v1.Sessions.CompleteSpawn:output_type -> bosun.v1.Session
+	28, // 93: bosun.v1.Sessions.FailSpawn:output_type -> bosun.v1.Session
+	28, // 94: bosun.v1.Sessions.FinishSession:output_type -> bosun.v1.Session
+	34, // 95: bosun.v1.Sessions.KillSession:output_type -> bosun.v1.KillSessionResponse
+	28, // 96: bosun.v1.Sessions.RestoreSession:output_type -> bosun.v1.Session
+	28, // 97: bosun.v1.Sessions.ReportActivity:output_type -> bosun.v1.Session
+	28, // 98: bosun.v1.Sessions.ReportRuntimeProbe:output_type -> bosun.v1.Session
+	42, // 99: bosun.v1.Sessions.ReportPullRequest:output_type -> bosun.v1.ReportPullRequestResponse
+	28, // 100: bosun.v1.Sessions.GetSession:output_type -> bosun.v1.Session
+	45, // 101: bosun.v1.Sessions.ListSessions:output_type -> bosun.v1.ListSessionsResponse
+	51, // 102: bosun.v1.Sessions.ListAttention:output_type -> bosun.v1.ListAttentionResponse
+	48, // 103: bosun.v1.Sessions.ListReactions:output_type -> bosun.v1.ListReactionsResponse
+	86, // [86:104] is the sub-list for method output_type
+	68, // [68:86] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_bosun_v1_sessions_proto_init() }

@@ -30,7 +30,7 @@ from bosun.v1 import tasks_pb2 as bosun_dot_v1_dot_tasks__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62osun/v1/events.proto\x12\x08\x62osun.v1\x1a\x16\x62osun/v1/lessons.proto\x1a\x19\x62osun/v1/processors.proto\x1a\x19\x62osun/v1/reconciler.proto\x1a\x17\x62osun/v1/sessions.proto\x1a\x14\x62osun/v1/tasks.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"c\n\x0b\x45ventFilter\x12\x1b\n\x13\x65vent_type_prefixes\x18\x01 \x03(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0f\n\x07task_id\x18\x04 \x01(\x03\"\xc5\x06\n\x05\x45vent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x13\n\x0b\x65ntity_kind\x18\x03 \x01(\t\x12\x11\n\tentity_id\x18\x04 \x01(\t\x12\x12\n\nproject_id\x18\x05 \x01(\t\x12\x12\n\nsession_id\x18\x06 \x01(\t\x12\x0f\n\x07task_id\x18\x07 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x06lesson\x18\x14 \x01(\x0b\x32\x10.bosun.v1.LessonH\x00\x12$\n\x07project\x18\x15 \x01(\x0b\x32\x11.bosun.v1.ProjectH\x00\x12$\n\x07session\x18\x16 \x01(\x0b\x32\x11.bosun.v1.SessionH\x00\x12-\n\x0cpull_request\x18\x17 \x01(\x0b\x32\x15.bosun.v1.PullRequestH\x00\x12 \n\x05\x63heck\x18\x18 \x01(\x0b\x32\x0f.bosun.v1.CheckH\x00\x12&\n\x08reaction\x18\x19 \x01(\x0b\x32\x12.bosun.v1.ReactionH\x00\x12\x1e\n\x04task\x18\x1a \x01(\x0b\x32\x0e.bosun.v1.TaskH\x00\x12\x31\n\x0ereconciler_run\x18\x1b \x01(\x0b\x32\x17.bosun.v1.ReconcilerRunH\x00\x12/\n\rprocessor_run\x18\x1c \x01(\x0b\x32\x16.bosun.v1.ProcessorRunH\x00\x12\x33\n\x0fprocessor_state\x18\x1d \x01(\x0b\x32\x18.bosun.v1.ProcessorStateH\x00\x12\'\n\tci_status\x18\x1e \x01(\x0b\x32\x12.bosun.v1.CiStatusH\x00\x12$\n\x07verdict\x18\x1f \x01(\x0b\x32\x11.bosun.v1.VerdictH\x00\x12+\n\x0btest_report\x18  \x01(\x0b\x32\x14.bosun.v1.TestReportH\x00\x12/\n\rdeploy_status\x18! \x01(\x0b\x32\x16.bosun.v1.DeployStatusH\x00\x12/\n\rdeploy_freeze\x18\" \x01(\x0b\x32\x16.bosun.v1.DeployFreezeH\x00\x42\t\n\x07payload\"H\n\x0cWatchRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\x12%\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x15.bosun.v1.EventFilter\"V\n\rWatchResponse\x12\x1f\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.bosun.v1.Event\x12\x12\n\nresume_seq\x18\x02 \x01(\x03\x12\x10\n\x08progress\x18\x03 \x01(\x08\"\x10\n\x0eGetHeadRequest\"7\n\x0fGetHeadResponse\x12\x10\n\x08head_seq\x18\x01 \x01(\x03\x12\x12\n\noldest_seq\x18\x02 \x01(\x03\"t\n\x11ListEventsRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\x12%\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x15.bosun.v1.EventFilter\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"`\n\x12ListEventsResponse\x12\x1f\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.bosun.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x10\n\x08head_seq\x18\x03 \x01(\x03\x32\xcd\x01\n\x06\x45vents\x12:\n\x05Watch\x12\x16.bosun.v1.WatchRequest\x1a\x17.bosun.v1.WatchResponse0\x01\x12>\n\x07GetHead\x12\x18.bosun.v1.GetHeadRequest\x1a\x19.bosun.v1.GetHeadResponse\x12G\n\nListEvents\x12\x1b.bosun.v1.ListEventsRequest\x1a\x1c.bosun.v1.ListEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x62osun/v1/events.proto\x12\x08\x62osun.v1\x1a\x16\x62osun/v1/lessons.proto\x1a\x19\x62osun/v1/processors.proto\x1a\x19\x62osun/v1/reconciler.proto\x1a\x17\x62osun/v1/sessions.proto\x1a\x14\x62osun/v1/tasks.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"c\n\x0b\x45ventFilter\x12\x1b\n\x13\x65vent_type_prefixes\x18\x01 \x03(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0f\n\x07task_id\x18\x04 \x01(\x03\"\xbe\x07\n\x05\x45vent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x13\n\x0b\x65ntity_kind\x18\x03 \x01(\t\x12\x11\n\tentity_id\x18\x04 \x01(\t\x12\x12\n\nproject_id\x18\x05 \x01(\t\x12\x12\n\nsession_id\x18\x06 \x01(\t\x12\x0f\n\x07task_id\x18\x07 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x06lesson\x18\x14 \x01(\x0b\x32\x10.bosun.v1.LessonH\x00\x12$\n\x07project\x18\x15 \x01(\x0b\x32\x11.bosun.v1.ProjectH\x00\x12$\n\x07session\x18\x16 \x01(\x0b\x32\x11.bosun.v1.SessionH\x00\x12-\n\x0cpull_request\x18\x17 \x01(\x0b\x32\x15.bosun.v1.PullRequestH\x00\x12 \n\x05\x63heck\x18\x18 \x01(\x0b\x32\x0f.bosun.v1.CheckH\x00\x12&\n\x08reaction\x18\x19 \x01(\x0b\x32\x12.bosun.v1.ReactionH\x00\x12\x1e\n\x04task\x18\x1a \x01(\x0b\x32\x0e.bosun.v1.TaskH\x00\x12\x31\n\x0ereconciler_run\x18\x1b \x01(\x0b\x32\x17.bosun.v1.ReconcilerRunH\x00\x12/\n\rprocessor_run\x18\x1c \x01(\x0b\x32\x16.bosun.v1.ProcessorRunH\x00\x12\x33\n\x0fprocessor_state\x18\x1d \x01(\x0b\x32\x18.bosun.v1.ProcessorStateH\x00\x12\'\n\tci_status\x18\x1e \x01(\x0b\x32\x12.bosun.v1.CiStatusH\x00\x12$\n\x07verdict\x18\x1f \x01(\x0b\x32\x11.bosun.v1.VerdictH\x00\x12+\n\x0btest_report\x18  \x01(\x0b\x32\x14.bosun.v1.TestReportH\x00\x12/\n\rdeploy_status\x18! \x01(\x0b\x32\x16.bosun.v1.DeployStatusH\x00\x12/\n\rdeploy_freeze\x18\" \x01(\x0b\x32\x16.bosun.v1.DeployFreezeH\x00\x12\x35\n\x10transcript_usage\x18# \x01(\x0b\x32\x19.bosun.v1.TranscriptUsageH\x00\x12@\n\x16transcript_tool_errors\x18$ \x01(\x0b\x32\x1e.bosun.v1.TranscriptToolErrorsH\x00\x42\t\n\x07payload\"H\n\x0cWatchRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\x12%\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x15.bosun.v1.EventFilter\"V\n\rWatchResponse\x12\x1f\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.bosun.v1.Event\x12\x12\n\nresume_seq\x18\x02 \x01(\x03\x12\x10\n\x08progress\x18\x03 \x01(\x08\"\x10\n\x0eGetHeadRequest\"7\n\x0fGetHeadResponse\x12\x10\n\x08head_seq\x18\x01 \x01(\x03\x12\x12\n\noldest_seq\x18\x02 \x01(\x03\"t\n\x11ListEventsRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\x12%\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x15.bosun.v1.EventFilter\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"`\n\x12ListEventsResponse\x12\x1f\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.bosun.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x10\n\x08head_seq\x18\x03 \x01(\x03\x32\xcd\x01\n\x06\x45vents\x12:\n\x05Watch\x12\x16.bosun.v1.WatchRequest\x1a\x17.bosun.v1.WatchResponse0\x01\x12>\n\x07GetHead\x12\x18.bosun.v1.GetHeadRequest\x1a\x19.bosun.v1.GetHeadResponse\x12G\n\nListEvents\x12\x1b.bosun.v1.ListEventsRequest\x1a\x1c.bosun.v1.ListEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,19 +40,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENTFILTER']._serialized_start=193
   _globals['_EVENTFILTER']._serialized_end=292
   _globals['_EVENT']._serialized_start=295
-  _globals['_EVENT']._serialized_end=1132
-  _globals['_WATCHREQUEST']._serialized_start=1134
-  _globals['_WATCHREQUEST']._serialized_end=1206
-  _globals['_WATCHRESPONSE']._serialized_start=1208
-  _globals['_WATCHRESPONSE']._serialized_end=1294
-  _globals['_GETHEADREQUEST']._serialized_start=1296
-  _globals['_GETHEADREQUEST']._serialized_end=1312
-  _globals['_GETHEADRESPONSE']._serialized_start=1314
-  _globals['_GETHEADRESPONSE']._serialized_end=1369
-  _globals['_LISTEVENTSREQUEST']._serialized_start=1371
-  _globals['_LISTEVENTSREQUEST']._serialized_end=1487
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=1489
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=1585
-  _globals['_EVENTS']._serialized_start=1588
-  _globals['_EVENTS']._serialized_end=1793
+  _globals['_EVENT']._serialized_end=1253
+  _globals['_WATCHREQUEST']._serialized_start=1255
+  _globals['_WATCHREQUEST']._serialized_end=1327
+  _globals['_WATCHRESPONSE']._serialized_start=1329
+  _globals['_WATCHRESPONSE']._serialized_end=1415
+  _globals['_GETHEADREQUEST']._serialized_start=1417
+  _globals['_GETHEADREQUEST']._serialized_end=1433
+  _globals['_GETHEADRESPONSE']._serialized_start=1435
+  _globals['_GETHEADRESPONSE']._serialized_end=1490
+  _globals['_LISTEVENTSREQUEST']._serialized_start=1492
+  _globals['_LISTEVENTSREQUEST']._serialized_end=1608
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=1610
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=1706
+  _globals['_EVENTS']._serialized_start=1709
+  _globals['_EVENTS']._serialized_end=1914
 # @@protoc_insertion_point(module_scope)

@@ -93,6 +93,8 @@ class Event(_message.Message):
     TEST_REPORT_FIELD_NUMBER: _builtins.int
     DEPLOY_STATUS_FIELD_NUMBER: _builtins.int
     DEPLOY_FREEZE_FIELD_NUMBER: _builtins.int
+    TRANSCRIPT_USAGE_FIELD_NUMBER: _builtins.int
+    TRANSCRIPT_TOOL_ERRORS_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """Position in the change log: strictly increasing, gapless in commit order."""
     event_type: _builtins.str
@@ -173,6 +175,18 @@ class Event(_message.Message):
     def deploy_freeze(self) -> _tasks_pb2.DeployFreeze:
         """A repository's deploy freeze (deploy_freeze.*)."""
 
+    @_builtins.property
+    def transcript_usage(self) -> _processors_pb2.TranscriptUsage:
+        """A transcript's token usage as the usage processor counted it
+        (transcript_usage.*).
+        """
+
+    @_builtins.property
+    def transcript_tool_errors(self) -> _processors_pb2.TranscriptToolErrors:
+        """A transcript's failed tool results as the tool_errors processor
+        counted them (transcript_tool_errors.*).
+        """
+
     def __init__(
         self,
         *,
@@ -199,12 +213,14 @@ class Event(_message.Message):
         test_report: _tasks_pb2.TestReport | None = ...,
         deploy_status: _tasks_pb2.DeployStatus | None = ...,
         deploy_freeze: _tasks_pb2.DeployFreeze | None = ...,
+        transcript_usage: _processors_pb2.TranscriptUsage | None = ...,
+        transcript_tool_errors: _processors_pb2.TranscriptToolErrors | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "ci_status", b"ci_status", "create_time", b"create_time", "deploy_freeze", b"deploy_freeze", "deploy_status", b"deploy_status", "lesson", b"lesson", "payload", b"payload", "processor_run", b"processor_run", "processor_state", b"processor_state", "project", b"project", "pull_request", b"pull_request", "reaction", b"reaction", "reconciler_run", b"reconciler_run", "session", b"session", "task", b"task", "test_report", b"test_report", "verdict", b"verdict"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "ci_status", b"ci_status", "create_time", b"create_time", "deploy_freeze", b"deploy_freeze", "deploy_status", b"deploy_status", "lesson", b"lesson", "payload", b"payload", "processor_run", b"processor_run", "processor_state", b"processor_state", "project", b"project", "pull_request", b"pull_request", "reaction", b"reaction", "reconciler_run", b"reconciler_run", "session", b"session", "task", b"task", "test_report", b"test_report", "transcript_tool_errors", b"transcript_tool_errors", "transcript_usage", b"transcript_usage", "verdict", b"verdict"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "ci_status", b"ci_status", "create_time", b"create_time", "deploy_freeze", b"deploy_freeze", "deploy_status", b"deploy_status", "entity_id", b"entity_id", "entity_kind", b"entity_kind", "event_type", b"event_type", "lesson", b"lesson", "payload", b"payload", "processor_run", b"processor_run", "processor_state", b"processor_state", "project", b"project", "project_id", b"project_id", "pull_request", b"pull_request", "reaction", b"reaction", "reconciler_run", b"reconciler_run", "seq", b"seq", "session", b"session", "session_id", b"session_id", "task", b"task", "task_id", b"task_id", "test_report", b"test_report", "verdict", b"verdict"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "ci_status", b"ci_status", "create_time", b"create_time", "deploy_freeze", b"deploy_freeze", "deploy_status", b"deploy_status", "entity_id", b"entity_id", "entity_kind", b"entity_kind", "event_type", b"event_type", "lesson", b"lesson", "payload", b"payload", "processor_run", b"processor_run", "processor_state", b"processor_state", "project", b"project", "project_id", b"project_id", "pull_request", b"pull_request", "reaction", b"reaction", "reconciler_run", b"reconciler_run", "seq", b"seq", "session", b"session", "session_id", b"session_id", "task", b"task", "task_id", b"task_id", "test_report", b"test_report", "transcript_tool_errors", b"transcript_tool_errors", "transcript_usage", b"transcript_usage", "verdict", b"verdict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["lesson", "project", "session", "pull_request", "check", "reaction", "task", "reconciler_run", "processor_run", "processor_state", "ci_status", "verdict", "test_report", "deploy_status", "deploy_freeze"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["lesson", "project", "session", "pull_request", "check", "reaction", "task", "reconciler_run", "processor_run", "processor_state", "ci_status", "verdict", "test_report", "deploy_status", "deploy_freeze", "transcript_usage", "transcript_tool_errors"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 

@@ -702,7 +702,9 @@ Global___ModelUsage: _TypeAlias = ModelUsage  # noqa: Y015
 
 @_typing.final
 class TranscriptUsage(_message.Message):
-    """Token usage of one transcript."""
+    """Token usage of one transcript. Also the payload of transcript_usage.*
+    events.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -791,3 +793,173 @@ class GetUsageResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetUsageResponse: _TypeAlias = GetUsageResponse  # noqa: Y015
+
+@_typing.final
+class GetToolErrorsRequest(_message.Message):
+    """Request of Processors.GetToolErrors. Every filter is optional; set filters
+    are combined with AND.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TRANSCRIPT_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """Page size of `transcripts`: 0 means 100; more than 1000 is treated as
+    1000; negative is an error.
+    """
+    page_token: _builtins.str
+    """From a previous response's next_page_token, with the same filters."""
+    transcript: _builtins.str
+    """Only this transcript, by key "owner/name.jsonl"."""
+    owner: _builtins.str
+    """Only transcripts of this owner."""
+    session_id: _builtins.str
+    """Only the transcripts of this agent session: the session id recorded in
+    the transcript (a Session's agent_session_id).
+    """
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        transcript: _builtins.str = ...,
+        owner: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["owner", b"owner", "page_size", b"page_size", "page_token", b"page_token", "session_id", b"session_id", "transcript", b"transcript"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetToolErrorsRequest: _TypeAlias = GetToolErrorsRequest  # noqa: Y015
+
+@_typing.final
+class ToolErrorCount(_message.Message):
+    """Failed tool results of one tool."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOOL_FIELD_NUMBER: _builtins.int
+    ERRORS_FIELD_NUMBER: _builtins.int
+    tool: _builtins.str
+    """The tool's name (from its tool_use block; "unknown" when the transcript
+    does not hold the call).
+    """
+    errors: _builtins.int
+    """Tool results marked as errors."""
+    def __init__(
+        self,
+        *,
+        tool: _builtins.str = ...,
+        errors: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["errors", b"errors", "tool", b"tool"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ToolErrorCount: _TypeAlias = ToolErrorCount  # noqa: Y015
+
+@_typing.final
+class TranscriptToolErrors(_message.Message):
+    """Failed tool results of one transcript, as the tool_errors processor
+    counted them. Also the payload of transcript_tool_errors.* events.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSCRIPT_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    BY_TOOL_FIELD_NUMBER: _builtins.int
+    ERRORS_FIELD_NUMBER: _builtins.int
+    BURSTS_FIELD_NUMBER: _builtins.int
+    PROCESSED_TIME_FIELD_NUMBER: _builtins.int
+    transcript: _builtins.str
+    """The transcript's key, "owner/name.jsonl"."""
+    owner: _builtins.str
+    """The transcript's owner: the first segment of its key."""
+    session_id: _builtins.str
+    """The session id recorded in the transcript; matches a Session's
+    agent_session_id.
+    """
+    errors: _builtins.int
+    """Failed tool results in all."""
+    bursts: _builtins.int
+    """Bursts: runs of failed results in a row reaching the burst threshold."""
+    @_builtins.property
+    def by_tool(self) -> _containers.RepeatedCompositeFieldContainer[Global___ToolErrorCount]:
+        """Failed tool results per tool, ordered by tool name."""
+
+    @_builtins.property
+    def processed_time(self) -> _timestamp_pb2.Timestamp:
+        """When the tool_errors processor last processed the transcript."""
+
+    def __init__(
+        self,
+        *,
+        transcript: _builtins.str = ...,
+        owner: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        by_tool: _abc.Iterable[Global___ToolErrorCount] | None = ...,
+        errors: _builtins.int = ...,
+        bursts: _builtins.int = ...,
+        processed_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["processed_time", b"processed_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bursts", b"bursts", "by_tool", b"by_tool", "errors", b"errors", "owner", b"owner", "processed_time", b"processed_time", "session_id", b"session_id", "transcript", b"transcript"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TranscriptToolErrors: _TypeAlias = TranscriptToolErrors  # noqa: Y015
+
+@_typing.final
+class GetToolErrorsResponse(_message.Message):
+    """Response of Processors.GetToolErrors."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSCRIPTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    BY_TOOL_FIELD_NUMBER: _builtins.int
+    ERRORS_FIELD_NUMBER: _builtins.int
+    BURSTS_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty when there are no more pages."""
+    errors: _builtins.int
+    """Failed tool results over every matching transcript."""
+    bursts: _builtins.int
+    """Bursts over every matching transcript."""
+    @_builtins.property
+    def transcripts(self) -> _containers.RepeatedCompositeFieldContainer[Global___TranscriptToolErrors]:
+        """One page of the matching transcripts, ordered by key."""
+
+    @_builtins.property
+    def by_tool(self) -> _containers.RepeatedCompositeFieldContainer[Global___ToolErrorCount]:
+        """Totals per tool over every matching transcript (not just this page),
+        ordered by tool name. The same on every page.
+        """
+
+    def __init__(
+        self,
+        *,
+        transcripts: _abc.Iterable[Global___TranscriptToolErrors] | None = ...,
+        next_page_token: _builtins.str = ...,
+        by_tool: _abc.Iterable[Global___ToolErrorCount] | None = ...,
+        errors: _builtins.int = ...,
+        bursts: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bursts", b"bursts", "by_tool", b"by_tool", "errors", b"errors", "next_page_token", b"next_page_token", "transcripts", b"transcripts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetToolErrorsResponse: _TypeAlias = GetToolErrorsResponse  # noqa: Y015

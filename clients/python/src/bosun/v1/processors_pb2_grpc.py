@@ -94,6 +94,11 @@ class ProcessorsStub:
                 request_serializer=bosun_dot_v1_dot_processors__pb2.GetUsageRequest.SerializeToString,
                 response_deserializer=bosun_dot_v1_dot_processors__pb2.GetUsageResponse.FromString,
                 _registered_method=True)
+        self.GetToolErrors = channel.unary_unary(
+                '/bosun.v1.Processors/GetToolErrors',
+                request_serializer=bosun_dot_v1_dot_processors__pb2.GetToolErrorsRequest.SerializeToString,
+                response_deserializer=bosun_dot_v1_dot_processors__pb2.GetToolErrorsResponse.FromString,
+                _registered_method=True)
 
 
 class ProcessorsServicer:
@@ -206,6 +211,20 @@ class ProcessorsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetToolErrors(self, request, context):
+        """Returns failed tool results as counted by the built-in "tool_errors"
+        processor: per transcript (paged, ordered by transcript key), per tool
+        and overall, over the transcripts matching the filters. It answers from
+        what the processor has stored, however fresh. Default page size 100, at
+        most 1000 (larger sizes are clamped). Errors: INVALID_ARGUMENT (negative
+        page_size, a page_token that is malformed or was issued for other
+        filters, a malformed transcript key or owner), UNAVAILABLE
+        (STORAGE_UNAVAILABLE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProcessorsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -233,6 +252,11 @@ def add_ProcessorsServicer_to_server(servicer, server):
                     servicer.GetUsage,
                     request_deserializer=bosun_dot_v1_dot_processors__pb2.GetUsageRequest.FromString,
                     response_serializer=bosun_dot_v1_dot_processors__pb2.GetUsageResponse.SerializeToString,
+            ),
+            'GetToolErrors': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetToolErrors,
+                    request_deserializer=bosun_dot_v1_dot_processors__pb2.GetToolErrorsRequest.FromString,
+                    response_serializer=bosun_dot_v1_dot_processors__pb2.GetToolErrorsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -405,6 +429,33 @@ class Processors:
             '/bosun.v1.Processors/GetUsage',
             bosun_dot_v1_dot_processors__pb2.GetUsageRequest.SerializeToString,
             bosun_dot_v1_dot_processors__pb2.GetUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetToolErrors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bosun.v1.Processors/GetToolErrors',
+            bosun_dot_v1_dot_processors__pb2.GetToolErrorsRequest.SerializeToString,
+            bosun_dot_v1_dot_processors__pb2.GetToolErrorsResponse.FromString,
             options,
             channel_credentials,
             insecure,

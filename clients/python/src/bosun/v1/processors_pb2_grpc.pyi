@@ -120,6 +120,16 @@ class ProcessorsStub:
     malformed or was issued for other filters), UNAVAILABLE
     (STORAGE_UNAVAILABLE).
     """
+    GetToolErrors: _grpc.UnaryUnaryMultiCallable[_processors_pb2.GetToolErrorsRequest, _processors_pb2.GetToolErrorsResponse]
+    """Returns failed tool results as counted by the built-in "tool_errors"
+    processor: per transcript (paged, ordered by transcript key), per tool
+    and overall, over the transcripts matching the filters. It answers from
+    what the processor has stored, however fresh. Default page size 100, at
+    most 1000 (larger sizes are clamped). Errors: INVALID_ARGUMENT (negative
+    page_size, a page_token that is malformed or was issued for other
+    filters, a malformed transcript key or owner), UNAVAILABLE
+    (STORAGE_UNAVAILABLE).
+    """
 
 @_typing.type_check_only
 class ProcessorsAsyncStub(ProcessorsStub):
@@ -211,6 +221,16 @@ class ProcessorsAsyncStub(ProcessorsStub):
     it is. Default page size 100, at most 1000 (larger sizes are clamped).
     Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
     malformed or was issued for other filters), UNAVAILABLE
+    (STORAGE_UNAVAILABLE).
+    """
+    GetToolErrors: _aio.UnaryUnaryMultiCallable[_processors_pb2.GetToolErrorsRequest, _processors_pb2.GetToolErrorsResponse]  # type: ignore[assignment]
+    """Returns failed tool results as counted by the built-in "tool_errors"
+    processor: per transcript (paged, ordered by transcript key), per tool
+    and overall, over the transcripts matching the filters. It answers from
+    what the processor has stored, however fresh. Default page size 100, at
+    most 1000 (larger sizes are clamped). Errors: INVALID_ARGUMENT (negative
+    page_size, a page_token that is malformed or was issued for other
+    filters, a malformed transcript key or owner), UNAVAILABLE
     (STORAGE_UNAVAILABLE).
     """
 
@@ -331,6 +351,22 @@ class ProcessorsServicer(metaclass=_abc_1.ABCMeta):
         it is. Default page size 100, at most 1000 (larger sizes are clamped).
         Errors: INVALID_ARGUMENT (negative page_size, a page_token that is
         malformed or was issued for other filters), UNAVAILABLE
+        (STORAGE_UNAVAILABLE).
+        """
+
+    @_abc_1.abstractmethod
+    def GetToolErrors(
+        self,
+        request: _processors_pb2.GetToolErrorsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_processors_pb2.GetToolErrorsResponse, _abc.Awaitable[_processors_pb2.GetToolErrorsResponse]]:
+        """Returns failed tool results as counted by the built-in "tool_errors"
+        processor: per transcript (paged, ordered by transcript key), per tool
+        and overall, over the transcripts matching the filters. It answers from
+        what the processor has stored, however fresh. Default page size 100, at
+        most 1000 (larger sizes are clamped). Errors: INVALID_ARGUMENT (negative
+        page_size, a page_token that is malformed or was issued for other
+        filters, a malformed transcript key or owner), UNAVAILABLE
         (STORAGE_UNAVAILABLE).
         """
 

@@ -1816,6 +1816,7 @@ class ReportPullRequestRequest(_message.Message):
     REPO_FIELD_NUMBER: _builtins.int
     FETCHED_FIELD_NUMBER: _builtins.int
     PULL_REQUEST_FIELD_NUMBER: _builtins.int
+    OBSERVED_TIME_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Optional idempotency key (1..128 printable ASCII characters). A repeat
     with the same id returns the first result and writes nothing.
@@ -1842,6 +1843,15 @@ class ReportPullRequestRequest(_message.Message):
         when fetched is true.
         """
 
+    @_builtins.property
+    def observed_time(self) -> _timestamp_pb2.Timestamp:
+        """Optional: when the forge last updated the pull request, as the reporter
+        saw it (GitHub's and Gitea's `updated_at`). A report older than the
+        newest one applied to the session's pull request is stale: nothing is
+        written and the answer says `stale`. Without it the report is taken as
+        a fresh fetch and always applies.
+        """
+
     def __init__(
         self,
         *,
@@ -1850,10 +1860,11 @@ class ReportPullRequestRequest(_message.Message):
         repo: _builtins.str = ...,
         fetched: _builtins.bool = ...,
         pull_request: Global___PullRequest | None = ...,
+        observed_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["pull_request", b"pull_request"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["observed_time", b"observed_time", "pull_request", b"pull_request"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fetched", b"fetched", "pull_request", b"pull_request", "repo", b"repo", "request_id", b"request_id", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fetched", b"fetched", "observed_time", b"observed_time", "pull_request", b"pull_request", "repo", b"repo", "request_id", b"request_id", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1867,8 +1878,13 @@ class ReportPullRequestResponse(_message.Message):
 
     SESSION_FIELD_NUMBER: _builtins.int
     DROPPED_FIELD_NUMBER: _builtins.int
+    STALE_FIELD_NUMBER: _builtins.int
     dropped: _builtins.bool
     """True when fetched was false and nothing was written."""
+    stale: _builtins.bool
+    """True when observed_time was older than the newest report applied:
+    nothing was written.
+    """
     @_builtins.property
     def session(self) -> Global___Session:
         """The session after the call, with its pull request."""
@@ -1878,10 +1894,11 @@ class ReportPullRequestResponse(_message.Message):
         *,
         session: Global___Session | None = ...,
         dropped: _builtins.bool = ...,
+        stale: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped", b"dropped", "session", b"session"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped", b"dropped", "session", b"session", "stale", b"stale"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

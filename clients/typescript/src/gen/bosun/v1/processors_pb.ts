@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file bosun/v1/processors.proto.
  */
 export const file_bosun_v1_processors: GenFile = /*@__PURE__*/
-  fileDesc("Chlib3N1bi92MS9wcm9jZXNzb3JzLnByb3RvEghib3N1bi52MSL7AwoJUHJvY2Vzc29yEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSKgoHY2FkZW5jZRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIPCgdlbmFibGVkGAQgASgIEiAKGG1heF90cmFuc2NyaXB0c19wZXJfcGFzcxgFIAEoBRIuCgt0aW1lX2J1ZGdldBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIhChlxdWFyYW50aW5lX2FmdGVyX2ZhaWx1cmVzGAcgASgFEg8KB3J1bm5pbmcYCCABKAgSKAoIbGFzdF9ydW4YCSABKAsyFi5ib3N1bi52MS5Qcm9jZXNzb3JSdW4SMQoNbGFzdF9ydW5fdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNbmV4dF9ydW5fdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOgoWbmV3ZXN0X3RyYW5zY3JpcHRfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLbGFnX3dhcm5pbmcYDSABKAgSEgoKbGFnX2RldGFpbBgOIAEoCRITCgtxdWFyYW50aW5lZBgPIAEoAyJNChFQcm9jZXNzb3JSdW5FcnJvchISCgp0cmFuc2NyaXB0GAEgASgJEg8KB21lc3NhZ2UYAiABKAkSEwoLcXVhcmFudGluZWQYAyABKAgioQQKDFByb2Nlc3NvclJ1bhIKCgJpZBgBIAEoAxIRCglwcm9jZXNzb3IYAiABKAkSLgoHdHJpZ2dlchgDIAEoDjIdLmJvc3VuLnYxLlByb2Nlc3NvclJ1blRyaWdnZXISKgoFc3RhdGUYBCABKA4yGy5ib3N1bi52MS5Qcm9jZXNzb3JSdW5TdGF0ZRIuCgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHc2Nhbm5lZBgHIAEoAxIRCglwcm9jZXNzZWQYCCABKAMSDwoHc2tpcHBlZBgJIAEoAxIZChFza2lwcGVkX3VuY2hhbmdlZBgKIAEoAxIZChFza2lwcGVkX3NhbWVfaGFzaBgLIAEoAxIbChNza2lwcGVkX3F1YXJhbnRpbmVkGAwgASgDEg4KBmVycm9ycxgNIAEoAxIyCg1lcnJvcl9kZXRhaWxzGA4gAygLMhsuYm9zdW4udjEuUHJvY2Vzc29yUnVuRXJyb3ISDQoFaXRlbXMYDyABKAMSFwoPbWFsZm9ybWVkX2xpbmVzGBAgASgDEg4KBmNhcHBlZBgRIAEoCBIQCghkZWZlcnJlZBgSIAEoAxITCgtxdWFyYW50aW5lZBgTIAEoAxINCgVlcnJvchgUIAEoCSLQAgoOUHJvY2Vzc29yU3RhdGUSEQoJcHJvY2Vzc29yGAEgASgJEhIKCnRyYW5zY3JpcHQYAiABKAkSDQoFb3duZXIYAyABKAkSMgoOcHJvY2Vzc2VkX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWl0ZW1zGAUgASgDEhQKDGNvbnRlbnRfaGFzaBgGIAEoCRIcChRjb25zZWN1dGl2ZV9mYWlsdXJlcxgHIAEoBRISCgpsYXN0X2Vycm9yGAggASgJEjMKD2xhc3RfZXJyb3JfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLcXVhcmFudGluZWQYCiABKAgSMwoPcXVhcmFudGluZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI+ChVMaXN0UHJvY2Vzc29yc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiWgoWTGlzdFByb2Nlc3NvcnNSZXNwb25zZRInCgpwcm9jZXNzb3JzGAEgAygLMhMuYm9zdW4udjEuUHJvY2Vzc29yEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIjChNSdW5Qcm9jZXNzb3JSZXF1ZXN0EgwKBG5hbWUYASABKAkikgEKGUxpc3RQcm9jZXNzb3JTdGF0ZVJlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEQoJcHJvY2Vzc29yGAMgASgJEg0KBW93bmVyGAQgASgJEhIKCnRyYW5zY3JpcHQYBSABKAkSGAoQcXVhcmFudGluZWRfb25seRgGIAEoCCJfChpMaXN0UHJvY2Vzc29yU3RhdGVSZXNwb25zZRIoCgZzdGF0ZXMYASADKAsyGC5ib3N1bi52MS5Qcm9jZXNzb3JTdGF0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiXgoaUmVzZXRQcm9jZXNzb3JTdGF0ZVJlcXVlc3QSEQoJcHJvY2Vzc29yGAEgASgJEhMKC3RyYW5zY3JpcHRzGAIgAygJEhgKEHF1YXJhbnRpbmVkX29ubHkYAyABKAgiMAobUmVzZXRQcm9jZXNzb3JTdGF0ZVJlc3BvbnNlEhEKCWZvcmdvdHRlbhgBIAEoAyJ+Cg9HZXRVc2FnZVJlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEgoKdHJhbnNjcmlwdBgDIAEoCRINCgVvd25lchgEIAEoCRISCgpzZXNzaW9uX2lkGAUgASgJEg0KBW1vZGVsGAYgASgJIkAKCk1vZGVsVXNhZ2USDQoFbW9kZWwYASABKAkSIwoFdXNhZ2UYAiABKAsyFC5ib3N1bi52MS5Ub2tlblVzYWdlIskBCg9UcmFuc2NyaXB0VXNhZ2USEgoKdHJhbnNjcmlwdBgBIAEoCRINCgVvd25lchgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEiMKBXVzYWdlGAQgASgLMhQuYm9zdW4udjEuVG9rZW5Vc2FnZRImCghieV9tb2RlbBgFIAMoCzIULmJvc3VuLnYxLk1vZGVsVXNhZ2USMgoOcHJvY2Vzc2VkX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqgBChBHZXRVc2FnZVJlc3BvbnNlEi4KC3RyYW5zY3JpcHRzGAEgAygLMhkuYm9zdW4udjEuVHJhbnNjcmlwdFVzYWdlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRImCghieV9tb2RlbBgDIAMoCzIULmJvc3VuLnYxLk1vZGVsVXNhZ2USIwoFdG90YWwYBCABKAsyFC5ib3N1bi52MS5Ub2tlblVzYWdlKoMBChNQcm9jZXNzb3JSdW5UcmlnZ2VyEiUKIVBST0NFU1NPUl9SVU5fVFJJR0dFUl9VTlNQRUNJRklFRBAAEiMKH1BST0NFU1NPUl9SVU5fVFJJR0dFUl9TQ0hFRFVMRUQQARIgChxQUk9DRVNTT1JfUlVOX1RSSUdHRVJfTUFOVUFMEAIqnAEKEVByb2Nlc3NvclJ1blN0YXRlEiMKH1BST0NFU1NPUl9SVU5fU1RBVEVfVU5TUEVDSUZJRUQQABIfChtQUk9DRVNTT1JfUlVOX1NUQVRFX1JVTk5JTkcQARIhCh1QUk9DRVNTT1JfUlVOX1NUQVRFX1NVQ0NFRURFRBACEh4KGlBST0NFU1NPUl9SVU5fU1RBVEVfRkFJTEVEEAMysAMKClByb2Nlc3NvcnMSUwoOTGlzdFByb2Nlc3NvcnMSHy5ib3N1bi52MS5MaXN0UHJvY2Vzc29yc1JlcXVlc3QaIC5ib3N1bi52MS5MaXN0UHJvY2Vzc29yc1Jlc3BvbnNlEkUKDFJ1blByb2Nlc3NvchIdLmJvc3VuLnYxLlJ1blByb2Nlc3NvclJlcXVlc3QaFi5ib3N1bi52MS5Qcm9jZXNzb3JSdW4SXwoSTGlzdFByb2Nlc3NvclN0YXRlEiMuYm9zdW4udjEuTGlzdFByb2Nlc3NvclN0YXRlUmVxdWVzdBokLmJvc3VuLnYxLkxpc3RQcm9jZXNzb3JTdGF0ZVJlc3BvbnNlEmIKE1Jlc2V0UHJvY2Vzc29yU3RhdGUSJC5ib3N1bi52MS5SZXNldFByb2Nlc3NvclN0YXRlUmVxdWVzdBolLmJvc3VuLnYxLlJlc2V0UHJvY2Vzc29yU3RhdGVSZXNwb25zZRJBCghHZXRVc2FnZRIZLmJvc3VuLnYxLkdldFVzYWdlUmVxdWVzdBoaLmJvc3VuLnYxLkdldFVzYWdlUmVzcG9uc2VCnAEKDGNvbS5ib3N1bi52MUIPUHJvY2Vzc29yc1Byb3RvUAFaOmdpdGh1Yi5jb20vYm9zdW4tZGV2L2Jvc3VuL2NsaWVudHMvZ28vZ2VuL2Jvc3VuL3YxO2Jvc3VudjGiAgNCWFiqAghCb3N1bi5WMcoCCEJvc3VuXFYx4gIUQm9zdW5cVjFcR1BCTWV0YWRhdGHqAglCb3N1bjo6VjFiBnByb3RvMw", [file_bosun_v1_common, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Chlib3N1bi92MS9wcm9jZXNzb3JzLnByb3RvEghib3N1bi52MSL7AwoJUHJvY2Vzc29yEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSKgoHY2FkZW5jZRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIPCgdlbmFibGVkGAQgASgIEiAKGG1heF90cmFuc2NyaXB0c19wZXJfcGFzcxgFIAEoBRIuCgt0aW1lX2J1ZGdldBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIhChlxdWFyYW50aW5lX2FmdGVyX2ZhaWx1cmVzGAcgASgFEg8KB3J1bm5pbmcYCCABKAgSKAoIbGFzdF9ydW4YCSABKAsyFi5ib3N1bi52MS5Qcm9jZXNzb3JSdW4SMQoNbGFzdF9ydW5fdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNbmV4dF9ydW5fdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOgoWbmV3ZXN0X3RyYW5zY3JpcHRfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLbGFnX3dhcm5pbmcYDSABKAgSEgoKbGFnX2RldGFpbBgOIAEoCRITCgtxdWFyYW50aW5lZBgPIAEoAyJNChFQcm9jZXNzb3JSdW5FcnJvchISCgp0cmFuc2NyaXB0GAEgASgJEg8KB21lc3NhZ2UYAiABKAkSEwoLcXVhcmFudGluZWQYAyABKAgioQQKDFByb2Nlc3NvclJ1bhIKCgJpZBgBIAEoAxIRCglwcm9jZXNzb3IYAiABKAkSLgoHdHJpZ2dlchgDIAEoDjIdLmJvc3VuLnYxLlByb2Nlc3NvclJ1blRyaWdnZXISKgoFc3RhdGUYBCABKA4yGy5ib3N1bi52MS5Qcm9jZXNzb3JSdW5TdGF0ZRIuCgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHc2Nhbm5lZBgHIAEoAxIRCglwcm9jZXNzZWQYCCABKAMSDwoHc2tpcHBlZBgJIAEoAxIZChFza2lwcGVkX3VuY2hhbmdlZBgKIAEoAxIZChFza2lwcGVkX3NhbWVfaGFzaBgLIAEoAxIbChNza2lwcGVkX3F1YXJhbnRpbmVkGAwgASgDEg4KBmVycm9ycxgNIAEoAxIyCg1lcnJvcl9kZXRhaWxzGA4gAygLMhsuYm9zdW4udjEuUHJvY2Vzc29yUnVuRXJyb3ISDQoFaXRlbXMYDyABKAMSFwoPbWFsZm9ybWVkX2xpbmVzGBAgASgDEg4KBmNhcHBlZBgRIAEoCBIQCghkZWZlcnJlZBgSIAEoAxITCgtxdWFyYW50aW5lZBgTIAEoAxINCgVlcnJvchgUIAEoCSLQAgoOUHJvY2Vzc29yU3RhdGUSEQoJcHJvY2Vzc29yGAEgASgJEhIKCnRyYW5zY3JpcHQYAiABKAkSDQoFb3duZXIYAyABKAkSMgoOcHJvY2Vzc2VkX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWl0ZW1zGAUgASgDEhQKDGNvbnRlbnRfaGFzaBgGIAEoCRIcChRjb25zZWN1dGl2ZV9mYWlsdXJlcxgHIAEoBRISCgpsYXN0X2Vycm9yGAggASgJEjMKD2xhc3RfZXJyb3JfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLcXVhcmFudGluZWQYCiABKAgSMwoPcXVhcmFudGluZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI+ChVMaXN0UHJvY2Vzc29yc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiWgoWTGlzdFByb2Nlc3NvcnNSZXNwb25zZRInCgpwcm9jZXNzb3JzGAEgAygLMhMuYm9zdW4udjEuUHJvY2Vzc29yEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIjChNSdW5Qcm9jZXNzb3JSZXF1ZXN0EgwKBG5hbWUYASABKAkikgEKGUxpc3RQcm9jZXNzb3JTdGF0ZVJlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEQoJcHJvY2Vzc29yGAMgASgJEg0KBW93bmVyGAQgASgJEhIKCnRyYW5zY3JpcHQYBSABKAkSGAoQcXVhcmFudGluZWRfb25seRgGIAEoCCJfChpMaXN0UHJvY2Vzc29yU3RhdGVSZXNwb25zZRIoCgZzdGF0ZXMYASADKAsyGC5ib3N1bi52MS5Qcm9jZXNzb3JTdGF0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiXgoaUmVzZXRQcm9jZXNzb3JTdGF0ZVJlcXVlc3QSEQoJcHJvY2Vzc29yGAEgASgJEhMKC3RyYW5zY3JpcHRzGAIgAygJEhgKEHF1YXJhbnRpbmVkX29ubHkYAyABKAgiMAobUmVzZXRQcm9jZXNzb3JTdGF0ZVJlc3BvbnNlEhEKCWZvcmdvdHRlbhgBIAEoAyJ+Cg9HZXRVc2FnZVJlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEgoKdHJhbnNjcmlwdBgDIAEoCRINCgVvd25lchgEIAEoCRISCgpzZXNzaW9uX2lkGAUgASgJEg0KBW1vZGVsGAYgASgJIkAKCk1vZGVsVXNhZ2USDQoFbW9kZWwYASABKAkSIwoFdXNhZ2UYAiABKAsyFC5ib3N1bi52MS5Ub2tlblVzYWdlIskBCg9UcmFuc2NyaXB0VXNhZ2USEgoKdHJhbnNjcmlwdBgBIAEoCRINCgVvd25lchgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEiMKBXVzYWdlGAQgASgLMhQuYm9zdW4udjEuVG9rZW5Vc2FnZRImCghieV9tb2RlbBgFIAMoCzIULmJvc3VuLnYxLk1vZGVsVXNhZ2USMgoOcHJvY2Vzc2VkX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqgBChBHZXRVc2FnZVJlc3BvbnNlEi4KC3RyYW5zY3JpcHRzGAEgAygLMhkuYm9zdW4udjEuVHJhbnNjcmlwdFVzYWdlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRImCghieV9tb2RlbBgDIAMoCzIULmJvc3VuLnYxLk1vZGVsVXNhZ2USIwoFdG90YWwYBCABKAsyFC5ib3N1bi52MS5Ub2tlblVzYWdlInQKFEdldFRvb2xFcnJvcnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhIKCnRyYW5zY3JpcHQYAyABKAkSDQoFb3duZXIYBCABKAkSEgoKc2Vzc2lvbl9pZBgFIAEoCSIuCg5Ub29sRXJyb3JDb3VudBIMCgR0b29sGAEgASgJEg4KBmVycm9ycxgCIAEoAyLMAQoUVHJhbnNjcmlwdFRvb2xFcnJvcnMSEgoKdHJhbnNjcmlwdBgBIAEoCRINCgVvd25lchgCIAEoCRISCgpzZXNzaW9uX2lkGAMgASgJEikKB2J5X3Rvb2wYBCADKAsyGC5ib3N1bi52MS5Ub29sRXJyb3JDb3VudBIOCgZlcnJvcnMYBSABKAMSDgoGYnVyc3RzGAYgASgDEjIKDnByb2Nlc3NlZF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKwAQoVR2V0VG9vbEVycm9yc1Jlc3BvbnNlEjMKC3RyYW5zY3JpcHRzGAEgAygLMh4uYm9zdW4udjEuVHJhbnNjcmlwdFRvb2xFcnJvcnMSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEikKB2J5X3Rvb2wYAyADKAsyGC5ib3N1bi52MS5Ub29sRXJyb3JDb3VudBIOCgZlcnJvcnMYBCABKAMSDgoGYnVyc3RzGAUgASgDKoMBChNQcm9jZXNzb3JSdW5UcmlnZ2VyEiUKIVBST0NFU1NPUl9SVU5fVFJJR0dFUl9VTlNQRUNJRklFRBAAEiMKH1BST0NFU1NPUl9SVU5fVFJJR0dFUl9TQ0hFRFVMRUQQARIgChxQUk9DRVNTT1JfUlVOX1RSSUdHRVJfTUFOVUFMEAIqnAEKEVByb2Nlc3NvclJ1blN0YXRlEiMKH1BST0NFU1NPUl9SVU5fU1RBVEVfVU5TUEVDSUZJRUQQABIfChtQUk9DRVNTT1JfUlVOX1NUQVRFX1JVTk5JTkcQARIhCh1QUk9DRVNTT1JfUlVOX1NUQVRFX1NVQ0NFRURFRBACEh4KGlBST0NFU1NPUl9SVU5fU1RBVEVfRkFJTEVEEAMyggQKClByb2Nlc3NvcnMSUwoOTGlzdFByb2Nlc3NvcnMSHy5ib3N1bi52MS5MaXN0UHJvY2Vzc29yc1JlcXVlc3QaIC5ib3N1bi52MS5MaXN0UHJvY2Vzc29yc1Jlc3BvbnNlEkUKDFJ1blByb2Nlc3NvchIdLmJvc3VuLnYxLlJ1blByb2Nlc3NvclJlcXVlc3QaFi5ib3N1bi52MS5Qcm9jZXNzb3JSdW4SXwoSTGlzdFByb2Nlc3NvclN0YXRlEiMuYm9zdW4udjEuTGlzdFByb2Nlc3NvclN0YXRlUmVxdWVzdBokLmJvc3VuLnYxLkxpc3RQcm9jZXNzb3JTdGF0ZVJlc3BvbnNlEmIKE1Jlc2V0UHJvY2Vzc29yU3RhdGUSJC5ib3N1bi52MS5SZXNldFByb2Nlc3NvclN0YXRlUmVxdWVzdBolLmJvc3VuLnYxLlJlc2V0UHJvY2Vzc29yU3RhdGVSZXNwb25zZRJBCghHZXRVc2FnZRIZLmJvc3VuLnYxLkdldFVzYWdlUmVxdWVzdBoaLmJvc3VuLnYxLkdldFVzYWdlUmVzcG9uc2USUAoNR2V0VG9vbEVycm9ycxIeLmJvc3VuLnYxLkdldFRvb2xFcnJvcnNSZXF1ZXN0Gh8uYm9zdW4udjEuR2V0VG9vbEVycm9yc1Jlc3BvbnNlQpwBCgxjb20uYm9zdW4udjFCD1Byb2Nlc3NvcnNQcm90b1ABWjpnaXRodWIuY29tL2Jvc3VuLWRldi9ib3N1bi9jbGllbnRzL2dvL2dlbi9ib3N1bi92MTtib3N1bnYxogIDQlhYqgIIQm9zdW4uVjHKAghCb3N1blxWMeICFEJvc3VuXFYxXEdQQk1ldGFkYXRh6gIJQm9zdW46OlYxYgZwcm90bzM", [file_bosun_v1_common, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * A Processor is one configured job over transcripts, as ListProcessors shows
@@ -746,7 +746,8 @@ export const ModelUsageSchema: GenMessage<ModelUsage> = /*@__PURE__*/
   messageDesc(file_bosun_v1_processors, 12);
 
 /**
- * Token usage of one transcript.
+ * Token usage of one transcript. Also the payload of transcript_usage.*
+ * events.
  *
  * @generated from message bosun.v1.TranscriptUsage
  */
@@ -844,6 +845,202 @@ export type GetUsageResponse = Message<"bosun.v1.GetUsageResponse"> & {
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
   messageDesc(file_bosun_v1_processors, 14);
+
+/**
+ * Request of Processors.GetToolErrors. Every filter is optional; set filters
+ * are combined with AND.
+ *
+ * @generated from message bosun.v1.GetToolErrorsRequest
+ */
+export type GetToolErrorsRequest = Message<"bosun.v1.GetToolErrorsRequest"> & {
+  /**
+   * Page size of `transcripts`: 0 means 100; more than 1000 is treated as
+   * 1000; negative is an error.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * From a previous response's next_page_token, with the same filters.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * Only this transcript, by key "owner/name.jsonl".
+   *
+   * @generated from field: string transcript = 3;
+   */
+  transcript: string;
+
+  /**
+   * Only transcripts of this owner.
+   *
+   * @generated from field: string owner = 4;
+   */
+  owner: string;
+
+  /**
+   * Only the transcripts of this agent session: the session id recorded in
+   * the transcript (a Session's agent_session_id).
+   *
+   * @generated from field: string session_id = 5;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message bosun.v1.GetToolErrorsRequest.
+ * Use `create(GetToolErrorsRequestSchema)` to create a new message.
+ */
+export const GetToolErrorsRequestSchema: GenMessage<GetToolErrorsRequest> = /*@__PURE__*/
+  messageDesc(file_bosun_v1_processors, 15);
+
+/**
+ * Failed tool results of one tool.
+ *
+ * @generated from message bosun.v1.ToolErrorCount
+ */
+export type ToolErrorCount = Message<"bosun.v1.ToolErrorCount"> & {
+  /**
+   * The tool's name (from its tool_use block; "unknown" when the transcript
+   * does not hold the call).
+   *
+   * @generated from field: string tool = 1;
+   */
+  tool: string;
+
+  /**
+   * Tool results marked as errors.
+   *
+   * @generated from field: int64 errors = 2;
+   */
+  errors: bigint;
+};
+
+/**
+ * Describes the message bosun.v1.ToolErrorCount.
+ * Use `create(ToolErrorCountSchema)` to create a new message.
+ */
+export const ToolErrorCountSchema: GenMessage<ToolErrorCount> = /*@__PURE__*/
+  messageDesc(file_bosun_v1_processors, 16);
+
+/**
+ * Failed tool results of one transcript, as the tool_errors processor
+ * counted them. Also the payload of transcript_tool_errors.* events.
+ *
+ * @generated from message bosun.v1.TranscriptToolErrors
+ */
+export type TranscriptToolErrors = Message<"bosun.v1.TranscriptToolErrors"> & {
+  /**
+   * The transcript's key, "owner/name.jsonl".
+   *
+   * @generated from field: string transcript = 1;
+   */
+  transcript: string;
+
+  /**
+   * The transcript's owner: the first segment of its key.
+   *
+   * @generated from field: string owner = 2;
+   */
+  owner: string;
+
+  /**
+   * The session id recorded in the transcript; matches a Session's
+   * agent_session_id.
+   *
+   * @generated from field: string session_id = 3;
+   */
+  sessionId: string;
+
+  /**
+   * Failed tool results per tool, ordered by tool name.
+   *
+   * @generated from field: repeated bosun.v1.ToolErrorCount by_tool = 4;
+   */
+  byTool: ToolErrorCount[];
+
+  /**
+   * Failed tool results in all.
+   *
+   * @generated from field: int64 errors = 5;
+   */
+  errors: bigint;
+
+  /**
+   * Bursts: runs of failed results in a row reaching the burst threshold.
+   *
+   * @generated from field: int64 bursts = 6;
+   */
+  bursts: bigint;
+
+  /**
+   * When the tool_errors processor last processed the transcript.
+   *
+   * @generated from field: google.protobuf.Timestamp processed_time = 7;
+   */
+  processedTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message bosun.v1.TranscriptToolErrors.
+ * Use `create(TranscriptToolErrorsSchema)` to create a new message.
+ */
+export const TranscriptToolErrorsSchema: GenMessage<TranscriptToolErrors> = /*@__PURE__*/
+  messageDesc(file_bosun_v1_processors, 17);
+
+/**
+ * Response of Processors.GetToolErrors.
+ *
+ * @generated from message bosun.v1.GetToolErrorsResponse
+ */
+export type GetToolErrorsResponse = Message<"bosun.v1.GetToolErrorsResponse"> & {
+  /**
+   * One page of the matching transcripts, ordered by key.
+   *
+   * @generated from field: repeated bosun.v1.TranscriptToolErrors transcripts = 1;
+   */
+  transcripts: TranscriptToolErrors[];
+
+  /**
+   * Empty when there are no more pages.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * Totals per tool over every matching transcript (not just this page),
+   * ordered by tool name. The same on every page.
+   *
+   * @generated from field: repeated bosun.v1.ToolErrorCount by_tool = 3;
+   */
+  byTool: ToolErrorCount[];
+
+  /**
+   * Failed tool results over every matching transcript.
+   *
+   * @generated from field: int64 errors = 4;
+   */
+  errors: bigint;
+
+  /**
+   * Bursts over every matching transcript.
+   *
+   * @generated from field: int64 bursts = 5;
+   */
+  bursts: bigint;
+};
+
+/**
+ * Describes the message bosun.v1.GetToolErrorsResponse.
+ * Use `create(GetToolErrorsResponseSchema)` to create a new message.
+ */
+export const GetToolErrorsResponseSchema: GenMessage<GetToolErrorsResponse> = /*@__PURE__*/
+  messageDesc(file_bosun_v1_processors, 18);
 
 /**
  * What started a pass.
@@ -1049,6 +1246,23 @@ export const Processors: GenService<{
     methodKind: "unary";
     input: typeof GetUsageRequestSchema;
     output: typeof GetUsageResponseSchema;
+  },
+  /**
+   * Returns failed tool results as counted by the built-in "tool_errors"
+   * processor: per transcript (paged, ordered by transcript key), per tool
+   * and overall, over the transcripts matching the filters. It answers from
+   * what the processor has stored, however fresh. Default page size 100, at
+   * most 1000 (larger sizes are clamped). Errors: INVALID_ARGUMENT (negative
+   * page_size, a page_token that is malformed or was issued for other
+   * filters, a malformed transcript key or owner), UNAVAILABLE
+   * (STORAGE_UNAVAILABLE).
+   *
+   * @generated from rpc bosun.v1.Processors.GetToolErrors
+   */
+  getToolErrors: {
+    methodKind: "unary";
+    input: typeof GetToolErrorsRequestSchema;
+    output: typeof GetToolErrorsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_bosun_v1_processors, 0);

@@ -1,0 +1,183 @@
+//! SQL of the usage processor's product: each transcript's responses
+//! (`usage_responses`), which copy of a repeated response counts
+//! ([`dedup`]), and the usage by model of every transcript whose counted
+//! responses changed (`transcript_usage`, read by GetUsage and Sessions).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use super::TokenUsage;
+use super::dedup::{self, ResponseCopy};
+use super::processor::StoredTranscript;
+use super::usage::{Response, TranscriptCount};
+use crate::storage::StoreError;
+
+/// Rows per INSERT statement (11 bound values each, well under SQLite's limit).
+const INSERT_CHUNK: usize = 500;
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|err| StoreError::Malformed(err.to_string()))
+}
+
+/// Replaces the responses stored for the transcript, decides again which
+/// copies count for every message id it held or holds, and rewrites the
+/// usage of each transcript whose counted responses changed.
+pub async fn save_usage(
+    conn: &mut SqliteConnection,
+    transcript: &StoredTranscript,
+    count: &TranscriptCount,
+) -> Result<(), StoreError> {
+    let key = transcript.key.as_str();
+    let mut message_ids: BTreeSet<String> = sqlx::query_scalar(
+        "SELECT DISTINCT message_id FROM usage_responses \
+         WHERE transcript = ? AND message_id IS NOT NULL",
+    )
+    .bind(key)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+    sqlx::query("DELETE FROM usage_responses WHERE transcript = ?")
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
+    for chunk in count.responses.chunks(INSERT_CHUNK) {
+        insert(conn, key, chunk).await?;
+    }
+    message_ids.extend(count.responses.iter().filter_map(|r| r.message_id.clone()));
+
+    let touched = recount(conn, &message_ids).await?;
+    sqlx::query(
+        "INSERT INTO transcript_usage (transcript, owner, session_id, by_model, processed_time) \
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (transcript) DO UPDATE SET owner = excluded.owner, \
+         session_id = excluded.session_id, by_model = excluded.by_model, \
+         processed_time = excluded.processed_time",
+    )
+    .bind(key)
+    .bind(transcript.key.owner())
+    .bind(&count.session_id)
+    .bind(json(&by_model(conn, key).await?)?)
+    .bind(transcript.processed_time.0)
+    .execute(&mut *conn)
+    .await?;
+    for other in touched.iter().filter(|other| other.as_str() != key) {
+        let by_model = json(&by_model(conn, other).await?)?;
+        // Written only when it changed: each write is a transcript_usage event.
+        sqlx::query(
+            "UPDATE transcript_usage SET by_model = ? WHERE transcript = ? AND by_model != ?",
+        )
+        .bind(&by_model)
+        .bind(other)
+        .bind(&by_model)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn insert(
+    conn: &mut SqliteConnection,
+    key: &str,
+    responses: &[Response],
+) -> Result<(), StoreError> {
+    if responses.is_empty() {
+        return Ok(());
+    }
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO usage_responses (transcript, line, message_id, request_id, sidechain, model, \
+         input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
+         counted) ",
+    );
+    query.push_values(responses, |mut row, response| {
+        row.push_bind(key.to_string())
+            .push_bind(response.line)
+            .push_bind(response.message_id.clone())
+            .push_bind(response.request_id.clone())
+            .push_bind(response.sidechain)
+            .push_bind(response.model.clone())
+            .push_bind(response.usage.input_tokens)
+            .push_bind(response.usage.output_tokens)
+            .push_bind(response.usage.cache_creation_input_tokens)
+            .push_bind(response.usage.cache_read_input_tokens)
+            .push_bind(response.message_id.is_none());
+    });
+    query.build().execute(conn).await?;
+    Ok(())
+}
+
+/// Decides again which copies of `message_ids` count, stores the changes and
+/// returns the transcripts whose counted responses changed.
+async fn recount(
+    conn: &mut SqliteConnection,
+    message_ids: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, StoreError> {
+    if message_ids.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    type Row = (String, i64, String, Option<String>, bool, i64, bool);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT transcript, line, message_id, request_id, sidechain, \
+         input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens, \
+         counted FROM usage_responses WHERE message_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(json(message_ids)?)
+    .fetch_all(&mut *conn)
+    .await?;
+    let copies: Vec<ResponseCopy> = rows
+        .iter()
+        .map(
+            |(transcript, line, message_id, request_id, sidechain, total, _)| ResponseCopy {
+                transcript: transcript.clone(),
+                line: *line,
+                message_id: message_id.clone(),
+                request_id: request_id.clone(),
+                sidechain: *sidechain,
+                total_tokens: *total,
+            },
+        )
+        .collect();
+    let mut touched = BTreeSet::new();
+    for (row, counts) in rows.iter().zip(dedup::counted(&copies)) {
+        let (transcript, line, .., counted) = row;
+        if *counted == counts {
+            continue;
+        }
+        sqlx::query("UPDATE usage_responses SET counted = ? WHERE transcript = ? AND line = ?")
+            .bind(counts)
+            .bind(transcript)
+            .bind(line)
+            .execute(&mut *conn)
+            .await?;
+        touched.insert(transcript.clone());
+    }
+    Ok(touched)
+}
+
+/// The transcript's counted responses, summed by model.
+async fn by_model(
+    conn: &mut SqliteConnection,
+    transcript: &str,
+) -> Result<BTreeMap<String, TokenUsage>, StoreError> {
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT model, SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_input_tokens), \
+         SUM(cache_read_input_tokens), COUNT(*) FROM usage_responses \
+         WHERE transcript = ? AND counted = 1 GROUP BY model",
+    )
+    .bind(transcript)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(model, input, output, created, read, messages)| {
+            let usage = TokenUsage {
+                input_tokens: input,
+                output_tokens: output,
+                cache_creation_input_tokens: created,
+                cache_read_input_tokens: read,
+                messages,
+            };
+            (model, usage)
+        })
+        .collect())
+}
