@@ -8,6 +8,8 @@
 //! - commit_order: the sequence trap, and how the counter row avoids it;
 //! - change_log: seq gapless in commit order with three replicas writing;
 //! - payloads: each event's payload equals SQLite's for the same change;
+//! - data_migrations: migrations that rewrite rows (0007, 0008) leave the
+//!   same rows and events as on SQLite;
 //! - notify: LISTEN/NOTIFY wakes the head signal of another replica.
 
 #[path = "../common/history.rs"]
@@ -19,6 +21,7 @@ mod process;
 
 mod change_log;
 mod commit_order;
+mod data_migrations;
 mod migrate;
 mod notify;
 mod payloads;
