@@ -417,3 +417,35 @@ async fn plane_verdicts_follow_the_issue_state() {
     server.deliver(&plane("p-3", &again)).await;
     assert_eq!(tasks_of(&server, PLANE_ISSUE).await.len(), 1);
 }
+
+#[tokio::test]
+async fn an_older_plane_state_change_is_stale() {
+    let server = plane_server().await;
+    let started = plane_issue("created", "In Progress", "2024-06-11T09:00:00Z");
+    server.deliver(&plane("p-1", &started)).await;
+    let task = tasks_of(&server, PLANE_ISSUE).await.remove(0);
+
+    // A newer edit of another field: ignored, and it hides nothing older.
+    let mut priority = plane_issue("updated", "In Progress", "2024-06-12T12:00:00Z");
+    priority["activity"]["field"] = json!("priority");
+    let answer = server.deliver(&plane("p-2", &priority)).await;
+    assert_eq!(outcome(&answer), (202, "ignored"), "{answer:?}");
+    let rejected = plane_issue("updated", "Rejected", "2024-06-12T10:00:00Z");
+    let approved = plane_issue("updated", "Approved", "2024-06-12T14:05:00Z");
+    let answer = server.deliver(&plane("p-3", &approved)).await;
+    assert_eq!(outcome(&answer), (200, "processed"), "{answer:?}");
+    // The rejection, made before the approval, arrives after it.
+    let head = server.head().await;
+    let answer = server.deliver(&plane("p-4", &rejected)).await;
+    assert_eq!(outcome(&answer), (200, "stale"), "{answer:?}");
+    assert_eq!(server.head().await, head, "nothing written");
+
+    let facts = common::pipeline::facts(&server, task.id).await;
+    let decisions: Vec<i32> = facts.verdicts.iter().map(|v| v.decision).collect();
+    assert_eq!(decisions, [pb::VerdictDecision::Approved as i32]);
+    let gate = facts.current_gate.expect("a gate");
+    assert!(
+        gate.checks.iter().all(|c| !c.reason.contains("rejected")),
+        "{gate:?}"
+    );
+}
