@@ -2,9 +2,7 @@
 
 use tonic::{Request, Response, Status};
 
-use super::{
-    ReportOutcome, SessionError, SessionOrder, SessionsService, convert, convert_reads,
-};
+use super::{ReportOutcome, SessionError, SessionOrder, SessionsService, convert, convert_reads};
 use crate::error::{Violations, to_status};
 use crate::pagination::{self, next_page_token};
 use crate::pb;
