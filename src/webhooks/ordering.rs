@@ -1,4 +1,4 @@
-//! The order of deliveries about one forge entity. Senders retry, redeliver
+//! The order of deliveries about one forge or tracker entity. Senders retry, redeliver
 //! and send in parallel, so a delivery can arrive after a newer one about
 //! the same pull request, check run, check suite, workflow run or commit
 //! status. Each delivery that says where it stands carries a [`Position`]:
@@ -14,6 +14,7 @@
 //! | check suite (by id) | `updated_at`, then status |
 //! | workflow run (by id) | `run_attempt`, then `updated_at`, then status |
 //! | commit status (commit and context) | `updated_at` |
+//! | Plane issue (by id) | `data.updated_at`; rises only when a change was applied |
 //!
 //! A delivery without the fields of its rank has no position and is always
 //! applied (an equal rank is applied too: GitHub sends several events with

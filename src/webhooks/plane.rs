@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::ParseError;
+use super::ordering::{self, Position};
 use crate::pb;
 
 /// An issue created, or an update of one, as Plane describes it.
@@ -27,6 +28,9 @@ pub struct IssueEvent {
     /// The work item key (e.g. "ORCH-98") or the project's identifier
     /// ("ORCH"), when the payload carries one.
     pub identifier: Option<Identifier>,
+    /// Where the issue stood (`data.updated_at`): a state change older
+    /// than one applied about the same issue is stale.
+    pub position: Option<Position>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,7 +166,20 @@ pub fn parse(event: &str, body: &[u8]) -> Result<Option<IssueEvent>, ParseError>
             .and_then(|a| a.actor)
             .and_then(|a| a.display_name),
         identifier,
+        position: issue_position(&data),
     }))
+}
+
+/// The issue's position among deliveries about it: `plane/issue/<id>`
+/// ranked by `data.updated_at` (every Plane issue payload renders the issue
+/// as it stood after the change); none without a readable time.
+fn issue_position(data: &Value) -> Option<Position> {
+    let id = data.get("id").and_then(Value::as_str)?;
+    let at = ordering::micros(data.get("updated_at").and_then(Value::as_str))?;
+    Some(Position {
+        entity: format!("plane/issue/{id}"),
+        rank: [at, 0, 0],
+    })
 }
 
 /// What `event` calls for under `binding`.
@@ -240,6 +257,36 @@ mod tests {
             approved_state: "Ready to ship".into(),
             rejected_state: "st-rejected".into(),
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn issue_positions_come_from_data_updated_at() {
+        let at = |updated_at: Value| {
+            let body = json!({"event": "issue", "action": "updated",
+                "data": {"id": "iss-1", "project": "p", "state": "st", "updated_at": updated_at},
+                "activity": {"field": "state"}});
+            let event = parse("issue", body.to_string().as_bytes())
+                .unwrap()
+                .unwrap();
+            event.position.map(|p| (p.entity, p.rank))
+        };
+        let entity = || "plane/issue/iss-1".to_string();
+        let cases = [
+            (
+                json!("2024-06-12T14:05:00.654321Z"),
+                Some((entity(), [1_718_201_100_654_321, 0, 0])),
+            ),
+            (
+                json!("2024-06-12T16:05:00+02:00"),
+                Some((entity(), [1_718_201_100_000_000, 0, 0])),
+            ),
+            (json!(null), None),
+            (json!("yesterday"), None),
+            (json!(1_718_201_100), None),
+        ];
+        for (updated_at, expected) in cases {
+            assert_eq!(at(updated_at.clone()), expected, "{updated_at}");
         }
     }
 

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::config::Verification;
 use super::locks::KeyedLocks;
+use super::ordering;
 use super::plane::{self, IssueEvent, Meaning};
 use super::steps::Steps;
 use super::translate::clip;
@@ -152,7 +153,7 @@ impl Shim {
         let prefix = format!("{}:{}", source.request_prefix(), &key[..key.len().min(64)]);
         let answer = match source {
             Source::Plane => match plane::parse(&delivery.event, body)? {
-                Some(event) => self.plane(&prefix, event).await?,
+                Some(event) => self.ordered_plane(&prefix, event).await?,
                 None => return Ok(Answer::Unused),
             },
             _ => match forge_json::parse(source, &delivery.event, body)? {
@@ -164,6 +165,36 @@ impl Shim {
             .remember(source, &key)
             .await
             .map_err(WebhookError::Store)?;
+        Ok(answer)
+    }
+
+    /// A Plane issue event in order: one older than the last state change
+    /// applied about its issue is stale (Plane retries and sends in
+    /// parallel). The issue's rank rises only when a change was applied: an
+    /// ignored update (another field) must not hide an older state change.
+    async fn ordered_plane(&self, prefix: &str, event: IssueEvent) -> Result<Answer, WebhookError> {
+        let Some(position) = event.position.clone() else {
+            return self.plane(prefix, event).await;
+        };
+        let _turn = self.entities.lock(position.entity.clone()).await;
+        let applied = self
+            .store
+            .position(Source::Plane, &position.entity)
+            .await
+            .map_err(WebhookError::Store)?;
+        if ordering::is_stale(applied, position.rank) {
+            return Ok(Answer::Stale(format!(
+                "older than what was applied about {}",
+                position.entity
+            )));
+        }
+        let answer = self.plane(prefix, event).await?;
+        if matches!(answer, Answer::Processed(_)) {
+            self.store
+                .advance(Source::Plane, &position.entity, position.rank)
+                .await
+                .map_err(WebhookError::Store)?;
+        }
         Ok(answer)
     }
 

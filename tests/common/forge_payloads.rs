@@ -188,3 +188,100 @@ pub fn gitea_from_fork(mut payload: Value, owner: &str) -> Value {
     head["repo"]["owner"]["login"] = json!(owner);
     payload
 }
+
+/// The head of the Gitea fixtures' pull request #3.
+pub const GITEA_HEAD: &str = "bffeb74224043ba2feb48d137756c8a9331c449a";
+
+/// A Gitea `pull_request` body as Gitea's notifier builds one
+/// (`PullRequestPayload`): `action` is a `HookIssueAction` (`opened`,
+/// `synchronized`, `closed`, `reopened`, `edited`), the pull request at
+/// `head`, last updated at `updated_at`; a merge fills `merged_at`,
+/// `merge_commit_sha` and `merged_by` as Gitea does, an edit carries
+/// `changes`.
+pub fn gitea_pr(action: &str, head: &str, merged: bool, updated_at: &str) -> Value {
+    let mut payload = gitea_example("pull_request.opened");
+    payload["action"] = json!(action);
+    if action == "edited" {
+        payload["changes"] = json!({"title": {"from": "Passkey login"}});
+    }
+    let user = payload["pull_request"]["user"].clone();
+    let pr = &mut payload["pull_request"];
+    let closed = action == "closed";
+    pr["state"] = json!(if closed { "closed" } else { "open" });
+    pr["head"]["sha"] = json!(head);
+    pr["updated_at"] = json!(updated_at);
+    pr["closed_at"] = if closed {
+        json!(updated_at)
+    } else {
+        Value::Null
+    };
+    pr["merged"] = json!(merged);
+    pr["merged_at"] = if merged {
+        json!(updated_at)
+    } else {
+        Value::Null
+    };
+    pr["merge_commit_sha"] = if merged {
+        json!("0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c")
+    } else {
+        Value::Null
+    };
+    pr["merged_by"] = if merged { user } else { Value::Null };
+    payload
+}
+
+/// A Gitea review delivery body: `event` is the `X-Gitea-Event` value
+/// (`pull_request_approved`, `pull_request_rejected`,
+/// `pull_request_comment`); Gitea sends action `reviewed` and names the
+/// review type (`X-Gitea-Event-Type`) in `review.type`.
+pub fn gitea_review(event: &str, updated_at: &str) -> Value {
+    let mut payload = gitea_example("pull_request_approved");
+    let kind = event.trim_start_matches("pull_request_");
+    payload["review"] = json!({
+        "type": format!("pull_request_review_{kind}"),
+        "content": format!("{kind} by a human"),
+    });
+    payload["pull_request"]["updated_at"] = json!(updated_at);
+    payload
+}
+
+/// A Gitea `status` body (`CommitStatusPayload`) for `sha` in `state`
+/// (pending, success, error, failure, warning), updated at `updated_at`.
+pub fn gitea_status(state: &str, sha: &str, updated_at: &str) -> Value {
+    let mut payload = gitea_example("status.failure");
+    payload["state"] = json!(state);
+    payload["sha"] = json!(sha);
+    payload["commit"]["id"] = json!(sha);
+    payload["updated_at"] = json!(updated_at);
+    payload
+}
+
+/// A Plane v1 `issue` delivery body (`webhook_task.py`: `event`, `action`,
+/// `webhook_id`, `workspace_id`, `data`, `activity`) for the fixtures'
+/// issue #98: `action` created or updated with the state named `state` at
+/// `updated_at`; `deleted` carries `{"id"}` only as `data`, as Plane sends.
+pub fn plane_issue(action: &str, state: &str, updated_at: &str) -> Value {
+    let mut payload = fixture_json("plane/issue.updated.in_progress.json");
+    payload["action"] = json!(action);
+    if action == "deleted" {
+        let id = payload["data"]["id"].clone();
+        payload["data"] = json!({ "id": id });
+        payload["activity"] = json!({
+            "field": null, "new_value": null, "old_value": null,
+            "actor": payload["activity"]["actor"].clone(),
+        });
+        return payload;
+    }
+    let old = payload["data"]["state"]["name"].clone();
+    payload["data"]["state"]["name"] = json!(state);
+    payload["data"]["state"]["id"] = json!(format!("state-{}", state.to_lowercase()));
+    payload["data"]["updated_at"] = json!(updated_at);
+    payload["activity"]["field"] = if action == "created" {
+        Value::Null
+    } else {
+        json!("state")
+    };
+    payload["activity"]["old_value"] = old;
+    payload["activity"]["new_value"] = json!(state);
+    payload
+}
