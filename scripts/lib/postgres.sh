@@ -5,10 +5,10 @@
 # installed: Debian's `postgresql` package, through apt-get, when missing.
 # Nothing runs as a service: the package's own cluster is not used.
 
-# Where initdb is, if PostgreSQL is installed (BOSUN_PG_BINDIR wins).
+# Where initdb is, if PostgreSQL is installed (TEST_BOSUN_PG_BINDIR wins).
 postgres_bindir() {
-  if [[ -n "${BOSUN_PG_BINDIR:-}" ]]; then
-    echo "$BOSUN_PG_BINDIR"
+  if [[ -n "${TEST_BOSUN_PG_BINDIR:-}" ]]; then
+    echo "$TEST_BOSUN_PG_BINDIR"
     return
   fi
   local bin
@@ -26,7 +26,7 @@ ensure_postgres() {
     return
   fi
   if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null; then
-    echo "PostgreSQL is not installed: install Debian's postgresql package (or set BOSUN_PG_BINDIR)" >&2
+    echo "PostgreSQL is not installed: install Debian's postgresql package (or set TEST_BOSUN_PG_BINDIR)" >&2
     return 1
   fi
   echo "== installing PostgreSQL (Debian's postgresql package)"

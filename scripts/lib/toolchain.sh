@@ -146,12 +146,12 @@ ensure_ccusage() {
 
 # GitHub's published webhook examples (npm @octokit/webhooks-examples),
 # pinned, into .tools/webhooks-examples; tests/webhook_examples.rs replays
-# them (BOSUN_WEBHOOK_EXAMPLES names the file).
+# them (TEST_BOSUN_WEBHOOK_EXAMPLES names the file).
 ensure_webhook_examples() {
   local dir="$TOOLS_DIR/webhooks-examples"
   local stamp="$dir/.version"
-  export BOSUN_WEBHOOK_EXAMPLES="$dir/node_modules/@octokit/webhooks-examples/api.github.com/index.json"
-  if [[ -f "$BOSUN_WEBHOOK_EXAMPLES" && -f "$stamp" && "$(cat "$stamp")" == "$WEBHOOK_EXAMPLES_VERSION" ]]; then
+  export TEST_BOSUN_WEBHOOK_EXAMPLES="$dir/node_modules/@octokit/webhooks-examples/api.github.com/index.json"
+  if [[ -f "$TEST_BOSUN_WEBHOOK_EXAMPLES" && -f "$stamp" && "$(cat "$stamp")" == "$WEBHOOK_EXAMPLES_VERSION" ]]; then
     return
   fi
   echo "-- npm install @octokit/webhooks-examples@${WEBHOOK_EXAMPLES_VERSION}"

@@ -120,11 +120,11 @@ pub fn check_run(name: &str, branch: &str, head: &str) -> Value {
 pub const EXAMPLES_DIR: &str = ".tools/webhooks-examples/node_modules/@octokit/webhooks-examples";
 
 /// GitHub's published examples (`api.github.com/index.json`: one entry per
-/// event with its examples), from `$BOSUN_WEBHOOK_EXAMPLES` or
+/// event with its examples), from `$TEST_BOSUN_WEBHOOK_EXAMPLES` or
 /// [`EXAMPLES_DIR`]. Missing: a failure under CI (CI=true), else `None`
 /// with how to install them.
 pub fn published_examples() -> Option<Value> {
-    let file = std::env::var_os("BOSUN_WEBHOOK_EXAMPLES").map_or_else(
+    let file = std::env::var_os("TEST_BOSUN_WEBHOOK_EXAMPLES").map_or_else(
         || {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join(EXAMPLES_DIR)

@@ -2,7 +2,7 @@
 //! (`initdb` into a temp dir, a free port on 127.0.0.1, trust auth for
 //! loopback only, fsync off), a fresh database per test.
 //!
-//! - Binaries: `BOSUN_PG_BINDIR`, else the newest `/usr/lib/postgresql/*/bin`
+//! - Binaries: `TEST_BOSUN_PG_BINDIR`, else the newest `/usr/lib/postgresql/*/bin`
 //!   (Debian's `postgresql` package; `scripts/lib/postgres.sh` installs it),
 //!   else `pg_config --bindir`.
 //! - initdb and postgres refuse to run as root: as root the cluster runs as
@@ -15,7 +15,7 @@
 //!   reaper stops the cluster and deletes its directory.
 //! - Without PostgreSQL installed, [`server`] returns None so the tests
 //!   return early with a note on stderr, except under CI=true or
-//!   BOSUN_PG_REQUIRED=1 (set by scripts/test), where it panics: CI never
+//!   TEST_BOSUN_PG_REQUIRED=1 (set by scripts/test), where it panics: CI never
 //!   skips them. A server that is installed but does not start always fails.
 
 #![allow(dead_code)]
@@ -45,13 +45,13 @@ pub fn server() -> Option<&'static PgServer> {
         .get_or_init(|| match find_bindir() {
             Some(bindir) => Some(PgServer::start(&bindir)),
             None if required() => panic!(
-                "PostgreSQL is not installed (CI=true or BOSUN_PG_REQUIRED=1: these tests must run); \
+                "PostgreSQL is not installed (CI=true or TEST_BOSUN_PG_REQUIRED=1: these tests must run); \
                  scripts/test-postgres installs Debian's postgresql package"
             ),
             None => {
                 eprintln!(
                     "NOTE: PostgreSQL tests not run: no PostgreSQL binaries found \
-                     (run scripts/test-postgres, or set BOSUN_PG_BINDIR)"
+                     (run scripts/test-postgres, or set TEST_BOSUN_PG_BINDIR)"
                 );
                 None
             }
@@ -149,12 +149,12 @@ impl PgServer {
 /// Whether a missing PostgreSQL fails the tests instead of skipping them.
 fn required() -> bool {
     std::env::var("CI").is_ok_and(|ci| ci == "true")
-        || std::env::var("BOSUN_PG_REQUIRED").is_ok_and(|required| required == "1")
+        || std::env::var("TEST_BOSUN_PG_REQUIRED").is_ok_and(|required| required == "1")
 }
 
-/// `BOSUN_PG_BINDIR`, the newest Debian install, or `pg_config --bindir`.
+/// `TEST_BOSUN_PG_BINDIR`, the newest Debian install, or `pg_config --bindir`.
 fn find_bindir() -> Option<PathBuf> {
-    if let Ok(dir) = std::env::var("BOSUN_PG_BINDIR") {
+    if let Ok(dir) = std::env::var("TEST_BOSUN_PG_BINDIR") {
         return Some(PathBuf::from(dir));
     }
     let newest = std::fs::read_dir("/usr/lib/postgresql")
