@@ -1,9 +1,7 @@
 //! The command line: `bosun serve`, `bosun migrate` and `bosun shim`, the
 //! operator console's commands (see [`crate::console`]) and `bosun
 //! completions`. A configuration that cannot be used exits with code 2 after
-//! one clear line on stderr; so does a `database_url` for `serve` or `shim`,
-//! until the domain stores run on PostgreSQL (`migrate` applies its schema
-//! already).
+//! one clear line on stderr.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,8 +51,8 @@ struct ServeArgs {
     /// Where the database lives [default: ./data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// PostgreSQL instead of SQLite: refused for now (exit code 2), the
-    /// domain stores run on SQLite only so far.
+    /// A shared PostgreSQL (postgres://USER:PASSWORD@HOST:PORT/DB) instead
+    /// of SQLite in the data dir; several replicas may serve one database.
     #[arg(long, value_name = "URL")]
     database_url: Option<DatabaseUrl>,
     /// The gRPC listen address, IP:PORT [default: 127.0.0.1:7070].
@@ -121,9 +119,6 @@ impl ShimArgs {
             config.webhooks.upstream_ca_file = ca.clone();
         }
         config.validate_settings()?;
-        if config.database_url.is_some() {
-            return Err(ConfigError::PostgresNotServedYet("shim"));
-        }
         if !["http://", "https://"]
             .iter()
             .any(|scheme| self.upstream.starts_with(scheme))
@@ -153,11 +148,7 @@ impl ServeArgs {
             http_addr: self.http_addr,
             log_format: self.log_format,
         };
-        let config = Config::load(self.config.as_deref(), Config::env(), &overrides)?;
-        if config.database_url.is_some() {
-            return Err(ConfigError::PostgresNotServedYet("serve"));
-        }
-        Ok(config)
+        Config::load(self.config.as_deref(), Config::env(), &overrides)
     }
 }
 

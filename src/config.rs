@@ -30,8 +30,10 @@ pub struct Config {
     /// Where the database lives (`<data_dir>/bosun.db`).
     pub data_dir: PathBuf,
     /// A `postgres://` URL for PostgreSQL; unset: SQLite in `data_dir`.
-    /// Only `bosun migrate` uses it so far (see the README).
     pub database_url: Option<DatabaseUrl>,
+    /// This process's name among replicas, recorded on the background
+    /// passes it runs; unset: `<hostname>:<pid>`.
+    pub replica_name: Option<String>,
     /// The gRPC listener; port 0 picks a free port.
     pub grpc_addr: SocketAddr,
     /// The HTTP listener (webhooks and metrics); port 0 picks a free port.
@@ -268,11 +270,25 @@ impl std::fmt::Debug for TokenConfig {
     }
 }
 
+impl Config {
+    /// [`Config::replica_name`], or `<hostname>:<pid>`.
+    pub fn replica(&self) -> String {
+        self.replica_name.clone().unwrap_or_else(|| {
+            format!(
+                "{}:{}",
+                gethostname::gethostname().to_string_lossy(),
+                std::process::id()
+            )
+        })
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./data"),
             database_url: None,
+            replica_name: None,
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 7070)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 7071)),
             log_format: LogFormat::Text,
@@ -341,12 +357,6 @@ pub enum ConfigError {
          configure [[auth.tokens]] or listen on 127.0.0.1"
     )]
     OpenOnNetwork(SocketAddr),
-    #[error(
-        "serving on PostgreSQL is not available yet (the domain stores run on SQLite only so far); \
-         `bosun migrate --database-url` works, and `bosun {0}` needs database_url unset \
-         (README: PostgreSQL (in progress))"
-    )]
-    PostgresNotServedYet(&'static str),
 }
 
 /// The `BOSUN_*` variables (without the prefix, lowercase) that the
@@ -429,6 +439,13 @@ impl Config {
         }
         if let Some(url) = &self.database_url {
             url.connect_options().map(drop).or_else(invalid)?;
+        }
+        if let Some(name) = &self.replica_name
+            && (name.is_empty()
+                || name.chars().count() > 64
+                || name.chars().any(|c| c.is_control()))
+        {
+            return invalid("replica_name must be 1 to 64 printable characters".into());
         }
         if self.storage.busy_timeout < Duration::from_millis(10)
             || self.storage.busy_timeout > Duration::from_secs(600)

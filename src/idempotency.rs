@@ -12,11 +12,11 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::SqliteConnection;
 
 use crate::error::{FieldViolation, Violations};
 use crate::pagination::fingerprint;
 use crate::storage::StoreError;
+use crate::storage::sql::{Conn, JsonOwned, JsonText, query};
 use crate::time::UnixMicros;
 
 /// How long a request_id is remembered.
@@ -56,17 +56,16 @@ pub enum IdempotencyError {
 
 /// The stored result for `key`, if this request was already served.
 pub async fn lookup<T: DeserializeOwned>(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     key: &IdempotencyKey,
 ) -> Result<Option<T>, IdempotencyError> {
-    let row: Option<(String, String)> = sqlx::query_as(
-        "SELECT fingerprint, result FROM idempotency_keys WHERE scope = ? AND request_id = ?",
+    let row: Option<(String, JsonText)> = query(
+        "SELECT fingerprint, result FROM idempotency_keys WHERE scope = $1 AND request_id = $2",
     )
     .bind(key.scope)
     .bind(&key.request_id)
     .fetch_optional(conn)
-    .await
-    .map_err(StoreError::from)?;
+    .await?;
     let Some((fingerprint, result)) = row else {
         return Ok(None);
     };
@@ -75,27 +74,27 @@ pub async fn lookup<T: DeserializeOwned>(
             &key.request_id,
         )));
     }
-    let result = serde_json::from_str(&result)
+    let result = serde_json::from_str(&result.0)
         .map_err(|err| StoreError::Malformed(format!("idempotency record {}: {err}", key.scope)))?;
     Ok(Some(result))
 }
 
 /// Stores `result` as the answer to `key`.
 pub async fn remember<T: Serialize>(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     key: &IdempotencyKey,
     result: &T,
 ) -> Result<(), StoreError> {
     let result = serde_json::to_string(result)
         .map_err(|err| StoreError::Malformed(format!("idempotency result {}: {err}", key.scope)))?;
-    sqlx::query(
+    query(
         "INSERT INTO idempotency_keys (scope, request_id, fingerprint, result, create_time) \
-         VALUES (?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(key.scope)
     .bind(&key.request_id)
     .bind(&key.fingerprint)
-    .bind(result)
+    .bind(JsonOwned(result))
     .bind(UnixMicros::now().0)
     .execute(conn)
     .await?;
@@ -106,14 +105,14 @@ pub async fn remember<T: Serialize>(
 /// the stored result and runs nothing; a first call stores its result in the
 /// same transaction. With no key, `work` simply runs.
 pub async fn once<T, E, F>(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     key: Option<&IdempotencyKey>,
     work: F,
 ) -> Result<T, E>
 where
     T: Serialize + DeserializeOwned,
     E: From<IdempotencyError> + From<StoreError>,
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>>,
+    F: for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, Result<T, E>>,
 {
     if let Some(key) = key
         && let Some(stored) = lookup(&mut *conn, key).await?
@@ -128,13 +127,12 @@ where
 }
 
 /// Forgets records older than [`RETENTION`]; returns how many.
-pub async fn prune(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
+pub async fn prune(conn: &mut Conn<'_>) -> Result<u64, StoreError> {
     let cutoff = UnixMicros::now().minus(RETENTION);
-    let done = sqlx::query("DELETE FROM idempotency_keys WHERE create_time < ?")
+    query("DELETE FROM idempotency_keys WHERE create_time < $1")
         .bind(cutoff.0)
         .execute(conn)
-        .await?;
-    Ok(done.rows_affected())
+        .await
 }
 
 /// A request_id sent again with a different request: bad input on the

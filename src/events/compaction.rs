@@ -9,7 +9,8 @@ use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use super::store;
-use crate::storage::{Db, StoreError};
+use crate::storage::sql::{Conn, Engine, query};
+use crate::storage::{Db, Leases, StoreError};
 use crate::time::UnixMicros;
 
 /// The newest events are always kept, whatever their age.
@@ -50,7 +51,7 @@ impl Compactor {
                 break;
             }
         }
-        if deleted > 0 {
+        if deleted > 0 && self.db.engine() == Engine::Sqlite {
             let busy_timeout = self.db.busy_timeout();
             self.db
                 .outside_transaction(move |conn| checkpoint(conn, busy_timeout).boxed())
@@ -60,17 +61,18 @@ impl Compactor {
         Ok(deleted)
     }
 
-    /// Runs a pass now and then every `interval` until `stop`.
-    pub async fn run_every(self, interval: Duration, stop: CancellationToken) {
+    /// Runs a pass now and then every `interval` until `stop`, each under
+    /// the "compaction" lease (one replica at a time).
+    pub async fn run_every(self, interval: Duration, leases: Leases, stop: CancellationToken) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
-                _ = ticker.tick() => match self.run_once().await {
-                    Ok(_) => {}
-                    Err(StoreError::Closed) => return,
-                    Err(err) => tracing::warn!(error = ?err, "change-log compaction failed; retrying next interval"),
+                _ = ticker.tick() => match leases.run("compaction", self.run_once()).await {
+                    None | Some(Ok(_)) => {}
+                    Some(Err(StoreError::Closed)) => return,
+                    Some(Err(err)) => tracing::warn!(error = ?err, "change-log compaction failed; retrying next interval"),
                 },
             }
         }
@@ -79,18 +81,12 @@ impl Compactor {
 
 /// Truncates the WAL, waiting at most briefly for readers so the writer is
 /// not held up, then restores the connection's `busy_timeout`.
-async fn checkpoint(
-    conn: &mut sqlx::SqliteConnection,
-    busy_timeout: Duration,
-) -> Result<(), StoreError> {
-    sqlx::query("PRAGMA busy_timeout = 100")
-        .execute(&mut *conn)
-        .await?;
-    let result = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&mut *conn)
-        .await;
+/// (SQLite only: PostgreSQL's autovacuum reclaims the space.)
+async fn checkpoint(conn: &mut Conn<'_>, busy_timeout: Duration) -> Result<(), StoreError> {
+    query("PRAGMA busy_timeout = 100").execute(conn).await?;
+    let result = query("PRAGMA wal_checkpoint(TRUNCATE)").execute(conn).await;
     let restore = format!("PRAGMA busy_timeout = {}", busy_timeout.as_millis());
-    sqlx::query(&restore).execute(&mut *conn).await?;
+    query(&restore).execute(conn).await?;
     result?;
     Ok(())
 }

@@ -58,7 +58,8 @@ impl pb::events_server::Events for EventsApi {
         &self,
         _request: Request<pb::GetHeadRequest>,
     ) -> Result<Response<pb::GetHeadResponse>, Status> {
-        let bounds = store::bounds(self.db.reader()).await.map_err(status)?;
+        let mut reader = self.db.read().await.map_err(status)?;
+        let bounds = store::bounds(&mut reader.conn()).await.map_err(status)?;
         Ok(Response::new(pb::GetHeadResponse {
             head_seq: bounds.head_seq,
             oldest_seq: bounds.oldest_seq,
@@ -77,7 +78,8 @@ impl pb::events_server::Events for EventsApi {
         let page = pagination::page_request(request.page_size, &request.page_token, &fingerprint)
             .map_err(status)?;
         let after_seq = page.after.unwrap_or(request.after_seq);
-        let bounds = store::bounds(self.db.reader()).await.map_err(status)?;
+        let mut reader = self.db.read().await.map_err(status)?;
+        let bounds = store::bounds(&mut reader.conn()).await.map_err(status)?;
         if bounds.is_compacted(after_seq) {
             return Err(status(EventError::CursorCompacted {
                 after_seq,
@@ -85,7 +87,7 @@ impl pb::events_server::Events for EventsApi {
             }));
         }
         let events = store::list(
-            self.db.reader(),
+            &mut reader.conn(),
             after_seq,
             bounds.head_seq,
             &filter,

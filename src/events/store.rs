@@ -1,9 +1,10 @@
 //! SQL of the change log.
 
-use sqlx::{Executor, FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::FromRow;
 
 use super::{EventFilter, LogBounds, StoredEvent};
-use crate::storage::StoreError;
+use crate::storage::sql::{Builder, Conn, JsonText, query};
+use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
 
 #[derive(FromRow)]
@@ -15,7 +16,7 @@ struct EventRow {
     project_id: Option<String>,
     session_id: Option<String>,
     task_id: Option<i64>,
-    payload: String,
+    payload: JsonText,
     create_time: i64,
 }
 
@@ -29,17 +30,20 @@ impl From<EventRow> for StoredEvent {
             project_id: row.project_id,
             session_id: row.session_id,
             task_id: row.task_id,
-            payload: row.payload,
+            payload: row.payload.0,
             create_time: UnixMicros(row.create_time),
         }
     }
 }
 
 /// The newest and oldest kept seqs, read in one statement.
-pub async fn bounds(pool: &SqlitePool) -> Result<LogBounds, StoreError> {
+///
+/// On PostgreSQL, MAX(seq) is a safe head too: appends hold the counter row
+/// until they commit, so no smaller seq can commit after a larger one.
+pub async fn bounds(conn: &mut Conn<'_>) -> Result<LogBounds, StoreError> {
     let (head_seq, oldest_seq): (i64, i64) =
-        sqlx::query_as("SELECT COALESCE(MAX(seq), 0), COALESCE(MIN(seq), 0) FROM change_log")
-            .fetch_one(pool)
+        query("SELECT COALESCE(MAX(seq), 0), COALESCE(MIN(seq), 0) FROM change_log")
+            .fetch_one(conn)
             .await?;
     Ok(LogBounds {
         head_seq,
@@ -49,14 +53,14 @@ pub async fn bounds(pool: &SqlitePool) -> Result<LogBounds, StoreError> {
 
 /// Up to `limit` events with seq > `after_seq` and seq <= `up_to`, matching
 /// `filter`, in seq order.
-pub async fn list<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
+pub async fn list(
+    conn: &mut Conn<'_>,
     after_seq: i64,
     up_to: i64,
     filter: &EventFilter,
     limit: u32,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(
+    let mut query = Builder::new(
         "SELECT seq, event_type, entity_kind, entity_id, project_id, session_id, task_id, payload, \
          create_time FROM change_log WHERE seq > ",
     );
@@ -90,22 +94,22 @@ pub async fn list<'e>(
     query
         .push(" ORDER BY seq LIMIT ")
         .push_bind(i64::from(limit));
-    let rows: Vec<EventRow> = query.build_query_as().fetch_all(executor).await?;
+    let rows: Vec<EventRow> = query.build().fetch_all(conn).await?;
     Ok(rows.into_iter().map(StoredEvent::from).collect())
 }
 
 /// One page of a Watch or ListEvents, read in one snapshot that also checks
 /// the cursor is still kept: events with seq in (`after_seq`, `up_to`].
 pub async fn read_page(
-    pool: &SqlitePool,
+    db: &Db,
     after_seq: i64,
     up_to: i64,
     filter: &EventFilter,
     limit: u32,
 ) -> Result<Result<Vec<StoredEvent>, LogBounds>, StoreError> {
-    let mut tx = pool.begin().await?;
-    let oldest_seq: i64 = sqlx::query_scalar("SELECT COALESCE(MIN(seq), 0) FROM change_log")
-        .fetch_one(&mut *tx)
+    let mut snapshot = db.snapshot().await?;
+    let oldest_seq: i64 = query("SELECT COALESCE(MIN(seq), 0) FROM change_log")
+        .fetch_scalar(&mut snapshot.conn())
         .await?;
     let bounds = LogBounds {
         head_seq: up_to,
@@ -114,20 +118,20 @@ pub async fn read_page(
     if bounds.is_compacted(after_seq) {
         return Ok(Err(bounds));
     }
-    let events = list(&mut *tx, after_seq, up_to, filter, limit).await?;
-    tx.commit().await?;
+    let events = list(&mut snapshot.conn(), after_seq, up_to, filter, limit).await?;
+    snapshot.finish().await?;
     Ok(Ok(events))
 }
 
 /// The first seq compaction must keep: the oldest event not older than
 /// `cutoff`, and never later than the newest `keep_newest` events.
 pub async fn compaction_boundary(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     cutoff: UnixMicros,
     keep_newest: i64,
 ) -> Result<i64, StoreError> {
-    let (head, first_recent): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT COALESCE(MAX(seq), 0), (SELECT MIN(seq) FROM change_log WHERE create_time >= ?) FROM change_log",
+    let (head, first_recent): (i64, Option<i64>) = query(
+        "SELECT COALESCE(MAX(seq), 0), (SELECT MIN(seq) FROM change_log WHERE create_time >= $1) FROM change_log",
     )
     .bind(cutoff.0)
     .fetch_one(conn)
@@ -139,16 +143,15 @@ pub async fn compaction_boundary(
 /// Deletes up to `limit` of the oldest events before `boundary`; returns how
 /// many. Deleting only from the front keeps the log a gapless suffix.
 pub async fn delete_before(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     boundary: i64,
     limit: i64,
 ) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "DELETE FROM change_log WHERE seq IN (SELECT seq FROM change_log WHERE seq < ? ORDER BY seq LIMIT ?)",
+    query(
+        "DELETE FROM change_log WHERE seq IN (SELECT seq FROM change_log WHERE seq < $1 ORDER BY seq LIMIT $2)",
     )
     .bind(boundary)
     .bind(limit)
     .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
+    .await
 }

@@ -108,7 +108,9 @@ impl Tail {
             }
             // Only the newest CAPACITY events are worth reading.
             let from = head.max(up_to - CAPACITY as i64);
-            let page = store::list(self.db.reader(), from, up_to, &everything, FILL_PAGE).await?;
+            let mut reader = self.db.read().await?;
+            let page = store::list(&mut reader.conn(), from, up_to, &everything, FILL_PAGE).await?;
+            drop(reader);
             let Some(last) = page.last().map(|event| event.seq) else {
                 // Nothing readable: streams read the table themselves.
                 return Ok(());

@@ -76,7 +76,7 @@ impl Watchers {
         after_seq: i64,
         filter: EventFilter,
     ) -> Result<ReceiverStream<Result<pb::WatchResponse, Status>>, EventError> {
-        let bounds = store::bounds(self.db.reader()).await?;
+        let bounds = store::bounds(&mut self.db.read().await?.conn()).await?;
         if bounds.is_compacted(after_seq) {
             return Err(EventError::CursorCompacted {
                 after_seq,
@@ -165,7 +165,7 @@ impl Stream {
                     }
                     next_progress = Instant::now() + self.jittered_interval();
                 }
-                _ = safety.tick() => match store::bounds(self.db.reader()).await {
+                _ = safety.tick() => match self.read_bounds().await {
                     Ok(bounds) => polled_head = bounds.head_seq,
                     Err(err) => tracing::warn!(error = ?err, "watch: reading the head failed"),
                 },
@@ -213,22 +213,21 @@ impl Stream {
     /// The next page from the table (the stream is behind the tail), and
     /// the cursor after it; `None` if the stream must end.
     async fn read_table(&mut self, head: i64) -> Option<(Vec<pb::Event>, i64)> {
-        let page =
-            match store::read_page(self.db.reader(), self.cursor, head, &self.filter, PAGE).await {
-                Ok(Ok(page)) => page,
-                Ok(Err(bounds)) => {
-                    let err = EventError::CursorCompacted {
-                        after_seq: self.cursor,
-                        oldest_seq: bounds.oldest_seq,
-                    };
-                    self.send(Err(to_status(err))).await;
-                    return None;
-                }
-                Err(err) => {
-                    self.send(Err(to_status(EventError::from(err)))).await;
-                    return None;
-                }
-            };
+        let page = match store::read_page(&self.db, self.cursor, head, &self.filter, PAGE).await {
+            Ok(Ok(page)) => page,
+            Ok(Err(bounds)) => {
+                let err = EventError::CursorCompacted {
+                    after_seq: self.cursor,
+                    oldest_seq: bounds.oldest_seq,
+                };
+                self.send(Err(to_status(err))).await;
+                return None;
+            }
+            Err(err) => {
+                self.send(Err(to_status(EventError::from(err)))).await;
+                return None;
+            }
+        };
         // A short page read everything up to the head.
         let next_cursor = match page.last() {
             Some(last) if page.len() == PAGE as usize => last.seq,
@@ -256,6 +255,10 @@ impl Stream {
     }
 
     /// The progress interval +-20%, so streams opened together spread out.
+    async fn read_bounds(&self) -> Result<super::LogBounds, crate::storage::StoreError> {
+        store::bounds(&mut self.db.read().await?.conn()).await
+    }
+
     fn jittered_interval(&self) -> Duration {
         self.progress_interval
             .mul_f64(rand::rng().random_range(0.8..1.2))

@@ -5,7 +5,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::FutureExt;
-use sqlx::{Acquire, SqliteConnection};
 
 use super::{
     Lesson, LessonError, LessonFilter, LessonPage, LessonPatch, LessonStats, NewLesson, Recorded,
@@ -13,6 +12,7 @@ use super::{
 };
 use crate::idempotency::{self, IdempotencyKey};
 use crate::pagination::PageRequest;
+use crate::storage::sql::Conn;
 use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
 
@@ -107,7 +107,7 @@ impl Journal {
     /// retry budget...) inside the caller's write transaction. Whatever goes
     /// wrong in the journal is logged and rolled back alone: the caller's
     /// change still commits.
-    pub async fn record_auto(&self, conn: &mut SqliteConnection, new: NewLesson) -> AutoLesson {
+    pub async fn record_auto(&self, conn: &mut Conn<'_>, new: NewLesson) -> AutoLesson {
         let settings = self.settings();
         if !settings.enabled {
             return AutoLesson::Disabled;
@@ -116,18 +116,14 @@ impl Journal {
             source: super::LessonSource::Auto,
             ..new
         };
-        let outcome = match conn.begin().await {
-            Ok(mut savepoint) => match record_in(&mut savepoint, &new, settings.dedup_window).await
-            {
-                Ok(recorded) => savepoint
-                    .commit()
-                    .await
-                    .map(|()| recorded)
-                    .map_err(StoreError::from),
-                Err(err) => Err(err),
-            },
-            Err(err) => Err(err.into()),
-        };
+        let window = settings.dedup_window;
+        let outcome = async {
+            conn.begin_savepoint().await?;
+            let recorded = record_in(conn, &new, window).await;
+            conn.end_savepoint(recorded.is_ok()).await?;
+            recorded
+        }
+        .await;
         match outcome {
             Ok(Recorded::Recorded(lesson)) => AutoLesson::Recorded(lesson),
             Ok(Recorded::Deduplicated(lesson)) => AutoLesson::Deduplicated(lesson),
@@ -141,7 +137,7 @@ impl Journal {
 
     pub async fn get(&self, id: i64) -> Result<Lesson, LessonError> {
         self.ensure_enabled()?;
-        store::get(self.db.reader(), id)
+        store::get(&mut self.db.read().await?.conn(), id)
             .await?
             .ok_or(LessonError::NotFound(id))
     }
@@ -155,7 +151,8 @@ impl Journal {
         if !self.settings().enabled {
             return Ok(None);
         }
-        Ok(Some(store::list(self.db.reader(), filter, page).await?))
+        let mut reader = self.db.read().await?;
+        Ok(Some(store::list(&mut reader.conn(), filter, page).await?))
     }
 
     pub async fn update(&self, id: i64, patch: LessonPatch) -> Result<Lesson, LessonError> {
@@ -181,9 +178,9 @@ impl Journal {
             return Ok(None);
         }
         // One read transaction, so the counts agree with each other.
-        let mut tx = self.db.reader().begin().await.map_err(StoreError::from)?;
-        let stats = store::stats(&mut tx).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        let mut snapshot = self.db.snapshot().await?;
+        let stats = store::stats(&mut snapshot.conn()).await?;
+        snapshot.finish().await?;
         Ok(Some(stats))
     }
 
@@ -198,7 +195,7 @@ impl Journal {
 
 /// Records `new` on `conn` unless an equal AUTO lesson is inside the window.
 async fn record_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     new: &NewLesson,
     window: Duration,
 ) -> Result<Recorded, StoreError> {

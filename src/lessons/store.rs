@@ -1,7 +1,7 @@
 //! SQL of the lessons journal. Rows are translated to domain values here;
 //! a value the domain cannot read is [`StoreError::Malformed`].
 
-use sqlx::{Executor, FromRow, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::FromRow;
 
 use super::{
     Attribution, Lesson, LessonFilter, LessonPage, LessonSource, LessonStats, LessonStatus,
@@ -9,6 +9,7 @@ use super::{
 };
 use crate::pagination::PageRequest;
 use crate::storage::StoreError;
+use crate::storage::sql::{Builder, Conn, query};
 use crate::time::UnixMicros;
 
 const COLUMNS: &str = "id, create_time, update_time, lesson_type, work_item_id, task_id, \
@@ -86,16 +87,17 @@ impl LessonRow {
 /// The newest AUTO lesson equal to `new` (same work item, type, stage and
 /// dedup subject; unset equals unset) created at or after `cutoff`.
 pub async fn find_duplicate(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     new: &NewLesson,
     cutoff: UnixMicros,
 ) -> Result<Option<Lesson>, StoreError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM lessons WHERE source = 'auto' AND lesson_type = ? \
-         AND work_item_id IS ? AND stage IS ? AND dedup_subject IS ? AND create_time >= ? \
+        "SELECT {COLUMNS} FROM lessons WHERE source = 'auto' AND lesson_type = $1 \
+         AND work_item_id IS NOT DISTINCT FROM $2 AND stage IS NOT DISTINCT FROM $3 \
+         AND dedup_subject IS NOT DISTINCT FROM $4 AND create_time >= $5 \
          ORDER BY id DESC LIMIT 1"
     );
-    let row: Option<LessonRow> = sqlx::query_as(&sql)
+    let row: Option<LessonRow> = query(&sql)
         .bind(&new.lesson_type)
         .bind(&new.work_item_id)
         .bind(&new.stage)
@@ -108,7 +110,7 @@ pub async fn find_duplicate(
 
 /// Inserts `new` and returns the stored lesson.
 pub async fn insert(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     new: &NewLesson,
     now: UnixMicros,
 ) -> Result<Lesson, StoreError> {
@@ -116,10 +118,10 @@ pub async fn insert(
         "INSERT INTO lessons (create_time, lesson_type, work_item_id, task_id, session_id, stage, \
          agent, repo, root_cause, suggestion, detail, status, related_task, source, attribution, \
          target_repo, target_domain, dedup_subject) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
          RETURNING {COLUMNS}"
     );
-    let row: LessonRow = sqlx::query_as(&sql)
+    let row: LessonRow = query(&sql)
         .bind(now.0)
         .bind(&new.lesson_type)
         .bind(&new.work_item_id)
@@ -144,23 +146,17 @@ pub async fn insert(
 }
 
 /// One lesson by id.
-pub async fn get<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
-    id: i64,
-) -> Result<Option<Lesson>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM lessons WHERE id = ?");
-    let row: Option<LessonRow> = sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(executor)
-        .await?;
+pub async fn get(conn: &mut Conn<'_>, id: i64) -> Result<Option<Lesson>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM lessons WHERE id = $1");
+    let row: Option<LessonRow> = query(&sql).bind(id).fetch_optional(conn).await?;
     row.map(LessonRow::into_lesson).transpose()
 }
 
 /// Writes the mutable fields and update_time of `lesson`.
-pub async fn save(conn: &mut SqliteConnection, lesson: &Lesson) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE lessons SET status = ?, attribution = ?, target_repo = ?, target_domain = ?, \
-         related_task = ?, root_cause = ?, suggestion = ?, update_time = ? WHERE id = ?",
+pub async fn save(conn: &mut Conn<'_>, lesson: &Lesson) -> Result<(), StoreError> {
+    query(
+        "UPDATE lessons SET status = $1, attribution = $2, target_repo = $3, target_domain = $4, \
+         related_task = $5, root_cause = $6, suggestion = $7, update_time = $8 WHERE id = $9",
     )
     .bind(lesson.status.as_str())
     .bind(lesson.attribution.map(Attribution::as_str))
@@ -177,13 +173,12 @@ pub async fn save(conn: &mut SqliteConnection, lesson: &Lesson) -> Result<(), St
 }
 
 /// A page of lessons matching `filter`, newest first.
-pub async fn list<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
+pub async fn list(
+    conn: &mut Conn<'_>,
     filter: &LessonFilter,
     page: PageRequest,
 ) -> Result<LessonPage, StoreError> {
-    let mut query =
-        QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM lessons WHERE 1 = 1"));
+    let mut query = Builder::new(format!("SELECT {COLUMNS} FROM lessons WHERE 1 = 1"));
     if let Some(lesson_type) = &filter.lesson_type {
         query.push(" AND lesson_type = ").push_bind(lesson_type);
     }
@@ -216,7 +211,7 @@ pub async fn list<'e>(
     query
         .push(" ORDER BY id DESC LIMIT ")
         .push_bind(i64::from(page.size) + 1);
-    let rows: Vec<LessonRow> = query.build_query_as().fetch_all(executor).await?;
+    let rows: Vec<LessonRow> = query.build().fetch_all(conn).await?;
     let lessons = rows
         .into_iter()
         .map(LessonRow::into_lesson)
@@ -229,15 +224,15 @@ pub async fn list<'e>(
 }
 
 /// Total and counts by type and by status.
-pub async fn stats(conn: &mut SqliteConnection) -> Result<LessonStats, StoreError> {
-    let by_type: Vec<(String, i64)> = sqlx::query_as(
+pub async fn stats(conn: &mut Conn<'_>) -> Result<LessonStats, StoreError> {
+    let by_type: Vec<(String, i64)> = query(
         "SELECT lesson_type, COUNT(*) AS n FROM lessons GROUP BY lesson_type ORDER BY n DESC, lesson_type",
     )
-    .fetch_all(&mut *conn)
+    .fetch_all(conn)
     .await?;
     let status_rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, COUNT(*) FROM lessons GROUP BY status")
-            .fetch_all(&mut *conn)
+        query("SELECT status, COUNT(*) FROM lessons GROUP BY status")
+            .fetch_all(conn)
             .await?;
     let mut by_status = status_rows
         .into_iter()

@@ -99,9 +99,11 @@ impl Pass {
             .await
             .map_err(|err| format!("listing the transcripts dir failed: {err}"))?
             .map_err(|err| format!("cannot list the transcripts dir: {err}"))?;
-        let remembered = store::remembered(self.db.reader(), self.processor.name())
+        let mut reader = self.db.read().await.map_err(storage_failed)?;
+        let remembered = store::remembered(&mut reader.conn(), self.processor.name())
             .await
             .map_err(storage_failed)?;
+        drop(reader);
         let candidates = triage(listed, remembered, &mut run.counts);
 
         let mut started = 0;

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use sqlx::SqliteConnection;
 
 use super::{ProcessorSettings, Transcript, TranscriptKey};
 use crate::storage::StoreError;
+use crate::storage::sql::Conn;
 use crate::time::UnixMicros;
 
 /// One job over transcripts.
@@ -44,7 +44,7 @@ pub struct StoredTranscript {
 pub trait Product: Send + 'static {
     fn save<'c>(
         self: Box<Self>,
-        conn: &'c mut SqliteConnection,
+        conn: &'c mut Conn<'_>,
         transcript: &'c StoredTranscript,
     ) -> BoxFuture<'c, Result<(), StoreError>>;
 }

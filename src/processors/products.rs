@@ -4,19 +4,20 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
-
 use super::processor::StoredTranscript;
 use super::tool_errors::{LESSON_TYPE, ToolErrorCount};
 use super::{TokenUsage, ToolErrorFilter, TranscriptToolErrors, TranscriptUsage, UsageFilter};
 use crate::lessons::{Journal, NewLesson};
 use crate::storage::StoreError;
+use crate::storage::sql::{Builder, Conn, JsonOwned, JsonText, query, query_per_engine};
 use crate::time::UnixMicros;
 
 type ByModel = BTreeMap<String, TokenUsage>;
 
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|err| StoreError::Malformed(err.to_string()))
+fn json<T: serde::Serialize>(value: &T) -> Result<JsonOwned, StoreError> {
+    serde_json::to_string(value)
+        .map(JsonOwned)
+        .map_err(|err| StoreError::Malformed(err.to_string()))
 }
 
 fn by_model(transcript: &str, payload: &str) -> Result<ByModel, StoreError> {
@@ -26,28 +27,28 @@ fn by_model(transcript: &str, payload: &str) -> Result<ByModel, StoreError> {
 
 /// The usage of every transcript recording `agent_session_id`, summed;
 /// `None` when no transcript records it.
-pub async fn usage_of_session<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
+pub async fn usage_of_session(
+    conn: &mut Conn<'_>,
     agent_session_id: &str,
 ) -> Result<Option<TokenUsage>, StoreError> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT transcript, by_model FROM transcript_usage WHERE session_id = ?")
+    let rows: Vec<(String, JsonText)> =
+        query("SELECT transcript, by_model FROM transcript_usage WHERE session_id = $1")
             .bind(agent_session_id)
-            .fetch_all(executor)
+            .fetch_all(conn)
             .await?;
     if rows.is_empty() {
         return Ok(None);
     }
     let mut total = TokenUsage::default();
     for (transcript, payload) in rows {
-        for usage in by_model(&transcript, &payload)?.values() {
+        for usage in by_model(&transcript, &payload.0)?.values() {
             total.add(usage);
         }
     }
     Ok(Some(total))
 }
 
-fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filter: &UsageFilter) {
+fn push_filters(conn: &Conn<'_>, query: &mut Builder<'_>, filter: &UsageFilter) {
     let UsageFilter {
         transcript,
         owner,
@@ -64,8 +65,12 @@ fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filter: &UsageFilter) {
         query.push(" AND u.session_id = ").push_bind(session_id);
     }
     if let Some(model) = model {
+        // The model is one of by_model's keys.
         query
-            .push(" AND EXISTS (SELECT 1 FROM json_each(u.by_model) WHERE key = ")
+            .push(conn.dialect(
+                " AND EXISTS (SELECT 1 FROM json_each(u.by_model) WHERE key = ",
+                " AND EXISTS (SELECT 1 FROM jsonb_object_keys(u.by_model) AS k(key) WHERE key = ",
+            ))
             .push_bind(model)
             .push(")");
     }
@@ -74,16 +79,16 @@ fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filter: &UsageFilter) {
 /// Matching transcripts ordered by key, after `after`, at most `limit`; only
 /// the filter's model is kept when it names one.
 pub async fn usage_page(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     filter: &UsageFilter,
     after: Option<&str>,
     limit: u32,
 ) -> Result<Vec<TranscriptUsage>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(
+    let mut query = Builder::new(
         "SELECT u.transcript, u.owner, u.session_id, u.by_model, u.processed_time \
          FROM transcript_usage u WHERE 1 = 1",
     );
-    push_filters(&mut query, filter);
+    push_filters(conn, &mut query, filter);
     if let Some(after) = after {
         query
             .push(" AND u.transcript > ")
@@ -92,11 +97,10 @@ pub async fn usage_page(
     query
         .push(" ORDER BY u.transcript LIMIT ")
         .push_bind(i64::from(limit));
-    let rows: Vec<(String, String, String, String, i64)> =
-        query.build_query_as().fetch_all(conn).await?;
+    let rows: Vec<(String, String, String, JsonText, i64)> = query.build().fetch_all(conn).await?;
     rows.into_iter()
         .map(|(transcript, owner, session_id, payload, processed_time)| {
-            let mut models = by_model(&transcript, &payload)?;
+            let mut models = by_model(&transcript, &payload.0)?;
             if let Some(model) = &filter.model {
                 models.retain(|name, _| name == model);
             }
@@ -116,24 +120,32 @@ pub async fn usage_page(
 
 /// Totals per model over every matching transcript, ordered by model.
 pub async fn usage_totals(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     filter: &UsageFilter,
 ) -> Result<Vec<(String, TokenUsage)>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(
+    // Each model's figures summed out of the JSON objects: json_each and
+    // json_extract on SQLite, jsonb_each and ->> on PostgreSQL (whose SUM
+    // of bigint is numeric, hence the casts).
+    let mut query = Builder::new(conn.dialect(
         "SELECT m.key, SUM(json_extract(m.value, '$.input_tokens')), \
          SUM(json_extract(m.value, '$.output_tokens')), \
          SUM(json_extract(m.value, '$.cache_creation_input_tokens')), \
          SUM(json_extract(m.value, '$.cache_read_input_tokens')), \
          SUM(json_extract(m.value, '$.messages')) \
          FROM transcript_usage u, json_each(u.by_model) m WHERE 1 = 1",
-    );
-    push_filters(&mut query, filter);
+        "SELECT m.key, CAST(SUM(CAST(m.value ->> 'input_tokens' AS BIGINT)) AS BIGINT), \
+         CAST(SUM(CAST(m.value ->> 'output_tokens' AS BIGINT)) AS BIGINT), \
+         CAST(SUM(CAST(m.value ->> 'cache_creation_input_tokens' AS BIGINT)) AS BIGINT), \
+         CAST(SUM(CAST(m.value ->> 'cache_read_input_tokens' AS BIGINT)) AS BIGINT), \
+         CAST(SUM(CAST(m.value ->> 'messages' AS BIGINT)) AS BIGINT) \
+         FROM transcript_usage u, jsonb_each(u.by_model) m WHERE 1 = 1",
+    ));
+    push_filters(conn, &mut query, filter);
     if let Some(model) = &filter.model {
         query.push(" AND m.key = ").push_bind(model.clone());
     }
     query.push(" GROUP BY m.key ORDER BY m.key");
-    let rows: Vec<(String, i64, i64, i64, i64, i64)> =
-        query.build_query_as().fetch_all(conn).await?;
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> = query.build().fetch_all(conn).await?;
     Ok(rows
         .into_iter()
         .map(|(model, input, output, created, read, messages)| {
@@ -152,19 +164,19 @@ pub async fn usage_totals(
 /// Replaces the tool errors stored for the transcript, and records one AUTO
 /// lesson when it holds more bursts than last time.
 pub async fn save_tool_errors(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     transcript: &StoredTranscript,
     count: &ToolErrorCount,
     journal: &Journal,
 ) -> Result<(), StoreError> {
     let previous: Option<i64> =
-        sqlx::query_scalar("SELECT bursts FROM transcript_tool_errors WHERE transcript = ?")
+        query("SELECT bursts FROM transcript_tool_errors WHERE transcript = $1")
             .bind(transcript.key.as_str())
-            .fetch_optional(&mut *conn)
+            .fetch_optional_scalar(conn)
             .await?;
-    sqlx::query(
+    query(
         "INSERT INTO transcript_tool_errors (transcript, owner, session_id, by_tool, errors, bursts, \
-         processed_time) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (transcript) DO UPDATE SET \
+         processed_time) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (transcript) DO UPDATE SET \
          owner = excluded.owner, session_id = excluded.session_id, by_tool = excluded.by_tool, \
          errors = excluded.errors, bursts = excluded.bursts, processed_time = excluded.processed_time",
     )
@@ -175,7 +187,7 @@ pub async fn save_tool_errors(
     .bind(count.errors)
     .bind(count.bursts)
     .bind(transcript.processed_time.0)
-    .execute(&mut *conn)
+    .execute(conn)
     .await?;
     let new_bursts = count.bursts - previous.unwrap_or(0);
     if new_bursts > 0 {
@@ -188,14 +200,17 @@ pub async fn save_tool_errors(
 /// The lesson for `new_bursts` bursts, about the session whose
 /// agent_session_id the transcript records, when bosun knows it.
 async fn burst_lesson(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     transcript: &StoredTranscript,
     count: &ToolErrorCount,
     new_bursts: i64,
 ) -> Result<NewLesson, StoreError> {
-    let session: Option<(String, Option<i64>, Option<String>, String)> = sqlx::query_as(
-        "SELECT id, task_id, issue_id, harness FROM sessions WHERE agent_session_id = ? \
+    // The newest such session: SQLite's rowid, PostgreSQL's row_order.
+    let session: Option<(String, Option<i64>, Option<String>, String)> = query_per_engine(
+        "SELECT id, task_id, issue_id, harness FROM sessions WHERE agent_session_id = $1 \
          ORDER BY rowid DESC LIMIT 1",
+        "SELECT id, task_id, issue_id, harness FROM sessions WHERE agent_session_id = $1 \
+         ORDER BY row_order DESC LIMIT 1",
     )
     .bind(&count.session_id)
     .fetch_optional(conn)
@@ -235,7 +250,7 @@ async fn burst_lesson(
     })
 }
 
-fn push_tool_error_filters(query: &mut QueryBuilder<'_, Sqlite>, filter: &ToolErrorFilter) {
+fn push_tool_error_filters(query: &mut Builder<'_>, filter: &ToolErrorFilter) {
     let ToolErrorFilter {
         transcript,
         owner,
@@ -255,12 +270,12 @@ fn push_tool_error_filters(query: &mut QueryBuilder<'_, Sqlite>, filter: &ToolEr
 /// Matching transcripts' failed tool results ordered by key, after `after`,
 /// at most `limit`.
 pub async fn tool_errors_page(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     filter: &ToolErrorFilter,
     after: Option<&str>,
     limit: u32,
 ) -> Result<Vec<TranscriptToolErrors>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(
+    let mut query = Builder::new(
         "SELECT t.transcript, t.owner, t.session_id, t.by_tool, t.errors, t.bursts, \
          t.processed_time FROM transcript_tool_errors t WHERE 1 = 1",
     );
@@ -273,13 +288,13 @@ pub async fn tool_errors_page(
     query
         .push(" ORDER BY t.transcript LIMIT ")
         .push_bind(i64::from(limit));
-    let rows: Vec<(String, String, String, String, i64, i64, i64)> =
-        query.build_query_as().fetch_all(conn).await?;
+    let rows: Vec<(String, String, String, JsonText, i64, i64, i64)> =
+        query.build().fetch_all(conn).await?;
     rows.into_iter()
         .map(
             |(transcript, owner, session_id, by_tool, errors, bursts, processed_time)| {
                 let by_tool: BTreeMap<String, i64> =
-                    serde_json::from_str(&by_tool).map_err(|err| {
+                    serde_json::from_str(&by_tool.0).map_err(|err| {
                         StoreError::Malformed(format!("tool errors of {transcript}: {err}"))
                     })?;
                 Ok(TranscriptToolErrors {
@@ -299,21 +314,25 @@ pub async fn tool_errors_page(
 /// Failed tool results per tool over every matching transcript, ordered by
 /// tool, and the matching transcripts' errors and bursts in all.
 pub async fn tool_error_totals(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     filter: &ToolErrorFilter,
 ) -> Result<(Vec<(String, i64)>, i64, i64), StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(
+    // by_tool's values summed per key: json_each on SQLite, jsonb_each_text
+    // on PostgreSQL (whose SUM of bigint is numeric, hence the cast).
+    let mut query = Builder::new(conn.dialect(
         "SELECT m.key, SUM(m.value) FROM transcript_tool_errors t, json_each(t.by_tool) m \
          WHERE 1 = 1",
-    );
+        "SELECT m.key, CAST(SUM(CAST(m.value AS BIGINT)) AS BIGINT) \
+         FROM transcript_tool_errors t, jsonb_each_text(t.by_tool) m WHERE 1 = 1",
+    ));
     push_tool_error_filters(&mut query, filter);
     query.push(" GROUP BY m.key ORDER BY m.key");
-    let by_tool: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *conn).await?;
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT COALESCE(SUM(t.errors), 0), COALESCE(SUM(t.bursts), 0) \
-         FROM transcript_tool_errors t WHERE 1 = 1",
+    let by_tool: Vec<(String, i64)> = query.build().fetch_all(conn).await?;
+    let mut query = Builder::new(
+        "SELECT CAST(COALESCE(SUM(t.errors), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(t.bursts), 0) AS BIGINT) FROM transcript_tool_errors t WHERE 1 = 1",
     );
     push_tool_error_filters(&mut query, filter);
-    let (errors, bursts): (i64, i64) = query.build_query_as().fetch_one(conn).await?;
+    let (errors, bursts): (i64, i64) = query.build().fetch_one(conn).await?;
     Ok((by_tool, errors, bursts))
 }

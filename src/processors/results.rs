@@ -2,14 +2,13 @@
 //! each transcript in a savepoint of its own, so a transcript whose result
 //! cannot be stored fails alone; and how each result counts in the run.
 
-use sqlx::{Acquire, SqliteConnection};
-
 use super::decide::{self, Remembered};
 use super::processor::{Processed, StoredTranscript};
 use super::store::{self, Failure};
 use super::transcript::TranscriptKey;
 use super::{MAX_ERROR_DETAILS, ProcessorRun, RunError};
 use crate::storage::StoreError;
+use crate::storage::sql::Conn;
 use crate::time::UnixMicros;
 
 /// What reading one transcript came to.
@@ -67,29 +66,26 @@ impl Tally {
 /// Stores `batch` (results with what the processor remembered of each
 /// transcript) inside the caller's write transaction.
 pub async fn store(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     processor: String,
     batch: Vec<(Outcome, Option<Remembered>)>,
     quarantine_after: u32,
 ) -> Result<Vec<Tally>, StoreError> {
     let mut tallies = Vec::with_capacity(batch.len());
     for (outcome, remembered) in batch {
-        let mut savepoint = conn.begin().await?;
-        match apply(
-            &mut savepoint,
+        conn.begin_savepoint().await?;
+        let applied = apply(
+            conn,
             &processor,
             outcome,
             remembered.as_ref(),
             quarantine_after,
         )
-        .await
-        {
-            Ok(tally) => {
-                savepoint.commit().await?;
-                tallies.push(tally);
-            }
+        .await;
+        conn.end_savepoint(applied.is_ok()).await?;
+        match applied {
+            Ok(tally) => tallies.push(tally),
             Err((key, err)) => {
-                savepoint.rollback().await?;
                 tracing::warn!(%processor, transcript = %key, error = ?err, "storing a transcript's result failed");
                 let error = RunError {
                     transcript: key.to_string(),
@@ -108,7 +104,7 @@ pub async fn store(
 
 /// Stores one result; on a storage error, names the transcript.
 async fn apply(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     processor: &str,
     outcome: Outcome,
     remembered: Option<&Remembered>,

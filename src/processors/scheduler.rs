@@ -194,7 +194,7 @@ impl Scheduler {
             if !slot.registration.settings.enabled {
                 continue;
             }
-            match store::last_run_start(inner.db.reader(), slot.name()).await {
+            match last_run_start(&inner.db, slot.name()).await {
                 Ok(last) => slot.advance_last_run(last),
                 Err(err) => {
                     tracing::warn!(processor = %slot.name(), error = ?err, "cannot read the last pass")
@@ -242,4 +242,9 @@ async fn work(
             },
         }
     }
+}
+
+/// The start of `processor`'s newest pass, whoever ran it.
+async fn last_run_start(db: &Db, processor: &str) -> Result<Option<UnixMicros>, StoreError> {
+    store::last_run_start(&mut db.read().await?.conn(), processor).await
 }

@@ -16,7 +16,7 @@ use super::{
     store, transcript,
 };
 use crate::pass_metrics::PassFigures;
-use crate::storage::{Db, StoreError};
+use crate::storage::Db;
 use crate::time::UnixMicros;
 
 /// A processor as ListProcessors shows it.
@@ -138,11 +138,12 @@ impl ProcessorsService {
         slot: &Slot,
         newest: Option<UnixMicros>,
     ) -> Result<ProcessorView, ProcessorError> {
-        let reader = self.inner.db.reader();
+        let mut reader = self.inner.db.read().await?;
+        let mut conn = reader.conn();
         let name = slot.name();
         let settings = slot.registration.settings;
-        let last_run = store::last_ended_run(reader, name).await?;
-        let last_run_time = store::last_run_start(reader, name)
+        let last_run = store::last_ended_run(&mut conn, name).await?;
+        let last_run_time = store::last_run_start(&mut conn, name)
             .await?
             .max(slot.last_run_time());
         let lag = decide::lag_warning(
@@ -161,7 +162,7 @@ impl ProcessorsService {
             next_run_time: settings.enabled.then(|| slot.next_run_time()).flatten(),
             newest_transcript_time: newest,
             lag,
-            quarantined: store::count_quarantined(reader, name).await?,
+            quarantined: store::count_quarantined(&mut conn, name).await?,
         })
     }
 
@@ -195,8 +196,13 @@ impl ProcessorsService {
         if let Some(processor) = &filter.processor {
             self.slot("processor", processor)?;
         }
-        let mut states =
-            store::list_states(self.inner.db.reader(), filter, after, size + 1).await?;
+        let mut states = store::list_states(
+            &mut self.inner.db.read().await?.conn(),
+            filter,
+            after,
+            size + 1,
+        )
+        .await?;
         let next = if states.len() > size as usize {
             states.truncate(size as usize);
             states
@@ -238,16 +244,11 @@ impl ProcessorsService {
         after: Option<&str>,
         size: u32,
     ) -> Result<UsageReport, ProcessorError> {
-        let mut tx = self
-            .inner
-            .db
-            .reader()
-            .begin()
-            .await
-            .map_err(StoreError::from)?;
-        let mut transcripts = products::usage_page(&mut tx, filter, after, size + 1).await?;
-        let by_model = products::usage_totals(&mut tx, filter).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        let mut snapshot = self.inner.db.snapshot().await?;
+        let mut transcripts =
+            products::usage_page(&mut snapshot.conn(), filter, after, size + 1).await?;
+        let by_model = products::usage_totals(&mut snapshot.conn(), filter).await?;
+        snapshot.finish().await?;
         let next_after = if transcripts.len() > size as usize {
             transcripts.truncate(size as usize);
             transcripts.last().map(|usage| usage.transcript.clone())
@@ -272,16 +273,12 @@ impl ProcessorsService {
         after: Option<&str>,
         size: u32,
     ) -> Result<ToolErrorReport, ProcessorError> {
-        let mut tx = self
-            .inner
-            .db
-            .reader()
-            .begin()
-            .await
-            .map_err(StoreError::from)?;
-        let mut transcripts = products::tool_errors_page(&mut tx, filter, after, size + 1).await?;
-        let (by_tool, errors, bursts) = products::tool_error_totals(&mut tx, filter).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        let mut snapshot = self.inner.db.snapshot().await?;
+        let mut transcripts =
+            products::tool_errors_page(&mut snapshot.conn(), filter, after, size + 1).await?;
+        let (by_tool, errors, bursts) =
+            products::tool_error_totals(&mut snapshot.conn(), filter).await?;
+        snapshot.finish().await?;
         let next_after = if transcripts.len() > size as usize {
             transcripts.truncate(size as usize);
             transcripts.last().map(|t| t.transcript.clone())

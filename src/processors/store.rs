@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 
 use serde::de::DeserializeOwned;
-use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
 
 use super::decide::Remembered;
 use super::{Forget, ProcessorRun, ProcessorState, RunTrigger, StateFilter};
 use crate::storage::StoreError;
+use crate::storage::sql::{Builder, Conn, JsonOwned, JsonText, query};
 use crate::time::UnixMicros;
 
 fn decode<T: DeserializeOwned>(kind: &str, payload: &str) -> Result<T, StoreError> {
@@ -20,33 +20,32 @@ fn decode<T: DeserializeOwned>(kind: &str, payload: &str) -> Result<T, StoreErro
 
 /// Inserts a RUNNING pass and returns its id.
 pub async fn insert_run(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     processor: &str,
     trigger: RunTrigger,
     start_time: UnixMicros,
 ) -> Result<i64, StoreError> {
-    let id = sqlx::query_scalar(
+    query(
         "INSERT INTO processor_runs (processor, run_trigger, state, start_time) \
-         VALUES (?, ?, 'running', ?) RETURNING id",
+         VALUES ($1, $2, 'running', $3) RETURNING id",
     )
     .bind(processor)
     .bind(trigger.as_str())
     .bind(start_time.0)
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
+    .fetch_scalar(conn)
+    .await
 }
 
 /// Writes the outcome of a pass.
-pub async fn finish_run(conn: &mut SqliteConnection, run: &ProcessorRun) -> Result<(), StoreError> {
+pub async fn finish_run(conn: &mut Conn<'_>, run: &ProcessorRun) -> Result<(), StoreError> {
     let counts = &run.counts;
     let details = serde_json::to_string(&run.error_details)
         .map_err(|err| StoreError::Malformed(err.to_string()))?;
-    sqlx::query(
-        "UPDATE processor_runs SET state = ?, end_time = ?, scanned = ?, processed = ?, \
-         skipped_unchanged = ?, skipped_same_hash = ?, skipped_quarantined = ?, errors = ?, \
-         error_details = ?, items = ?, malformed_lines = ?, capped = ?, deferred = ?, \
-         quarantined = ?, error = ? WHERE id = ?",
+    query(
+        "UPDATE processor_runs SET state = $1, end_time = $2, scanned = $3, processed = $4, \
+         skipped_unchanged = $5, skipped_same_hash = $6, skipped_quarantined = $7, errors = $8, \
+         error_details = $9, items = $10, malformed_lines = $11, capped = $12, deferred = $13, \
+         quarantined = $14, error = $15 WHERE id = $16",
     )
     .bind(run.state.as_str())
     .bind(run.end_time.map(|t| t.0))
@@ -56,7 +55,7 @@ pub async fn finish_run(conn: &mut SqliteConnection, run: &ProcessorRun) -> Resu
     .bind(counts.skipped_same_hash)
     .bind(counts.skipped_quarantined)
     .bind(counts.errors)
-    .bind(details)
+    .bind(JsonOwned(details))
     .bind(counts.items)
     .bind(counts.malformed_lines)
     .bind(run.capped)
@@ -71,61 +70,60 @@ pub async fn finish_run(conn: &mut SqliteConnection, run: &ProcessorRun) -> Resu
 
 /// Ends the passes a stopped server left RUNNING; returns how many.
 pub async fn fail_interrupted_runs(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     now: UnixMicros,
 ) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "UPDATE processor_runs SET state = 'failed', end_time = ?, \
+    query(
+        "UPDATE processor_runs SET state = 'failed', end_time = $1, \
          error = 'interrupted: bosun stopped during the pass' WHERE state = 'running'",
     )
     .bind(now.0)
     .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
+    .await
 }
 
 /// The start of the processor's newest pass, whatever its state.
-pub async fn last_run_start<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
+pub async fn last_run_start(
+    conn: &mut Conn<'_>,
     processor: &str,
 ) -> Result<Option<UnixMicros>, StoreError> {
     let start: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(start_time) FROM processor_runs WHERE processor = ?")
+        query("SELECT MAX(start_time) FROM processor_runs WHERE processor = $1")
             .bind(processor)
-            .fetch_one(executor)
+            .fetch_scalar(conn)
             .await?;
     Ok(start.map(UnixMicros))
 }
 
 /// The processor's newest pass that ended.
-pub async fn last_ended_run<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
+pub async fn last_ended_run(
+    conn: &mut Conn<'_>,
     processor: &str,
 ) -> Result<Option<ProcessorRun>, StoreError> {
-    let payload: Option<String> = sqlx::query_scalar(
+    let payload: Option<JsonText> = query(
         "SELECT p.payload FROM processor_runs r JOIN processor_runs_payload p ON p.id = r.id \
-         WHERE r.processor = ? AND r.state != 'running' ORDER BY r.id DESC LIMIT 1",
+         WHERE r.processor = $1 AND r.state != 'running' ORDER BY r.id DESC LIMIT 1",
     )
     .bind(processor)
-    .fetch_optional(executor)
+    .fetch_optional_scalar(conn)
     .await?;
-    payload.map(|p| decode("processor run", &p)).transpose()
+    payload.map(|p| decode("processor run", &p.0)).transpose()
 }
 
 // State.
 
 /// What the processor remembers of every transcript, by key.
-pub async fn remembered<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
+pub async fn remembered(
+    conn: &mut Conn<'_>,
     processor: &str,
 ) -> Result<HashMap<String, Remembered>, StoreError> {
     type Row = (String, Option<i64>, Option<String>, i64, Option<i64>);
-    let rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<Row> = query(
         "SELECT transcript, processed_time, content_hash, consecutive_failures, quarantine_time \
-         FROM processor_state WHERE processor = ?",
+         FROM processor_state WHERE processor = $1",
     )
     .bind(processor)
-    .fetch_all(executor)
+    .fetch_all(conn)
     .await?;
     Ok(rows
         .into_iter()
@@ -143,16 +141,16 @@ pub async fn remembered<'e>(
 
 /// A success: the read time, hash and items; failures and quarantine cleared.
 pub async fn mark_processed(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     processor: &str,
     transcript: &super::TranscriptKey,
     read_time: UnixMicros,
     hash: &str,
     items: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "INSERT INTO processor_state (processor, transcript, owner, processed_time, items, content_hash) \
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (processor, transcript) DO UPDATE SET \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (processor, transcript) DO UPDATE SET \
          owner = excluded.owner, processed_time = excluded.processed_time, items = excluded.items, \
          content_hash = excluded.content_hash, consecutive_failures = 0, last_error = NULL, \
          last_error_time = NULL, quarantine_time = NULL",
@@ -171,13 +169,13 @@ pub async fn mark_processed(
 /// Content read again and found unchanged: the processed time moves to this
 /// read, so the next pass can skip the transcript without reading it.
 pub async fn advance_processed_time(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     processor: &str,
     transcript: &str,
     read_time: UnixMicros,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE processor_state SET processed_time = ? WHERE processor = ? AND transcript = ?",
+    query(
+        "UPDATE processor_state SET processed_time = $1 WHERE processor = $2 AND transcript = $3",
     )
     .bind(read_time.0)
     .bind(processor)
@@ -189,15 +187,15 @@ pub async fn advance_processed_time(
 
 /// A failure: processed time, hash and items stay as they were.
 pub async fn mark_failed(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     processor: &str,
     transcript: &super::TranscriptKey,
     failure: &Failure<'_>,
 ) -> Result<(), StoreError> {
     let quarantine_time = failure.quarantined.then_some(failure.time.0);
-    sqlx::query(
+    query(
         "INSERT INTO processor_state (processor, transcript, owner, consecutive_failures, last_error, \
-         last_error_time, quarantine_time) VALUES (?, ?, ?, ?, ?, ?, ?) \
+         last_error_time, quarantine_time) VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (processor, transcript) DO UPDATE SET \
          consecutive_failures = excluded.consecutive_failures, last_error = excluded.last_error, \
          last_error_time = excluded.last_error_time, quarantine_time = excluded.quarantine_time",
@@ -224,13 +222,13 @@ pub struct Failure<'a> {
 
 /// State rows matching `filter`, by processor then transcript, after the
 /// (processor, transcript) cursor, at most `limit`.
-pub async fn list_states<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
+pub async fn list_states(
+    conn: &mut Conn<'_>,
     filter: &StateFilter,
     after: Option<(String, String)>,
     limit: u32,
 ) -> Result<Vec<ProcessorState>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(
+    let mut query = Builder::new(
         "SELECT p.payload FROM processor_state s JOIN processor_state_payload p \
          ON p.processor = s.processor AND p.transcript = s.transcript WHERE 1 = 1",
     );
@@ -261,41 +259,39 @@ pub async fn list_states<'e>(
     query
         .push(" ORDER BY s.processor, s.transcript LIMIT ")
         .push_bind(i64::from(limit));
-    let payloads: Vec<String> = query.build_query_scalar().fetch_all(executor).await?;
+    let payloads: Vec<JsonText> = query.build().fetch_all_scalars(conn).await?;
     payloads
         .iter()
-        .map(|payload| decode("processor state", payload))
+        .map(|payload| decode("processor state", &payload.0))
         .collect()
 }
 
 /// Deletes the state `forget` names; returns how many rows went.
-pub async fn forget(conn: &mut SqliteConnection, forget: &Forget) -> Result<u64, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new("DELETE FROM processor_state WHERE processor = ");
+pub async fn forget(conn: &mut Conn<'_>, forget: &Forget) -> Result<u64, StoreError> {
+    let mut query = Builder::new("DELETE FROM processor_state WHERE processor = ");
     query.push_bind(forget.processor.clone());
     if forget.quarantined_only {
         query.push(" AND quarantine_time IS NOT NULL");
     }
     if !forget.transcripts.is_empty() {
         query.push(" AND transcript IN (");
-        let mut keys = query.separated(", ");
-        for key in &forget.transcripts {
-            keys.push_bind(key.clone());
+        for (i, key) in forget.transcripts.iter().enumerate() {
+            if i > 0 {
+                query.push(", ");
+            }
+            query.push_bind(key.clone());
         }
         query.push(")");
     }
-    Ok(query.build().execute(conn).await?.rows_affected())
+    query.build().execute(conn).await
 }
 
 /// How many transcripts the processor holds in quarantine.
-pub async fn count_quarantined<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
-    processor: &str,
-) -> Result<i64, StoreError> {
-    let count = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM processor_state WHERE processor = ? AND quarantine_time IS NOT NULL",
+pub async fn count_quarantined(conn: &mut Conn<'_>, processor: &str) -> Result<i64, StoreError> {
+    query(
+        "SELECT COUNT(*) FROM processor_state WHERE processor = $1 AND quarantine_time IS NOT NULL",
     )
     .bind(processor)
-    .fetch_one(executor)
-    .await?;
-    Ok(count)
+    .fetch_scalar(conn)
+    .await
 }

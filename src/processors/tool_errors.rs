@@ -13,12 +13,12 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
-use sqlx::SqliteConnection;
 
 use super::processor::{Processed, Processor, Product, StoredTranscript};
 use super::{Transcript, products};
 use crate::lessons::Journal;
 use crate::storage::StoreError;
+use crate::storage::sql::Conn;
 
 pub const NAME: &str = "tool_errors";
 pub const LESSON_TYPE: &str = "tool_error_burst";
@@ -192,7 +192,7 @@ struct BurstAware {
 impl Product for BurstAware {
     fn save<'c>(
         self: Box<Self>,
-        conn: &'c mut SqliteConnection,
+        conn: &'c mut Conn<'_>,
         transcript: &'c StoredTranscript,
     ) -> BoxFuture<'c, Result<(), StoreError>> {
         async move { products::save_tool_errors(conn, transcript, &self.count, &self.journal).await }

@@ -18,11 +18,11 @@ use std::collections::HashMap;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Deserialize;
-use sqlx::SqliteConnection;
 
 use super::processor::{Processed, Processor, Product, StoredTranscript};
 use super::{TokenUsage, Transcript, usage_store};
 use crate::storage::StoreError;
+use crate::storage::sql::Conn;
 
 pub const NAME: &str = "usage";
 /// The model of an assistant message that names none.
@@ -205,7 +205,7 @@ impl Processor for Usage {
 impl Product for TranscriptCount {
     fn save<'c>(
         self: Box<Self>,
-        conn: &'c mut SqliteConnection,
+        conn: &'c mut Conn<'_>,
         transcript: &'c StoredTranscript,
     ) -> BoxFuture<'c, Result<(), StoreError>> {
         async move { usage_store::save_usage(conn, transcript, &self).await }.boxed()

@@ -5,42 +5,43 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
-
 use super::TokenUsage;
 use super::dedup::{self, ResponseCopy};
 use super::processor::StoredTranscript;
 use super::usage::{Response, TranscriptCount};
 use crate::storage::StoreError;
+use crate::storage::sql::{Builder, Conn, JsonOwned, query};
 
 /// Rows per INSERT statement (11 bound values each, well under SQLite's limit).
 const INSERT_CHUNK: usize = 500;
 
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|err| StoreError::Malformed(err.to_string()))
+fn json<T: serde::Serialize>(value: &T) -> Result<JsonOwned, StoreError> {
+    serde_json::to_string(value)
+        .map(JsonOwned)
+        .map_err(|err| StoreError::Malformed(err.to_string()))
 }
 
 /// Replaces the responses stored for the transcript, decides again which
 /// copies count for every message id it held or holds, and rewrites the
 /// usage of each transcript whose counted responses changed.
 pub async fn save_usage(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     transcript: &StoredTranscript,
     count: &TranscriptCount,
 ) -> Result<(), StoreError> {
     let key = transcript.key.as_str();
-    let mut message_ids: BTreeSet<String> = sqlx::query_scalar(
+    let mut message_ids: BTreeSet<String> = query(
         "SELECT DISTINCT message_id FROM usage_responses \
-         WHERE transcript = ? AND message_id IS NOT NULL",
+         WHERE transcript = $1 AND message_id IS NOT NULL",
     )
     .bind(key)
-    .fetch_all(&mut *conn)
+    .fetch_all_scalars(conn)
     .await?
     .into_iter()
     .collect();
-    sqlx::query("DELETE FROM usage_responses WHERE transcript = ?")
+    query("DELETE FROM usage_responses WHERE transcript = $1")
         .bind(key)
-        .execute(&mut *conn)
+        .execute(conn)
         .await?;
     for chunk in count.responses.chunks(INSERT_CHUNK) {
         insert(conn, key, chunk).await?;
@@ -48,60 +49,67 @@ pub async fn save_usage(
     message_ids.extend(count.responses.iter().filter_map(|r| r.message_id.clone()));
 
     let touched = recount(conn, &message_ids).await?;
-    sqlx::query(
+    let usage = json(&by_model(conn, key).await?)?;
+    query(
         "INSERT INTO transcript_usage (transcript, owner, session_id, by_model, processed_time) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT (transcript) DO UPDATE SET owner = excluded.owner, \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (transcript) DO UPDATE SET owner = excluded.owner, \
          session_id = excluded.session_id, by_model = excluded.by_model, \
          processed_time = excluded.processed_time",
     )
     .bind(key)
     .bind(transcript.key.owner())
     .bind(&count.session_id)
-    .bind(json(&by_model(conn, key).await?)?)
+    .bind(usage)
     .bind(transcript.processed_time.0)
-    .execute(&mut *conn)
+    .execute(conn)
     .await?;
     for other in touched.iter().filter(|other| other.as_str() != key) {
         let by_model = json(&by_model(conn, other).await?)?;
         // Written only when it changed: each write is a transcript_usage event.
-        sqlx::query(
-            "UPDATE transcript_usage SET by_model = ? WHERE transcript = ? AND by_model != ?",
-        )
-        .bind(&by_model)
-        .bind(other)
-        .bind(&by_model)
-        .execute(&mut *conn)
-        .await?;
+        query("UPDATE transcript_usage SET by_model = $1 WHERE transcript = $2 AND by_model <> $1")
+            .bind(by_model)
+            .bind(other)
+            .execute(conn)
+            .await?;
     }
     Ok(())
 }
 
-async fn insert(
-    conn: &mut SqliteConnection,
-    key: &str,
-    responses: &[Response],
-) -> Result<(), StoreError> {
+async fn insert(conn: &mut Conn<'_>, key: &str, responses: &[Response]) -> Result<(), StoreError> {
     if responses.is_empty() {
         return Ok(());
     }
-    let mut query = QueryBuilder::<Sqlite>::new(
+    let mut query = Builder::new(
         "INSERT INTO usage_responses (transcript, line, message_id, request_id, sidechain, model, \
          input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
-         counted) ",
+         counted) VALUES ",
     );
-    query.push_values(responses, |mut row, response| {
-        row.push_bind(key.to_string())
+    for (i, response) in responses.iter().enumerate() {
+        query.push(if i == 0 { "(" } else { ", (" });
+        query
+            .push_bind(key)
+            .push(", ")
             .push_bind(response.line)
-            .push_bind(response.message_id.clone())
-            .push_bind(response.request_id.clone())
+            .push(", ")
+            .push_bind(response.message_id.as_deref())
+            .push(", ")
+            .push_bind(response.request_id.as_deref())
+            .push(", ")
             .push_bind(response.sidechain)
-            .push_bind(response.model.clone())
+            .push(", ")
+            .push_bind(response.model.as_str())
+            .push(", ")
             .push_bind(response.usage.input_tokens)
+            .push(", ")
             .push_bind(response.usage.output_tokens)
+            .push(", ")
             .push_bind(response.usage.cache_creation_input_tokens)
+            .push(", ")
             .push_bind(response.usage.cache_read_input_tokens)
-            .push_bind(response.message_id.is_none());
-    });
+            .push(", ")
+            .push_bind(response.message_id.is_none())
+            .push(")");
+    }
     query.build().execute(conn).await?;
     Ok(())
 }
@@ -109,20 +117,26 @@ async fn insert(
 /// Decides again which copies of `message_ids` count, stores the changes and
 /// returns the transcripts whose counted responses changed.
 async fn recount(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     message_ids: &BTreeSet<String>,
 ) -> Result<BTreeSet<String>, StoreError> {
     if message_ids.is_empty() {
         return Ok(BTreeSet::new());
     }
     type Row = (String, i64, String, Option<String>, bool, i64, bool);
-    let rows: Vec<Row> = sqlx::query_as(
+    // The ids go as one JSON array: json_each on SQLite,
+    // jsonb_array_elements_text on PostgreSQL.
+    let rows: Vec<Row> = crate::storage::sql::query_per_engine(
         "SELECT transcript, line, message_id, request_id, sidechain, \
          input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens, \
-         counted FROM usage_responses WHERE message_id IN (SELECT value FROM json_each(?))",
+         counted FROM usage_responses WHERE message_id IN (SELECT value FROM json_each($1))",
+        "SELECT transcript, line, message_id, request_id, sidechain, \
+         input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens, \
+         counted FROM usage_responses \
+         WHERE message_id IN (SELECT jsonb_array_elements_text($1))",
     )
     .bind(json(message_ids)?)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn)
     .await?;
     let copies: Vec<ResponseCopy> = rows
         .iter()
@@ -143,11 +157,11 @@ async fn recount(
         if *counted == counts {
             continue;
         }
-        sqlx::query("UPDATE usage_responses SET counted = ? WHERE transcript = ? AND line = ?")
+        query("UPDATE usage_responses SET counted = $1 WHERE transcript = $2 AND line = $3")
             .bind(counts)
             .bind(transcript)
-            .bind(line)
-            .execute(&mut *conn)
+            .bind(*line)
+            .execute(conn)
             .await?;
         touched.insert(transcript.clone());
     }
@@ -156,13 +170,14 @@ async fn recount(
 
 /// The transcript's counted responses, summed by model.
 async fn by_model(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     transcript: &str,
 ) -> Result<BTreeMap<String, TokenUsage>, StoreError> {
-    let rows: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT model, SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_input_tokens), \
-         SUM(cache_read_input_tokens), COUNT(*) FROM usage_responses \
-         WHERE transcript = ? AND counted = 1 GROUP BY model",
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> = query(
+        "SELECT model, CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), \
+         CAST(SUM(cache_creation_input_tokens) AS BIGINT), \
+         CAST(SUM(cache_read_input_tokens) AS BIGINT), COUNT(*) FROM usage_responses \
+         WHERE transcript = $1 AND counted GROUP BY model",
     )
     .bind(transcript)
     .fetch_all(conn)

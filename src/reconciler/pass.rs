@@ -186,9 +186,20 @@ impl Pass<'_> {
     /// webhooks missed. A project whose tracker fails costs that project's
     /// pass only.
     async fn tracker_side(&mut self) -> Result<(), Fatal> {
-        let projects = sessions::list_projects(self.inner.db.reader(), false, None, u32::MAX)
-            .await
-            .map_err(|err| Fatal(format!("listing projects failed: {err}")))?;
+        let listing_failed =
+            |err: &dyn std::fmt::Display| Fatal(format!("listing projects failed: {err}"));
+        // The pooled connection goes back before the trackers are polled.
+        let projects = {
+            let mut reader = self
+                .inner
+                .db
+                .read()
+                .await
+                .map_err(|err| listing_failed(&err))?;
+            sessions::list_projects(&mut reader.conn(), false, None, u32::MAX)
+                .await
+                .map_err(|err| listing_failed(&err))?
+        };
         for project in projects {
             let Some(binding) = project.plane.clone() else {
                 continue;

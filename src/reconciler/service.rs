@@ -219,22 +219,25 @@ impl Reconciler {
     }
 
     pub async fn status(&self) -> Result<Status, ReconcilerError> {
-        let reader = self.inner.db.reader();
         let settings = self.settings();
         let any_side = settings.gate_side_enabled || settings.tracker_side_enabled;
         let running_run_id = (*lock(&self.inner.running)).filter(|id| *id > 0);
         let next_run_time = (*lock(&self.inner.next_run)).filter(|_| any_side);
+        // One read transaction: the last pass, the totals and the actions
+        // agree with each other.
+        let mut snapshot = self.inner.db.snapshot().await?;
+        let mut conn = snapshot.conn();
+        let last_run = store::last_finished(&mut conn).await?;
+        let totals = store::totals(&mut conn).await?;
+        let recent_unblocks =
+            store::actions_since(&mut conn, UnixMicros::now().minus(RECENT), RECENT_LIMIT).await?;
+        snapshot.finish().await?;
         Ok(Status {
             running_run_id,
-            last_run: store::last_finished(reader).await?,
+            last_run,
             next_run_time,
-            totals: store::totals(reader).await?,
-            recent_unblocks: store::actions_since(
-                reader,
-                UnixMicros::now().minus(RECENT),
-                RECENT_LIMIT,
-            )
-            .await?,
+            totals,
+            recent_unblocks,
             settings,
         })
     }
@@ -245,8 +248,8 @@ impl Reconciler {
         filter: &RunFilter,
         page: PageRequest,
     ) -> Result<(Vec<Run>, Option<i64>), ReconcilerError> {
-        let runs =
-            store::list_runs(self.inner.db.reader(), filter, page.after, page.size + 1).await?;
+        let mut reader = self.inner.db.read().await?;
+        let runs = store::list_runs(&mut reader.conn(), filter, page.after, page.size + 1).await?;
         Ok(split_page(runs, page.size, |r| r.id))
     }
 }

@@ -1,32 +1,39 @@
 //! SQL of reconciler passes, read through `reconciler_runs_payload`.
 
-use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
-
 use super::{Action, Run, RunState, RunTrigger, Side, SideCounts, Totals};
-use crate::storage::{StoreError, decode_row, decode_rows, json_text};
+use crate::storage::sql::{Builder, Conn, Engine, JsonOwned, JsonText, query, query_per_engine};
+use crate::storage::{StoreError, decode_row, json_text};
 use crate::time::UnixMicros;
 
 /// Most actions or errors a pass keeps (the counts stay exact).
 pub const MAX_LISTED: usize = 100;
 
+/// Decodes payloads (jsonb on PostgreSQL, text on SQLite).
+fn decode_payloads<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    payloads: &[JsonText],
+) -> Result<Vec<T>, StoreError> {
+    payloads.iter().map(|p| decode_row(kind, &p.0)).collect()
+}
+
 pub async fn insert_run(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     trigger: RunTrigger,
     side: Option<Side>,
     gate_side_ran: bool,
     tracker_side_ran: bool,
     start: UnixMicros,
 ) -> Result<Run, StoreError> {
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = query(
         "INSERT INTO reconciler_runs (trigger, state, side, start_time, gate_side_ran, tracker_side_ran) \
-         VALUES (?, 'running', ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, 'running', $2, $3, $4, $5) RETURNING id",
     )
     .bind(trigger.as_str())
     .bind(side.map(|s| s.as_str()))
     .bind(start.0)
     .bind(gate_side_ran)
     .bind(tracker_side_ran)
-    .fetch_one(&mut *conn)
+    .fetch_scalar(&mut *conn)
     .await?;
     get_run(conn, id)
         .await?
@@ -34,13 +41,14 @@ pub async fn insert_run(
 }
 
 /// Writes a pass's end: state, counts, actions and errors.
-pub async fn finish_run(conn: &mut SqliteConnection, run: &Run) -> Result<(), StoreError> {
+pub async fn finish_run(conn: &mut Conn<'_>, run: &Run) -> Result<(), StoreError> {
     let (g, t) = (run.gate_side, run.tracker_side);
-    sqlx::query(
-        "UPDATE reconciler_runs SET state = ?, end_time = ?, gate_side_ran = ?, gate_scanned = ?, \
-         gate_advanced = ?, gate_skipped = ?, gate_errors = ?, tracker_side_ran = ?, tracker_scanned = ?, \
-         tracker_advanced = ?, tracker_replayed = ?, tracker_skipped = ?, tracker_errors = ?, \
-         projects_polled = ?, actions = ?, error_details = ?, error = ? WHERE id = ?",
+    query(
+        "UPDATE reconciler_runs SET state = $1, end_time = $2, gate_side_ran = $3, gate_scanned = $4, \
+         gate_advanced = $5, gate_skipped = $6, gate_errors = $7, tracker_side_ran = $8, \
+         tracker_scanned = $9, tracker_advanced = $10, tracker_replayed = $11, tracker_skipped = $12, \
+         tracker_errors = $13, projects_polled = $14, actions = $15, error_details = $16, error = $17 \
+         WHERE id = $18",
     )
     .bind(run.state.as_str())
     .bind(run.end_time.map(|t| t.0))
@@ -56,8 +64,8 @@ pub async fn finish_run(conn: &mut SqliteConnection, run: &Run) -> Result<(), St
     .bind(t.skipped)
     .bind(t.errors)
     .bind(run.projects_polled)
-    .bind(json_text(&run.actions)?)
-    .bind(json_text(&run.error_details)?)
+    .bind(JsonOwned(json_text(&run.actions)?))
+    .bind(JsonOwned(json_text(&run.error_details)?))
     .bind(&run.error)
     .bind(run.id)
     .execute(conn)
@@ -67,28 +75,24 @@ pub async fn finish_run(conn: &mut SqliteConnection, run: &Run) -> Result<(), St
 
 /// Marks passes left RUNNING by a stopped process as FAILED; returns how
 /// many.
-pub async fn fail_interrupted(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "UPDATE reconciler_runs SET state = 'failed', end_time = ?, \
+pub async fn fail_interrupted(conn: &mut Conn<'_>) -> Result<u64, StoreError> {
+    query(
+        "UPDATE reconciler_runs SET state = 'failed', end_time = $1, \
          error = 'bosun stopped during the pass' WHERE state = 'running'",
     )
     .bind(UnixMicros::now().0)
     .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
+    .await
 }
 
-pub async fn get_run<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
-    id: i64,
-) -> Result<Option<Run>, StoreError> {
-    let payload: Option<String> =
-        sqlx::query_scalar("SELECT payload FROM reconciler_runs_payload WHERE id = ?")
+pub async fn get_run(conn: &mut Conn<'_>, id: i64) -> Result<Option<Run>, StoreError> {
+    let payload: Option<JsonText> =
+        query("SELECT payload FROM reconciler_runs_payload WHERE id = $1")
             .bind(id)
-            .fetch_optional(executor)
+            .fetch_optional_scalar(conn)
             .await?;
     payload
-        .map(|p| decode_row("reconciler_run", &p))
+        .map(|p| decode_row("reconciler_run", &p.0))
         .transpose()
 }
 
@@ -102,13 +106,13 @@ pub struct RunFilter {
 }
 
 /// Passes newest first (by id) below `before`.
-pub async fn list_runs<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
+pub async fn list_runs(
+    conn: &mut Conn<'_>,
     filter: &RunFilter,
     before: Option<i64>,
     limit: u32,
 ) -> Result<Vec<Run>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(
+    let mut query = Builder::new(
         "SELECT p.payload FROM reconciler_runs r JOIN reconciler_runs_payload p ON p.id = r.id WHERE 1 = 1",
     );
     if let Some(trigger) = filter.trigger {
@@ -118,7 +122,12 @@ pub async fn list_runs<'e>(
         query.push(" AND r.state = ").push_bind(state.as_str());
     }
     if filter.with_actions_only {
-        query.push(" AND json_array_length(r.actions) > 0");
+        // Per engine: actions is JSON text on SQLite, jsonb on PostgreSQL,
+        // and each engine names its array length function differently.
+        query.push(match conn.engine() {
+            Engine::Sqlite => " AND json_array_length(r.actions) > 0",
+            Engine::Postgres => " AND jsonb_array_length(r.actions) > 0",
+        });
     }
     if filter.with_errors_only {
         query.push(" AND (r.gate_errors + r.tracker_errors > 0 OR r.state = 'failed')");
@@ -129,38 +138,42 @@ pub async fn list_runs<'e>(
     query
         .push(" ORDER BY r.id DESC LIMIT ")
         .push_bind(i64::from(limit));
-    let payloads: Vec<String> = query.build_query_scalar().fetch_all(executor).await?;
-    decode_rows("reconciler_run", &payloads)
+    let payloads: Vec<JsonText> = query.build().fetch_all_scalars(conn).await?;
+    decode_payloads("reconciler_run", &payloads)
 }
 
 /// The most recent pass that ended.
-pub async fn last_finished<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
-) -> Result<Option<Run>, StoreError> {
-    let payload: Option<String> = sqlx::query_scalar(
+pub async fn last_finished(conn: &mut Conn<'_>) -> Result<Option<Run>, StoreError> {
+    let payload: Option<JsonText> = query(
         "SELECT p.payload FROM reconciler_runs r JOIN reconciler_runs_payload p ON p.id = r.id \
          WHERE r.state <> 'running' ORDER BY r.id DESC LIMIT 1",
     )
-    .fetch_optional(executor)
+    .fetch_optional_scalar(conn)
     .await?;
     payload
-        .map(|p| decode_row("reconciler_run", &p))
+        .map(|p| decode_row("reconciler_run", &p.0))
         .transpose()
 }
 
 type TotalsRow = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
 
-pub async fn totals<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
-) -> Result<Totals, StoreError> {
-    let row: TotalsRow = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(state = 'failed'), 0), \
-         COALESCE(SUM(gate_scanned), 0), COALESCE(SUM(gate_advanced), 0), COALESCE(SUM(gate_skipped), 0), \
-         COALESCE(SUM(gate_errors), 0), COALESCE(SUM(tracker_scanned), 0), \
-         COALESCE(SUM(tracker_advanced), 0), COALESCE(SUM(tracker_replayed), 0), \
-         COALESCE(SUM(tracker_skipped), 0), COALESCE(SUM(tracker_errors), 0) FROM reconciler_runs",
+pub async fn totals(conn: &mut Conn<'_>) -> Result<Totals, StoreError> {
+    // SUM of bigint is numeric on PostgreSQL: cast back (both engines take
+    // the cast). Failed passes are counted, not summed from a comparison,
+    // since PostgreSQL cannot sum a boolean.
+    let row: TotalsRow = query(
+        "SELECT COUNT(*), COUNT(CASE WHEN state = 'failed' THEN 1 END), \
+         COALESCE(CAST(SUM(gate_scanned) AS BIGINT), 0), \
+         COALESCE(CAST(SUM(gate_advanced) AS BIGINT), 0), \
+         COALESCE(CAST(SUM(gate_skipped) AS BIGINT), 0), \
+         COALESCE(CAST(SUM(gate_errors) AS BIGINT), 0), \
+         COALESCE(CAST(SUM(tracker_scanned) AS BIGINT), 0), \
+         COALESCE(CAST(SUM(tracker_advanced) AS BIGINT), 0), \
+         COALESCE(CAST(SUM(tracker_replayed) AS BIGINT), 0), \
+         COALESCE(CAST(SUM(tracker_skipped) AS BIGINT), 0), \
+         COALESCE(CAST(SUM(tracker_errors) AS BIGINT), 0) FROM reconciler_runs",
     )
-    .fetch_one(executor)
+    .fetch_one(conn)
     .await?;
     Ok(Totals {
         passes: row.0,
@@ -182,20 +195,28 @@ pub async fn totals<'e>(
     })
 }
 
+/// Per engine: SQLite walks a JSON array with the table function
+/// `json_each` and reads a member with `json_extract`; PostgreSQL walks
+/// jsonb with `jsonb_array_elements` and reads a member as text (`->>`),
+/// cast back to a number for the order.
+const ACTIONS_SINCE_SQLITE: &str = "SELECT a.value FROM reconciler_runs r, json_each(r.actions) a \
+     WHERE r.start_time >= $1 AND json_array_length(r.actions) > 0 \
+     ORDER BY json_extract(a.value, '$.action_time') DESC, r.id DESC LIMIT $2";
+const ACTIONS_SINCE_POSTGRES: &str = "SELECT a.value FROM reconciler_runs r, \
+     jsonb_array_elements(r.actions) AS a(value) \
+     WHERE r.start_time >= $1 AND jsonb_array_length(r.actions) > 0 \
+     ORDER BY CAST(a.value ->> 'action_time' AS BIGINT) DESC, r.id DESC LIMIT $2";
+
 /// Actions of passes started since `since`, newest first, at most `limit`.
-pub async fn actions_since<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
+pub async fn actions_since(
+    conn: &mut Conn<'_>,
     since: UnixMicros,
     limit: i64,
 ) -> Result<Vec<Action>, StoreError> {
-    let payloads: Vec<String> = sqlx::query_scalar(
-        "SELECT a.value FROM reconciler_runs r, json_each(r.actions) a \
-         WHERE r.start_time >= ? AND json_array_length(r.actions) > 0 \
-         ORDER BY json_extract(a.value, '$.action_time') DESC, r.id DESC LIMIT ?",
-    )
-    .bind(since.0)
-    .bind(limit)
-    .fetch_all(executor)
-    .await?;
-    decode_rows("reconciler_action", &payloads)
+    let payloads: Vec<JsonText> = query_per_engine(ACTIONS_SINCE_SQLITE, ACTIONS_SINCE_POSTGRES)
+        .bind(since.0)
+        .bind(limit)
+        .fetch_all_scalars(conn)
+        .await?;
+    decode_payloads("reconciler_action", &payloads)
 }

@@ -42,7 +42,7 @@ use crate::lessons::{Journal, LessonsApi};
 use crate::processors::{self, ProcessorsApi, ProcessorsService, Registration, Scheduler};
 use crate::reconciler::{Reconciler, ReconcilerApi};
 use crate::sessions::{SessionsApi, SessionsService};
-use crate::storage::{Db, StoreError};
+use crate::storage::{Db, Leases, StoreError};
 use crate::tasks::{TasksApi, TasksService};
 use crate::webhooks::{self, DedupStore, HttpServer};
 use crate::{dashboard, idempotency, pb};
@@ -84,6 +84,8 @@ pub struct Server {
     front_door: Arc<FrontDoorState>,
     /// The webhook shim's dedup memory.
     deliveries: DedupStore,
+    /// Who runs each background pass (one replica at a time).
+    leases: Leases,
     /// The token the shim inside the server calls with (role webhook);
     /// `None` when auth is off.
     shim_token: Option<String>,
@@ -139,8 +141,24 @@ impl Server {
         extra: Vec<Registration>,
     ) -> anyhow::Result<Self> {
         let tls = config.tls.load()?;
-        let db = Db::open_with(&config.data_dir, config.storage.settings()).await?;
-        let deliveries = DedupStore::open(&config.data_dir, config.webhooks.dedup_capacity).await?;
+        let db = Db::open_configured(
+            &config.data_dir,
+            config.database_url.as_ref(),
+            config.storage.settings(),
+        )
+        .await?;
+        let replica = config.replica();
+        let leases = match &config.database_url {
+            Some(url) => {
+                Leases::shared(url.connect_options().map_err(anyhow::Error::msg)?, &replica)
+            }
+            None => Leases::local(&replica),
+        };
+        let capacity = config.webhooks.dedup_capacity;
+        let deliveries = match db.postgres_pool() {
+            Some(pool) => DedupStore::shared(pool.clone(), capacity),
+            None => DedupStore::open(&config.data_dir, capacity).await?,
+        };
         let journal = Journal::new(db.clone(), config.lessons.journal_settings());
         // The shim calls the public API like any client; with auth on it
         // gets a token of its own, valid for this process only.
@@ -192,6 +210,7 @@ impl Server {
             streams,
             front_door: FrontDoorState::new(auth),
             deliveries,
+            leases,
             shim_token,
             tls,
         })
@@ -255,6 +274,7 @@ impl Server {
             streams,
             front_door,
             deliveries,
+            leases,
             shim_token,
             tls,
         } = self;
@@ -343,8 +363,16 @@ impl Server {
 
         let background = CancellationToken::new();
         let mut loops = JoinSet::new();
-        loops.spawn(prune_request_ids(db.clone(), background.clone()));
-        loops.spawn(compactor.run_every(config.events.compaction_interval, background.clone()));
+        loops.spawn(prune_request_ids(
+            db.clone(),
+            leases.clone(),
+            background.clone(),
+        ));
+        loops.spawn(compactor.run_every(
+            config.events.compaction_interval,
+            leases.clone(),
+            background.clone(),
+        ));
         loops.spawn(
             sessions
                 .clone()
@@ -521,20 +549,21 @@ pub(crate) async fn shutdown_signal() {
     }
 }
 
-async fn prune_request_ids(db: Db, stop: CancellationToken) {
+async fn prune_request_ids(db: Db, leases: Leases, stop: CancellationToken) {
     let mut ticker = tokio::time::interval(PRUNE_INTERVAL);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             _ = ticker.tick() => {
-                match db.write(|conn| idempotency::prune(conn).boxed()).await {
-                    Ok(0) => {}
-                    Ok(pruned) => tracing::info!(pruned, "forgot old request ids"),
-                    Err(err @ StoreError::Closed) => {
+                let pruned = db.write(|conn| idempotency::prune(conn).boxed());
+                match leases.run("request_id_pruning", pruned).await {
+                    None | Some(Ok(0)) => {}
+                    Some(Ok(pruned)) => tracing::info!(pruned, "forgot old request ids"),
+                    Some(Err(err @ StoreError::Closed)) => {
                         tracing::debug!(error = %err, "request id pruning stopped");
                         return;
                     }
-                    Err(err) => tracing::warn!(error = ?err, "pruning request ids failed"),
+                    Some(Err(err)) => tracing::warn!(error = ?err, "pruning request ids failed"),
                 }
             }
         }

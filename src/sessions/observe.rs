@@ -5,7 +5,6 @@
 
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 use tokio_util::sync::CancellationToken;
 
 use super::decide::{Probe, apply_activity, apply_probe};
@@ -21,6 +20,7 @@ use super::{
 use crate::idempotency::IdempotencyKey;
 use crate::repo_id::RepoId;
 use crate::storage::StoreError;
+use crate::storage::sql::Conn;
 use crate::time::UnixMicros;
 
 /// Which session a pull-request report is about.
@@ -245,10 +245,7 @@ impl SessionsService {
 }
 
 /// Finds the session a report names.
-async fn resolve(
-    conn: &mut SqliteConnection,
-    target: &SessionRef,
-) -> Result<Session, SessionError> {
+async fn resolve(conn: &mut Conn<'_>, target: &SessionRef) -> Result<Session, SessionError> {
     let (repo, branch) = match target {
         SessionRef::Id(id) => return load_session(conn, id).await,
         SessionRef::RepoBranch { repo, branch } => (repo, branch),
@@ -297,7 +294,7 @@ pub fn origin_matches(origin_url: &str, repo: &str) -> bool {
 /// Writes the pull request row (comments included) and its check runs, each
 /// only when it changed, so repeated identical reports add no events.
 async fn record_pull_request(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     session: &Session,
     report: PullRequestReport,
     now: UnixMicros,
@@ -373,10 +370,7 @@ async fn record_pull_request(
 }
 
 /// Plans and applies the reactions the session's current facts call for.
-pub(super) async fn react(
-    conn: &mut SqliteConnection,
-    session: &Session,
-) -> Result<(), StoreError> {
+pub(super) async fn react(conn: &mut Conn<'_>, session: &Session) -> Result<(), StoreError> {
     let now = UnixMicros::now();
     let pull_request = store::get_pull_request(&mut *conn, &session.id).await?;
     let checks = store::checks(&mut *conn, &session.id).await?;
@@ -399,7 +393,7 @@ pub(super) async fn react(
 }
 
 async fn apply_change(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     open: &[Reaction],
     session: Option<&Session>,
     change: Change,

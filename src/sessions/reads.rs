@@ -8,7 +8,6 @@ use super::error::SessionError;
 use super::service::{SessionFilter, SessionView, SessionsService, view};
 use super::store::{self, ReactionQuery};
 use crate::pagination::{OrderedCursor, OrderedPageRequest, PageRequest, split_page};
-use crate::storage::StoreError;
 
 /// One session that needs a person (ListAttention).
 #[derive(Debug, Clone, PartialEq)]
@@ -31,8 +30,9 @@ pub struct HeldTask {
 
 impl SessionsService {
     pub async fn get_session(&self, id: &str) -> Result<SessionView, SessionError> {
-        let mut conn = self.db.reader().acquire().await.map_err(StoreError::from)?;
-        let session = store::get_session(&mut *conn, id)
+        let mut reader = self.db.read().await?;
+        let mut conn = reader.conn();
+        let session = store::get_session(&mut conn, id)
             .await?
             .ok_or_else(|| SessionError::SessionNotFound(id.to_string()))?;
         view(&mut conn, session).await
@@ -47,11 +47,12 @@ impl SessionsService {
         page: OrderedPageRequest,
     ) -> Result<(Vec<SessionView>, Option<OrderedCursor>), SessionError> {
         const BATCH: u32 = 500;
-        let mut conn = self.db.reader().acquire().await.map_err(StoreError::from)?;
+        let mut reader = self.db.read().await?;
+        let mut conn = reader.conn();
         let mut views = Vec::new();
         let mut cursor = page.after;
         loop {
-            let batch = store::list_sessions(&mut *conn, &filter.query, cursor, BATCH).await?;
+            let batch = store::list_sessions(&mut conn, &filter.query, cursor, BATCH).await?;
             let exhausted = batch.len() < BATCH as usize;
             for (row_cursor, session) in batch {
                 let view = view(&mut conn, session).await?;
@@ -64,7 +65,7 @@ impl SessionsService {
                     if views.len() == page.size as usize {
                         // More may follow unless this was the very last row.
                         let more = !exhausted
-                            || store::list_sessions(&mut *conn, &filter.query, cursor, 1)
+                            || store::list_sessions(&mut conn, &filter.query, cursor, 1)
                                 .await?
                                 .len()
                                 == 1;
@@ -84,8 +85,9 @@ impl SessionsService {
         filter: &ReactionQuery,
         page: PageRequest,
     ) -> Result<(Vec<Reaction>, Option<i64>), SessionError> {
+        let mut reader = self.db.read().await?;
         let reactions =
-            store::list_reactions(self.db.reader(), filter, page.after, page.size + 1).await?;
+            store::list_reactions(&mut reader.conn(), filter, page.after, page.size + 1).await?;
         Ok(split_page(reactions, page.size, |r| r.id))
     }
 
@@ -95,7 +97,8 @@ impl SessionsService {
         &self,
         project_id: Option<&str>,
     ) -> Result<Vec<AttentionItem>, SessionError> {
-        let mut conn = self.db.reader().acquire().await.map_err(StoreError::from)?;
+        let mut reader = self.db.read().await?;
+        let mut conn = reader.conn();
         let candidates = store::attention_candidates(&mut conn, project_id).await?;
         let mut items = Vec::with_capacity(candidates.len());
         for candidate in candidates {

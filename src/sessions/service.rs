@@ -5,7 +5,6 @@
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 
 use super::decide::{QuarantineLimits, display_status};
 use super::error::SessionError;
@@ -17,6 +16,7 @@ use super::{
 use crate::idempotency::{self, IdempotencyKey};
 use crate::pagination::split_page;
 use crate::processors::{self, TokenUsage};
+use crate::storage::sql::Conn;
 use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
 
@@ -127,7 +127,7 @@ impl SessionsService {
     ) -> Result<T, SessionError>
     where
         T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> Job<'c, T> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'_>) -> Job<'c, T> + Send + 'static,
     {
         self.db
             .write(move |conn| {
@@ -168,7 +168,7 @@ impl SessionsService {
     }
 
     pub async fn get_project(&self, id: &str) -> Result<Project, SessionError> {
-        store::get_project(self.db.reader(), id)
+        store::get_project(&mut self.db.read().await?.conn(), id)
             .await?
             .ok_or_else(|| SessionError::ProjectNotFound(id.to_string()))
     }
@@ -180,8 +180,9 @@ impl SessionsService {
         after: Option<String>,
         size: u32,
     ) -> Result<(Vec<Project>, Option<String>), SessionError> {
+        let mut reader = self.db.read().await?;
         let projects = store::list_projects(
-            self.db.reader(),
+            &mut reader.conn(),
             include_archived,
             after.as_deref(),
             size + 1,
@@ -470,7 +471,7 @@ impl SessionsService {
 /// project's next number: for SpawnSession, and for the pipeline when a stage
 /// needs a session. The project must exist.
 pub(crate) async fn insert_not_started(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     new: NewSession,
 ) -> Result<Session, StoreError> {
     let number = store::next_session_number(conn, &new.project_id).await?;
@@ -522,19 +523,13 @@ pub(super) fn terminate(
     session.update_time = Some(now);
 }
 
-pub(super) async fn load_project(
-    conn: &mut SqliteConnection,
-    id: &str,
-) -> Result<Project, SessionError> {
+pub(super) async fn load_project(conn: &mut Conn<'_>, id: &str) -> Result<Project, SessionError> {
     store::get_project(conn, id)
         .await?
         .ok_or_else(|| SessionError::ProjectNotFound(id.to_string()))
 }
 
-pub(super) async fn load_session(
-    conn: &mut SqliteConnection,
-    id: &str,
-) -> Result<Session, SessionError> {
+pub(super) async fn load_session(conn: &mut Conn<'_>, id: &str) -> Result<Session, SessionError> {
     store::get_session(conn, id)
         .await?
         .ok_or_else(|| SessionError::SessionNotFound(id.to_string()))
@@ -543,7 +538,7 @@ pub(super) async fn load_session(
 /// The session with its pull request (checks on the head commit, comments),
 /// derived display status and token usage.
 pub(super) async fn view(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     session: Session,
 ) -> Result<SessionView, SessionError> {
     let pull_request = match store::get_pull_request(&mut *conn, &session.id).await? {

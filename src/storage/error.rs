@@ -2,7 +2,8 @@
 
 use crate::error::{ErrorCode, ServiceError};
 
-/// What went wrong talking to SQLite, classified for the caller.
+/// What went wrong talking to SQLite or PostgreSQL, classified for the
+/// caller.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database is locked by someone else, or the disk is read-only or
@@ -49,6 +50,10 @@ impl From<sqlx::Error> for StoreError {
                 if db.is_unique_violation() {
                     return Self::UniqueViolation(err);
                 }
+                if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                    let code = pg.code().to_owned();
+                    return Self::from_sqlstate(&code, err);
+                }
                 let primary = db
                     .code()
                     .and_then(|code| code.parse::<i64>().ok())
@@ -66,6 +71,21 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => Self::Unavailable(err),
+            _ => Self::Internal(err),
+        }
+    }
+}
+
+impl StoreError {
+    /// A PostgreSQL error by its SQLSTATE: a full disk (53100) or out of
+    /// space classes; a lost connection (08), an operator's shutdown (57P),
+    /// a lock wait that timed out (55P03), too many connections (53300) or
+    /// a serialization failure or deadlock (40001, 40P01) are transient.
+    fn from_sqlstate(code: &str, err: sqlx::Error) -> Self {
+        match code {
+            "53100" | "54000" => Self::Full(err),
+            "53300" | "55P03" | "40001" | "40P01" | "25006" => Self::Unavailable(err),
+            _ if code.starts_with("08") || code.starts_with("57P") => Self::Unavailable(err),
             _ => Self::Internal(err),
         }
     }

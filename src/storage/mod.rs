@@ -1,5 +1,9 @@
-//! SQLite storage: one writer connection (see [`writer`]) and a pool of
-//! read-only connections. WAL mode lets reads run beside the writer and never
+//! Storage on either engine: embedded SQLite in the data dir (the default),
+//! or a shared PostgreSQL ([`postgres`]). Either way there is one writer
+//! connection per process (see [`writer`]) and a pool of read connections;
+//! domain stores speak to both through [`sql`].
+//!
+//! On SQLite: WAL mode lets reads run beside the writer and never
 //! wait for it; `synchronous=NORMAL` makes a commit survive a crash of the
 //! process (a power loss may lose the newest commits, never corrupt the file).
 //! Migrations in `migrations/` are embedded and applied at every start; a
@@ -8,8 +12,10 @@
 
 mod error;
 mod files;
+pub mod lease;
 pub mod postgres;
-mod writer;
+pub mod sql;
+pub(crate) mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -18,16 +24,23 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::future::BoxFuture;
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, SqliteConnection, SqlitePool};
+use sqlx::{
+    ConnectOptions, Connection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction,
+};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use error::StoreError;
 use files::DataDirLock;
 pub use files::{LOCK_FILE, create_data_dir, owner_only_database};
+pub use lease::{Lease, Leases};
+use postgres::{DatabaseUrl, HeadSignal};
+pub use sql::{Conn, Engine};
 pub use writer::MAX_BATCH;
-use writer::Writer;
+use writer::{Link, Writer};
 
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -39,6 +52,9 @@ pub const DB_FILE: &str = "bosun.db";
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read-only connections in the pool.
 const READERS: u32 = 8;
+/// How often a PostgreSQL replica re-reads the change-log head even if no
+/// notification came (a lost notification delays a Watch at most this).
+const HEAD_FALLBACK: Duration = Duration::from_secs(1);
 
 /// How the database is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,18 +75,67 @@ impl Default for StorageSettings {
 /// The database: a read pool, the writer, and the change-log head.
 #[derive(Clone)]
 pub struct Db {
-    reader: SqlitePool,
+    reader: ReadPool,
     writer: Writer,
     head_rx: watch::Receiver<i64>,
     busy_timeout: Duration,
     shutdown: Arc<Mutex<Option<Closing>>>,
 }
 
+#[derive(Clone)]
+enum ReadPool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
 /// What [`Db::close`] stops and releases.
 struct Closing {
     stop_tx: oneshot::Sender<()>,
     writer_task: JoinHandle<()>,
-    lock: DataDirLock,
+    /// SQLite: the data dir's lock.
+    lock: Option<DataDirLock>,
+    /// PostgreSQL: the listener for other replicas' commits.
+    head_signal: Option<HeadSignal>,
+}
+
+/// A connection from the read pool.
+pub enum Pooled {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+impl Pooled {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Self::Sqlite(conn) => Conn::Sqlite(conn),
+            Self::Postgres(conn) => Conn::Postgres(conn),
+        }
+    }
+}
+
+/// A transaction on a pooled connection (a read snapshot from
+/// [`Db::snapshot`]).
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Self::Sqlite(tx) => Conn::Sqlite(tx),
+            Self::Postgres(tx) => Conn::Postgres(tx),
+        }
+    }
+
+    /// Commits (ends a read snapshot).
+    pub async fn finish(self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(tx) => tx.commit().await?,
+            Self::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
 }
 
 impl Db {
@@ -102,30 +167,122 @@ impl Db {
             .with_context(|| format!("cannot open {} for reading", path.display()))?;
         let (head_tx, head_rx) = watch::channel(head);
         let (stop_tx, stop_rx) = oneshot::channel();
-        let (writer, writer_task) = Writer::start(conn, writer_options, head_tx, stop_rx);
+        let (writer, writer_task) =
+            Writer::start(Link::Sqlite(conn, writer_options), head_tx, stop_rx);
         Ok(Self {
-            reader,
+            reader: ReadPool::Sqlite(reader),
             writer,
             head_rx,
             busy_timeout: settings.busy_timeout,
             shutdown: Arc::new(Mutex::new(Some(Closing {
                 stop_tx,
                 writer_task,
-                lock,
+                lock: Some(lock),
+                head_signal: None,
             }))),
         })
     }
 
-    /// The read-only pool. Reads see every committed change and never wait
-    /// for the writer.
-    pub fn reader(&self) -> &SqlitePool {
-        &self.reader
+    /// Connects to the PostgreSQL database at `url`, applies migrations
+    /// (one replica applies them, the others wait; see
+    /// [`postgres::migrate`]), starts this replica's writer and listens for
+    /// every replica's commits.
+    pub async fn open_postgres(
+        url: &DatabaseUrl,
+        settings: StorageSettings,
+    ) -> anyhow::Result<Self> {
+        postgres::migrate(url).await?;
+        let options = url
+            .connect_options()
+            .map_err(anyhow::Error::msg)?
+            .options([("lock_timeout", lock_timeout(settings.busy_timeout))]);
+        let described = url.describe();
+        let conn = options
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to {described}"))?;
+        let reader = PgPoolOptions::new()
+            .max_connections(READERS)
+            .min_connections(1)
+            .connect_with(options.clone())
+            .await
+            .with_context(|| format!("cannot open a read pool on {described}"))?;
+        let head: i64 = sqlx::query_scalar("SELECT seq FROM change_log_head")
+            .fetch_one(&reader)
+            .await
+            .with_context(|| format!("cannot read the change log of {described}"))?;
+        let (head_tx, head_rx) = watch::channel(head);
+        let head_signal = HeadSignal::start(reader.clone(), head_tx.clone(), HEAD_FALLBACK)
+            .await
+            .with_context(|| format!("cannot listen for commits on {described}"))?;
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (writer, writer_task) = Writer::start(Link::Postgres(conn, options), head_tx, stop_rx);
+        Ok(Self {
+            reader: ReadPool::Postgres(reader),
+            writer,
+            head_rx,
+            busy_timeout: settings.busy_timeout,
+            shutdown: Arc::new(Mutex::new(Some(Closing {
+                stop_tx,
+                writer_task,
+                lock: None,
+                head_signal: Some(head_signal),
+            }))),
+        })
+    }
+
+    /// SQLite in `data_dir` when `url` is unset, else PostgreSQL at `url`.
+    pub async fn open_configured(
+        data_dir: &Path,
+        url: Option<&DatabaseUrl>,
+        settings: StorageSettings,
+    ) -> anyhow::Result<Self> {
+        match url {
+            None => Self::open_with(data_dir, settings).await,
+            Some(url) => Self::open_postgres(url, settings).await,
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self.reader {
+            ReadPool::Sqlite(_) => Engine::Sqlite,
+            ReadPool::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// A connection from the read pool. Reads see every committed change
+    /// and never wait for the writer.
+    pub async fn read(&self) -> Result<Pooled, StoreError> {
+        Ok(match &self.reader {
+            ReadPool::Sqlite(pool) => Pooled::Sqlite(pool.acquire().await?),
+            ReadPool::Postgres(pool) => Pooled::Postgres(pool.acquire().await?),
+        })
+    }
+
+    /// A read transaction: its statements agree with each other.
+    pub async fn snapshot(&self) -> Result<Tx, StoreError> {
+        Ok(match &self.reader {
+            ReadPool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            ReadPool::Postgres(pool) => Tx::Postgres(
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
+        })
+    }
+
+    /// The PostgreSQL pool, on that engine (for the shim's delivery memory
+    /// and the background leases, which live in the shared database).
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        match &self.reader {
+            ReadPool::Postgres(pool) => Some(pool),
+            ReadPool::Sqlite(_) => None,
+        }
     }
 
     /// Runs `job` in a write transaction (see [`Writer::write`]).
     pub async fn write<T, E, F>(&self, job: F) -> Result<T, E>
     where
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
@@ -136,7 +293,7 @@ impl Db {
     /// (see [`Writer::outside_transaction`]).
     pub async fn outside_transaction<T, E, F>(&self, job: F) -> Result<T, E>
     where
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
@@ -161,6 +318,7 @@ impl Db {
             stop_tx,
             writer_task,
             lock,
+            head_signal,
         }) = closing
         else {
             return;
@@ -169,7 +327,11 @@ impl Db {
         if let Err(err) = writer_task.await {
             tracing::error!(error = %err, "the writer task failed");
         }
-        self.reader.close().await;
+        drop(head_signal);
+        match &self.reader {
+            ReadPool::Sqlite(pool) => pool.close().await,
+            ReadPool::Postgres(pool) => pool.close().await,
+        }
         drop(lock);
     }
 }
@@ -229,6 +391,11 @@ pub fn connect_options(path: &Path, settings: StorageSettings) -> SqliteConnectO
         .pragma("temp_store", "memory")
 }
 
+/// PostgreSQL's `lock_timeout` for a wait of `busy_timeout`.
+fn lock_timeout(busy_timeout: Duration) -> String {
+    format!("{}ms", busy_timeout.as_millis().max(1))
+}
+
 /// Decodes a row rendered as JSON by its `<table>_payload` view.
 pub fn decode_row<T: serde::de::DeserializeOwned>(
     kind: &str,
@@ -251,4 +418,16 @@ pub fn decode_rows<T: serde::de::DeserializeOwned>(
 /// A value as JSON text, for a JSON column.
 pub fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|err| StoreError::Malformed(err.to_string()))
+}
+
+impl Tx {
+    /// Begins a read-write transaction on a connection of `pool`.
+    pub async fn begin_sqlite(pool: &SqlitePool) -> Result<Self, StoreError> {
+        Ok(Self::Sqlite(pool.begin().await?))
+    }
+
+    /// Begins a read-write transaction on a connection of `pool`.
+    pub async fn begin_postgres(pool: &PgPool) -> Result<Self, StoreError> {
+        Ok(Self::Postgres(pool.begin().await?))
+    }
 }

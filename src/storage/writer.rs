@@ -13,6 +13,15 @@
 //! have been rolled back by SQLite itself, behind sqlx's back; the writer
 //! then opens a fresh connection rather than trust the old one's state, so
 //! writes succeed again as soon as the fault clears.
+//!
+//! On PostgreSQL each replica has one such writer, and every batch first
+//! locks the change-log counter row (`change_log_head`) for its whole
+//! transaction. So write transactions of all replicas run one at a time, as
+//! on SQLite: a check-then-insert (one task per issue, session numbers, a
+//! request_id) sees every earlier commit, two batches can never deadlock,
+//! and change-log seqs follow commit order (see
+//! `migrations/postgres/0001_change_log.sql`). Group commit keeps the
+//! price of that lock to one transaction per batch, not per call.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -20,12 +29,14 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection, Sqlite, SqliteConnection, Transaction};
+use sqlx::{ConnectOptions, Connection, PgConnection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::StoreError;
+use super::sql::{Conn, query};
 
 /// The most jobs one transaction takes.
 pub const MAX_BATCH: usize = 256;
@@ -34,8 +45,7 @@ const QUEUE_DEPTH: usize = 4096;
 
 type Erased = Box<dyn Any + Send>;
 /// A job: runs on the connection and returns (succeeded, its boxed result).
-type JobFn =
-    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Erased)> + Send>;
+type JobFn = Box<dyn for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, (bool, Erased)> + Send>;
 
 struct Job {
     run: JobFn,
@@ -51,18 +61,16 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on `conn` (opened with `options`, which also
-    /// reopen it after a failed transaction); it publishes the change-log
-    /// head on `head_tx` after every commit and stops once every handle is
+    /// Starts the writer task on `link`; it publishes the change-log head
+    /// on `head_tx` after every commit and stops once every handle is
     /// dropped or `stop` is sent, finishing the jobs already queued.
     pub fn start(
-        conn: SqliteConnection,
-        options: SqliteConnectOptions,
+        link: Link,
         head_tx: watch::Sender<i64>,
         stop_rx: oneshot::Receiver<()>,
     ) -> (Self, JoinHandle<()>) {
         let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
-        let task = tokio::spawn(run(conn, options, jobs_rx, head_tx, stop_rx));
+        let task = tokio::spawn(run(link, jobs_rx, head_tx, stop_rx));
         (Self { jobs_tx }, task)
     }
 
@@ -71,7 +79,7 @@ impl Writer {
     /// rolled back (other jobs of the batch are unaffected).
     pub async fn write<T, E, F>(&self, job: F) -> Result<T, E>
     where
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
@@ -82,7 +90,7 @@ impl Writer {
     /// between two batches: for maintenance such as a WAL checkpoint.
     pub async fn outside_transaction<T, E, F>(&self, job: F) -> Result<T, E>
     where
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
@@ -91,7 +99,7 @@ impl Writer {
 
     async fn submit<T, E, F>(&self, job: F, outside_transaction: bool) -> Result<T, E>
     where
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
@@ -124,9 +132,97 @@ impl Writer {
     }
 }
 
+/// The writer's connection, and how to open it again.
+pub enum Link {
+    Sqlite(SqliteConnection, SqliteConnectOptions),
+    Postgres(PgConnection, PgConnectOptions),
+}
+
+impl Link {
+    fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Self::Sqlite(conn, _) => Conn::Sqlite(conn),
+            Self::Postgres(conn, _) => Conn::Postgres(conn),
+        }
+    }
+
+    /// Opens the batch's transaction. On PostgreSQL it also takes the lock
+    /// that runs write transactions one at a time (see the module docs).
+    async fn begin(&mut self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(..) => query("BEGIN IMMEDIATE").execute(&mut self.conn()).await?,
+            Self::Postgres(..) => {
+                let mut conn = self.conn();
+                query("BEGIN ISOLATION LEVEL READ COMMITTED")
+                    .execute(&mut conn)
+                    .await?;
+                query("SELECT seq FROM change_log_head FOR UPDATE")
+                    .execute(&mut conn)
+                    .await?
+            }
+        };
+        Ok(())
+    }
+
+    /// Fails if the transaction can no longer commit. PostgreSQL answers
+    /// COMMIT of a transaction an error aborted with a quiet ROLLBACK, so a
+    /// job that swallowed a statement's error must not let the batch be
+    /// acknowledged: any statement fails in that state, and tells.
+    async fn check_open(&mut self) -> Result<(), StoreError> {
+        if let Self::Postgres(..) = self {
+            query("SELECT 1").execute(&mut self.conn()).await?;
+        }
+        Ok(())
+    }
+
+    /// The newest committed change-log seq.
+    async fn head(&mut self) -> Result<i64, StoreError> {
+        let sql = match self {
+            Self::Sqlite(..) => "SELECT COALESCE(MAX(seq), 0) FROM change_log",
+            Self::Postgres(..) => "SELECT seq FROM change_log_head",
+        };
+        query(sql).fetch_scalar(&mut self.conn()).await
+    }
+
+    async fn close(self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlite(conn, _) => conn.close().await,
+            Self::Postgres(conn, _) => conn.close().await,
+        }
+    }
+
+    /// A fresh connection in place of this one, whose transaction state is
+    /// unknown; keeps this one if none can be opened (the next batch will
+    /// tell).
+    async fn reconnect(self) -> Self {
+        let fresh = match &self {
+            Self::Sqlite(_, options) => options
+                .connect()
+                .await
+                .map(|conn| Self::Sqlite(conn, options.clone())),
+            Self::Postgres(_, options) => options
+                .connect()
+                .await
+                .map(|conn| Self::Postgres(conn, options.clone())),
+        };
+        match fresh {
+            Ok(fresh) => {
+                if let Err(err) = self.close().await {
+                    tracing::debug!(error = %err, "closing the failed writer connection failed");
+                }
+                tracing::info!("writer connection reopened after a failed transaction");
+                fresh
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot reopen the writer connection; keeping the old one");
+                self
+            }
+        }
+    }
+}
+
 async fn run(
-    mut conn: SqliteConnection,
-    options: SqliteConnectOptions,
+    mut link: Link,
     mut jobs_rx: mpsc::Receiver<Job>,
     head_tx: watch::Sender<i64>,
     mut stop_rx: oneshot::Receiver<()>,
@@ -157,15 +253,15 @@ async fn run(
                     Err(_) => break,
                 }
             }
-            if let Outcome::FailedAfterBegin = commit_batch(&mut conn, &mut batch, &head_tx).await {
-                conn = reconnect(conn, &options).await;
+            if let Outcome::FailedAfterBegin = commit_batch(&mut link, &mut batch, &head_tx).await {
+                link = link.reconnect().await;
             }
         }
         if let Some(job) = alone {
-            run_alone(&mut conn, job).await;
+            run_alone(&mut link, job).await;
         }
     }
-    if let Err(err) = conn.close().await {
+    if let Err(err) = link.close().await {
         tracing::warn!(error = %err, "closing the writer connection failed");
     }
 }
@@ -181,25 +277,26 @@ enum Outcome {
 }
 
 async fn commit_batch(
-    conn: &mut SqliteConnection,
+    link: &mut Link,
     batch: &mut Vec<Job>,
     head_tx: &watch::Sender<i64>,
 ) -> Outcome {
-    let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
-        Ok(tx) => tx,
-        Err(err) => {
-            fail_all(batch.drain(..).map(|job| job.reply), err.into());
-            return Outcome::Clean;
-        }
-    };
+    if let Err(err) = link.begin().await {
+        fail_all(batch.drain(..).map(|job| job.reply), err);
+        // A PostgreSQL BEGIN that failed half-way leaves a transaction open.
+        return match link {
+            Link::Sqlite(..) => Outcome::Clean,
+            Link::Postgres(..) => Outcome::FailedAfterBegin,
+        };
+    }
     let mut finished = Vec::with_capacity(batch.len());
     let mut jobs = batch.drain(..);
     while let Some(job) = jobs.next() {
-        match run_job(&mut tx, job.run).await {
+        match run_job(link, job.run).await {
             Ok(result) => finished.push((job.reply, result)),
             Err(err) => {
                 // The transaction itself is unusable: fail the whole batch.
-                let _ = tx.rollback().await;
+                let _ = query("ROLLBACK").execute(&mut link.conn()).await;
                 let replies = finished
                     .into_iter()
                     .map(|(reply, _)| reply)
@@ -211,34 +308,20 @@ async fn commit_batch(
         }
     }
     drop(jobs);
-    if let Err(err) = tx.commit().await {
-        fail_all(finished.into_iter().map(|(reply, _)| reply), err.into());
+    if let Err(err) = link.check_open().await {
+        fail_all(finished.into_iter().map(|(reply, _)| reply), err);
         return Outcome::FailedAfterBegin;
     }
-    publish_head(conn, head_tx).await;
+    if let Err(err) = query("COMMIT").execute(&mut link.conn()).await {
+        fail_all(finished.into_iter().map(|(reply, _)| reply), err);
+        return Outcome::FailedAfterBegin;
+    }
+    publish_head(link, head_tx).await;
     for (reply, result) in finished {
         // The caller may have gone away; its change is committed regardless.
         let _ = reply.send(result);
     }
     Outcome::Clean
-}
-
-/// A fresh writer connection in place of `old`, whose transaction state is
-/// unknown; keeps `old` if none can be opened (the next batch will tell).
-async fn reconnect(old: SqliteConnection, options: &SqliteConnectOptions) -> SqliteConnection {
-    match options.connect().await {
-        Ok(fresh) => {
-            if let Err(err) = old.close().await {
-                tracing::debug!(error = %err, "closing the failed writer connection failed");
-            }
-            tracing::info!("writer connection reopened after a failed transaction");
-            fresh
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot reopen the writer connection; keeping the old one");
-            old
-        }
-    }
 }
 
 /// Runs one job in a savepoint. The outer `Err` means the transaction can no
@@ -247,38 +330,42 @@ async fn reconnect(old: SqliteConnection, options: &SqliteConnectOptions) -> Sql
 /// The savepoint is never released: COMMIT keeps every job's changes, and a
 /// failed job is undone with `ROLLBACK TO`, which leaves the (now empty)
 /// savepoint on the stack. So a job costs one extra statement, not two.
-async fn run_job(
-    tx: &mut Transaction<'_, Sqlite>,
-    run: JobFn,
-) -> Result<Result<Erased, StoreError>, StoreError> {
-    sqlx::query("SAVEPOINT bosun_job")
-        .execute(&mut **tx)
+async fn run_job(link: &mut Link, run: JobFn) -> Result<Result<Erased, StoreError>, StoreError> {
+    query("SAVEPOINT bosun_job")
+        .execute(&mut link.conn())
         .await?;
-    let outcome = AssertUnwindSafe(run(tx)).catch_unwind().await;
+    let outcome = {
+        let mut conn = link.conn();
+        AssertUnwindSafe(run(&mut conn)).catch_unwind().await
+    };
     match outcome {
         Ok((true, result)) => Ok(Ok(result)),
         Ok((false, result)) => {
-            rollback_job(tx).await?;
+            rollback_job(link).await?;
             Ok(Ok(result))
         }
         Err(_) => {
             tracing::error!("a write job panicked; its changes were rolled back");
-            rollback_job(tx).await?;
+            rollback_job(link).await?;
             Ok(Err(StoreError::Panicked))
         }
     }
 }
 
 /// Undoes the newest job's changes.
-async fn rollback_job(tx: &mut Transaction<'_, Sqlite>) -> Result<(), StoreError> {
-    sqlx::query("ROLLBACK TO bosun_job")
-        .execute(&mut **tx)
+async fn rollback_job(link: &mut Link) -> Result<(), StoreError> {
+    query("ROLLBACK TO SAVEPOINT bosun_job")
+        .execute(&mut link.conn())
         .await?;
     Ok(())
 }
 
-async fn run_alone(conn: &mut SqliteConnection, job: Job) {
-    let result = match AssertUnwindSafe((job.run)(conn)).catch_unwind().await {
+async fn run_alone(link: &mut Link, job: Job) {
+    let outcome = {
+        let mut conn = link.conn();
+        AssertUnwindSafe((job.run)(&mut conn)).catch_unwind().await
+    };
+    let result = match outcome {
         Ok((_, result)) => Ok(result),
         Err(_) => {
             tracing::error!("a maintenance job panicked");
@@ -299,18 +386,21 @@ fn fail_all(
     }
 }
 
-async fn publish_head(conn: &mut SqliteConnection, head_tx: &watch::Sender<i64>) {
-    match sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(seq), 0) FROM change_log")
-        .fetch_one(&mut *conn)
-        .await
-    {
-        Ok(head) => {
-            head_tx.send_if_modified(|current| {
-                let changed = *current != head;
-                *current = head;
-                changed
-            });
-        }
+async fn publish_head(link: &mut Link, head_tx: &watch::Sender<i64>) {
+    match link.head().await {
+        Ok(head) => publish(head_tx, head),
         Err(err) => tracing::warn!(error = %err, "reading the change-log head failed"),
     }
+}
+
+/// Moves the published head forward to `head` (never back: on PostgreSQL
+/// the writer and the listener for other replicas' commits both publish).
+pub fn publish(head_tx: &watch::Sender<i64>, head: i64) {
+    head_tx.send_if_modified(|current| {
+        let newer = head > *current;
+        if newer {
+            *current = head;
+        }
+        newer
+    });
 }

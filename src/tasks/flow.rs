@@ -5,7 +5,6 @@
 //! transaction.
 
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 
 use super::decide::{self, Move};
 use super::service::TaskSettings;
@@ -13,6 +12,7 @@ use super::{Facts, GateResult, HoldReason, Stage, Task, TaskError, gates, pipeli
 use crate::lessons::{AutoLesson, Journal, NewLesson};
 use crate::sessions::{self, NewSession, Role};
 use crate::slug::slug_enum;
+use crate::storage::sql::Conn;
 use crate::time::UnixMicros;
 
 slug_enum!(
@@ -39,9 +39,9 @@ pub struct AdvanceResult {
 }
 
 /// Where the moving happens: the connection of the caller's write
-/// transaction, and what a move needs besides.
+/// transaction (reborrowed), and what a move needs besides.
 pub struct Mover<'a> {
-    pub conn: &'a mut SqliteConnection,
+    pub conn: Conn<'a>,
     pub journal: &'a Journal,
     pub settings: &'a TaskSettings,
     pub now: UnixMicros,
@@ -49,7 +49,7 @@ pub struct Mover<'a> {
 
 /// A fresh evaluation of the gate leaving the task's stage; `None` on done.
 pub async fn evaluate(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     task: &Task,
     now: UnixMicros,
 ) -> Result<Option<(GateResult, Facts)>, TaskError> {
@@ -60,7 +60,7 @@ pub async fn evaluate(
 impl Mover<'_> {
     /// Evaluates the stage's gate and moves the task as it says.
     pub async fn settle(&mut self, task: Task) -> Result<AdvanceResult, TaskError> {
-        let Some((gate, facts)) = evaluate(self.conn, &task, self.now).await? else {
+        let Some((gate, facts)) = evaluate(&mut self.conn, &task, self.now).await? else {
             return self.unchanged(task, AdvanceOutcome::Waiting).await;
         };
         self.settle_with(task, gate, &facts).await
@@ -118,8 +118,8 @@ impl Mover<'_> {
             }
         };
         task.update_time = self.now;
-        store::save_task(self.conn, &task).await?;
-        let task = reload(self.conn, task.id).await?;
+        store::save_task(&mut self.conn, &task).await?;
+        let task = reload(&mut self.conn, task.id).await?;
         tracing::info!(
             task_id = task.id,
             work_item = %task.work_item_id,
@@ -146,8 +146,8 @@ impl Mover<'_> {
         outcome: AdvanceOutcome,
     ) -> Result<AdvanceResult, TaskError> {
         task.update_time = self.now;
-        store::save_task(self.conn, &task).await?;
-        let task = reload(self.conn, task.id).await?;
+        store::save_task(&mut self.conn, &task).await?;
+        let task = reload(&mut self.conn, task.id).await?;
         Ok(AdvanceResult {
             outcome,
             from_stage: task.stage,
@@ -179,7 +179,7 @@ impl Mover<'_> {
             return Ok(None);
         };
         let session = sessions::insert_not_started(
-            self.conn,
+            &mut self.conn,
             NewSession {
                 project_id: task.project_id.clone(),
                 task_id: Some(task.id),
@@ -217,7 +217,7 @@ impl Mover<'_> {
             detail: Some(gate.map_or_else(|| detail.to_string(), |g| g.gate.clone())),
             ..NewLesson::auto(lesson_type)
         };
-        match self.journal.record_auto(self.conn, lesson).await {
+        match self.journal.record_auto(&mut self.conn, lesson).await {
             AutoLesson::Recorded(lesson) | AutoLesson::Deduplicated(lesson) => Some(lesson.id),
             AutoLesson::Disabled | AutoLesson::Failed => None,
         }
@@ -232,7 +232,7 @@ pub fn hold(task: &mut Task, reason: HoldReason, detail: String, now: UnixMicros
 }
 
 /// Reads the task back, with its derived fields fresh.
-pub async fn reload(conn: &mut SqliteConnection, id: i64) -> Result<Task, TaskError> {
+pub async fn reload(conn: &mut Conn<'_>, id: i64) -> Result<Task, TaskError> {
     store::get_task(conn, id)
         .await?
         .ok_or_else(|| TaskError::TaskNotFound(id.to_string()))

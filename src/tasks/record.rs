@@ -92,7 +92,7 @@ async fn settle_if_waiting(
     task_id: i64,
     stages: &[Stage],
 ) -> Result<(Task, Option<AdvanceResult>), TaskError> {
-    let task = flow::reload(mover.conn, task_id).await?;
+    let task = flow::reload(&mut mover.conn, task_id).await?;
     if task.is_held() || task.stage_session_active || !stages.contains(&task.stage) {
         return Ok((task, None));
     }
@@ -102,8 +102,8 @@ async fn settle_if_waiting(
 
 pub(super) async fn load(mover: &mut Mover<'_>, task: &TaskRef) -> Result<Task, TaskError> {
     let found = match task {
-        TaskRef::Id(id) => store::get_task(&mut *mover.conn, *id).await?,
-        TaskRef::TrackerIssue(issue) => store::task_by_issue(&mut *mover.conn, issue).await?,
+        TaskRef::Id(id) => store::get_task(&mut mover.conn, *id).await?,
+        TaskRef::TrackerIssue(issue) => store::task_by_issue(&mut mover.conn, issue).await?,
     };
     found.ok_or_else(|| {
         TaskError::TaskNotFound(match task {
@@ -124,7 +124,7 @@ impl TasksService {
             async move {
                 let now = mover.now;
                 let status = store::upsert_ci_status(
-                    mover.conn,
+                    &mut mover.conn,
                     &CiStatus {
                         repo: new.repo.clone(),
                         sha: new.sha.clone(),
@@ -180,7 +180,7 @@ impl TasksService {
                     stage: task.stage,
                     create_time: mover.now,
                 };
-                let fact = store::insert_verdict(mover.conn, &verdict).await?;
+                let fact = store::insert_verdict(&mut mover.conn, &verdict).await?;
                 let (task, advance) =
                     settle_if_waiting(&mut mover, task.id, &[Stage::Analysis, Stage::Review])
                         .await?;
@@ -213,7 +213,7 @@ impl TasksService {
                     summary: new.summary,
                     create_time: mover.now,
                 };
-                let fact = store::insert_test_report(mover.conn, &report).await?;
+                let fact = store::insert_test_report(&mut mover.conn, &report).await?;
                 let (task, advance) =
                     settle_if_waiting(&mut mover, task.id, &[Stage::Testing]).await?;
                 Ok(FactRecorded {
@@ -252,7 +252,7 @@ impl TasksService {
                     detail: detail.clone(),
                     create_time: mover.now,
                 };
-                let fact = store::insert_deploy_status(mover.conn, &status).await?;
+                let fact = store::insert_deploy_status(&mut mover.conn, &status).await?;
                 let (task, advance) = match health {
                     DeployHealth::Degraded => {
                         let freeze = DeployFreeze {
@@ -261,7 +261,7 @@ impl TasksService {
                             detail: detail.clone(),
                             create_time: mover.now,
                         };
-                        store::freeze_deploys(mover.conn, &freeze).await?;
+                        store::freeze_deploys(&mut mover.conn, &freeze).await?;
                         let why = format!(
                             "deploy degraded: {}",
                             detail.as_deref().unwrap_or("no detail")
@@ -281,11 +281,11 @@ impl TasksService {
                         }
                     }
                     DeployHealth::Healthy => {
-                        store::lift_freeze(mover.conn, &task.repo).await?;
+                        store::lift_freeze(&mut mover.conn, &task.repo).await?;
                         settle_if_waiting(&mut mover, task.id, &[Stage::Deploy]).await?
                     }
                 };
-                let freeze = store::deploy_freeze(&mut *mover.conn, &task.repo).await?;
+                let freeze = store::deploy_freeze(&mut mover.conn, &task.repo).await?;
                 Ok(DeployRecorded {
                     recorded: FactRecorded {
                         fact,
@@ -335,13 +335,13 @@ async fn resolve(
     sha: &str,
     branch: Option<&str>,
 ) -> Result<(Resolution, Option<Task>), TaskError> {
-    let by_head = store::task_with_head(mover.conn, repo, sha).await?;
+    let by_head = store::task_with_head(&mut mover.conn, repo, sha).await?;
     let by_branch = match (&by_head, branch) {
-        (None, Some(branch)) => store::open_task_on_branch(mover.conn, repo, branch).await?,
+        (None, Some(branch)) => store::open_task_on_branch(&mut mover.conn, repo, branch).await?,
         _ => None,
     };
     let development = match (&by_head, &by_branch, branch) {
-        (None, None, None) => store::development_tasks(mover.conn, repo).await?,
+        (None, None, None) => store::development_tasks(&mut mover.conn, repo).await?,
         _ => Vec::new(),
     };
     let resolved = resolution(
@@ -353,7 +353,7 @@ async fn resolve(
     let task = match &resolved {
         Resolution::HeadSha(_) => by_head,
         Resolution::Branch(_) => by_branch,
-        Resolution::SingleDevelopmentTask(id) => Some(flow::reload(mover.conn, *id).await?),
+        Resolution::SingleDevelopmentTask(id) => Some(flow::reload(&mut mover.conn, *id).await?),
         Resolution::Unresolved => None,
         Resolution::Ambiguous(candidates) => {
             tracing::info!(

@@ -5,7 +5,6 @@
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 
 use super::decide::Limits;
 use super::flow::{self, Mover};
@@ -15,7 +14,8 @@ use crate::idempotency::{self, IdempotencyKey};
 use crate::lessons::Journal;
 use crate::pagination::{OrderedCursor, OrderedPageRequest, split_page};
 use crate::sessions::{self, Harness};
-use crate::storage::{Db, StoreError};
+use crate::storage::Db;
+use crate::storage::sql::Conn;
 use crate::time::UnixMicros;
 
 /// The pipeline's settings (configuration `[tasks]`).
@@ -104,7 +104,7 @@ impl TasksService {
                     idempotency::once(conn, key.as_ref(), move |conn| {
                         async move {
                             let mover = Mover {
-                                conn,
+                                conn: conn.reborrow(),
                                 journal: &journal,
                                 settings: &settings,
                                 now: UnixMicros::now(),
@@ -128,15 +128,15 @@ impl TasksService {
         let key = IdempotencyKey::new("tasks.start", request_id, &new);
         self.write(key, move |mut mover| {
             async move {
-                if let Some(task) = store::task_by_issue(&mut *mover.conn, &new.tracker_issue_id).await? {
-                    let session_id = first_session(mover.conn, task.id).await?;
+                if let Some(task) = store::task_by_issue(&mut mover.conn, &new.tracker_issue_id).await? {
+                    let session_id = first_session(&mut mover.conn, task.id).await?;
                     return Ok(Started {
                         created: false,
                         task,
                         session_id,
                     });
                 }
-                let project = sessions::get_project(&mut *mover.conn, &new.project_id)
+                let project = sessions::get_project(&mut mover.conn, &new.project_id)
                     .await?
                     .ok_or_else(|| TaskError::ProjectNotFound(new.project_id.clone()))?;
                 if project.archive_time.is_some() {
@@ -158,7 +158,7 @@ impl TasksService {
                 let branch = new
                     .branch
                     .unwrap_or_else(|| format!("feature/{}", new.work_item_id));
-                if let Some(other) = store::open_task_on_branch(mover.conn, &repo, &branch).await? {
+                if let Some(other) = store::open_task_on_branch(&mut mover.conn, &repo, &branch).await? {
                     return Err(TaskError::BranchInUse {
                         repo,
                         branch,
@@ -167,7 +167,7 @@ impl TasksService {
                 }
                 let now = mover.now;
                 let mut task = Task {
-                    id: store::next_task_id(mover.conn).await?,
+                    id: store::next_task_id(&mut mover.conn).await?,
                     project_id: project.id,
                     tracker_issue_id: new.tracker_issue_id,
                     work_item_id: new.work_item_id,
@@ -191,8 +191,8 @@ impl TasksService {
                 };
                 // The session first: the task row names it.
                 let session_id = mover.request_session(&mut task, None).await?.unwrap_or_default();
-                store::insert_task(mover.conn, &task).await?;
-                let task = flow::reload(mover.conn, task.id).await?;
+                store::insert_task(&mut mover.conn, &task).await?;
+                let task = flow::reload(&mut mover.conn, task.id).await?;
                 tracing::info!(task_id = task.id, work_item = %task.work_item_id, session_id, "task started");
                 Ok(Started {
                     created: true,
@@ -206,7 +206,7 @@ impl TasksService {
     }
 
     pub async fn get(&self, id: i64) -> Result<Task, TaskError> {
-        store::get_task(self.db.reader(), id)
+        store::get_task(&mut self.db.read().await?.conn(), id)
             .await?
             .ok_or_else(|| TaskError::TaskNotFound(id.to_string()))
     }
@@ -217,7 +217,9 @@ impl TasksService {
         filter: &TaskFilter,
         page: OrderedPageRequest,
     ) -> Result<(Vec<Task>, Option<OrderedCursor>), TaskError> {
-        let tasks = store::list_tasks(self.db.reader(), filter, page.after, page.size + 1).await?;
+        let mut reader = self.db.read().await?;
+        let tasks =
+            store::list_tasks(&mut reader.conn(), filter, page.after, page.size + 1).await?;
         let by_update = filter.order == TaskOrder::UpdateTime;
         Ok(split_page(tasks, page.size, |t| OrderedCursor {
             time: by_update.then_some(t.update_time.0),
@@ -227,14 +229,17 @@ impl TasksService {
 
     /// Every fact of a task and its current gate evaluated now, read-only.
     pub async fn facts(&self, id: i64) -> Result<TaskFacts, TaskError> {
-        let mut conn = self.db.reader().acquire().await.map_err(StoreError::from)?;
-        let task = store::get_task(&mut *conn, id)
+        // One read transaction: the task, its gate and its facts agree.
+        let mut snapshot = self.db.snapshot().await?;
+        let mut conn = snapshot.conn();
+        let task = store::get_task(&mut conn, id)
             .await?
             .ok_or_else(|| TaskError::TaskNotFound(id.to_string()))?;
         let current_gate = flow::evaluate(&mut conn, &task, UnixMicros::now())
             .await?
             .map(|(gate, _)| gate);
         let facts = store::all_facts(&mut conn, &task).await?;
+        snapshot.finish().await?;
         Ok(TaskFacts {
             task,
             facts,
@@ -245,7 +250,7 @@ impl TasksService {
     /// Tasks the reconciler's gate side may look at: not done, not in
     /// analysis, not held.
     pub async fn sweepable(&self) -> Result<Vec<Task>, TaskError> {
-        Ok(store::sweepable_tasks(self.db.reader()).await?)
+        Ok(store::sweepable_tasks(&mut self.db.read().await?.conn()).await?)
     }
 
     /// The task of a tracker issue with its newest tracker verdict (and when
@@ -254,17 +259,19 @@ impl TasksService {
         &self,
         tracker_issue_id: &str,
     ) -> Result<Option<(Task, Option<(super::Decision, UnixMicros)>)>, TaskError> {
-        let Some(task) = store::task_by_issue(self.db.reader(), tracker_issue_id).await? else {
+        let mut reader = self.db.read().await?;
+        let mut conn = reader.conn();
+        let Some(task) = store::task_by_issue(&mut conn, tracker_issue_id).await? else {
             return Ok(None);
         };
-        let verdict = store::newest_tracker_verdict(self.db.reader(), task.id).await?;
+        let verdict = store::newest_tracker_verdict(&mut conn, task.id).await?;
         Ok(Some((task, verdict)))
     }
 
     /// The current gate of a task, evaluated read-only on the read pool.
     pub async fn peek_gate(&self, task: &Task) -> Result<Option<GateResult>, TaskError> {
-        let mut conn = self.db.reader().acquire().await.map_err(StoreError::from)?;
-        Ok(flow::evaluate(&mut conn, task, UnixMicros::now())
+        let mut reader = self.db.read().await?;
+        Ok(flow::evaluate(&mut reader.conn(), task, UnixMicros::now())
             .await?
             .map(|(gate, _)| gate))
     }
@@ -280,13 +287,13 @@ impl TasksService {
     ) -> Result<Option<flow::AdvanceResult>, TaskError> {
         self.write(None, move |mut mover| {
             async move {
-                let Some(task) = store::get_task(&mut *mover.conn, task_id).await? else {
+                let Some(task) = store::get_task(&mut mover.conn, task_id).await? else {
                     return Ok(None);
                 };
                 if task.stage != seen_stage || task.is_held() || task.stage_session_active {
                     return Ok(None);
                 }
-                let Some((gate, facts)) = flow::evaluate(mover.conn, &task, mover.now).await?
+                let Some((gate, facts)) = flow::evaluate(&mut mover.conn, &task, mover.now).await?
                 else {
                     return Ok(None);
                 };
@@ -302,7 +309,7 @@ impl TasksService {
 }
 
 /// The first session requested for a task (its analyst).
-async fn first_session(conn: &mut SqliteConnection, task_id: i64) -> Result<String, TaskError> {
+async fn first_session(conn: &mut Conn<'_>, task_id: i64) -> Result<String, TaskError> {
     Ok(store::first_session(conn, task_id)
         .await?
         .unwrap_or_default())

@@ -7,16 +7,23 @@
 //!
 //! The same file keeps the ordering memory of [`super::ordering`]: the
 //! highest rank applied per forge entity, bounded the same way.
+//!
+//! With a `database_url`, both memories live in the shared PostgreSQL
+//! instead (tables `webhook_deliveries` and `webhook_positions`, see
+//! `migrations/postgres/0010_webhook_memory.sql`), so every replica's shim
+//! knows what any replica acknowledged.
 
 use std::path::Path;
 
 use anyhow::Context;
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
 
 use super::Source;
 use super::ordering::Rank;
-use crate::storage::BUSY_TIMEOUT;
+use crate::storage::postgres::DatabaseUrl;
+use crate::storage::sql::{Conn, query_per_engine};
+use crate::storage::{BUSY_TIMEOUT, Pooled, StoreError, Tx};
 
 /// The shim's file inside the data dir.
 pub const DEDUP_FILE: &str = "webhooks.db";
@@ -40,9 +47,58 @@ CREATE TABLE IF NOT EXISTS entity_positions (
 
 #[derive(Clone)]
 pub struct DedupStore {
-    pool: SqlitePool,
+    memory: Memory,
     capacity: u32,
 }
+
+#[derive(Clone)]
+enum Memory {
+    /// `<data_dir>/webhooks.db`, this process's own.
+    Sqlite(SqlitePool),
+    /// The shared database's tables.
+    Postgres(PgPool),
+}
+
+// The same statements over the two layouts: SQLite's file names its tables
+// as it always has; PostgreSQL's live beside bosun's own tables.
+const SEEN: [&str; 2] = [
+    "SELECT id FROM seen_deliveries WHERE source = $1 AND delivery_key = $2",
+    "SELECT id FROM webhook_deliveries WHERE source = $1 AND delivery_key = $2",
+];
+const REMEMBER: [&str; 2] = [
+    "INSERT INTO seen_deliveries (source, delivery_key, seen_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (source, delivery_key) DO NOTHING",
+    "INSERT INTO webhook_deliveries (source, delivery_key, seen_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (source, delivery_key) DO NOTHING",
+];
+const FORGET_DELIVERIES: [&str; 2] = [
+    "DELETE FROM seen_deliveries WHERE id <= (SELECT MAX(id) FROM seen_deliveries) - $1",
+    "DELETE FROM webhook_deliveries WHERE id <= (SELECT MAX(id) FROM webhook_deliveries) - $1",
+];
+const POSITION: [&str; 2] = [
+    "SELECT rank_a, rank_b, rank_c FROM entity_positions WHERE source = $1 AND entity = $2",
+    "SELECT rank_a, rank_b, rank_c FROM webhook_positions WHERE source = $1 AND entity = $2",
+];
+const ADVANCE: [&str; 2] = [
+    "INSERT INTO entity_positions AS p (source, entity, rank_a, rank_b, rank_c) \
+     VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (source, entity) DO UPDATE SET \
+         rank_a = excluded.rank_a, rank_b = excluded.rank_b, rank_c = excluded.rank_c \
+     WHERE (excluded.rank_a, excluded.rank_b, excluded.rank_c) > (p.rank_a, p.rank_b, p.rank_c)",
+    "INSERT INTO webhook_positions AS p (source, entity, rank_a, rank_b, rank_c) \
+     VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (source, entity) DO UPDATE SET \
+         rank_a = excluded.rank_a, rank_b = excluded.rank_b, rank_c = excluded.rank_c \
+     WHERE (excluded.rank_a, excluded.rank_b, excluded.rank_c) > (p.rank_a, p.rank_b, p.rank_c)",
+];
+const FORGET_POSITIONS: [&str; 2] = [
+    "DELETE FROM entity_positions WHERE id <= (SELECT MAX(id) FROM entity_positions) - $1",
+    "DELETE FROM webhook_positions WHERE id <= (SELECT MAX(id) FROM webhook_positions) - $1",
+];
+const COUNT: [&str; 2] = [
+    "SELECT COUNT(*) FROM seen_deliveries",
+    "SELECT COUNT(*) FROM webhook_deliveries",
+];
 
 impl DedupStore {
     /// Opens (creating if needed) `<data_dir>/webhooks.db`.
@@ -66,57 +122,96 @@ impl DedupStore {
             .execute(&pool)
             .await
             .with_context(|| format!("cannot prepare {}", path.display()))?;
-        Ok(Self { pool, capacity })
+        Ok(Self {
+            memory: Memory::Sqlite(pool),
+            capacity,
+        })
+    }
+
+    /// The memory in the shared PostgreSQL `pool` (migrated by bosun).
+    pub fn shared(pool: PgPool, capacity: u32) -> Self {
+        Self {
+            memory: Memory::Postgres(pool),
+            capacity,
+        }
+    }
+
+    /// [`DedupStore::shared`] in the database at `url` (the standalone
+    /// shim's; it applies bosun's migrations, as `bosun migrate` would),
+    /// else [`DedupStore::open`] in `data_dir`.
+    pub async fn open_configured(
+        data_dir: &Path,
+        url: Option<&DatabaseUrl>,
+        capacity: u32,
+    ) -> anyhow::Result<Self> {
+        let Some(url) = url else {
+            return Self::open(data_dir, capacity).await;
+        };
+        crate::storage::postgres::migrate(url).await?;
+        let options = url.connect_options().map_err(anyhow::Error::msg)?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot connect to {}", url.describe()))?;
+        Ok(Self::shared(pool, capacity))
+    }
+
+    fn pick(&self, texts: [&'static str; 2]) -> crate::storage::sql::Query<'static> {
+        query_per_engine(texts[0], texts[1])
+    }
+
+    async fn read(&self) -> Result<Pooled, StoreError> {
+        Ok(match &self.memory {
+            Memory::Sqlite(pool) => Pooled::Sqlite(pool.acquire().await?),
+            Memory::Postgres(pool) => Pooled::Postgres(pool.acquire().await?),
+        })
+    }
+
+    async fn begin(&self) -> Result<Tx, StoreError> {
+        match &self.memory {
+            Memory::Sqlite(pool) => Tx::begin_sqlite(pool).await,
+            Memory::Postgres(pool) => Tx::begin_postgres(pool).await,
+        }
     }
 
     /// Whether `key` of `source` was acknowledged before.
-    pub async fn seen(&self, source: Source, key: &str) -> Result<bool, sqlx::Error> {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM seen_deliveries WHERE source = ? AND delivery_key = ?",
-        )
-        .bind(source.as_str())
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
+    pub async fn seen(&self, source: Source, key: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = self
+            .pick(SEEN)
+            .bind(source.as_str())
+            .bind(key)
+            .fetch_optional_scalar(&mut self.read().await?.conn())
+            .await?;
         Ok(found.is_some())
     }
 
     /// Remembers `key` (a second time changes nothing), then forgets what
     /// falls beyond the capacity.
-    pub async fn remember(&self, source: Source, key: &str) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT OR IGNORE INTO seen_deliveries (source, delivery_key, seen_at)
-             VALUES (?, ?, ?)",
-        )
-        .bind(source.as_str())
-        .bind(key)
-        .bind(crate::time::UnixMicros::now().0)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM seen_deliveries
-             WHERE id <= (SELECT MAX(id) FROM seen_deliveries) - ?",
-        )
-        .bind(i64::from(self.capacity))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+    pub async fn remember(&self, source: Source, key: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let mut conn: Conn<'_> = tx.conn();
+        self.pick(REMEMBER)
+            .bind(source.as_str())
+            .bind(key)
+            .bind(crate::time::UnixMicros::now().0)
+            .execute(&mut conn)
+            .await?;
+        self.pick(FORGET_DELIVERIES)
+            .bind(i64::from(self.capacity))
+            .execute(&mut conn)
+            .await?;
+        tx.finish().await
     }
 
     /// The highest rank applied for `entity` of `source`.
-    pub async fn position(
-        &self,
-        source: Source,
-        entity: &str,
-    ) -> Result<Option<Rank>, sqlx::Error> {
-        let row: Option<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT rank_a, rank_b, rank_c FROM entity_positions WHERE source = ? AND entity = ?",
-        )
-        .bind(source.as_str())
-        .bind(entity)
-        .fetch_optional(&self.pool)
-        .await?;
+    pub async fn position(&self, source: Source, entity: &str) -> Result<Option<Rank>, StoreError> {
+        let row: Option<(i64, i64, i64)> = self
+            .pick(POSITION)
+            .bind(source.as_str())
+            .bind(entity)
+            .fetch_optional(&mut self.read().await?.conn())
+            .await?;
         Ok(row.map(|(a, b, c)| [a, b, c]))
     }
 
@@ -127,40 +222,37 @@ impl DedupStore {
         source: Source,
         entity: &str,
         rank: Rank,
-    ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO entity_positions (source, entity, rank_a, rank_b, rank_c) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (source, entity) DO UPDATE SET
-                 rank_a = excluded.rank_a, rank_b = excluded.rank_b, rank_c = excluded.rank_c
-             WHERE (excluded.rank_a, excluded.rank_b, excluded.rank_c) > (rank_a, rank_b, rank_c)",
-        )
-        .bind(source.as_str())
-        .bind(entity)
-        .bind(rank[0])
-        .bind(rank[1])
-        .bind(rank[2])
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM entity_positions
-             WHERE id <= (SELECT MAX(id) FROM entity_positions) - ?",
-        )
-        .bind(i64::from(self.capacity))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let mut conn: Conn<'_> = tx.conn();
+        self.pick(ADVANCE)
+            .bind(source.as_str())
+            .bind(entity)
+            .bind(rank[0])
+            .bind(rank[1])
+            .bind(rank[2])
+            .execute(&mut conn)
+            .await?;
+        self.pick(FORGET_POSITIONS)
+            .bind(i64::from(self.capacity))
+            .execute(&mut conn)
+            .await?;
+        tx.finish().await
     }
 
     /// How many deliveries are remembered.
-    pub async fn remembered(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM seen_deliveries")
-            .fetch_one(&self.pool)
+    pub async fn remembered(&self) -> Result<i64, StoreError> {
+        self.pick(COUNT)
+            .fetch_scalar(&mut self.read().await?.conn())
             .await
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        match &self.memory {
+            Memory::Sqlite(pool) => pool.close().await,
+            // The pool is the server's (or the shim's own, closed on drop).
+            Memory::Postgres(_) => {}
+        }
     }
 }
 

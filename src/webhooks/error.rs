@@ -44,7 +44,7 @@ pub enum WebhookError {
     #[error("bosun refused the shim's token ({0}); check webhooks.upstream_token")]
     Unauthorized(String),
     #[error("the dedup memory failed; retry later")]
-    Store(#[source] sqlx::Error),
+    Store(#[source] crate::storage::StoreError),
     #[error("the tracker's API failed ({0}); retry later")]
     Tracker(String),
     #[error("no answer within {0:?}; retry later")]

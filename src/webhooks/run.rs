@@ -65,7 +65,12 @@ pub async fn serve(
     let mut registry = Registry::with_prefix("bosun");
     let metrics = ShimMetrics::register(&mut registry);
     let webhooks = config.webhooks;
-    let store = DedupStore::open(&config.data_dir, webhooks.dedup_capacity).await?;
+    let store = DedupStore::open_configured(
+        &config.data_dir,
+        config.database_url.as_ref(),
+        webhooks.dedup_capacity,
+    )
+    .await?;
     let token = Some(webhooks.upstream_token.as_str()).filter(|t| !t.is_empty());
     let ca_file = Some(webhooks.upstream_ca_file.as_path()).filter(|f| !f.as_os_str().is_empty());
     let client = Upstream::new(upstream, ca_file, token, metrics.clone())?;

@@ -2,6 +2,12 @@
 //! 127.0.0.1:0 (gRPC, and HTTP for the webhook shim and metrics) over a
 //! fresh SQLite file in a temp dir, waits until health says SERVING, and
 //! hands out connected generated clients.
+//!
+//! The same tests are the conformance suite of the PostgreSQL engine: with
+//! `TEST_BOSUN_ENGINE=postgres` (scripts/test runs every server test binary
+//! a second time so), each server gets a fresh database of a real
+//! PostgreSQL cluster started for the test binary ([`postgres`]) instead of
+//! its SQLite file, and [`TestServer::direct`] opens that database.
 
 #![allow(dead_code)]
 
@@ -10,6 +16,7 @@ pub mod baselines;
 pub mod fake_plane;
 pub mod forge_payloads;
 pub mod pipeline;
+pub mod postgres;
 pub mod process;
 pub mod rpcs;
 pub mod webhooks;
@@ -98,6 +105,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config {
             data_dir: dir.path().join("data"),
+            database_url: conformance_database().await,
             ..Config::default()
         };
         tweak(&mut config);
@@ -202,10 +210,31 @@ impl TestServer {
         self.running = Some(running);
     }
 
+    /// A direct connection to the server's database (its SQLite file, or
+    /// its PostgreSQL database), as an operator's sqlite3 or psql would
+    /// have: for checking what is stored. Statements go through
+    /// `bosun::storage::sql`, so one text serves both engines.
+    pub async fn direct(&self) -> Direct {
+        use sqlx::Connection;
+        match &self.config.database_url {
+            None => Direct::Sqlite(self.sqlite().await),
+            Some(url) => Direct::Postgres(
+                sqlx::PgConnection::connect_with(&url.connect_options().expect("test URL"))
+                    .await
+                    .expect("open the database directly"),
+            ),
+        }
+    }
+
     /// A direct connection to the database file, as an operator's sqlite3
-    /// would have: for fault injection and checking what is stored.
+    /// would have: for fault injection and checking what is stored. SQLite
+    /// only (see [`TestServer::direct`]).
     pub async fn sqlite(&self) -> sqlx::SqliteConnection {
         use sqlx::Connection;
+        assert!(
+            self.config.database_url.is_none(),
+            "this test reads the SQLite file; run it with TEST_BOSUN_ENGINE unset"
+        );
         sqlx::SqliteConnection::connect(&format!("sqlite://{}", self.db_path().display()))
             .await
             .expect("open the database directly")
@@ -218,6 +247,41 @@ impl Drop for TestServer {
             let _ = shutdown_tx.send(());
         }
     }
+}
+
+/// A connection of its own to a test server's database.
+pub enum Direct {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Direct {
+    pub fn conn(&mut self) -> bosun::storage::Conn<'_> {
+        match self {
+            Self::Sqlite(conn) => bosun::storage::Conn::Sqlite(conn),
+            Self::Postgres(conn) => bosun::storage::Conn::Postgres(conn),
+        }
+    }
+}
+
+/// Which engine the servers of this run use: `TEST_BOSUN_ENGINE=postgres`
+/// or SQLite (unset, or `sqlite`).
+pub fn on_postgres() -> bool {
+    match std::env::var("TEST_BOSUN_ENGINE").as_deref() {
+        Err(_) | Ok("" | "sqlite") => false,
+        Ok("postgres") => true,
+        Ok(other) => panic!("TEST_BOSUN_ENGINE must be sqlite or postgres, not {other:?}"),
+    }
+}
+
+/// A fresh database for a server when the run is on PostgreSQL.
+async fn conformance_database() -> Option<bosun::storage::postgres::DatabaseUrl> {
+    if !on_postgres() {
+        return None;
+    }
+    let server = postgres::server()
+        .expect("TEST_BOSUN_ENGINE=postgres needs PostgreSQL (scripts/test-postgres installs it)");
+    Some(server.database().await.parse().expect("test URL"))
 }
 
 struct Launched {

@@ -145,7 +145,7 @@ struct Nothing;
 impl Product for Nothing {
     fn save<'c>(
         self: Box<Self>,
-        _conn: &'c mut sqlx::SqliteConnection,
+        _conn: &'c mut bosun::storage::Conn<'_>,
         _transcript: &'c StoredTranscript,
     ) -> BoxFuture<'c, Result<(), bosun::storage::StoreError>> {
         async { Ok(()) }.boxed()

@@ -1,9 +1,9 @@
-//! PostgreSQL (issue 16, in progress) against a real server: one cluster for
+//! The PostgreSQL engine's own tests against a real server: one cluster for
 //! this binary, a fresh database per test (tests/common/postgres.rs). Run
 //! them with `scripts/test-postgres`; under CI=true they fail, never skip,
-//! when PostgreSQL cannot be started.
-//! - migrate: `bosun migrate --database-url` (three at once), and `bosun
-//!   serve` refusing PostgreSQL;
+//! when PostgreSQL cannot be started. (Every other server test also runs on
+//! PostgreSQL: scripts/test repeats them with TEST_BOSUN_ENGINE=postgres.)
+//! - migrate: `bosun migrate --database-url` (three at once), bad URLs;
 //! - schema: every SQLite table, column and payload view has its port;
 //! - commit_order: the sequence trap, and how the counter row avoids it;
 //! - change_log: seq gapless in commit order with three replicas writing;

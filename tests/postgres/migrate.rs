@@ -1,5 +1,5 @@
-//! `bosun migrate --database-url` for real, three at once, and `bosun
-//! serve` refusing PostgreSQL until the stores are ported.
+//! `bosun migrate --database-url` for real, three at once; bad URLs and an
+//! unreachable database refused in one line that never shows the password.
 
 use std::process::Output;
 
@@ -77,23 +77,22 @@ async fn a_migration_that_cannot_connect_fails_without_echoing_the_password() {
 }
 
 #[test]
-fn serve_shim_and_bad_urls_are_refused_with_exit_code_2_and_one_line() {
-    let url = "postgres://bosun:s3cret@127.0.0.1:1/bosun";
+fn bad_urls_are_refused_with_exit_code_2_and_one_line() {
     let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
         (
-            vec!["serve", "--database-url", url],
+            vec!["serve", "--database-url", "mysql://root:s3cret@db/bosun"],
             None,
-            "serving on PostgreSQL is not available yet",
+            "database_url must be a postgres:// or postgresql:// URL",
         ),
         (
             vec!["serve"],
-            Some(url),
-            "`bosun serve` needs database_url unset",
+            Some("postgres://bosun:s3cret@db:99999/bosun"),
+            "database_url is not a valid PostgreSQL URL",
         ),
         (
             vec!["shim", "--upstream", "http://127.0.0.1:1"],
-            Some(url),
-            "`bosun shim` needs database_url unset",
+            Some("sqlite://data/bosun.db"),
+            "database_url must be a postgres:// or postgresql:// URL",
         ),
         (
             vec!["migrate", "--database-url", "mysql://root:s3cret@db/bosun"],
@@ -118,4 +117,29 @@ fn serve_shim_and_bad_urls_are_refused_with_exit_code_2_and_one_line() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(!stderr.contains("s3cret"), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn serve_names_an_unreachable_database_without_its_password() {
+    let output = bosun_command()
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .env(
+            "BOSUN_DATABASE_URL",
+            "postgres://bosun:s3cret@127.0.0.1:1/fleet",
+        )
+        .output()
+        .expect("run bosun");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to PostgreSQL database fleet on 127.0.0.1:1 as bosun"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
 }

@@ -1,21 +1,46 @@
 //! SQL of the session and reaction listings: ListSessions' filters and
 //! orders, ListReactions, and the candidates of ListAttention.
 
-use sqlx::{Executor, QueryBuilder, Sqlite};
-
 use super::super::{Reaction, ReactionStatus, ReactionTarget, Session, SessionState};
+use super::{decode_payloads, session_order_column};
 use crate::pagination::OrderedCursor;
-use crate::storage::{StoreError, decode_row as decode, decode_rows};
+use crate::storage::sql::{Builder, Conn, Engine, JsonText, query};
+use crate::storage::{StoreError, decode_row};
 
 /// A session's latest activity, in SQL: the same expression as the
 /// `sessions_by_last_activity` index and as `Session::last_activity_time`.
-const LAST_ACTIVITY: &str =
-    "MAX(s.create_time, COALESCE(s.update_time, 0), COALESCE(s.activity_time, 0))";
+/// Per engine: SQLite's scalar MAX of several values is PostgreSQL's
+/// GREATEST (create_time is NOT NULL, so both give the same value).
+fn last_activity(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Sqlite => {
+            "MAX(s.create_time, COALESCE(s.update_time, 0), COALESCE(s.activity_time, 0))"
+        }
+        Engine::Postgres => {
+            "GREATEST(s.create_time, COALESCE(s.update_time, 0), COALESCE(s.activity_time, 0))"
+        }
+    }
+}
+
+/// `column` matched against a LIKE pattern, ignoring ASCII case. Per engine:
+/// SQLite's LIKE already ignores ASCII case (and only ASCII case);
+/// PostgreSQL's is case-sensitive, and its ILIKE and lower() fold non-ASCII
+/// letters too, so the column's ASCII letters are folded with translate()
+/// and the pattern is given in ASCII lowercase.
+fn like_ascii_case(engine: Engine, column: &str) -> String {
+    match engine {
+        Engine::Sqlite => format!("{column} LIKE "),
+        Engine::Postgres => format!(
+            "translate({column}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE "
+        ),
+    }
+}
 
 /// The order of ListSessions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub enum SessionOrder {
-    /// Newest first (by rowid, i.e. creation order).
+    /// Newest first (by creation order: SQLite's rowid, PostgreSQL's
+    /// row_order).
     #[default]
     CreateTime,
     /// Latest activity first, then newest first.
@@ -41,15 +66,22 @@ pub struct SessionQuery {
 }
 
 /// Sessions in the query's order after `after`, with their cursors.
-pub async fn list_sessions<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
+pub async fn list_sessions(
+    conn: &mut Conn<'_>,
     filter: &SessionQuery,
     after: Option<OrderedCursor>,
     limit: u32,
 ) -> Result<Vec<(OrderedCursor, Session)>, StoreError> {
     let by_activity = filter.order == SessionOrder::LastActivity;
-    let mut query = QueryBuilder::<Sqlite>::new("SELECT s.rowid, ");
-    query.push(if by_activity { LAST_ACTIVITY } else { "NULL" });
+    let engine = conn.engine();
+    let last_activity = last_activity(engine);
+    let order = session_order_column(engine);
+    let mut query = Builder::new(format!("SELECT {order}, "));
+    query.push(if by_activity {
+        last_activity
+    } else {
+        "CAST(NULL AS BIGINT)"
+    });
     query.push(
         ", p.payload FROM sessions s JOIN sessions_payload p ON p.id = s.id \
          LEFT JOIN pull_requests pr ON pr.session_id = s.id WHERE 1 = 1",
@@ -85,7 +117,7 @@ pub async fn list_sessions<'e>(
         query.push(" AND s.issue_id = ").push_bind(issue_id);
     }
     if let Some(search) = &filter.search {
-        let pattern = like_pattern(search);
+        let pattern = like_pattern(&search.to_ascii_lowercase());
         query.push(" AND (");
         for (i, column) in ["s.id", "s.branch", "s.issue_id", "pr.title"]
             .iter()
@@ -95,7 +127,7 @@ pub async fn list_sessions<'e>(
                 query.push(" OR ");
             }
             query
-                .push(format!("{column} LIKE "))
+                .push(&like_ascii_case(engine, column))
                 .push_bind(pattern.clone())
                 .push(" ESCAPE '\\'");
         }
@@ -107,28 +139,33 @@ pub async fn list_sessions<'e>(
             id,
         }) if by_activity => {
             query
-                .push(format!(" AND ({LAST_ACTIVITY} < "))
+                .push(&format!(" AND ({last_activity} < "))
                 .push_bind(time)
-                .push(format!(" OR ({LAST_ACTIVITY} = "))
+                .push(&format!(" OR ({last_activity} = "))
                 .push_bind(time)
-                .push(" AND s.rowid < ")
+                .push(&format!(" AND {order} < "))
                 .push_bind(id)
                 .push("))");
         }
         Some(OrderedCursor { id, .. }) => {
-            query.push(" AND s.rowid < ").push_bind(id);
+            query.push(&format!(" AND {order} < ")).push_bind(id);
         }
         None => {}
     }
-    query.push(if by_activity {
-        format!(" ORDER BY {LAST_ACTIVITY} DESC, s.rowid DESC LIMIT ")
+    query.push(&if by_activity {
+        format!(" ORDER BY {last_activity} DESC, {order} DESC LIMIT ")
     } else {
-        " ORDER BY s.rowid DESC LIMIT ".to_string()
+        format!(" ORDER BY {order} DESC LIMIT ")
     });
     query.push_bind(i64::from(limit));
-    let rows: Vec<(i64, Option<i64>, String)> = query.build_query_as().fetch_all(executor).await?;
+    let rows: Vec<(i64, Option<i64>, JsonText)> = query.build().fetch_all(conn).await?;
     rows.into_iter()
-        .map(|(id, time, payload)| Ok((OrderedCursor { time, id }, decode("session", &payload)?)))
+        .map(|(id, time, payload)| {
+            Ok((
+                OrderedCursor { time, id },
+                decode_row("session", &payload.0)?,
+            ))
+        })
         .collect()
 }
 
@@ -162,10 +199,10 @@ pub struct AttentionCandidate {
 /// Sessions that are stuck or need input, have an open reaction for a
 /// person, or are the stage session of a held task.
 pub async fn attention_candidates(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Conn<'_>,
     project_id: Option<&str>,
 ) -> Result<Vec<AttentionCandidate>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(
+    let mut candidates_sql = Builder::new(
         "SELECT p.payload FROM sessions s JOIN sessions_payload p ON p.id = s.id \
          WHERE (s.state IN ('needs_input', 'stuck') \
          OR EXISTS (SELECT 1 FROM reactions r WHERE r.session_id = s.id \
@@ -173,12 +210,17 @@ pub async fn attention_candidates(
          OR EXISTS (SELECT 1 FROM tasks t WHERE t.stage_session_id = s.id AND t.hold_reason IS NOT NULL))",
     );
     if let Some(project_id) = project_id {
-        query.push(" AND s.project_id = ").push_bind(project_id);
+        candidates_sql
+            .push(" AND s.project_id = ")
+            .push_bind(project_id);
     }
-    query.push(" ORDER BY s.rowid DESC");
-    let payloads: Vec<String> = query.build_query_scalar().fetch_all(&mut *conn).await?;
+    candidates_sql.push(&format!(
+        " ORDER BY {} DESC",
+        session_order_column(conn.engine())
+    ));
+    let payloads: Vec<JsonText> = candidates_sql.build().fetch_all_scalars(&mut *conn).await?;
     let mut candidates = Vec::with_capacity(payloads.len());
-    for session in decode_rows::<Session>("session", &payloads)? {
+    for session in decode_payloads::<Session>("session", &payloads)? {
         let reactions = list_reactions(
             &mut *conn,
             &ReactionQuery {
@@ -193,9 +235,9 @@ pub async fn attention_candidates(
         .into_iter()
         .filter(|reaction| reaction.status != ReactionStatus::Cleared)
         .collect();
-        let held_task = sqlx::query_as(
+        let held_task = query(
             "SELECT id, hold_reason, hold_detail FROM tasks \
-             WHERE stage_session_id = ? AND hold_reason IS NOT NULL ORDER BY id DESC LIMIT 1",
+             WHERE stage_session_id = $1 AND hold_reason IS NOT NULL ORDER BY id DESC LIMIT 1",
         )
         .bind(&session.id)
         .fetch_optional(&mut *conn)
@@ -220,13 +262,13 @@ pub struct ReactionQuery {
 }
 
 /// Reactions newest first (by id) before `before`.
-pub async fn list_reactions<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
+pub async fn list_reactions(
+    conn: &mut Conn<'_>,
     filter: &ReactionQuery,
     before: Option<i64>,
     limit: u32,
 ) -> Result<Vec<Reaction>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(
+    let mut query = Builder::new(
         "SELECT p.payload FROM reactions r JOIN reactions_payload p ON p.id = r.id WHERE 1 = 1",
     );
     if let Some(session_id) = &filter.session_id {
@@ -250,6 +292,6 @@ pub async fn list_reactions<'e>(
     query
         .push(" ORDER BY r.id DESC LIMIT ")
         .push_bind(i64::from(limit));
-    let payloads: Vec<String> = query.build_query_scalar().fetch_all(executor).await?;
-    decode_rows("reaction", &payloads)
+    let payloads: Vec<JsonText> = query.build().fetch_all_scalars(conn).await?;
+    decode_payloads("reaction", &payloads)
 }

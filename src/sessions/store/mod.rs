@@ -2,8 +2,6 @@
 //! read through the `<table>_payload` views that also feed the change log,
 //! so what bosun returns and what an event carries have one shape.
 
-use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
-
 mod lists;
 
 pub use lists::{
@@ -11,18 +9,46 @@ pub use lists::{
 };
 
 use super::{Check, Comment, Project, PullRequest, Reaction, Session};
-use crate::storage::{StoreError, decode_row as decode, decode_rows, json_text as json};
+use crate::storage::sql::{Builder, Conn, Engine, JsonOwned, JsonText, query, query_per_engine};
+use crate::storage::{StoreError, decode_row, json_text};
 use crate::time::UnixMicros;
+
+/// Decodes one payload (jsonb on PostgreSQL, text on SQLite).
+fn decode_payload<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    payload: Option<JsonText>,
+) -> Result<Option<T>, StoreError> {
+    payload.map(|p| decode_row(kind, &p.0)).transpose()
+}
+
+/// Decodes payloads (jsonb on PostgreSQL, text on SQLite).
+fn decode_payloads<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    payloads: &[JsonText],
+) -> Result<Vec<T>, StoreError> {
+    payloads.iter().map(|p| decode_row(kind, &p.0)).collect()
+}
+
+/// A value as JSON to bind into a JSON column (jsonb on PostgreSQL).
+fn json<T: serde::Serialize>(value: &T) -> Result<JsonOwned, StoreError> {
+    json_text(value).map(JsonOwned)
+}
+
+/// The column that orders sessions by creation: SQLite's rowid; PostgreSQL
+/// has none, so its schema keeps the same insertion order in `row_order`.
+fn session_order_column(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Sqlite => "s.rowid",
+        Engine::Postgres => "s.row_order",
+    }
+}
 
 // Projects.
 
-pub async fn insert_project(
-    conn: &mut SqliteConnection,
-    project: &Project,
-) -> Result<(), StoreError> {
-    sqlx::query(
+pub async fn insert_project(conn: &mut Conn<'_>, project: &Project) -> Result<(), StoreError> {
+    query(
         "INSERT INTO projects (id, repo_path, origin_url, display_name, register_time, coverage_threshold, \
-         plane, required_ci_contexts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         plane, required_ci_contexts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&project.id)
     .bind(&project.repo_path)
@@ -37,13 +63,10 @@ pub async fn insert_project(
     Ok(())
 }
 
-pub async fn save_project(
-    conn: &mut SqliteConnection,
-    project: &Project,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE projects SET repo_path = ?, origin_url = ?, display_name = ?, update_time = ?, archive_time = ?, \
-         coverage_threshold = ?, plane = ?, required_ci_contexts = ? WHERE id = ?",
+pub async fn save_project(conn: &mut Conn<'_>, project: &Project) -> Result<(), StoreError> {
+    query(
+        "UPDATE projects SET repo_path = $1, origin_url = $2, display_name = $3, update_time = $4, archive_time = $5, \
+         coverage_threshold = $6, plane = $7, required_ci_contexts = $8 WHERE id = $9",
     )
     .bind(&project.repo_path)
     .bind(&project.origin_url)
@@ -59,26 +82,22 @@ pub async fn save_project(
     Ok(())
 }
 
-pub async fn get_project<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
-    id: &str,
-) -> Result<Option<Project>, StoreError> {
-    let payload: Option<String> =
-        sqlx::query_scalar("SELECT payload FROM projects_payload WHERE id = ?")
-            .bind(id)
-            .fetch_optional(executor)
-            .await?;
-    payload.map(|p| decode("project", &p)).transpose()
+pub async fn get_project(conn: &mut Conn<'_>, id: &str) -> Result<Option<Project>, StoreError> {
+    let payload = query("SELECT payload FROM projects_payload WHERE id = $1")
+        .bind(id)
+        .fetch_optional_scalar(conn)
+        .await?;
+    decode_payload("project", payload)
 }
 
 /// Projects ordered by id, after `after` (an id), at most `limit`.
-pub async fn list_projects<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
+pub async fn list_projects(
+    conn: &mut Conn<'_>,
     include_archived: bool,
     after: Option<&str>,
     limit: u32,
 ) -> Result<Vec<Project>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(
+    let mut query = Builder::new(
         "SELECT p.payload FROM projects x JOIN projects_payload p ON p.id = x.id WHERE 1 = 1",
     );
     if !include_archived {
@@ -90,44 +109,38 @@ pub async fn list_projects<'e>(
     query
         .push(" ORDER BY x.id LIMIT ")
         .push_bind(i64::from(limit));
-    let payloads: Vec<String> = query.build_query_scalar().fetch_all(executor).await?;
-    decode_rows("project", &payloads)
+    let payloads: Vec<JsonText> = query.build().fetch_all_scalars(conn).await?;
+    decode_payloads("project", &payloads)
 }
 
 /// Every project with an origin URL (to match a forge's "owner/name").
-pub async fn projects_with_origin(conn: &mut SqliteConnection) -> Result<Vec<Project>, StoreError> {
-    let payloads: Vec<String> = sqlx::query_scalar(
+pub async fn projects_with_origin(conn: &mut Conn<'_>) -> Result<Vec<Project>, StoreError> {
+    let payloads: Vec<JsonText> = query(
         "SELECT p.payload FROM projects x JOIN projects_payload p ON p.id = x.id WHERE x.origin_url IS NOT NULL",
     )
-    .fetch_all(conn)
+    .fetch_all_scalars(conn)
     .await?;
-    decode_rows("project", &payloads)
+    decode_payloads("project", &payloads)
 }
 
 // Sessions.
 
 /// The next session number of a project (numbers are never reused).
-pub async fn next_session_number(
-    conn: &mut SqliteConnection,
-    project_id: &str,
-) -> Result<i64, StoreError> {
-    let next: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(MAX(number), 0) + 1 FROM sessions WHERE project_id = ?",
-    )
-    .bind(project_id)
-    .fetch_one(conn)
-    .await?;
-    Ok(next)
+pub async fn next_session_number(conn: &mut Conn<'_>, project_id: &str) -> Result<i64, StoreError> {
+    query("SELECT COALESCE(MAX(number), 0) + 1 FROM sessions WHERE project_id = $1")
+        .bind(project_id)
+        .fetch_scalar(conn)
+        .await
 }
 
 pub async fn insert_session(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     session: &Session,
     number: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "INSERT INTO sessions (id, project_id, number, task_id, role, issue_id, harness, state, is_alive, branch, \
-         prompt, create_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         prompt, create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&session.id)
     .bind(&session.project_id)
@@ -147,16 +160,13 @@ pub async fn insert_session(
 }
 
 /// Writes every mutable column of `session`.
-pub async fn save_session(
-    conn: &mut SqliteConnection,
-    session: &Session,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE sessions SET state = ?, termination_reason = ?, termination_detail = ?, is_alive = ?, \
-         activity_state = ?, activity_source = ?, activity_time = ?, detecting_attempts = ?, \
-         detecting_start_time = ?, detecting_evidence_hash = ?, detecting_last_evidence = ?, branch = ?, \
-         workspace_path = ?, runtime_handle_id = ?, runtime_name = ?, agent_session_id = ?, prompt = ?, \
-         update_time = ?, start_time = ?, end_time = ?, restore_time = ? WHERE id = ?",
+pub async fn save_session(conn: &mut Conn<'_>, session: &Session) -> Result<(), StoreError> {
+    query(
+        "UPDATE sessions SET state = $1, termination_reason = $2, termination_detail = $3, is_alive = $4, \
+         activity_state = $5, activity_source = $6, activity_time = $7, detecting_attempts = $8, \
+         detecting_start_time = $9, detecting_evidence_hash = $10, detecting_last_evidence = $11, branch = $12, \
+         workspace_path = $13, runtime_handle_id = $14, runtime_name = $15, agent_session_id = $16, prompt = $17, \
+         update_time = $18, start_time = $19, end_time = $20, restore_time = $21 WHERE id = $22",
     )
     .bind(session.state.as_str())
     .bind(session.termination_reason.map(|r| r.as_str()))
@@ -185,46 +195,49 @@ pub async fn save_session(
     Ok(())
 }
 
-pub async fn get_session<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
-    id: &str,
-) -> Result<Option<Session>, StoreError> {
-    let payload: Option<String> =
-        sqlx::query_scalar("SELECT payload FROM sessions_payload WHERE id = ?")
-            .bind(id)
-            .fetch_optional(executor)
-            .await?;
-    payload.map(|p| decode("session", &p)).transpose()
+pub async fn get_session(conn: &mut Conn<'_>, id: &str) -> Result<Option<Session>, StoreError> {
+    let payload = query("SELECT payload FROM sessions_payload WHERE id = $1")
+        .bind(id)
+        .fetch_optional_scalar(conn)
+        .await?;
+    decode_payload("session", payload)
 }
+
+// Newest first is insertion order reversed: SQLite's rowid, PostgreSQL's
+// row_order (it has no rowid); see `session_order_column`.
+const SESSIONS_ON_BRANCH_SQLITE: &str = "SELECT p.payload FROM sessions s \
+    JOIN sessions_payload p ON p.id = s.id \
+    WHERE s.project_id = $1 AND s.branch = $2 ORDER BY s.rowid DESC";
+const SESSIONS_ON_BRANCH_POSTGRES: &str = "SELECT p.payload FROM sessions s \
+    JOIN sessions_payload p ON p.id = s.id \
+    WHERE s.project_id = $1 AND s.branch = $2 ORDER BY s.row_order DESC";
 
 /// A project's sessions on `branch`, newest first.
 pub async fn sessions_on_branch(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     project_id: &str,
     branch: &str,
 ) -> Result<Vec<Session>, StoreError> {
-    let payloads: Vec<String> = sqlx::query_scalar(
-        "SELECT p.payload FROM sessions s JOIN sessions_payload p ON p.id = s.id \
-         WHERE s.project_id = ? AND s.branch = ? ORDER BY s.rowid DESC",
-    )
-    .bind(project_id)
-    .bind(branch)
-    .fetch_all(conn)
-    .await?;
-    decode_rows("session", &payloads)
+    let payloads: Vec<JsonText> =
+        query_per_engine(SESSIONS_ON_BRANCH_SQLITE, SESSIONS_ON_BRANCH_POSTGRES)
+            .bind(project_id)
+            .bind(branch)
+            .fetch_all_scalars(conn)
+            .await?;
+    decode_payloads("session", &payloads)
 }
 
 // Pull requests, checks and comments.
 
 /// The session's pull request and its current comments.
-pub async fn get_pull_request<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
+pub async fn get_pull_request(
+    conn: &mut Conn<'_>,
     session_id: &str,
 ) -> Result<Option<(PullRequest, Vec<Comment>)>, StoreError> {
-    let payload: Option<String> =
-        sqlx::query_scalar("SELECT payload FROM pull_requests_payload WHERE session_id = ?")
+    let payload: Option<JsonText> =
+        query("SELECT payload FROM pull_requests_payload WHERE session_id = $1")
             .bind(session_id)
-            .fetch_optional(executor)
+            .fetch_optional_scalar(conn)
             .await?;
     let Some(payload) = payload else {
         return Ok(None);
@@ -235,19 +248,19 @@ pub async fn get_pull_request<'e>(
         pull_request: PullRequest,
         comments: Vec<Comment>,
     }
-    let row: WithComments = decode("pull request", &payload)?;
+    let row: WithComments = decode_row("pull request", &payload.0)?;
     Ok(Some((row.pull_request, row.comments)))
 }
 
 pub async fn upsert_pull_request(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     pull_request: &PullRequest,
     comments: &[Comment],
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    query(
         "INSERT INTO pull_requests (session_id, project_id, url, number, state, review_decision, ci_state, \
          mergeability, draft, head_sha, branch, title, comments, create_time, update_time) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          ON CONFLICT (session_id) DO UPDATE SET url = excluded.url, number = excluded.number, \
          state = excluded.state, review_decision = excluded.review_decision, ci_state = excluded.ci_state, \
          mergeability = excluded.mergeability, draft = excluded.draft, head_sha = excluded.head_sha, \
@@ -275,23 +288,20 @@ pub async fn upsert_pull_request(
 }
 
 /// Every recorded run of the session's checks, newest first.
-pub async fn checks<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
-    session_id: &str,
-) -> Result<Vec<Check>, StoreError> {
-    let payloads: Vec<String> = sqlx::query_scalar(
-        "SELECT p.payload FROM checks c JOIN checks_payload p ON p.id = c.id WHERE c.session_id = ? ORDER BY c.id DESC",
+pub async fn checks(conn: &mut Conn<'_>, session_id: &str) -> Result<Vec<Check>, StoreError> {
+    let payloads: Vec<JsonText> = query(
+        "SELECT p.payload FROM checks c JOIN checks_payload p ON p.id = c.id WHERE c.session_id = $1 ORDER BY c.id DESC",
     )
     .bind(session_id)
-    .fetch_all(executor)
+    .fetch_all_scalars(conn)
     .await?;
-    decode_rows("check", &payloads)
+    decode_payloads("check", &payloads)
 }
 
-pub async fn insert_check(conn: &mut SqliteConnection, check: &Check) -> Result<(), StoreError> {
-    sqlx::query(
+pub async fn insert_check(conn: &mut Conn<'_>, check: &Check) -> Result<(), StoreError> {
+    query(
         "INSERT INTO checks (session_id, project_id, pull_request_number, name, commit_sha, status, url, log_tail, \
-         create_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&check.session_id)
     .bind(&check.project_id)
@@ -307,17 +317,15 @@ pub async fn insert_check(conn: &mut SqliteConnection, check: &Check) -> Result<
     Ok(())
 }
 
-pub async fn save_check(conn: &mut SqliteConnection, check: &Check) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE checks SET status = ?, url = ?, log_tail = ?, update_time = ? WHERE id = ?",
-    )
-    .bind(check.status.as_str())
-    .bind(&check.url)
-    .bind(&check.log_tail)
-    .bind(check.update_time.map(|t| t.0))
-    .bind(check.id)
-    .execute(conn)
-    .await?;
+pub async fn save_check(conn: &mut Conn<'_>, check: &Check) -> Result<(), StoreError> {
+    query("UPDATE checks SET status = $1, url = $2, log_tail = $3, update_time = $4 WHERE id = $5")
+        .bind(check.status.as_str())
+        .bind(&check.url)
+        .bind(&check.log_tail)
+        .bind(check.update_time.map(|t| t.0))
+        .bind(check.id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -325,45 +333,48 @@ pub async fn save_check(conn: &mut SqliteConnection, check: &Check) -> Result<()
 
 /// The session's open (pending or escalated) reactions.
 pub async fn open_reactions(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     session_id: &str,
 ) -> Result<Vec<Reaction>, StoreError> {
-    let payloads: Vec<String> = sqlx::query_scalar(
+    let payloads: Vec<JsonText> = query(
         "SELECT p.payload FROM reactions r JOIN reactions_payload p ON p.id = r.id \
-         WHERE r.session_id = ? AND r.status IN ('pending', 'escalated') ORDER BY r.id",
+         WHERE r.session_id = $1 AND r.status IN ('pending', 'escalated') ORDER BY r.id",
     )
     .bind(session_id)
-    .fetch_all(conn)
+    .fetch_all_scalars(conn)
     .await?;
-    decode_rows("reaction", &payloads)
+    decode_payloads("reaction", &payloads)
 }
 
 /// Pending reactions of `keys` opened before `before` (for the timer tick).
 pub async fn pending_reactions_before(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     keys: &[&str],
     before: UnixMicros,
 ) -> Result<Vec<Reaction>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(
+    if keys.is_empty() {
+        // `IN ()` is no SQL PostgreSQL accepts; no key matches nothing.
+        return Ok(Vec::new());
+    }
+    let mut query = Builder::new(
         "SELECT p.payload FROM reactions r JOIN reactions_payload p ON p.id = r.id WHERE r.status = 'pending' AND r.create_time <= ",
     );
     query.push_bind(before.0).push(" AND r.key IN (");
-    let mut separated = query.separated(", ");
-    for key in keys {
-        separated.push_bind(*key);
+    for (i, key) in keys.iter().enumerate() {
+        if i > 0 {
+            query.push(", ");
+        }
+        query.push_bind(*key);
     }
     query.push(") ORDER BY r.id");
-    let payloads: Vec<String> = query.build_query_scalar().fetch_all(conn).await?;
-    decode_rows("reaction", &payloads)
+    let payloads: Vec<JsonText> = query.build().fetch_all_scalars(conn).await?;
+    decode_payloads("reaction", &payloads)
 }
 
-pub async fn insert_reaction(
-    conn: &mut SqliteConnection,
-    reaction: &Reaction,
-) -> Result<(), StoreError> {
-    sqlx::query(
+pub async fn insert_reaction(conn: &mut Conn<'_>, reaction: &Reaction) -> Result<(), StoreError> {
+    query(
         "INSERT INTO reactions (session_id, project_id, key, priority, target, status, message, nudge_count, \
-         dedup_key, create_time, nudge_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         dedup_key, create_time, nudge_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&reaction.session_id)
     .bind(&reaction.project_id)
@@ -381,13 +392,10 @@ pub async fn insert_reaction(
     Ok(())
 }
 
-pub async fn save_reaction(
-    conn: &mut SqliteConnection,
-    reaction: &Reaction,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE reactions SET priority = ?, target = ?, status = ?, message = ?, nudge_count = ?, dedup_key = ?, \
-         update_time = ?, nudge_time = ?, escalate_time = ?, clear_time = ? WHERE id = ?",
+pub async fn save_reaction(conn: &mut Conn<'_>, reaction: &Reaction) -> Result<(), StoreError> {
+    query(
+        "UPDATE reactions SET priority = $1, target = $2, status = $3, message = $4, nudge_count = $5, dedup_key = $6, \
+         update_time = $7, nudge_time = $8, escalate_time = $9, clear_time = $10 WHERE id = $11",
     )
     .bind(reaction.priority.as_str())
     .bind(reaction.target.as_str())
@@ -408,29 +416,28 @@ pub async fn save_reaction(
 /// When the forge last updated the session's pull request, as the newest
 /// applied report said.
 pub async fn observed_time(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     session_id: &str,
 ) -> Result<Option<UnixMicros>, StoreError> {
-    let at: Option<i64> = sqlx::query_scalar(
-        "SELECT observed_time FROM pull_request_observations WHERE session_id = ?",
-    )
-    .bind(session_id)
-    .fetch_optional(conn)
-    .await?;
+    let at: Option<i64> =
+        query("SELECT observed_time FROM pull_request_observations WHERE session_id = $1")
+            .bind(session_id)
+            .fetch_optional_scalar(conn)
+            .await?;
     Ok(at.map(UnixMicros))
 }
 
 /// Raises the session's observed time to `at` (an older one changes
 /// nothing).
 pub async fn observe(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     session_id: &str,
     at: UnixMicros,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO pull_request_observations (session_id, observed_time) VALUES (?, ?) \
+    query(
+        "INSERT INTO pull_request_observations (session_id, observed_time) VALUES ($1, $2) \
          ON CONFLICT (session_id) DO UPDATE SET observed_time = excluded.observed_time \
-         WHERE excluded.observed_time > observed_time",
+         WHERE excluded.observed_time > pull_request_observations.observed_time",
     )
     .bind(session_id)
     .bind(at.0)

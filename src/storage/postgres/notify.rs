@@ -32,10 +32,18 @@ impl HeadSignal {
     /// Listens on [`CHANNEL`] through a connection of `pool`, then reads the
     /// head (after LISTEN, so no commit falls between the two), and re-reads
     /// it on every notification and at least every `fallback`.
-    pub async fn start(pool: PgPool, fallback: Duration) -> Result<Self, sqlx::Error> {
+    /// The head is published on `head_tx` (which the writer of this
+    /// replica publishes its own commits on too; the head only moves
+    /// forward).
+    pub async fn start(
+        pool: PgPool,
+        head_tx: watch::Sender<i64>,
+        fallback: Duration,
+    ) -> Result<Self, sqlx::Error> {
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(CHANNEL).await?;
-        let (head_tx, head_rx) = watch::channel(read_head(&pool).await?);
+        crate::storage::writer::publish(&head_tx, read_head(&pool).await?);
+        let head_rx = head_tx.subscribe();
         let wake = Arc::new(Notify::new());
         let listening = tokio::spawn(listen(listener, wake.clone()));
         let following = tokio::spawn(follow(pool, head_tx, wake, fallback));
@@ -93,15 +101,7 @@ async fn follow(pool: PgPool, head_tx: watch::Sender<i64>, wake: Arc<Notify>, fa
             () = tokio::time::sleep(fallback) => {}
         }
         match read_head(&pool).await {
-            Ok(seq) => {
-                head_tx.send_if_modified(|head| {
-                    let newer = seq > *head;
-                    if newer {
-                        *head = seq;
-                    }
-                    newer
-                });
-            }
+            Ok(seq) => crate::storage::writer::publish(&head_tx, seq),
             Err(err) => tracing::warn!(error = %err, "cannot read the change-log head"),
         }
     }

@@ -4,23 +4,38 @@
 
 mod gate_facts;
 
-use sqlx::{Executor, QueryBuilder, Sqlite, SqliteConnection};
-
 pub use gate_facts::*;
 
 use super::{Stage, Task};
 use crate::pagination::OrderedCursor;
-use crate::storage::{StoreError, decode_row, decode_rows, json_text};
+use crate::storage::sql::{Builder, Conn, JsonOwned, JsonText, query, query_per_engine};
+use crate::storage::{StoreError, decode_row, json_text};
 use crate::time::UnixMicros;
+
+/// Decodes one payload (jsonb on PostgreSQL, text on SQLite).
+fn decode_payload<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    payload: Option<JsonText>,
+) -> Result<Option<T>, StoreError> {
+    payload.map(|p| decode_row(kind, &p.0)).transpose()
+}
+
+/// Decodes payloads (jsonb on PostgreSQL, text on SQLite).
+fn decode_payloads<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    payloads: &[JsonText],
+) -> Result<Vec<T>, StoreError> {
+    payloads.iter().map(|p| decode_row(kind, &p.0)).collect()
+}
 
 // Tasks.
 
 /// Inserts a task (its id is assigned) and returns the id.
-pub async fn insert_task(conn: &mut SqliteConnection, task: &Task) -> Result<i64, StoreError> {
-    let id = sqlx::query_scalar(
+pub async fn insert_task(conn: &mut Conn<'_>, task: &Task) -> Result<i64, StoreError> {
+    query(
         "INSERT INTO tasks (id, project_id, tracker_issue_id, work_item_id, title, repo, branch, stage, \
          stage_session_id, create_time, update_time, stage_enter_time) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
     )
     .bind(task.id)
     .bind(&task.project_id)
@@ -34,40 +49,43 @@ pub async fn insert_task(conn: &mut SqliteConnection, task: &Task) -> Result<i64
     .bind(task.create_time.0)
     .bind(task.update_time.0)
     .bind(task.stage_enter_time.0)
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
+    .fetch_scalar(conn)
+    .await
 }
 
-/// The id the next task will get. bosun has one writer, so inside its
-/// transaction this is the id the insert takes.
-pub async fn next_task_id(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'tasks'), 0) + 1",
-    )
-    .fetch_one(conn)
-    .await?)
+/// Per engine: SQLite's AUTOINCREMENT keeps its counter in
+/// `sqlite_sequence` (bosun has one writer, so inside its transaction this
+/// is the id the insert takes); PostgreSQL's identity column has a sequence,
+/// from which the id is taken (the insert then names it).
+const NEXT_TASK_ID_SQLITE: &str =
+    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'tasks'), 0) + 1";
+const NEXT_TASK_ID_POSTGRES: &str = "SELECT nextval(pg_get_serial_sequence('tasks', 'id'))";
+
+/// The id the next task takes; the insert names it.
+pub async fn next_task_id(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    query_per_engine(NEXT_TASK_ID_SQLITE, NEXT_TASK_ID_POSTGRES)
+        .fetch_scalar(conn)
+        .await
 }
 
 /// The first session requested for a task.
 pub async fn first_session(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     task_id: i64,
 ) -> Result<Option<String>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM sessions WHERE task_id = ? ORDER BY create_time, number LIMIT 1",
-    )
-    .bind(task_id)
-    .fetch_optional(conn)
-    .await?)
+    query("SELECT id FROM sessions WHERE task_id = $1 ORDER BY create_time, number LIMIT 1")
+        .bind(task_id)
+        .fetch_optional_scalar(conn)
+        .await
 }
 
 /// Writes every mutable column of `task`.
-pub async fn save_task(conn: &mut SqliteConnection, task: &Task) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE tasks SET stage = ?, head_sha = ?, rollback_count = ?, transient_retries = ?, hold_reason = ?, \
-         hold_detail = ?, hold_time = ?, stage_session_id = ?, stage_session_finished = ?, last_gate = ?, \
-         update_time = ?, stage_enter_time = ? WHERE id = ?",
+pub async fn save_task(conn: &mut Conn<'_>, task: &Task) -> Result<(), StoreError> {
+    query(
+        "UPDATE tasks SET stage = $1, head_sha = $2, rollback_count = $3, transient_retries = $4, \
+         hold_reason = $5, hold_detail = $6, hold_time = $7, stage_session_id = $8, \
+         stage_session_finished = $9, last_gate = $10, update_time = $11, stage_enter_time = $12 \
+         WHERE id = $13",
     )
     .bind(task.stage.as_str())
     .bind(&task.head_sha)
@@ -78,7 +96,13 @@ pub async fn save_task(conn: &mut SqliteConnection, task: &Task) -> Result<(), S
     .bind(task.hold_time.map(|t| t.0))
     .bind(&task.stage_session_id)
     .bind(task.stage_session_finished)
-    .bind(task.last_gate.as_ref().map(json_text).transpose()?)
+    .bind(
+        task.last_gate
+            .as_ref()
+            .map(json_text)
+            .transpose()?
+            .map(JsonOwned),
+    )
     .bind(task.update_time.0)
     .bind(task.stage_enter_time.0)
     .bind(task.id)
@@ -87,29 +111,25 @@ pub async fn save_task(conn: &mut SqliteConnection, task: &Task) -> Result<(), S
     Ok(())
 }
 
-pub async fn get_task<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
-    id: i64,
-) -> Result<Option<Task>, StoreError> {
-    let payload: Option<String> =
-        sqlx::query_scalar("SELECT payload FROM tasks_payload WHERE id = ?")
-            .bind(id)
-            .fetch_optional(executor)
-            .await?;
-    payload.map(|p| decode_row("task", &p)).transpose()
+pub async fn get_task(conn: &mut Conn<'_>, id: i64) -> Result<Option<Task>, StoreError> {
+    let payload = query("SELECT payload FROM tasks_payload WHERE id = $1")
+        .bind(id)
+        .fetch_optional_scalar(conn)
+        .await?;
+    decode_payload("task", payload)
 }
 
-pub async fn task_by_issue<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
+pub async fn task_by_issue(
+    conn: &mut Conn<'_>,
     tracker_issue_id: &str,
 ) -> Result<Option<Task>, StoreError> {
-    let payload: Option<String> = sqlx::query_scalar(
-        "SELECT p.payload FROM tasks t JOIN tasks_payload p ON p.id = t.id WHERE t.tracker_issue_id = ?",
+    let payload = query(
+        "SELECT p.payload FROM tasks t JOIN tasks_payload p ON p.id = t.id WHERE t.tracker_issue_id = $1",
     )
     .bind(tracker_issue_id)
-    .fetch_optional(executor)
+    .fetch_optional_scalar(conn)
     .await?;
-    payload.map(|p| decode_row("task", &p)).transpose()
+    decode_payload("task", payload)
 }
 
 /// The order of ListTasks.
@@ -135,13 +155,13 @@ pub struct TaskFilter {
 }
 
 /// Tasks in the filter's order after `after`.
-pub async fn list_tasks<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
+pub async fn list_tasks(
+    conn: &mut Conn<'_>,
     filter: &TaskFilter,
     after: Option<OrderedCursor>,
     limit: u32,
 ) -> Result<Vec<Task>, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(
+    let mut query = Builder::new(
         "SELECT p.payload FROM tasks t JOIN tasks_payload p ON p.id = t.id WHERE 1 = 1",
     );
     if let Some(project_id) = &filter.project_id {
@@ -194,84 +214,77 @@ pub async fn list_tasks<'e>(
         " ORDER BY t.id DESC LIMIT "
     });
     query.push_bind(i64::from(limit));
-    let payloads: Vec<String> = query.build_query_scalar().fetch_all(executor).await?;
-    decode_rows("task", &payloads)
+    let payloads: Vec<JsonText> = query.build().fetch_all_scalars(conn).await?;
+    decode_payloads("task", &payloads)
 }
 
 /// The task of `repo` that is not done on `branch`.
 pub async fn open_task_on_branch(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     repo: &str,
     branch: &str,
 ) -> Result<Option<Task>, StoreError> {
-    let payload: Option<String> = sqlx::query_scalar(
+    let payload = query(
         "SELECT p.payload FROM tasks t JOIN tasks_payload p ON p.id = t.id \
-         WHERE t.repo = ? AND t.branch = ? AND t.stage <> 'done'",
+         WHERE t.repo = $1 AND t.branch = $2 AND t.stage <> 'done'",
     )
     .bind(repo)
     .bind(branch)
-    .fetch_optional(conn)
+    .fetch_optional_scalar(conn)
     .await?;
-    payload.map(|p| decode_row("task", &p)).transpose()
+    decode_payload("task", payload)
 }
 
 /// The newest task of `repo` whose head is `sha`.
 pub async fn task_with_head(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     repo: &str,
     sha: &str,
 ) -> Result<Option<Task>, StoreError> {
-    let payload: Option<String> = sqlx::query_scalar(
+    let payload = query(
         "SELECT p.payload FROM tasks t JOIN tasks_payload p ON p.id = t.id \
-         WHERE t.repo = ? AND t.head_sha = ? ORDER BY t.id DESC LIMIT 1",
+         WHERE t.repo = $1 AND t.head_sha = $2 ORDER BY t.id DESC LIMIT 1",
     )
     .bind(repo)
     .bind(sha)
-    .fetch_optional(conn)
+    .fetch_optional_scalar(conn)
     .await?;
-    payload.map(|p| decode_row("task", &p)).transpose()
+    decode_payload("task", payload)
 }
 
 /// The ids of the development-stage tasks of `repo`.
-pub async fn development_tasks(
-    conn: &mut SqliteConnection,
-    repo: &str,
-) -> Result<Vec<i64>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM tasks WHERE repo = ? AND stage = 'development' ORDER BY id",
-    )
-    .bind(repo)
-    .fetch_all(conn)
-    .await?)
+pub async fn development_tasks(conn: &mut Conn<'_>, repo: &str) -> Result<Vec<i64>, StoreError> {
+    query("SELECT id FROM tasks WHERE repo = $1 AND stage = 'development' ORDER BY id")
+        .bind(repo)
+        .fetch_all_scalars(conn)
+        .await
 }
 
 /// Tasks the reconciler's gate side may look at: not done, not in
 /// analysis, not held.
-pub async fn sweepable_tasks<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
-) -> Result<Vec<Task>, StoreError> {
-    let payloads: Vec<String> = sqlx::query_scalar(
+pub async fn sweepable_tasks(conn: &mut Conn<'_>) -> Result<Vec<Task>, StoreError> {
+    let payloads: Vec<JsonText> = query(
         "SELECT p.payload FROM tasks t JOIN tasks_payload p ON p.id = t.id \
          WHERE t.stage NOT IN ('done', 'analysis') AND t.hold_reason IS NULL ORDER BY t.id",
     )
-    .fetch_all(executor)
+    .fetch_all_scalars(conn)
     .await?;
-    decode_rows("task", &payloads)
+    decode_payloads("task", &payloads)
 }
 
 /// Sets a task's head commit, when it has another one.
 pub(crate) async fn note_head_sha(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     task_id: i64,
     sha: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE tasks SET head_sha = ?, update_time = ? WHERE id = ? AND head_sha IS NOT ?",
+    query(
+        "UPDATE tasks SET head_sha = $1, update_time = $2 \
+         WHERE id = $3 AND head_sha IS DISTINCT FROM $1",
     )
     .bind(sha)
     .bind(UnixMicros::now().0)
     .bind(task_id)
-    .bind(sha)
     .execute(conn)
     .await?;
     Ok(())
@@ -279,13 +292,11 @@ pub(crate) async fn note_head_sha(
 
 /// The project of a task, `None` when there is no such task.
 pub(crate) async fn task_project(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     task_id: i64,
 ) -> Result<Option<String>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT project_id FROM tasks WHERE id = ?")
-            .bind(task_id)
-            .fetch_optional(conn)
-            .await?,
-    )
+    query("SELECT project_id FROM tasks WHERE id = $1")
+        .bind(task_id)
+        .fetch_optional_scalar(conn)
+        .await
 }
