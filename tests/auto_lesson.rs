@@ -3,6 +3,7 @@
 //! the caller's transaction.
 
 use bosun::lessons::{AutoLesson, Journal, JournalSettings, NewLesson};
+use bosun::storage::sql::query;
 use bosun::storage::{Db, StoreError};
 use futures::FutureExt;
 
@@ -12,7 +13,7 @@ async fn open() -> (tempfile::TempDir, Db, Journal) {
     let journal = Journal::new(db.clone(), JournalSettings::default());
     db.write(|conn| {
         async move {
-            sqlx::query("CREATE TABLE caller_state (id INTEGER PRIMARY KEY, note TEXT)")
+            query("CREATE TABLE caller_state (id INTEGER PRIMARY KEY, note TEXT)")
                 .execute(conn)
                 .await?;
             Ok::<_, StoreError>(())
@@ -29,7 +30,7 @@ async fn caller_write(db: &Db, journal: &Journal, note: &'static str) -> AutoLes
     let journal = journal.clone();
     db.write(move |conn| {
         async move {
-            sqlx::query("INSERT INTO caller_state (note) VALUES (?)")
+            query("INSERT INTO caller_state (note) VALUES ($1)")
                 .bind(note)
                 .execute(&mut *conn)
                 .await?;
@@ -42,7 +43,7 @@ async fn caller_write(db: &Db, journal: &Journal, note: &'static str) -> AutoLes
                     },
                 )
                 .await;
-            sqlx::query("UPDATE caller_state SET note = note || ' (after)' WHERE note = ?")
+            query("UPDATE caller_state SET note = note || ' (after)' WHERE note = $1")
                 .bind(note)
                 .execute(&mut *conn)
                 .await?;
@@ -55,8 +56,8 @@ async fn caller_write(db: &Db, journal: &Journal, note: &'static str) -> AutoLes
 }
 
 async fn count(db: &Db, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(db.reader())
+    query(sql)
+        .fetch_scalar(&mut db.read().await.unwrap().conn())
         .await
         .unwrap()
 }
@@ -76,8 +77,8 @@ async fn records_dedups_and_survives_a_failing_journal() {
     // Break the journal: every insert into lessons now aborts.
     db.write(|conn| {
         async move {
-            sqlx::query("DELETE FROM lessons").execute(&mut *conn).await?;
-            sqlx::query("CREATE TRIGGER journal_down BEFORE INSERT ON lessons BEGIN SELECT RAISE(ABORT, 'journal down'); END")
+            query("DELETE FROM lessons").execute(&mut *conn).await?;
+            query("CREATE TRIGGER journal_down BEFORE INSERT ON lessons BEGIN SELECT RAISE(ABORT, 'journal down'); END")
                 .execute(conn)
                 .await?;
             Ok::<_, StoreError>(())
@@ -126,7 +127,7 @@ async fn a_failing_job_rolls_back_alone_and_replies_only_after_commit() {
         async move {
             db.write(move |conn| {
                 async move {
-                    sqlx::query("INSERT INTO caller_state (id, note) VALUES (?, 'x')")
+                    query("INSERT INTO caller_state (id, note) VALUES ($1, 'x')")
                         .bind(i)
                         .execute(&mut *conn)
                         .await?;

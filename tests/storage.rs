@@ -1,9 +1,9 @@
 //! The single writer's group commit: many jobs share one transaction, yet
 //! each one that fails or panics is undone alone, and the others commit.
 
+use bosun::storage::sql::{Conn, query};
 use bosun::storage::{Db, StoreError};
 use futures::FutureExt;
-use sqlx::{Acquire, SqliteConnection};
 
 #[derive(Debug, thiserror::Error)]
 enum JobError {
@@ -13,12 +13,11 @@ enum JobError {
     Store(#[from] StoreError),
 }
 
-async fn insert(conn: &mut SqliteConnection, value: i64) -> Result<(), JobError> {
-    sqlx::query("INSERT INTO scratch (value) VALUES (?)")
+async fn insert(conn: &mut Conn<'_>, value: i64) -> Result<(), JobError> {
+    query("INSERT INTO scratch (value) VALUES ($1)")
         .bind(value)
         .execute(conn)
-        .await
-        .map_err(StoreError::from)?;
+        .await?;
     Ok(())
 }
 
@@ -28,10 +27,9 @@ async fn failing_and_panicking_jobs_are_undone_alone_in_a_shared_batch() {
     let db = Db::open(dir.path()).await.unwrap();
     db.write(|conn| {
         async move {
-            sqlx::query("CREATE TABLE scratch (value INTEGER NOT NULL)")
+            query("CREATE TABLE scratch (value INTEGER NOT NULL)")
                 .execute(conn)
-                .await
-                .map_err(StoreError::from)?;
+                .await?;
             Ok::<_, JobError>(())
         }
         .boxed()
@@ -52,9 +50,9 @@ async fn failing_and_panicking_jobs_are_undone_alone_in_a_shared_batch() {
                             7 => panic!("job {value} panics after writing"),
                             // A job may open its own nested transaction.
                             5 => {
-                                let mut nested = conn.begin().await.map_err(StoreError::from)?;
-                                insert(&mut nested, -value).await?;
-                                nested.commit().await.map_err(StoreError::from)?;
+                                conn.begin_savepoint().await?;
+                                insert(conn, -value).await?;
+                                conn.end_savepoint(true).await?;
                                 Ok(())
                             }
                             _ => Ok(()),
@@ -81,8 +79,8 @@ async fn failing_and_panicking_jobs_are_undone_alone_in_a_shared_batch() {
         }
     }
 
-    let mut stored: Vec<i64> = sqlx::query_scalar("SELECT value FROM scratch")
-        .fetch_all(db.reader())
+    let mut stored: Vec<i64> = query("SELECT value FROM scratch")
+        .fetch_all_scalars(&mut db.read().await.unwrap().conn())
         .await
         .unwrap();
     stored.sort_unstable();

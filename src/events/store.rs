@@ -75,9 +75,9 @@ pub async fn list(
                 query.push(" OR ");
             }
             query
-                .push("substr(event_type, 1, ")
+                .push("substr(event_type, 1, CAST(")
                 .push_bind(prefix.len() as i64)
-                .push(") = ")
+                .push(" AS INTEGER)) = ")
                 .push_bind(prefix);
         }
         query.push(")");

@@ -102,6 +102,7 @@ impl TestServer {
         extra_processors: Vec<Registration>,
         client_tls: Option<ClientTlsConfig>,
     ) -> Self {
+        log_if_asked();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config {
             data_dir: dir.path().join("data"),
@@ -261,6 +262,17 @@ impl Direct {
             Self::Sqlite(conn) => bosun::storage::Conn::Sqlite(conn),
             Self::Postgres(conn) => bosun::storage::Conn::Postgres(conn),
         }
+    }
+}
+
+/// With `TEST_BOSUN_LOG` set (an env-filter such as `bosun=debug`), the
+/// servers' logs go to the test's output: to see why a call failed.
+fn log_if_asked() {
+    if let Ok(filter) = std::env::var("TEST_BOSUN_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
     }
 }
 

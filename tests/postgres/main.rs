@@ -10,7 +10,10 @@
 //! - payloads: each event's payload equals SQLite's for the same change;
 //! - data_migrations: migrations that rewrite rows (0007, 0008) leave the
 //!   same rows and events as on SQLite;
-//! - notify: LISTEN/NOTIFY wakes the head signal of another replica.
+//! - notify: LISTEN/NOTIFY wakes the head signal of another replica;
+//! - failover: three `bosun serve` replicas SIGKILLed and restarted under
+//!   load: nothing acknowledged lost or applied twice, the log gapless,
+//!   watchers resume on another replica, background passes one at a time.
 
 #[path = "../common/history.rs"]
 mod history;
@@ -22,6 +25,7 @@ mod process;
 mod change_log;
 mod commit_order;
 mod data_migrations;
+mod failover;
 mod migrate;
 mod notify;
 mod payloads;

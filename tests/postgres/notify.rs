@@ -42,7 +42,7 @@ async fn a_commit_on_one_replica_wakes_the_head_signal_of_another() {
     };
     let (replica_a, replica_b) = (pool(&url, 2).await, pool(&url, 2).await);
     insert_lesson(&replica_b).await;
-    let signal = HeadSignal::start(replica_a.clone(), NO_FALLBACK)
+    let signal = HeadSignal::start(replica_a.clone(), watch::channel(0).0, NO_FALLBACK)
         .await
         .unwrap();
     let mut head = signal.head();
@@ -77,7 +77,9 @@ async fn a_killed_listener_connection_reconnects_and_re_reads_the_head() {
         return;
     };
     let (replica_a, replica_b) = (pool(&url, 2).await, pool(&url, 2).await);
-    let signal = HeadSignal::start(replica_a, NO_FALLBACK).await.unwrap();
+    let signal = HeadSignal::start(replica_a, watch::channel(0).0, NO_FALLBACK)
+        .await
+        .unwrap();
     let mut head = signal.head();
     let killed: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -104,7 +106,7 @@ async fn without_any_notification_the_fallback_re_read_finds_the_head() {
         return;
     };
     let (replica_a, replica_b) = (pool(&url, 2).await, pool(&url, 2).await);
-    let signal = HeadSignal::start(replica_a, Duration::from_millis(100))
+    let signal = HeadSignal::start(replica_a, watch::channel(0).0, Duration::from_millis(100))
         .await
         .unwrap();
     let mut head = signal.head();

@@ -35,7 +35,7 @@ async fn apply(conn: &mut PgConnection) -> anyhow::Result<usize> {
     let result = async {
         conn.ensure_migrations_table().await?;
         let before = conn.list_applied_migrations().await?.len();
-        MIGRATOR.run(&mut *conn).await?;
+        MIGRATOR.run_direct(&mut *conn).await?;
         let after = conn.list_applied_migrations().await?.len();
         anyhow::Ok(after.saturating_sub(before))
     }
