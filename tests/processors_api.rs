@@ -119,7 +119,10 @@ async fn a_second_run_is_aborted_and_a_pass_outlives_its_caller() {
     let (blocker, mut handle) = Blocking::new("blocker");
     let dir = transcripts.path();
     let server = TestServer::start_with_processors(
-        move |config| config.processors.transcripts_dir = dir,
+        move |config| {
+            config.processors.transcripts_dir = dir;
+            config.replica_name = Some("replica-a".into());
+        },
         vec![registration(blocker, settings(HOUR))],
     )
     .await;
@@ -166,16 +169,19 @@ async fn a_second_run_is_aborted_and_a_pass_outlives_its_caller() {
         .expect("another processor runs meanwhile")
         .into_inner();
     assert_eq!(usage.processed, 1);
+    assert_eq!(usage.replica, "replica-a", "the replica that ran it");
 
     caller.abort();
     handle.release();
     events
         .until(|seen| count(seen, "blocker", "processor_run.succeeded") == 1)
         .await;
+    let started = events.of("blocker", "processor_run.started")[0];
+    assert_eq!(started.replica, "replica-a");
     let ended = events.of("blocker", "processor_run.succeeded")[0].clone();
     assert_eq!(
-        (ended.processed, ended.trigger()),
-        (1, ProcessorRunTrigger::Manual)
+        (ended.processed, ended.trigger(), ended.replica.as_str()),
+        (1, ProcessorRunTrigger::Manual, "replica-a")
     );
     let listed = processor(&server, "blocker").await;
     assert!(!listed.running);

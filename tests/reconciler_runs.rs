@@ -471,7 +471,10 @@ async fn status_runs_and_the_change_log_show_every_pass() {
         "SHOP",
         vec![issue("iss-1", 7, "Good", IN_PROGRESS, LONG_AGO)],
     );
-    let server = start_with_plane(&plane, |_| {}).await;
+    let server = start_with_plane(&plane, |config| {
+        config.replica_name = Some("replica-a".into());
+    })
+    .await;
     bound_project(&server, "down", PLANE_DOWN).await;
     bound_project(&server, "shop", PLANE_SHOP).await;
     let empty = status(&server).await;
@@ -511,6 +514,9 @@ async fn status_runs_and_the_change_log_show_every_pass() {
     assert_eq!(third.actions.len(), 1);
     assert_eq!(third.actions[0].task_id, stuck);
     assert!(first.id < second.id && second.id < third.id);
+    for run in [&first, &second, &third] {
+        assert_eq!(run.replica, "replica-a", "the replica that ran it");
+    }
 
     let now = status(&server).await;
     assert!(!now.running);
@@ -691,6 +697,7 @@ async fn status_runs_and_the_change_log_show_every_pass() {
             (run.gate_side_ran, run.tracker_side_ran)
         );
         assert_eq!(started.start_time, run.start_time);
+        assert_eq!(started.replica, "replica-a");
         assert!(started.end_time.is_none() && started.actions.is_empty());
         let Some(Payload::ReconcilerRun(finished)) = &pair[1].payload else {
             panic!("a run payload: {:?}", pair[1]);

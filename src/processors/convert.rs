@@ -189,6 +189,7 @@ pub fn run_to_pb(run: ProcessorRun) -> pb::ProcessorRun {
         deferred: counts.deferred,
         quarantined: counts.quarantined,
         error: run.error.unwrap_or_default(),
+        replica: run.replica.unwrap_or_default(),
     }
 }
 

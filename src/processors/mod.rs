@@ -109,6 +109,9 @@ pub struct ProcessorRun {
     pub capped: bool,
     /// Why the pass itself failed; unset unless FAILED.
     pub error: Option<String>,
+    /// The replica that ran the pass; unset for passes recorded before
+    /// replicas were.
+    pub replica: Option<String>,
 }
 
 /// What a pass counted. When a pass succeeds:

@@ -35,6 +35,8 @@ pub struct Pass {
     pub settings: ProcessorSettings,
     pub trigger: RunTrigger,
     pub start_time: UnixMicros,
+    /// The replica running the pass, as its row records it.
+    pub replica: String,
     /// Cancelled at shutdown: the pass then ends FAILED without starting
     /// another transcript.
     pub stop: CancellationToken,
@@ -56,9 +58,12 @@ impl Pass {
         let id = self
             .db
             .write({
-                let name = name.clone();
+                let (name, replica) = (name.clone(), self.replica.clone());
                 move |conn| {
-                    async move { store::insert_run(conn, &name, trigger, start_time).await }.boxed()
+                    async move {
+                            store::insert_run(conn, &name, trigger, start_time, &replica).await
+                        }
+                        .boxed()
                 }
             })
             .await?;
@@ -73,6 +78,7 @@ impl Pass {
             error_details: Vec::new(),
             capped: false,
             error: None,
+            replica: Some(self.replica.clone()),
         };
         let outcome = self.go_through(&mut run).await;
         run.state = match outcome {

@@ -1,14 +1,22 @@
 //! The scheduler: one worker task per enabled processor, so processors run
 //! in parallel. A worker starts a pass one cadence after the last pass
-//! started (scheduled or manual), and runs the manual passes RunProcessor
-//! hands it, so a pass runs to its end even when its caller goes away. A
-//! per-processor lock, held by a pass (or briefly by a reset), means a
-//! processor never has two passes at once; the last-run time advances when a
-//! pass starts, whatever its outcome.
+//! started (scheduled or manual, on any replica), and runs the manual passes
+//! RunProcessor hands it, so a pass runs to its end even when its caller
+//! goes away. The last-run time advances when a pass starts, whatever its
+//! outcome.
+//!
+//! A processor never has two passes at once: in this process a
+//! per-processor lock is held by a pass (or briefly by a reset), and across
+//! replicas so is the processor's lease (`processor:<name>`, see
+//! [`Leases`]). Every replica's worker ticks; when its pass is due it reads
+//! the newest pass from the database, then again holding the lease, and
+//! starts one only if it is still due, so the replicas together keep the
+//! cadence. Whoever takes the lease ends a pass recorded RUNNING as FAILED:
+//! the replica that ran it died holding the lease.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -21,7 +29,7 @@ use super::pass::Pass;
 use super::processor::Registration;
 use super::{ProcessorRun, RunTrigger, decide, store};
 use crate::pass_metrics::PassFigures;
-use crate::storage::{Db, StoreError};
+use crate::storage::{Db, Lease, Leases, StoreError};
 use crate::time::UnixMicros;
 
 /// How soon a worker tries again when a reset holds its processor's lock.
@@ -30,7 +38,12 @@ const LOCK_RETRY: Duration = Duration::from_millis(100);
 /// What the service and the workers share.
 pub(super) struct Inner {
     pub db: Db,
+    /// Which replica runs each processor's passes.
+    pub leases: Leases,
     pub dir: Arc<PathBuf>,
+    /// When the scheduler was built: a processor that never ran is due a
+    /// cadence later.
+    pub started: UnixMicros,
     /// Ordered by name.
     pub slots: Vec<Slot>,
     /// Every pass that ends, for /metrics.
@@ -40,23 +53,21 @@ pub(super) struct Inner {
 /// One processor's place in the scheduler.
 pub(super) struct Slot {
     pub registration: Registration,
+    /// The name of the processor's lease.
+    job: String,
     /// Held by a pass, or by a reset while it deletes.
     pub lock: Arc<tokio::sync::Mutex<()>>,
     running: AtomicBool,
-    times: Mutex<Times>,
+    /// When the newest pass started, as far as this server has seen.
+    last_run: Mutex<Option<UnixMicros>>,
     pub manual_tx: mpsc::Sender<ManualRun>,
 }
 
-#[derive(Default, Clone, Copy)]
-struct Times {
-    last_run: Option<UnixMicros>,
-    next_run: Option<UnixMicros>,
-}
-
-/// A manual pass for a worker to run: the lock RunProcessor took, and where
-/// to send the finished pass.
+/// A manual pass for a worker to run: the lock and the lease RunProcessor
+/// took, and where to send the finished pass.
 pub(super) struct ManualRun {
     pub guard: OwnedMutexGuard<()>,
+    pub lease: Lease,
     pub reply: oneshot::Sender<Result<ProcessorRun, StoreError>>,
 }
 
@@ -65,10 +76,11 @@ impl Slot {
         // The lock admits one manual pass at a time, so one message fits.
         let (manual_tx, manual_rx) = mpsc::channel(1);
         let slot = Self {
+            job: format!("processor:{}", registration.processor.name()),
             registration,
             lock: Arc::new(tokio::sync::Mutex::new(())),
             running: AtomicBool::new(false),
-            times: Mutex::new(Times::default()),
+            last_run: Mutex::new(None),
             manual_tx,
         };
         (slot, manual_rx)
@@ -82,41 +94,103 @@ impl Slot {
         self.running.load(Ordering::SeqCst)
     }
 
-    fn times(&self) -> Times {
-        match self.times.lock() {
-            Ok(times) => *times,
-            Err(poisoned) => *poisoned.into_inner(),
-        }
-    }
-
-    fn update_times(&self, change: impl FnOnce(&mut Times)) {
-        match self.times.lock() {
-            Ok(mut times) => change(&mut times),
-            Err(poisoned) => change(&mut poisoned.into_inner()),
-        }
-    }
-
     /// When the newest pass started, as far as this server has seen.
     pub fn last_run_time(&self) -> Option<UnixMicros> {
-        self.times().last_run
+        *self.last_run.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn next_run_time(&self) -> Option<UnixMicros> {
-        self.times().next_run
+    /// Moves the last-run time on to `time`, when later.
+    pub fn advance_last_run(&self, time: Option<UnixMicros>) {
+        let mut last_run = self.last_run.lock().unwrap_or_else(PoisonError::into_inner);
+        *last_run = (*last_run).max(time);
     }
 
-    fn advance_last_run(&self, time: Option<UnixMicros>) {
-        self.update_times(|times| times.last_run = times.last_run.max(time));
+    /// When the next scheduled pass is due: a cadence after the last pass
+    /// started, or after the scheduler was built (`started`); unset when
+    /// the processor is disabled.
+    pub fn next_run(&self, started: UnixMicros) -> Option<UnixMicros> {
+        let settings = self.registration.settings;
+        decide::next_run(
+            settings.enabled,
+            settings.cadence,
+            self.last_run_time(),
+            started,
+        )
+    }
+
+    fn is_due(&self, started: UnixMicros) -> bool {
+        self.next_run(started)
+            .is_some_and(|next| next <= UnixMicros::now())
     }
 }
 
 impl Inner {
-    /// Runs one pass of slot `index` while holding its lock.
+    /// Reads `slot`'s latest passes, whoever ran them: the newest start into
+    /// its last-run time; whether a pass is recorded RUNNING.
+    pub async fn read_latest(&self, slot: &Slot) -> Result<bool, StoreError> {
+        let latest = store::latest(&mut self.db.read().await?.conn(), slot.name()).await?;
+        slot.advance_last_run(latest.start_time);
+        Ok(latest.running.is_some())
+    }
+
+    /// Takes `slot`'s lease (call holding its lock); `None` while another
+    /// replica holds it. A pass then recorded RUNNING was left by a replica
+    /// that died holding the lease: it is ended FAILED. Also reads the
+    /// newest start into the last-run time.
+    pub async fn take_lease(&self, slot: &Slot) -> Result<Option<Lease>, StoreError> {
+        let Some(lease) = self.leases.try_take(&slot.job).await? else {
+            return Ok(None);
+        };
+        if self.read_latest(slot).await? {
+            let (name, now) = (slot.name().to_string(), UnixMicros::now());
+            let ended = self
+                .db
+                .write(move |conn| {
+                    async move { store::fail_interrupted_runs(conn, &name, now).await }.boxed()
+                })
+                .await?;
+            tracing::info!(processor = %slot.name(), ended, "ended a processor pass interrupted by a stop");
+        }
+        Ok(Some(lease))
+    }
+
+    /// A scheduled pass of slot `index` (call holding its lock), if one is
+    /// due by the newest pass in the database: read first without the lease
+    /// (replicas whose pass is not due leave it alone), then holding it.
+    /// `Ok(false)` when another replica holds the lease.
+    async fn scheduled(
+        &self,
+        index: usize,
+        guard: OwnedMutexGuard<()>,
+        stop: &CancellationToken,
+    ) -> Result<bool, StoreError> {
+        let slot = &self.slots[index];
+        self.read_latest(slot).await?;
+        if !slot.is_due(self.started) {
+            return Ok(true);
+        }
+        let Some(lease) = self.take_lease(slot).await? else {
+            return Ok(false);
+        };
+        if slot.is_due(self.started) {
+            // Its outcome is logged and recorded.
+            let _ = self
+                .pass(index, RunTrigger::Scheduled, guard, lease, stop)
+                .await;
+        } else {
+            lease.release().await;
+        }
+        Ok(true)
+    }
+
+    /// Runs one pass of slot `index` while holding its lock and its lease;
+    /// gives both back when the pass has ended.
     pub async fn pass(
         &self,
         index: usize,
         trigger: RunTrigger,
         guard: OwnedMutexGuard<()>,
+        lease: Lease,
         stop: &CancellationToken,
     ) -> Result<ProcessorRun, StoreError> {
         let slot = &self.slots[index];
@@ -130,6 +204,7 @@ impl Inner {
             settings: slot.registration.settings,
             trigger,
             start_time,
+            replica: self.leases.replica().to_string(),
             stop: stop.clone(),
         };
         let span = tracing::info_span!("processor.pass", processor = %slot.name(), trigger = trigger.as_str());
@@ -144,6 +219,7 @@ impl Inner {
             started.elapsed(),
         );
         slot.running.store(false, Ordering::SeqCst);
+        lease.release().await;
         drop(guard);
         match &result {
             Ok(run) => tracing::info!(
@@ -168,41 +244,31 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Ends the passes a previous run of bosun left RUNNING (it stopped
-    /// during them); call before serving.
-    pub async fn end_interrupted_passes(&self) -> Result<u64, StoreError> {
-        let now = UnixMicros::now();
-        let ended = self
-            .inner
-            .db
-            .write(move |conn| store::fail_interrupted_runs(conn, now).boxed())
-            .await?;
-        if ended > 0 {
-            tracing::info!(ended, "ended processor passes interrupted by a restart");
+    /// Ends the passes left RUNNING by a replica that stopped during them,
+    /// for every processor whose lease is free (on SQLite: every processor;
+    /// a live replica's pass holds its processor's lease). Call before
+    /// serving.
+    pub async fn end_interrupted_passes(&self) -> Result<(), StoreError> {
+        for slot in &self.inner.slots {
+            if let Some(lease) = self.inner.take_lease(slot).await? {
+                lease.release().await;
+            }
         }
-        Ok(ended)
+        Ok(())
     }
 
     /// Runs one worker per enabled processor until `stop`; a pass under way
     /// at `stop` ends FAILED before its next transcript.
     pub async fn run(self, stop: CancellationToken) {
         let Scheduler { inner, manual_rxs } = self;
-        let now = UnixMicros::now();
         let mut workers = JoinSet::new();
         for (index, manual_rx) in manual_rxs.into_iter().enumerate() {
             let slot = &inner.slots[index];
             if !slot.registration.settings.enabled {
                 continue;
             }
-            match last_run_start(&inner.db, slot.name()).await {
-                Ok(last) => slot.advance_last_run(last),
-                Err(err) => {
-                    tracing::warn!(processor = %slot.name(), error = ?err, "cannot read the last pass")
-                }
-            }
             let span = tracing::info_span!("processor.worker", processor = %slot.name());
-            workers
-                .spawn(work(inner.clone(), index, manual_rx, stop.clone(), now).instrument(span));
+            workers.spawn(work(inner.clone(), index, manual_rx, stop.clone()).instrument(span));
         }
         while workers.join_next().await.is_some() {}
     }
@@ -215,14 +281,12 @@ async fn work(
     index: usize,
     mut manual_rx: mpsc::Receiver<ManualRun>,
     stop: CancellationToken,
-    scheduler_start: UnixMicros,
 ) {
     let slot = &inner.slots[index];
     let cadence = slot.registration.settings.cadence;
     let mut not_before = tokio::time::Instant::now();
     loop {
-        let next = decide::next_run(true, cadence, slot.last_run_time(), scheduler_start);
-        slot.update_times(|times| times.next_run = next);
+        let next = slot.next_run(inner.started);
         let due = next.map_or(Duration::ZERO, |next| {
             Duration::from_micros(u64::try_from(next.0 - UnixMicros::now().0).unwrap_or(0))
         });
@@ -231,20 +295,24 @@ async fn work(
             biased;
             () = stop.cancelled() => return,
             Some(manual) = manual_rx.recv() => {
-                let result = inner.pass(index, RunTrigger::Manual, manual.guard, &stop).await;
+                let result = inner.pass(index, RunTrigger::Manual, manual.guard, manual.lease, &stop).await;
                 let _ = manual.reply.send(result);
             }
             () = tokio::time::sleep_until(wake) => match slot.lock.clone().try_lock_owned() {
-                Ok(guard) => {
-                    let _ = inner.pass(index, RunTrigger::Scheduled, guard, &stop).await;
-                }
+                Ok(guard) => match inner.scheduled(index, guard, &stop).await {
+                    Ok(true) => {}
+                    // Another replica runs the processor: ask again a cadence
+                    // later (its pass then counts as the last one, or it died
+                    // and this replica takes over).
+                    Ok(false) => not_before = tokio::time::Instant::now() + cadence,
+                    Err(StoreError::Closed) => return,
+                    Err(err) => {
+                        tracing::warn!(processor = %slot.name(), error = ?err, "cannot start a scheduled pass; trying again a cadence later");
+                        not_before = tokio::time::Instant::now() + cadence;
+                    }
+                },
                 Err(_) => not_before = tokio::time::Instant::now() + LOCK_RETRY,
             },
         }
     }
-}
-
-/// The start of `processor`'s newest pass, whoever ran it.
-async fn last_run_start(db: &Db, processor: &str) -> Result<Option<UnixMicros>, StoreError> {
-    store::last_run_start(&mut db.read().await?.conn(), processor).await
 }

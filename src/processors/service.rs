@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedMutexGuard, oneshot};
 
 use super::scheduler::{Inner, ManualRun, Scheduler, Slot};
 use super::{
@@ -16,7 +16,7 @@ use super::{
     store, transcript,
 };
 use crate::pass_metrics::PassFigures;
-use crate::storage::Db;
+use crate::storage::{Db, Lease, Leases};
 use crate::time::UnixMicros;
 
 /// A processor as ListProcessors shows it.
@@ -45,9 +45,11 @@ pub struct ProcessorsService {
 
 impl ProcessorsService {
     /// The service and its scheduler (which the server runs) over the
-    /// processors in `registrations`, whose names must be unique slugs.
+    /// processors in `registrations`, whose names must be unique slugs; each
+    /// processor's passes run under its lease from `leases`.
     pub fn new(
         db: Db,
+        leases: Leases,
         transcripts_dir: PathBuf,
         mut registrations: Vec<Registration>,
     ) -> anyhow::Result<(Self, Scheduler)> {
@@ -64,7 +66,9 @@ impl ProcessorsService {
         let (slots, manual_rxs) = registrations.into_iter().map(Slot::new).unzip();
         let inner = Arc::new(Inner {
             db,
+            leases,
             dir: Arc::new(transcripts_dir),
+            started: UnixMicros::now(),
             slots,
             figures: PassFigures::default(),
         });
@@ -143,9 +147,9 @@ impl ProcessorsService {
         let name = slot.name();
         let settings = slot.registration.settings;
         let last_run = store::last_ended_run(&mut conn, name).await?;
-        let last_run_time = store::last_run_start(&mut conn, name)
-            .await?
-            .max(slot.last_run_time());
+        let latest = store::latest(&mut conn, name).await?;
+        slot.advance_last_run(latest.start_time);
+        let last_run_time = slot.last_run_time();
         let lag = decide::lag_warning(
             settings.enabled,
             settings.cadence,
@@ -156,30 +160,31 @@ impl ProcessorsService {
             name: name.to_string(),
             description: slot.registration.processor.description().to_string(),
             settings,
-            running: slot.is_running(),
+            running: slot.is_running() || latest.running.is_some(),
             last_run,
             last_run_time,
-            next_run_time: settings.enabled.then(|| slot.next_run_time()).flatten(),
+            next_run_time: slot.next_run(self.inner.started),
             newest_transcript_time: newest,
             lag,
             quarantined: store::count_quarantined(&mut conn, name).await?,
         })
     }
 
-    /// Runs a pass of `name` now (trigger MANUAL) and returns it.
+    /// Runs a pass of `name` now (trigger MANUAL) and returns it; `Running`
+    /// while a pass of it is under way here or on another replica.
     pub async fn run(&self, name: &str) -> Result<ProcessorRun, ProcessorError> {
         let slot = self.slot("name", name)?;
         if !slot.registration.settings.enabled {
             return Err(ProcessorError::Disabled(name.to_string()));
         }
-        let guard = slot
-            .lock
-            .clone()
-            .try_lock_owned()
-            .map_err(|_| ProcessorError::Running(name.to_string()))?;
+        let (guard, lease) = self.hold(slot).await?;
         let (reply, answer) = oneshot::channel();
         slot.manual_tx
-            .send(ManualRun { guard, reply })
+            .send(ManualRun {
+                guard,
+                lease,
+                reply,
+            })
             .await
             .map_err(|_| ProcessorError::ShuttingDown)?;
         Ok(answer.await.map_err(|_| ProcessorError::ShuttingDown)??)
@@ -214,21 +219,28 @@ impl ProcessorsService {
         Ok((states, next))
     }
 
-    /// Forgets state (ABORTED while a pass runs); returns how much.
+    /// `slot`'s lock and lease, so no pass of it runs anywhere; `Running`
+    /// while one does.
+    async fn hold(&self, slot: &Slot) -> Result<(OwnedMutexGuard<()>, Lease), ProcessorError> {
+        let running = || ProcessorError::Running(slot.name().to_string());
+        let guard = slot.lock.clone().try_lock_owned().map_err(|_| running())?;
+        let lease = self.inner.take_lease(slot).await?.ok_or_else(running)?;
+        Ok((guard, lease))
+    }
+
+    /// Forgets state (ABORTED while a pass runs, on any replica); returns
+    /// how much.
     pub async fn reset(&self, forget: Forget) -> Result<u64, ProcessorError> {
         let slot = self.slot("processor", &forget.processor)?;
-        let guard = slot
-            .lock
-            .clone()
-            .try_lock_owned()
-            .map_err(|_| ProcessorError::Running(forget.processor.clone()))?;
+        let (guard, lease) = self.hold(slot).await?;
         let forgotten = self
             .inner
             .db
             .write(move |conn| async move { store::forget(conn, &forget).await }.boxed())
-            .await?;
+            .await;
+        lease.release().await;
         drop(guard);
-        Ok(forgotten)
+        Ok(forgotten?)
     }
 
     /// The figures of the passes that ended, for /metrics.

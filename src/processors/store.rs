@@ -18,20 +18,22 @@ fn decode<T: DeserializeOwned>(kind: &str, payload: &str) -> Result<T, StoreErro
 
 // Runs.
 
-/// Inserts a RUNNING pass and returns its id.
+/// Inserts a RUNNING pass run by `replica` and returns its id.
 pub async fn insert_run(
     conn: &mut Conn<'_>,
     processor: &str,
     trigger: RunTrigger,
     start_time: UnixMicros,
+    replica: &str,
 ) -> Result<i64, StoreError> {
     query(
-        "INSERT INTO processor_runs (processor, run_trigger, state, start_time) \
-         VALUES ($1, $2, 'running', $3) RETURNING id",
+        "INSERT INTO processor_runs (processor, run_trigger, state, start_time, replica) \
+         VALUES ($1, $2, 'running', $3, $4) RETURNING id",
     )
     .bind(processor)
     .bind(trigger.as_str())
     .bind(start_time.0)
+    .bind(replica)
     .fetch_scalar(conn)
     .await
 }
@@ -68,31 +70,46 @@ pub async fn finish_run(conn: &mut Conn<'_>, run: &ProcessorRun) -> Result<(), S
     Ok(())
 }
 
-/// Ends the passes a stopped server left RUNNING; returns how many.
+/// Ends the passes of `processor` left RUNNING by a replica that stopped
+/// during them; returns how many.
 pub async fn fail_interrupted_runs(
     conn: &mut Conn<'_>,
+    processor: &str,
     now: UnixMicros,
 ) -> Result<u64, StoreError> {
     query(
         "UPDATE processor_runs SET state = 'failed', end_time = $1, \
-         error = 'interrupted: bosun stopped during the pass' WHERE state = 'running'",
+         error = 'interrupted: bosun stopped during the pass' \
+         WHERE processor = $2 AND state = 'running'",
     )
     .bind(now.0)
+    .bind(processor)
     .execute(conn)
     .await
 }
 
-/// The start of the processor's newest pass, whatever its state.
-pub async fn last_run_start(
-    conn: &mut Conn<'_>,
-    processor: &str,
-) -> Result<Option<UnixMicros>, StoreError> {
-    let start: Option<i64> =
-        query("SELECT MAX(start_time) FROM processor_runs WHERE processor = $1")
-            .bind(processor)
-            .fetch_scalar(conn)
-            .await?;
-    Ok(start.map(UnixMicros))
+/// A processor's latest passes, whoever ran them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Latest {
+    /// When the newest pass started, whatever its state.
+    pub start_time: Option<UnixMicros>,
+    /// The newest pass still recorded RUNNING.
+    pub running: Option<i64>,
+}
+
+/// `processor`'s latest passes: what the scheduler reads before a pass.
+pub async fn latest(conn: &mut Conn<'_>, processor: &str) -> Result<Latest, StoreError> {
+    let (start_time, running): (Option<i64>, Option<i64>) = query(
+        "SELECT (SELECT MAX(start_time) FROM processor_runs WHERE processor = $1), \
+         (SELECT MAX(id) FROM processor_runs WHERE processor = $1 AND state = 'running')",
+    )
+    .bind(processor)
+    .fetch_one(conn)
+    .await?;
+    Ok(Latest {
+        start_time: start_time.map(UnixMicros),
+        running,
+    })
 }
 
 /// The processor's newest pass that ended.

@@ -138,6 +138,7 @@ pub fn run_to_pb(run: Run) -> pb::ReconcilerRun {
         actions: run.actions.into_iter().map(action_to_pb).collect(),
         error_details: run.error_details.into_iter().map(error_to_pb).collect(),
         error: run.error.unwrap_or_default(),
+        replica: run.replica.unwrap_or_default(),
     }
 }
 

@@ -98,6 +98,9 @@ pub struct Run {
     pub actions: Vec<Action>,
     pub error_details: Vec<RunError>,
     pub error: Option<String>,
+    /// The replica that ran the pass; unset for passes recorded before
+    /// replicas were.
+    pub replica: Option<String>,
 }
 
 /// Counts summed over every recorded pass.

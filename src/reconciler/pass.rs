@@ -12,6 +12,7 @@ use super::store::{self, MAX_LISTED};
 use super::tracker::{Polled, poll};
 use super::{Action, ActionKind, ReconcilerError, Run, RunError, RunState, RunTrigger, Side};
 use crate::sessions::{self, Project};
+use crate::storage::Lease;
 use crate::tasks::{
     AdvanceOutcome, Decision, GateStatus, NewTask, NewVerdict, Stage, Task, TaskRef, VerdictSource,
 };
@@ -21,9 +22,12 @@ use crate::validate::MAX_SHORT_TEXT;
 /// Why a pass could not go on (storage failed): the pass is FAILED.
 struct Fatal(String);
 
+/// Runs one pass holding the local claim and the lease; gives both back when
+/// the pass has ended.
 pub(super) async fn run(
     inner: &Inner,
     claim: Claim,
+    lease: Lease,
     trigger: RunTrigger,
     side: Option<Side>,
     gate: bool,
@@ -31,11 +35,14 @@ pub(super) async fn run(
 ) -> Result<Run, ReconcilerError> {
     let start = UnixMicros::now();
     let started = std::time::Instant::now();
+    let replica = inner.leases.replica().to_string();
     let mut run = inner
         .db
         .write(move |conn| {
-            async move { store::insert_run(conn, trigger, side, gate, tracker, start).await }
-                .boxed()
+            async move {
+                store::insert_run(conn, trigger, side, gate, tracker, start, &replica).await
+            }
+            .boxed()
         })
         .await?;
     claim.set_run_id(run.id);
@@ -79,6 +86,7 @@ pub(super) async fn run(
         tracker = ?run.tracker_side,
         "reconciler pass ended"
     );
+    lease.release().await;
     drop(claim);
     Ok(run)
 }

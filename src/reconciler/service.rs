@@ -1,5 +1,14 @@
 //! The Reconciler service: one pass at a time (scheduled or manual), the
 //! kill-switches, the background loop, and what GetStatus shows.
+//!
+//! One pass at a time in this process (the claim) and across replicas (the
+//! "reconciler" lease, see [`Leases`]). Every replica's loop ticks; when a
+//! pass is due, one interval after the newest pass started whichever
+//! replica ran it, the loop reads that from the database, then again
+//! holding the lease, and starts a pass only if it is still due, so the
+//! replicas together keep the interval. Whoever takes the lease ends a pass
+//! recorded RUNNING as FAILED: the replica that ran it died holding the
+//! lease.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,9 +22,12 @@ use super::store::{self, RunFilter};
 use super::{ReconcilerConfig, ReconcilerError, Run, RunTrigger, Settings, Side, Status, pass};
 use crate::pagination::{PageRequest, split_page};
 use crate::pass_metrics::PassFigures;
-use crate::storage::{Db, StoreError};
+use crate::storage::{Db, Lease, Leases, StoreError};
 use crate::tasks::TasksService;
 use crate::time::UnixMicros;
+
+/// The name of the reconciler's lease.
+const JOB: &str = "reconciler";
 
 /// How far back GetStatus looks for unblocked tasks, and how many it shows.
 const RECENT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -48,6 +60,8 @@ impl Switches {
 /// Shared by the service, its loop and the passes.
 pub(super) struct Inner {
     pub db: Db,
+    /// Which replica runs passes.
+    pub leases: Leases,
     pub tasks: TasksService,
     pub plane: Option<PlaneClient>,
     pub config: ReconcilerConfig,
@@ -57,6 +71,30 @@ pub(super) struct Inner {
     next_run: Mutex<Option<UnixMicros>>,
     /// Every pass that ends, for /metrics.
     pub figures: PassFigures,
+}
+
+impl Inner {
+    /// Takes the lease and returns it with the newest pass's start; `None`
+    /// while another replica holds it. A pass then recorded RUNNING was left
+    /// by a replica that died holding the lease: it is ended FAILED.
+    async fn take_lease(&self) -> Result<Option<(Lease, Option<UnixMicros>)>, StoreError> {
+        let Some(lease) = self.leases.try_take(JOB).await? else {
+            return Ok(None);
+        };
+        let latest = self.latest().await?;
+        if latest.running.is_some() {
+            let ended = self
+                .db
+                .write(|conn| async move { store::fail_interrupted(conn).await }.boxed())
+                .await?;
+            tracing::warn!(ended, "reconciler pass interrupted by a stop marked failed");
+        }
+        Ok(Some((lease, latest.start_time)))
+    }
+
+    async fn latest(&self) -> Result<store::Latest, StoreError> {
+        store::latest(&mut self.db.read().await?.conn()).await
+    }
 }
 
 /// Held by the pass under way; dropping it frees the slot.
@@ -87,28 +125,22 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    /// Builds the reconciler and marks passes a stopped process left
-    /// RUNNING as FAILED.
+    /// Builds the reconciler, its passes under the lease from `leases`, and
+    /// marks a pass a stopped replica left RUNNING as FAILED (when the lease
+    /// is free: on SQLite always; a live replica's pass holds it).
     pub async fn open(
         db: Db,
+        leases: Leases,
         tasks: TasksService,
         config: ReconcilerConfig,
     ) -> Result<Self, StoreError> {
-        let interrupted = db
-            .write(|conn| async move { store::fail_interrupted(conn).await }.boxed())
-            .await?;
-        if interrupted > 0 {
-            tracing::warn!(
-                interrupted,
-                "reconciler passes interrupted by a stop marked failed"
-            );
-        }
         let switches = Switches::default();
         switches.set(Side::Gate, config.gate_side_enabled);
         switches.set(Side::Tracker, config.tracker_side_enabled);
-        Ok(Self {
+        let reconciler = Self {
             inner: Arc::new(Inner {
                 db,
+                leases,
                 tasks,
                 plane: PlaneClient::new(&config.plane),
                 config,
@@ -117,7 +149,11 @@ impl Reconciler {
                 next_run: Mutex::new(None),
                 figures: PassFigures::default(),
             }),
-        })
+        };
+        if let Some((lease, _)) = reconciler.inner.take_lease().await? {
+            lease.release().await;
+        }
+        Ok(reconciler)
     }
 
     /// The figures of the passes that ended, for /metrics.
@@ -146,49 +182,113 @@ impl Reconciler {
         })
     }
 
-    /// Runs one pass of the sides asked for (`None`: both) that are switched
-    /// on, to its end even if the caller goes away.
-    pub async fn run_once(
-        &self,
-        trigger: RunTrigger,
-        side: Option<Side>,
-    ) -> Result<Run, ReconcilerError> {
+    /// Which sides a pass asked for `side` (`None`: both) runs: (gate,
+    /// tracker), those switched on.
+    fn sides(&self, side: Option<Side>) -> Result<(bool, bool), ReconcilerError> {
         let switches = &self.inner.switches;
         let gate = side.is_none_or(|s| s == Side::Gate) && switches.gate();
         let tracker = side.is_none_or(|s| s == Side::Tracker) && switches.tracker();
         if !gate && !tracker {
             return Err(ReconcilerError::Disabled);
         }
-        let claim = self.claim()?;
-        let inner = self.inner.clone();
-        tokio::spawn(async move { pass::run(&inner, claim, trigger, side, gate, tracker).await })
-            .await
-            .map_err(|err| ReconcilerError::Internal(err.to_string()))?
+        Ok((gate, tracker))
     }
 
-    /// Starts a scheduled pass every interval until `stop`; a pass that comes
-    /// due while another runs is skipped.
+    /// Runs one pass of the sides asked for (`None`: both) that are switched
+    /// on, to its end even if the caller goes away. `PassRunning` while a
+    /// pass is under way here or on another replica.
+    pub async fn run_once(
+        &self,
+        trigger: RunTrigger,
+        side: Option<Side>,
+    ) -> Result<Run, ReconcilerError> {
+        let (gate, tracker) = self.sides(side)?;
+        let claim = self.claim()?;
+        let Some((lease, _)) = self.inner.take_lease().await? else {
+            // Another replica's pass: 0 while it is being recorded.
+            let run_id = self.inner.latest().await?.running.unwrap_or(0);
+            return Err(ReconcilerError::PassRunning { run_id });
+        };
+        self.start(claim, lease, trigger, side, gate, tracker).await
+    }
+
+    /// Runs a pass holding the claim and the lease, in a task of its own so
+    /// it ends even if the caller goes away.
+    async fn start(
+        &self,
+        claim: Claim,
+        lease: Lease,
+        trigger: RunTrigger,
+        side: Option<Side>,
+        gate: bool,
+        tracker: bool,
+    ) -> Result<Run, ReconcilerError> {
+        let inner = self.inner.clone();
+        tokio::spawn(
+            async move { pass::run(&inner, claim, lease, trigger, side, gate, tracker).await },
+        )
+        .await
+        .map_err(|err| ReconcilerError::Internal(err.to_string()))?
+    }
+
+    /// A scheduled pass if one is due: an interval after the newest pass
+    /// started, read without the lease (replicas whose pass is not due leave
+    /// it alone), then holding it. Returns when the next one is due; a pass
+    /// that comes due while another runs (here or on another replica) is
+    /// skipped.
+    async fn scheduled(&self) -> Result<UnixMicros, ReconcilerError> {
+        let interval = self.inner.config.interval;
+        let not_due_until = |start: UnixMicros| {
+            let due = start.plus(interval);
+            (due > UnixMicros::now()).then_some(due)
+        };
+        let (gate, tracker) = self.sides(None)?;
+        let last_start = self.inner.latest().await?.start_time;
+        if let Some(due) = last_start.and_then(not_due_until) {
+            return Ok(due);
+        }
+        let claim = self.claim()?;
+        let Some((lease, last_start)) = self.inner.take_lease().await? else {
+            return Ok(UnixMicros::now().plus(interval));
+        };
+        if let Some(due) = last_start.and_then(not_due_until) {
+            lease.release().await;
+            return Ok(due);
+        }
+        let run = self
+            .start(claim, lease, RunTrigger::Scheduled, None, gate, tracker)
+            .await?;
+        Ok(not_due_until(run.start_time).unwrap_or_else(|| UnixMicros::now().plus(interval)))
+    }
+
+    /// Starts a scheduled pass when one is due (see [`Self::scheduled`]),
+    /// the first one interval after the start at the earliest, until `stop`.
     pub async fn run_every(self, stop: CancellationToken) {
         let interval = self.inner.config.interval;
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut next = UnixMicros::now().plus(interval);
         loop {
-            *lock(&self.inner.next_run) = Some(UnixMicros::now().plus(interval));
+            *lock(&self.inner.next_run) = Some(next);
+            let wait = u64::try_from(next.0 - UnixMicros::now().0).unwrap_or(0);
             tokio::select! {
                 () = stop.cancelled() => return,
-                _ = ticker.tick() => {}
+                () = tokio::time::sleep(Duration::from_micros(wait)) => {}
             }
-            match self.run_once(RunTrigger::Scheduled, None).await {
-                Ok(_) | Err(ReconcilerError::Disabled) => {}
+            next = match self.scheduled().await {
+                Ok(next) => next,
+                Err(ReconcilerError::Disabled) => UnixMicros::now().plus(interval),
                 Err(ReconcilerError::PassRunning { run_id }) => {
                     tracing::info!(
                         run_id,
                         "scheduled reconciler pass skipped: another is running"
                     );
+                    UnixMicros::now().plus(interval)
                 }
                 Err(ReconcilerError::Store(StoreError::Closed)) => return,
-                Err(err) => tracing::warn!(error = ?err, "scheduled reconciler pass failed"),
-            }
+                Err(err) => {
+                    tracing::warn!(error = ?err, "scheduled reconciler pass failed");
+                    UnixMicros::now().plus(interval)
+                }
+            };
         }
     }
 
@@ -221,12 +321,13 @@ impl Reconciler {
     pub async fn status(&self) -> Result<Status, ReconcilerError> {
         let settings = self.settings();
         let any_side = settings.gate_side_enabled || settings.tracker_side_enabled;
-        let running_run_id = (*lock(&self.inner.running)).filter(|id| *id > 0);
+        let running_here = (*lock(&self.inner.running)).filter(|id| *id > 0);
         let next_run_time = (*lock(&self.inner.next_run)).filter(|_| any_side);
         // One read transaction: the last pass, the totals and the actions
         // agree with each other.
         let mut snapshot = self.inner.db.snapshot().await?;
         let mut conn = snapshot.conn();
+        let running_run_id = running_here.or(store::latest(&mut conn).await?.running);
         let last_run = store::last_finished(&mut conn).await?;
         let totals = store::totals(&mut conn).await?;
         let recent_unblocks =

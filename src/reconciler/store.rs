@@ -16,6 +16,7 @@ fn decode_payloads<T: serde::de::DeserializeOwned>(
     payloads.iter().map(|p| decode_row(kind, &p.0)).collect()
 }
 
+/// Inserts a RUNNING pass run by `replica`.
 pub async fn insert_run(
     conn: &mut Conn<'_>,
     trigger: RunTrigger,
@@ -23,16 +24,19 @@ pub async fn insert_run(
     gate_side_ran: bool,
     tracker_side_ran: bool,
     start: UnixMicros,
+    replica: &str,
 ) -> Result<Run, StoreError> {
     let id: i64 = query(
-        "INSERT INTO reconciler_runs (trigger, state, side, start_time, gate_side_ran, tracker_side_ran) \
-         VALUES ($1, 'running', $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO reconciler_runs \
+         (trigger, state, side, start_time, gate_side_ran, tracker_side_ran, replica) \
+         VALUES ($1, 'running', $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(trigger.as_str())
     .bind(side.map(|s| s.as_str()))
     .bind(start.0)
     .bind(gate_side_ran)
     .bind(tracker_side_ran)
+    .bind(replica)
     .fetch_scalar(&mut *conn)
     .await?;
     get_run(conn, id)
@@ -73,8 +77,8 @@ pub async fn finish_run(conn: &mut Conn<'_>, run: &Run) -> Result<(), StoreError
     Ok(())
 }
 
-/// Marks passes left RUNNING by a stopped process as FAILED; returns how
-/// many.
+/// Marks passes left RUNNING by a replica that stopped during them as
+/// FAILED; returns how many.
 pub async fn fail_interrupted(conn: &mut Conn<'_>) -> Result<u64, StoreError> {
     query(
         "UPDATE reconciler_runs SET state = 'failed', end_time = $1, \
@@ -83,6 +87,29 @@ pub async fn fail_interrupted(conn: &mut Conn<'_>) -> Result<u64, StoreError> {
     .bind(UnixMicros::now().0)
     .execute(conn)
     .await
+}
+
+/// The latest passes, whoever ran them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Latest {
+    /// When the newest pass started, whatever its state.
+    pub start_time: Option<UnixMicros>,
+    /// The newest pass still recorded RUNNING.
+    pub running: Option<i64>,
+}
+
+/// The latest passes: what the loop reads before a pass.
+pub async fn latest(conn: &mut Conn<'_>) -> Result<Latest, StoreError> {
+    let (start_time, running): (Option<i64>, Option<i64>) = query(
+        "SELECT (SELECT MAX(start_time) FROM reconciler_runs), \
+         (SELECT MAX(id) FROM reconciler_runs WHERE state = 'running')",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Latest {
+        start_time: start_time.map(UnixMicros),
+        running,
+    })
 }
 
 pub async fn get_run(conn: &mut Conn<'_>, id: i64) -> Result<Option<Run>, StoreError> {

@@ -181,8 +181,13 @@ impl Server {
         let compactor = Compactor::new(db.clone(), config.events.retention);
         let sessions = SessionsService::new(db.clone(), config.sessions.quarantine_limits());
         let tasks = TasksService::new(db.clone(), journal.clone(), config.tasks.settings());
-        let reconciler =
-            Reconciler::open(db.clone(), tasks.clone(), config.reconciler.clone()).await?;
+        let reconciler = Reconciler::open(
+            db.clone(),
+            leases.clone(),
+            tasks.clone(),
+            config.reconciler.clone(),
+        )
+        .await?;
         let mut registrations = processors::builtin(
             config.processors.usage.settings(),
             config.processors.tool_errors.settings(),
@@ -192,6 +197,7 @@ impl Server {
         registrations.extend(extra);
         let (processors, scheduler) = ProcessorsService::new(
             db.clone(),
+            leases.clone(),
             config.processors.transcripts_dir.clone(),
             registrations,
         )?;
@@ -376,7 +382,7 @@ impl Server {
         loops.spawn(
             sessions
                 .clone()
-                .run_timers(REACTION_TICK, background.clone()),
+                .run_timers(REACTION_TICK, leases.clone(), background.clone()),
         );
         loops.spawn(reconciler.clone().run_every(background.clone()));
         loops.spawn(scheduler.run(background.clone()));

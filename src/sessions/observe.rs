@@ -19,8 +19,8 @@ use super::{
 };
 use crate::idempotency::IdempotencyKey;
 use crate::repo_id::RepoId;
-use crate::storage::StoreError;
 use crate::storage::sql::Conn;
+use crate::storage::{Leases, StoreError};
 use crate::time::UnixMicros;
 
 /// Which session a pull-request report is about.
@@ -227,17 +227,24 @@ impl SessionsService {
         .await
     }
 
-    /// Runs [`Self::escalate_due`] every `interval` until `stop`.
-    pub async fn run_timers(self, interval: std::time::Duration, stop: CancellationToken) {
+    /// Runs [`Self::escalate_due`] every `interval` until `stop`, each time
+    /// under the "reaction_timers" lease (one replica at a time; the others
+    /// skip that tick).
+    pub async fn run_timers(
+        self,
+        interval: std::time::Duration,
+        leases: Leases,
+        stop: CancellationToken,
+    ) {
         let mut ticker = tokio::time::interval(interval);
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
-                _ = ticker.tick() => match self.escalate_due().await {
-                    Ok(0) => {}
-                    Ok(escalated) => tracing::info!(escalated, "escalated unresolved reactions"),
-                    Err(SessionError::Store(StoreError::Closed)) => return,
-                    Err(err) => tracing::warn!(error = ?err, "escalating reactions failed"),
+                _ = ticker.tick() => match leases.run("reaction_timers", self.escalate_due()).await {
+                    None | Some(Ok(0)) => {}
+                    Some(Ok(escalated)) => tracing::info!(escalated, "escalated unresolved reactions"),
+                    Some(Err(SessionError::Store(StoreError::Closed))) => return,
+                    Some(Err(err)) => tracing::warn!(error = ?err, "escalating reactions failed"),
                 },
             }
         }

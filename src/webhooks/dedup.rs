@@ -10,7 +10,7 @@
 //!
 //! With a `database_url`, both memories live in the shared PostgreSQL
 //! instead (tables `webhook_deliveries` and `webhook_positions`, see
-//! `migrations/postgres/0010_webhook_memory.sql`), so every replica's shim
+//! `migrations/postgres/0010_replicas.sql`), so every replica's shim
 //! knows what any replica acknowledged.
 
 use std::path::Path;

@@ -157,7 +157,7 @@ type Processor struct {
 	TimeBudget *durationpb.Duration `protobuf:"bytes,6,opt,name=time_budget,json=timeBudget,proto3" json:"time_budget,omitempty"`
 	// Consecutive failures after which a transcript is quarantined (default 5).
 	QuarantineAfterFailures int32 `protobuf:"varint,7,opt,name=quarantine_after_failures,json=quarantineAfterFailures,proto3" json:"quarantine_after_failures,omitempty"`
-	// True while a pass (scheduled or manual) is under way.
+	// True while a pass (scheduled or manual) is under way, on any replica.
 	Running bool `protobuf:"varint,8,opt,name=running,proto3" json:"running,omitempty"`
 	// The most recent pass that ended; unset when none has.
 	LastRun *ProcessorRun `protobuf:"bytes,9,opt,name=last_run,json=lastRun,proto3" json:"last_run,omitempty"`
@@ -430,7 +430,10 @@ type ProcessorRun struct {
 	// Transcripts this pass quarantined (they reached the failure limit).
 	Quarantined int64 `protobuf:"varint,19,opt,name=quarantined,proto3" json:"quarantined,omitempty"`
 	// Why the pass failed, without server paths. Empty unless FAILED.
-	Error         string `protobuf:"bytes,20,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,20,opt,name=error,proto3" json:"error,omitempty"`
+	// The replica that ran the pass: its configured replica_name, or
+	// "<hostname>:<pid>". Empty for passes recorded before bosun kept it.
+	Replica       string `protobuf:"bytes,21,opt,name=replica,proto3" json:"replica,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -601,6 +604,13 @@ func (x *ProcessorRun) GetQuarantined() int64 {
 func (x *ProcessorRun) GetError() string {
 	if x != nil {
 		return x.Error
+	}
+	return ""
+}
+
+func (x *ProcessorRun) GetReplica() string {
+	if x != nil {
+		return x.Replica
 	}
 	return ""
 }
@@ -1835,7 +1845,7 @@ const file_bosun_v1_processors_proto_rawDesc = "" +
 	"transcript\x18\x01 \x01(\tR\n" +
 	"transcript\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12 \n" +
-	"\vquarantined\x18\x03 \x01(\bR\vquarantined\"\xfb\x05\n" +
+	"\vquarantined\x18\x03 \x01(\bR\vquarantined\"\x95\x06\n" +
 	"\fProcessorRun\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x1c\n" +
 	"\tprocessor\x18\x02 \x01(\tR\tprocessor\x127\n" +
@@ -1858,7 +1868,8 @@ const file_bosun_v1_processors_proto_rawDesc = "" +
 	"\x06capped\x18\x11 \x01(\bR\x06capped\x12\x1a\n" +
 	"\bdeferred\x18\x12 \x01(\x03R\bdeferred\x12 \n" +
 	"\vquarantined\x18\x13 \x01(\x03R\vquarantined\x12\x14\n" +
-	"\x05error\x18\x14 \x01(\tR\x05error\"\xdd\x03\n" +
+	"\x05error\x18\x14 \x01(\tR\x05error\x12\x18\n" +
+	"\areplica\x18\x15 \x01(\tR\areplica\"\xdd\x03\n" +
 	"\x0eProcessorState\x12\x1c\n" +
 	"\tprocessor\x18\x01 \x01(\tR\tprocessor\x12\x1e\n" +
 	"\n" +

@@ -58,7 +58,12 @@ const (
 // The scheduler runs processors in parallel, never starts a processor whose
 // previous pass is still running, and advances a processor's last-run time
 // even when the pass fails. Each pass is a ProcessorRun row, so it appears on
-// the change log as processor_run.* events.
+// the change log as processor_run.* events. With several replicas on one
+// PostgreSQL database, one replica at a time runs a given processor (its
+// passes, scheduled or manual, take a lease): a pass starts one cadence after
+// the newest pass started, whichever replica ran it, and a pass left RUNNING
+// by a replica that died is ended FAILED by the replica that takes the
+// processor over.
 //
 // Built-in processors: "usage" (token usage per transcript and per model, see
 // GetUsage) and "tool_errors" (tool results marked as errors, counted per
@@ -83,8 +88,8 @@ type ProcessorsClient interface {
 	// UNKNOWN_PROCESSOR, metadata "known" lists the known names separated by
 	// commas), FAILED_PRECONDITION (PROCESSOR_DISABLED), ABORTED
 	// (PROCESSOR_RUNNING: a pass of that processor, scheduled or manual, is
-	// under way), PERMISSION_DENIED (not an admin token), UNAVAILABLE
-	// (STORAGE_UNAVAILABLE).
+	// under way, on this replica or another one), PERMISSION_DENIED (not an
+	// admin token), UNAVAILABLE (STORAGE_UNAVAILABLE).
 	RunProcessor(ctx context.Context, in *RunProcessorRequest, opts ...grpc.CallOption) (*ProcessorRun, error)
 	// Lists per-transcript processor state, ordered by processor then transcript
 	// key, filtered by the typed request fields. Default page size 100, at most
@@ -103,8 +108,8 @@ type ProcessorsClient interface {
 	// transcript key that is not "owner/name.jsonl", more than 1000 keys;
 	// UNKNOWN_PROCESSOR, metadata "known" lists the known names separated by
 	// commas), ABORTED (PROCESSOR_RUNNING: a pass of that processor is under
-	// way), PERMISSION_DENIED (not an admin token), UNAVAILABLE
-	// (STORAGE_UNAVAILABLE).
+	// way, on this replica or another one), PERMISSION_DENIED (not an admin
+	// token), UNAVAILABLE (STORAGE_UNAVAILABLE).
 	ResetProcessorState(ctx context.Context, in *ResetProcessorStateRequest, opts ...grpc.CallOption) (*ResetProcessorStateResponse, error)
 	// Returns token usage as counted by the built-in "usage" processor: totals
 	// per transcript (paged, ordered by transcript key), per model and overall,
@@ -225,7 +230,12 @@ func (c *processorsClient) GetToolErrors(ctx context.Context, in *GetToolErrorsR
 // The scheduler runs processors in parallel, never starts a processor whose
 // previous pass is still running, and advances a processor's last-run time
 // even when the pass fails. Each pass is a ProcessorRun row, so it appears on
-// the change log as processor_run.* events.
+// the change log as processor_run.* events. With several replicas on one
+// PostgreSQL database, one replica at a time runs a given processor (its
+// passes, scheduled or manual, take a lease): a pass starts one cadence after
+// the newest pass started, whichever replica ran it, and a pass left RUNNING
+// by a replica that died is ended FAILED by the replica that takes the
+// processor over.
 //
 // Built-in processors: "usage" (token usage per transcript and per model, see
 // GetUsage) and "tool_errors" (tool results marked as errors, counted per
@@ -250,8 +260,8 @@ type ProcessorsServer interface {
 	// UNKNOWN_PROCESSOR, metadata "known" lists the known names separated by
 	// commas), FAILED_PRECONDITION (PROCESSOR_DISABLED), ABORTED
 	// (PROCESSOR_RUNNING: a pass of that processor, scheduled or manual, is
-	// under way), PERMISSION_DENIED (not an admin token), UNAVAILABLE
-	// (STORAGE_UNAVAILABLE).
+	// under way, on this replica or another one), PERMISSION_DENIED (not an
+	// admin token), UNAVAILABLE (STORAGE_UNAVAILABLE).
 	RunProcessor(context.Context, *RunProcessorRequest) (*ProcessorRun, error)
 	// Lists per-transcript processor state, ordered by processor then transcript
 	// key, filtered by the typed request fields. Default page size 100, at most
@@ -270,8 +280,8 @@ type ProcessorsServer interface {
 	// transcript key that is not "owner/name.jsonl", more than 1000 keys;
 	// UNKNOWN_PROCESSOR, metadata "known" lists the known names separated by
 	// commas), ABORTED (PROCESSOR_RUNNING: a pass of that processor is under
-	// way), PERMISSION_DENIED (not an admin token), UNAVAILABLE
-	// (STORAGE_UNAVAILABLE).
+	// way, on this replica or another one), PERMISSION_DENIED (not an admin
+	// token), UNAVAILABLE (STORAGE_UNAVAILABLE).
 	ResetProcessorState(context.Context, *ResetProcessorStateRequest) (*ResetProcessorStateResponse, error)
 	// Returns token usage as counted by the built-in "usage" processor: totals
 	// per transcript (paged, ordered by transcript key), per model and overall,

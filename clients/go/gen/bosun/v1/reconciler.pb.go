@@ -597,7 +597,10 @@ type ReconcilerRun struct {
 	// errors counts are exact).
 	ErrorDetails []*ReconcilerError `protobuf:"bytes,13,rep,name=error_details,json=errorDetails,proto3" json:"error_details,omitempty"`
 	// Why the pass failed, without server paths. Empty unless FAILED.
-	Error         string `protobuf:"bytes,14,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,14,opt,name=error,proto3" json:"error,omitempty"`
+	// The replica that ran the pass: its configured replica_name, or
+	// "<hostname>:<pid>". Empty for passes recorded before bosun kept it.
+	Replica       string `protobuf:"bytes,15,opt,name=replica,proto3" json:"replica,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -726,6 +729,13 @@ func (x *ReconcilerRun) GetErrorDetails() []*ReconcilerError {
 func (x *ReconcilerRun) GetError() string {
 	if x != nil {
 		return x.Error
+	}
+	return ""
+}
+
+func (x *ReconcilerRun) GetReplica() string {
+	if x != nil {
+		return x.Replica
 	}
 	return ""
 }
@@ -1032,7 +1042,7 @@ type ReconcilerStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The current settings, including the kill-switches.
 	Settings *ReconcilerSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
-	// True while a pass (scheduled or manual) is under way.
+	// True while a pass (scheduled or manual) is under way, on any replica.
 	Running bool `protobuf:"varint,2,opt,name=running,proto3" json:"running,omitempty"`
 	// The pass under way; 0 when none.
 	RunningRunId int64 `protobuf:"varint,3,opt,name=running_run_id,json=runningRunId,proto3" json:"running_run_id,omitempty"`
@@ -1404,7 +1414,7 @@ const file_bosun_v1_reconciler_proto_rawDesc = "" +
 	"\atask_id\x18\x03 \x01(\x03R\x06taskId\x12(\n" +
 	"\x10tracker_issue_id\x18\x04 \x01(\tR\x0etrackerIssueId\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x18\n" +
-	"\amessage\x18\x06 \x01(\tR\amessage\"\xad\x05\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\"\xc7\x05\n" +
 	"\rReconcilerRun\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x125\n" +
 	"\atrigger\x18\x02 \x01(\x0e2\x1b.bosun.v1.ReconcilerTriggerR\atrigger\x122\n" +
@@ -1421,7 +1431,8 @@ const file_bosun_v1_reconciler_proto_rawDesc = "" +
 	"\x0fprojects_polled\x18\v \x01(\x03R\x0eprojectsPolled\x124\n" +
 	"\aactions\x18\f \x03(\v2\x1a.bosun.v1.ReconcilerActionR\aactions\x12>\n" +
 	"\rerror_details\x18\r \x03(\v2\x19.bosun.v1.ReconcilerErrorR\ferrorDetails\x12\x14\n" +
-	"\x05error\x18\x0e \x01(\tR\x05error\"d\n" +
+	"\x05error\x18\x0e \x01(\tR\x05error\x12\x18\n" +
+	"\areplica\x18\x0f \x01(\tR\areplica\"d\n" +
 	"\n" +
 	"StageGrace\x12%\n" +
 	"\x05stage\x18\x01 \x01(\x0e2\x0f.bosun.v1.StageR\x05stage\x12/\n" +

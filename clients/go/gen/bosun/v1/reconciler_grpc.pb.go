@@ -58,10 +58,15 @@ const (
 //	              errors or times out costs that project's pass only.
 //
 // One failing task or project never stops the sweep: it is counted and
-// listed in the pass's errors. One pass runs at a time; a scheduled pass
-// that comes due while another runs is skipped. Each pass is a
-// ReconcilerRun row, so it appears on the change log as reconciler_run.*
-// events.
+// listed in the pass's errors. The loop starts a pass one interval after the
+// newest pass (scheduled or manual) started. One pass runs at a time; a
+// scheduled pass that comes due while another runs is skipped. Each pass is
+// a ReconcilerRun row, so it appears on the change log as reconciler_run.*
+// events. With several replicas on one PostgreSQL database, one replica at a
+// time runs passes (scheduled or manual, each takes a lease), the interval
+// counts from the newest pass whichever replica ran it, and a pass left
+// RUNNING by a replica that died is ended FAILED by the replica that takes
+// the reconciler over.
 //
 // Roles: RunOnce and UpdateReconcilerSettings need an admin token; reads
 // accept any token. Otherwise PERMISSION_DENIED.
@@ -76,9 +81,10 @@ type ReconcilerClient interface {
 	// change log. Admin only.
 	// Errors: INVALID_ARGUMENT (bad enum value), FAILED_PRECONDITION
 	// (RECONCILER_DISABLED: every side asked for is switched off), ABORTED
-	// (RECONCILER_PASS_RUNNING: a pass, scheduled or manual, is under way;
-	// metadata "run_id"), PERMISSION_DENIED (not an admin token), UNAVAILABLE
-	// (STORAGE_UNAVAILABLE).
+	// (RECONCILER_PASS_RUNNING: a pass, scheduled or manual, is under way, on
+	// this replica or another one; metadata "run_id", 0 while that pass is
+	// still being recorded), PERMISSION_DENIED (not an admin token),
+	// UNAVAILABLE (STORAGE_UNAVAILABLE).
 	RunOnce(ctx context.Context, in *RunOnceRequest, opts ...grpc.CallOption) (*ReconcilerRun, error)
 	// Returns the reconciler's settings, whether a pass is running, the last
 	// pass, totals over every recorded pass and the tasks unblocked recently.
@@ -195,10 +201,15 @@ func (c *reconcilerClient) UpdateReconcilerSettings(ctx context.Context, in *Upd
 //	              errors or times out costs that project's pass only.
 //
 // One failing task or project never stops the sweep: it is counted and
-// listed in the pass's errors. One pass runs at a time; a scheduled pass
-// that comes due while another runs is skipped. Each pass is a
-// ReconcilerRun row, so it appears on the change log as reconciler_run.*
-// events.
+// listed in the pass's errors. The loop starts a pass one interval after the
+// newest pass (scheduled or manual) started. One pass runs at a time; a
+// scheduled pass that comes due while another runs is skipped. Each pass is
+// a ReconcilerRun row, so it appears on the change log as reconciler_run.*
+// events. With several replicas on one PostgreSQL database, one replica at a
+// time runs passes (scheduled or manual, each takes a lease), the interval
+// counts from the newest pass whichever replica ran it, and a pass left
+// RUNNING by a replica that died is ended FAILED by the replica that takes
+// the reconciler over.
 //
 // Roles: RunOnce and UpdateReconcilerSettings need an admin token; reads
 // accept any token. Otherwise PERMISSION_DENIED.
@@ -213,9 +224,10 @@ type ReconcilerServer interface {
 	// change log. Admin only.
 	// Errors: INVALID_ARGUMENT (bad enum value), FAILED_PRECONDITION
 	// (RECONCILER_DISABLED: every side asked for is switched off), ABORTED
-	// (RECONCILER_PASS_RUNNING: a pass, scheduled or manual, is under way;
-	// metadata "run_id"), PERMISSION_DENIED (not an admin token), UNAVAILABLE
-	// (STORAGE_UNAVAILABLE).
+	// (RECONCILER_PASS_RUNNING: a pass, scheduled or manual, is under way, on
+	// this replica or another one; metadata "run_id", 0 while that pass is
+	// still being recorded), PERMISSION_DENIED (not an admin token),
+	// UNAVAILABLE (STORAGE_UNAVAILABLE).
 	RunOnce(context.Context, *RunOnceRequest) (*ReconcilerRun, error)
 	// Returns the reconciler's settings, whether a pass is running, the last
 	// pass, totals over every recorded pass and the tasks unblocked recently.

@@ -122,7 +122,7 @@ class Processor(_message.Message):
     quarantine_after_failures: _builtins.int
     """Consecutive failures after which a transcript is quarantined (default 5)."""
     running: _builtins.bool
-    """True while a pass (scheduled or manual) is under way."""
+    """True while a pass (scheduled or manual) is under way, on any replica."""
     lag_warning: _builtins.bool
     """True when the newest transcript is newer than the start of the last pass
     that ended by more than twice the cadence. Never set for a disabled
@@ -250,6 +250,7 @@ class ProcessorRun(_message.Message):
     DEFERRED_FIELD_NUMBER: _builtins.int
     QUARANTINED_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    REPLICA_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """Assigned by bosun, increasing."""
     processor: _builtins.str
@@ -292,6 +293,10 @@ class ProcessorRun(_message.Message):
     """Transcripts this pass quarantined (they reached the failure limit)."""
     error: _builtins.str
     """Why the pass failed, without server paths. Empty unless FAILED."""
+    replica: _builtins.str
+    """The replica that ran the pass: its configured replica_name, or
+    "<hostname>:<pid>". Empty for passes recorded before bosun kept it.
+    """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """When the pass started."""
@@ -329,10 +334,11 @@ class ProcessorRun(_message.Message):
         deferred: _builtins.int = ...,
         quarantined: _builtins.int = ...,
         error: _builtins.str = ...,
+        replica: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capped", b"capped", "deferred", b"deferred", "end_time", b"end_time", "error", b"error", "error_details", b"error_details", "errors", b"errors", "id", b"id", "items", b"items", "malformed_lines", b"malformed_lines", "processed", b"processed", "processor", b"processor", "quarantined", b"quarantined", "scanned", b"scanned", "skipped", b"skipped", "skipped_quarantined", b"skipped_quarantined", "skipped_same_hash", b"skipped_same_hash", "skipped_unchanged", b"skipped_unchanged", "start_time", b"start_time", "state", b"state", "trigger", b"trigger"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capped", b"capped", "deferred", b"deferred", "end_time", b"end_time", "error", b"error", "error_details", b"error_details", "errors", b"errors", "id", b"id", "items", b"items", "malformed_lines", b"malformed_lines", "processed", b"processed", "processor", b"processor", "quarantined", b"quarantined", "replica", b"replica", "scanned", b"scanned", "skipped", b"skipped", "skipped_quarantined", b"skipped_quarantined", "skipped_same_hash", b"skipped_same_hash", "skipped_unchanged", b"skipped_unchanged", "start_time", b"start_time", "state", b"state", "trigger", b"trigger"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -52,7 +52,12 @@ class ProcessorsStub:
     The scheduler runs processors in parallel, never starts a processor whose
     previous pass is still running, and advances a processor's last-run time
     even when the pass fails. Each pass is a ProcessorRun row, so it appears on
-    the change log as processor_run.* events.
+    the change log as processor_run.* events. With several replicas on one
+    PostgreSQL database, one replica at a time runs a given processor (its
+    passes, scheduled or manual, take a lease): a pass starts one cadence after
+    the newest pass started, whichever replica ran it, and a pass left RUNNING
+    by a replica that died is ended FAILED by the replica that takes the
+    processor over.
 
     Built-in processors: "usage" (token usage per transcript and per model, see
     GetUsage) and "tool_errors" (tool results marked as errors, counted per
@@ -128,7 +133,12 @@ class ProcessorsServicer:
     The scheduler runs processors in parallel, never starts a processor whose
     previous pass is still running, and advances a processor's last-run time
     even when the pass fails. Each pass is a ProcessorRun row, so it appears on
-    the change log as processor_run.* events.
+    the change log as processor_run.* events. With several replicas on one
+    PostgreSQL database, one replica at a time runs a given processor (its
+    passes, scheduled or manual, take a lease): a pass starts one cadence after
+    the newest pass started, whichever replica ran it, and a pass left RUNNING
+    by a replica that died is ended FAILED by the replica that takes the
+    processor over.
 
     Built-in processors: "usage" (token usage per transcript and per model, see
     GetUsage) and "tool_errors" (tool results marked as errors, counted per
@@ -160,8 +170,8 @@ class ProcessorsServicer:
         UNKNOWN_PROCESSOR, metadata "known" lists the known names separated by
         commas), FAILED_PRECONDITION (PROCESSOR_DISABLED), ABORTED
         (PROCESSOR_RUNNING: a pass of that processor, scheduled or manual, is
-        under way), PERMISSION_DENIED (not an admin token), UNAVAILABLE
-        (STORAGE_UNAVAILABLE).
+        under way, on this replica or another one), PERMISSION_DENIED (not an
+        admin token), UNAVAILABLE (STORAGE_UNAVAILABLE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -190,8 +200,8 @@ class ProcessorsServicer:
         transcript key that is not "owner/name.jsonl", more than 1000 keys;
         UNKNOWN_PROCESSOR, metadata "known" lists the known names separated by
         commas), ABORTED (PROCESSOR_RUNNING: a pass of that processor is under
-        way), PERMISSION_DENIED (not an admin token), UNAVAILABLE
-        (STORAGE_UNAVAILABLE).
+        way, on this replica or another one), PERMISSION_DENIED (not an admin
+        token), UNAVAILABLE (STORAGE_UNAVAILABLE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -293,7 +303,12 @@ class Processors:
     The scheduler runs processors in parallel, never starts a processor whose
     previous pass is still running, and advances a processor's last-run time
     even when the pass fails. Each pass is a ProcessorRun row, so it appears on
-    the change log as processor_run.* events.
+    the change log as processor_run.* events. With several replicas on one
+    PostgreSQL database, one replica at a time runs a given processor (its
+    passes, scheduled or manual, take a lease): a pass starts one cadence after
+    the newest pass started, whichever replica ran it, and a pass left RUNNING
+    by a replica that died is ended FAILED by the replica that takes the
+    processor over.
 
     Built-in processors: "usage" (token usage per transcript and per model, see
     GetUsage) and "tool_errors" (tool results marked as errors, counted per

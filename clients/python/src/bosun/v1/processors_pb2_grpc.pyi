@@ -53,7 +53,12 @@ class ProcessorsStub:
     The scheduler runs processors in parallel, never starts a processor whose
     previous pass is still running, and advances a processor's last-run time
     even when the pass fails. Each pass is a ProcessorRun row, so it appears on
-    the change log as processor_run.* events.
+    the change log as processor_run.* events. With several replicas on one
+    PostgreSQL database, one replica at a time runs a given processor (its
+    passes, scheduled or manual, take a lease): a pass starts one cadence after
+    the newest pass started, whichever replica ran it, and a pass left RUNNING
+    by a replica that died is ended FAILED by the replica that takes the
+    processor over.
 
     Built-in processors: "usage" (token usage per transcript and per model, see
     GetUsage) and "tool_errors" (tool results marked as errors, counted per
@@ -85,8 +90,8 @@ class ProcessorsStub:
     UNKNOWN_PROCESSOR, metadata "known" lists the known names separated by
     commas), FAILED_PRECONDITION (PROCESSOR_DISABLED), ABORTED
     (PROCESSOR_RUNNING: a pass of that processor, scheduled or manual, is
-    under way), PERMISSION_DENIED (not an admin token), UNAVAILABLE
-    (STORAGE_UNAVAILABLE).
+    under way, on this replica or another one), PERMISSION_DENIED (not an
+    admin token), UNAVAILABLE (STORAGE_UNAVAILABLE).
     """
     ListProcessorState: _grpc.UnaryUnaryMultiCallable[_processors_pb2.ListProcessorStateRequest, _processors_pb2.ListProcessorStateResponse]
     """Lists per-transcript processor state, ordered by processor then transcript
@@ -107,8 +112,8 @@ class ProcessorsStub:
     transcript key that is not "owner/name.jsonl", more than 1000 keys;
     UNKNOWN_PROCESSOR, metadata "known" lists the known names separated by
     commas), ABORTED (PROCESSOR_RUNNING: a pass of that processor is under
-    way), PERMISSION_DENIED (not an admin token), UNAVAILABLE
-    (STORAGE_UNAVAILABLE).
+    way, on this replica or another one), PERMISSION_DENIED (not an admin
+    token), UNAVAILABLE (STORAGE_UNAVAILABLE).
     """
     GetUsage: _grpc.UnaryUnaryMultiCallable[_processors_pb2.GetUsageRequest, _processors_pb2.GetUsageResponse]
     """Returns token usage as counted by the built-in "usage" processor: totals
@@ -159,7 +164,12 @@ class ProcessorsAsyncStub(ProcessorsStub):
     The scheduler runs processors in parallel, never starts a processor whose
     previous pass is still running, and advances a processor's last-run time
     even when the pass fails. Each pass is a ProcessorRun row, so it appears on
-    the change log as processor_run.* events.
+    the change log as processor_run.* events. With several replicas on one
+    PostgreSQL database, one replica at a time runs a given processor (its
+    passes, scheduled or manual, take a lease): a pass starts one cadence after
+    the newest pass started, whichever replica ran it, and a pass left RUNNING
+    by a replica that died is ended FAILED by the replica that takes the
+    processor over.
 
     Built-in processors: "usage" (token usage per transcript and per model, see
     GetUsage) and "tool_errors" (tool results marked as errors, counted per
@@ -188,8 +198,8 @@ class ProcessorsAsyncStub(ProcessorsStub):
     UNKNOWN_PROCESSOR, metadata "known" lists the known names separated by
     commas), FAILED_PRECONDITION (PROCESSOR_DISABLED), ABORTED
     (PROCESSOR_RUNNING: a pass of that processor, scheduled or manual, is
-    under way), PERMISSION_DENIED (not an admin token), UNAVAILABLE
-    (STORAGE_UNAVAILABLE).
+    under way, on this replica or another one), PERMISSION_DENIED (not an
+    admin token), UNAVAILABLE (STORAGE_UNAVAILABLE).
     """
     ListProcessorState: _aio.UnaryUnaryMultiCallable[_processors_pb2.ListProcessorStateRequest, _processors_pb2.ListProcessorStateResponse]  # type: ignore[assignment]
     """Lists per-transcript processor state, ordered by processor then transcript
@@ -210,8 +220,8 @@ class ProcessorsAsyncStub(ProcessorsStub):
     transcript key that is not "owner/name.jsonl", more than 1000 keys;
     UNKNOWN_PROCESSOR, metadata "known" lists the known names separated by
     commas), ABORTED (PROCESSOR_RUNNING: a pass of that processor is under
-    way), PERMISSION_DENIED (not an admin token), UNAVAILABLE
-    (STORAGE_UNAVAILABLE).
+    way, on this replica or another one), PERMISSION_DENIED (not an admin
+    token), UNAVAILABLE (STORAGE_UNAVAILABLE).
     """
     GetUsage: _aio.UnaryUnaryMultiCallable[_processors_pb2.GetUsageRequest, _processors_pb2.GetUsageResponse]  # type: ignore[assignment]
     """Returns token usage as counted by the built-in "usage" processor: totals
@@ -261,7 +271,12 @@ class ProcessorsServicer(metaclass=_abc_1.ABCMeta):
     The scheduler runs processors in parallel, never starts a processor whose
     previous pass is still running, and advances a processor's last-run time
     even when the pass fails. Each pass is a ProcessorRun row, so it appears on
-    the change log as processor_run.* events.
+    the change log as processor_run.* events. With several replicas on one
+    PostgreSQL database, one replica at a time runs a given processor (its
+    passes, scheduled or manual, take a lease): a pass starts one cadence after
+    the newest pass started, whichever replica ran it, and a pass left RUNNING
+    by a replica that died is ended FAILED by the replica that takes the
+    processor over.
 
     Built-in processors: "usage" (token usage per transcript and per model, see
     GetUsage) and "tool_errors" (tool results marked as errors, counted per
@@ -300,8 +315,8 @@ class ProcessorsServicer(metaclass=_abc_1.ABCMeta):
         UNKNOWN_PROCESSOR, metadata "known" lists the known names separated by
         commas), FAILED_PRECONDITION (PROCESSOR_DISABLED), ABORTED
         (PROCESSOR_RUNNING: a pass of that processor, scheduled or manual, is
-        under way), PERMISSION_DENIED (not an admin token), UNAVAILABLE
-        (STORAGE_UNAVAILABLE).
+        under way, on this replica or another one), PERMISSION_DENIED (not an
+        admin token), UNAVAILABLE (STORAGE_UNAVAILABLE).
         """
 
     @_abc_1.abstractmethod
@@ -334,8 +349,8 @@ class ProcessorsServicer(metaclass=_abc_1.ABCMeta):
         transcript key that is not "owner/name.jsonl", more than 1000 keys;
         UNKNOWN_PROCESSOR, metadata "known" lists the known names separated by
         commas), ABORTED (PROCESSOR_RUNNING: a pass of that processor is under
-        way), PERMISSION_DENIED (not an admin token), UNAVAILABLE
-        (STORAGE_UNAVAILABLE).
+        way, on this replica or another one), PERMISSION_DENIED (not an admin
+        token), UNAVAILABLE (STORAGE_UNAVAILABLE).
         """
 
     @_abc_1.abstractmethod

@@ -28,21 +28,21 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x62osun/v1/reconciler.proto\x12\x08\x62osun.v1\x1a\x15\x62osun/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"l\n\x14ReconcilerSideCounts\x12\x0f\n\x07scanned\x18\x01 \x01(\x03\x12\x10\n\x08\x61\x64vanced\x18\x02 \x01(\x03\x12\x10\n\x08replayed\x18\x03 \x01(\x03\x12\x0f\n\x07skipped\x18\x04 \x01(\x03\x12\x0e\n\x06\x65rrors\x18\x05 \x01(\x03\"\xda\x02\n\x10ReconcilerAction\x12\x0e\n\x06run_id\x18\x01 \x01(\x03\x12&\n\x04side\x18\x02 \x01(\x0e\x32\x18.bosun.v1.ReconcilerSide\x12,\n\x04kind\x18\x03 \x01(\x0e\x32\x1e.bosun.v1.ReconcilerActionKind\x12\x0f\n\x07task_id\x18\x04 \x01(\x03\x12\x12\n\nproject_id\x18\x05 \x01(\t\x12\x14\n\x0cwork_item_id\x18\x06 \x01(\t\x12\x18\n\x10tracker_issue_id\x18\x07 \x01(\t\x12#\n\nfrom_stage\x18\x08 \x01(\x0e\x32\x0f.bosun.v1.Stage\x12!\n\x08to_stage\x18\t \x01(\x0e\x32\x0f.bosun.v1.Stage\x12\x12\n\nsession_id\x18\n \x01(\t\x12/\n\x0b\x61\x63tion_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x99\x01\n\x0fReconcilerError\x12&\n\x04side\x18\x01 \x01(\x0e\x32\x18.bosun.v1.ReconcilerSide\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\x03\x12\x18\n\x10tracker_issue_id\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\"\x9d\x04\n\rReconcilerRun\x12\n\n\x02id\x18\x01 \x01(\x03\x12,\n\x07trigger\x18\x02 \x01(\x0e\x32\x1b.bosun.v1.ReconcilerTrigger\x12+\n\x05state\x18\x03 \x01(\x0e\x32\x1c.bosun.v1.ReconcilerRunState\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x04side\x18\x06 \x01(\x0e\x32\x18.bosun.v1.ReconcilerSide\x12\x15\n\rgate_side_ran\x18\x07 \x01(\x08\x12\x31\n\tgate_side\x18\x08 \x01(\x0b\x32\x1e.bosun.v1.ReconcilerSideCounts\x12\x18\n\x10tracker_side_ran\x18\t \x01(\x08\x12\x34\n\x0ctracker_side\x18\n \x01(\x0b\x32\x1e.bosun.v1.ReconcilerSideCounts\x12\x17\n\x0fprojects_polled\x18\x0b \x01(\x03\x12+\n\x07\x61\x63tions\x18\x0c \x03(\x0b\x32\x1a.bosun.v1.ReconcilerAction\x12\x30\n\rerror_details\x18\r \x03(\x0b\x32\x19.bosun.v1.ReconcilerError\x12\r\n\x05\x65rror\x18\x0e \x01(\t\"V\n\nStageGrace\x12\x1e\n\x05stage\x18\x01 \x01(\x0e\x32\x0f.bosun.v1.Stage\x12(\n\x05grace\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xd7\x01\n\x12ReconcilerSettings\x12\x19\n\x11gate_side_enabled\x18\x01 \x01(\x08\x12\x1c\n\x14tracker_side_enabled\x18\x02 \x01(\x08\x12+\n\x08interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x0bstage_grace\x18\x04 \x03(\x0b\x32\x14.bosun.v1.StageGrace\x12\x30\n\rtracker_grace\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"8\n\x0eRunOnceRequest\x12&\n\x04side\x18\x01 \x01(\x0e\x32\x18.bosun.v1.ReconcilerSide\"\x12\n\x10GetStatusRequest\"\xa2\x01\n\x10ReconcilerTotals\x12\x0e\n\x06passes\x18\x01 \x01(\x03\x12\x15\n\rfailed_passes\x18\x02 \x01(\x03\x12\x31\n\tgate_side\x18\x03 \x01(\x0b\x32\x1e.bosun.v1.ReconcilerSideCounts\x12\x34\n\x0ctracker_side\x18\x04 \x01(\x0b\x32\x1e.bosun.v1.ReconcilerSideCounts\"\xaa\x02\n\x10ReconcilerStatus\x12.\n\x08settings\x18\x01 \x01(\x0b\x32\x1c.bosun.v1.ReconcilerSettings\x12\x0f\n\x07running\x18\x02 \x01(\x08\x12\x16\n\x0erunning_run_id\x18\x03 \x01(\x03\x12)\n\x08last_run\x18\x04 \x01(\x0b\x32\x17.bosun.v1.ReconcilerRun\x12\x31\n\rnext_run_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06totals\x18\x06 \x01(\x0b\x32\x1a.bosun.v1.ReconcilerTotals\x12\x33\n\x0frecent_unblocks\x18\x07 \x03(\x0b\x32\x1a.bosun.v1.ReconcilerAction\"\xd2\x01\n\x19ListReconcilerRunsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12,\n\x07trigger\x18\x03 \x01(\x0e\x32\x1b.bosun.v1.ReconcilerTrigger\x12+\n\x05state\x18\x04 \x01(\x0e\x32\x1c.bosun.v1.ReconcilerRunState\x12\x19\n\x11with_actions_only\x18\x05 \x01(\x08\x12\x18\n\x10with_errors_only\x18\x06 \x01(\x08\"\\\n\x1aListReconcilerRunsResponse\x12%\n\x04runs\x18\x01 \x03(\x0b\x32\x17.bosun.v1.ReconcilerRun\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1e\n\x1cGetReconcilerSettingsRequest\"\x82\x01\n\x1fUpdateReconcilerSettingsRequest\x12.\n\x08settings\x18\x01 \x01(\x0b\x32\x1c.bosun.v1.ReconcilerSettings\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask*h\n\x0eReconcilerSide\x12\x1f\n\x1bRECONCILER_SIDE_UNSPECIFIED\x10\x00\x12\x18\n\x14RECONCILER_SIDE_GATE\x10\x01\x12\x1b\n\x17RECONCILER_SIDE_TRACKER\x10\x02*x\n\x11ReconcilerTrigger\x12\"\n\x1eRECONCILER_TRIGGER_UNSPECIFIED\x10\x00\x12 \n\x1cRECONCILER_TRIGGER_SCHEDULED\x10\x01\x12\x1d\n\x19RECONCILER_TRIGGER_MANUAL\x10\x02*\xa1\x01\n\x12ReconcilerRunState\x12$\n RECONCILER_RUN_STATE_UNSPECIFIED\x10\x00\x12 \n\x1cRECONCILER_RUN_STATE_RUNNING\x10\x01\x12\"\n\x1eRECONCILER_RUN_STATE_SUCCEEDED\x10\x02\x12\x1f\n\x1bRECONCILER_RUN_STATE_FAILED\x10\x03*\xb4\x01\n\x14ReconcilerActionKind\x12&\n\"RECONCILER_ACTION_KIND_UNSPECIFIED\x10\x00\x12#\n\x1fRECONCILER_ACTION_KIND_ADVANCED\x10\x01\x12\"\n\x1eRECONCILER_ACTION_KIND_STARTED\x10\x02\x12+\n\'RECONCILER_ACTION_KIND_VERDICT_REPLAYED\x10\x03\x32\xb4\x03\n\nReconciler\x12<\n\x07RunOnce\x12\x18.bosun.v1.RunOnceRequest\x1a\x17.bosun.v1.ReconcilerRun\x12\x43\n\tGetStatus\x12\x1a.bosun.v1.GetStatusRequest\x1a\x1a.bosun.v1.ReconcilerStatus\x12_\n\x12ListReconcilerRuns\x12#.bosun.v1.ListReconcilerRunsRequest\x1a$.bosun.v1.ListReconcilerRunsResponse\x12]\n\x15GetReconcilerSettings\x12&.bosun.v1.GetReconcilerSettingsRequest\x1a\x1c.bosun.v1.ReconcilerSettings\x12\x63\n\x18UpdateReconcilerSettings\x12).bosun.v1.UpdateReconcilerSettingsRequest\x1a\x1c.bosun.v1.ReconcilerSettingsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x62osun/v1/reconciler.proto\x12\x08\x62osun.v1\x1a\x15\x62osun/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"l\n\x14ReconcilerSideCounts\x12\x0f\n\x07scanned\x18\x01 \x01(\x03\x12\x10\n\x08\x61\x64vanced\x18\x02 \x01(\x03\x12\x10\n\x08replayed\x18\x03 \x01(\x03\x12\x0f\n\x07skipped\x18\x04 \x01(\x03\x12\x0e\n\x06\x65rrors\x18\x05 \x01(\x03\"\xda\x02\n\x10ReconcilerAction\x12\x0e\n\x06run_id\x18\x01 \x01(\x03\x12&\n\x04side\x18\x02 \x01(\x0e\x32\x18.bosun.v1.ReconcilerSide\x12,\n\x04kind\x18\x03 \x01(\x0e\x32\x1e.bosun.v1.ReconcilerActionKind\x12\x0f\n\x07task_id\x18\x04 \x01(\x03\x12\x12\n\nproject_id\x18\x05 \x01(\t\x12\x14\n\x0cwork_item_id\x18\x06 \x01(\t\x12\x18\n\x10tracker_issue_id\x18\x07 \x01(\t\x12#\n\nfrom_stage\x18\x08 \x01(\x0e\x32\x0f.bosun.v1.Stage\x12!\n\x08to_stage\x18\t \x01(\x0e\x32\x0f.bosun.v1.Stage\x12\x12\n\nsession_id\x18\n \x01(\t\x12/\n\x0b\x61\x63tion_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x99\x01\n\x0fReconcilerError\x12&\n\x04side\x18\x01 \x01(\x0e\x32\x18.bosun.v1.ReconcilerSide\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\x03\x12\x18\n\x10tracker_issue_id\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\"\xae\x04\n\rReconcilerRun\x12\n\n\x02id\x18\x01 \x01(\x03\x12,\n\x07trigger\x18\x02 \x01(\x0e\x32\x1b.bosun.v1.ReconcilerTrigger\x12+\n\x05state\x18\x03 \x01(\x0e\x32\x1c.bosun.v1.ReconcilerRunState\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x04side\x18\x06 \x01(\x0e\x32\x18.bosun.v1.ReconcilerSide\x12\x15\n\rgate_side_ran\x18\x07 \x01(\x08\x12\x31\n\tgate_side\x18\x08 \x01(\x0b\x32\x1e.bosun.v1.ReconcilerSideCounts\x12\x18\n\x10tracker_side_ran\x18\t \x01(\x08\x12\x34\n\x0ctracker_side\x18\n \x01(\x0b\x32\x1e.bosun.v1.ReconcilerSideCounts\x12\x17\n\x0fprojects_polled\x18\x0b \x01(\x03\x12+\n\x07\x61\x63tions\x18\x0c \x03(\x0b\x32\x1a.bosun.v1.ReconcilerAction\x12\x30\n\rerror_details\x18\r \x03(\x0b\x32\x19.bosun.v1.ReconcilerError\x12\r\n\x05\x65rror\x18\x0e \x01(\t\x12\x0f\n\x07replica\x18\x0f \x01(\t\"V\n\nStageGrace\x12\x1e\n\x05stage\x18\x01 \x01(\x0e\x32\x0f.bosun.v1.Stage\x12(\n\x05grace\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xd7\x01\n\x12ReconcilerSettings\x12\x19\n\x11gate_side_enabled\x18\x01 \x01(\x08\x12\x1c\n\x14tracker_side_enabled\x18\x02 \x01(\x08\x12+\n\x08interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x0bstage_grace\x18\x04 \x03(\x0b\x32\x14.bosun.v1.StageGrace\x12\x30\n\rtracker_grace\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"8\n\x0eRunOnceRequest\x12&\n\x04side\x18\x01 \x01(\x0e\x32\x18.bosun.v1.ReconcilerSide\"\x12\n\x10GetStatusRequest\"\xa2\x01\n\x10ReconcilerTotals\x12\x0e\n\x06passes\x18\x01 \x01(\x03\x12\x15\n\rfailed_passes\x18\x02 \x01(\x03\x12\x31\n\tgate_side\x18\x03 \x01(\x0b\x32\x1e.bosun.v1.ReconcilerSideCounts\x12\x34\n\x0ctracker_side\x18\x04 \x01(\x0b\x32\x1e.bosun.v1.ReconcilerSideCounts\"\xaa\x02\n\x10ReconcilerStatus\x12.\n\x08settings\x18\x01 \x01(\x0b\x32\x1c.bosun.v1.ReconcilerSettings\x12\x0f\n\x07running\x18\x02 \x01(\x08\x12\x16\n\x0erunning_run_id\x18\x03 \x01(\x03\x12)\n\x08last_run\x18\x04 \x01(\x0b\x32\x17.bosun.v1.ReconcilerRun\x12\x31\n\rnext_run_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06totals\x18\x06 \x01(\x0b\x32\x1a.bosun.v1.ReconcilerTotals\x12\x33\n\x0frecent_unblocks\x18\x07 \x03(\x0b\x32\x1a.bosun.v1.ReconcilerAction\"\xd2\x01\n\x19ListReconcilerRunsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12,\n\x07trigger\x18\x03 \x01(\x0e\x32\x1b.bosun.v1.ReconcilerTrigger\x12+\n\x05state\x18\x04 \x01(\x0e\x32\x1c.bosun.v1.ReconcilerRunState\x12\x19\n\x11with_actions_only\x18\x05 \x01(\x08\x12\x18\n\x10with_errors_only\x18\x06 \x01(\x08\"\\\n\x1aListReconcilerRunsResponse\x12%\n\x04runs\x18\x01 \x03(\x0b\x32\x17.bosun.v1.ReconcilerRun\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1e\n\x1cGetReconcilerSettingsRequest\"\x82\x01\n\x1fUpdateReconcilerSettingsRequest\x12.\n\x08settings\x18\x01 \x01(\x0b\x32\x1c.bosun.v1.ReconcilerSettings\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask*h\n\x0eReconcilerSide\x12\x1f\n\x1bRECONCILER_SIDE_UNSPECIFIED\x10\x00\x12\x18\n\x14RECONCILER_SIDE_GATE\x10\x01\x12\x1b\n\x17RECONCILER_SIDE_TRACKER\x10\x02*x\n\x11ReconcilerTrigger\x12\"\n\x1eRECONCILER_TRIGGER_UNSPECIFIED\x10\x00\x12 \n\x1cRECONCILER_TRIGGER_SCHEDULED\x10\x01\x12\x1d\n\x19RECONCILER_TRIGGER_MANUAL\x10\x02*\xa1\x01\n\x12ReconcilerRunState\x12$\n RECONCILER_RUN_STATE_UNSPECIFIED\x10\x00\x12 \n\x1cRECONCILER_RUN_STATE_RUNNING\x10\x01\x12\"\n\x1eRECONCILER_RUN_STATE_SUCCEEDED\x10\x02\x12\x1f\n\x1bRECONCILER_RUN_STATE_FAILED\x10\x03*\xb4\x01\n\x14ReconcilerActionKind\x12&\n\"RECONCILER_ACTION_KIND_UNSPECIFIED\x10\x00\x12#\n\x1fRECONCILER_ACTION_KIND_ADVANCED\x10\x01\x12\"\n\x1eRECONCILER_ACTION_KIND_STARTED\x10\x02\x12+\n\'RECONCILER_ACTION_KIND_VERDICT_REPLAYED\x10\x03\x32\xb4\x03\n\nReconciler\x12<\n\x07RunOnce\x12\x18.bosun.v1.RunOnceRequest\x1a\x17.bosun.v1.ReconcilerRun\x12\x43\n\tGetStatus\x12\x1a.bosun.v1.GetStatusRequest\x1a\x1a.bosun.v1.ReconcilerStatus\x12_\n\x12ListReconcilerRuns\x12#.bosun.v1.ListReconcilerRunsRequest\x1a$.bosun.v1.ListReconcilerRunsResponse\x12]\n\x15GetReconcilerSettings\x12&.bosun.v1.GetReconcilerSettingsRequest\x1a\x1c.bosun.v1.ReconcilerSettings\x12\x63\n\x18UpdateReconcilerSettings\x12).bosun.v1.UpdateReconcilerSettingsRequest\x1a\x1c.bosun.v1.ReconcilerSettingsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bosun.v1.reconciler_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECONCILERSIDE']._serialized_start=2642
-  _globals['_RECONCILERSIDE']._serialized_end=2746
-  _globals['_RECONCILERTRIGGER']._serialized_start=2748
-  _globals['_RECONCILERTRIGGER']._serialized_end=2868
-  _globals['_RECONCILERRUNSTATE']._serialized_start=2871
-  _globals['_RECONCILERRUNSTATE']._serialized_end=3032
-  _globals['_RECONCILERACTIONKIND']._serialized_start=3035
-  _globals['_RECONCILERACTIONKIND']._serialized_end=3215
+  _globals['_RECONCILERSIDE']._serialized_start=2659
+  _globals['_RECONCILERSIDE']._serialized_end=2763
+  _globals['_RECONCILERTRIGGER']._serialized_start=2765
+  _globals['_RECONCILERTRIGGER']._serialized_end=2885
+  _globals['_RECONCILERRUNSTATE']._serialized_start=2888
+  _globals['_RECONCILERRUNSTATE']._serialized_end=3049
+  _globals['_RECONCILERACTIONKIND']._serialized_start=3052
+  _globals['_RECONCILERACTIONKIND']._serialized_end=3232
   _globals['_RECONCILERSIDECOUNTS']._serialized_start=161
   _globals['_RECONCILERSIDECOUNTS']._serialized_end=269
   _globals['_RECONCILERACTION']._serialized_start=272
@@ -50,27 +50,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECONCILERERROR']._serialized_start=621
   _globals['_RECONCILERERROR']._serialized_end=774
   _globals['_RECONCILERRUN']._serialized_start=777
-  _globals['_RECONCILERRUN']._serialized_end=1318
-  _globals['_STAGEGRACE']._serialized_start=1320
-  _globals['_STAGEGRACE']._serialized_end=1406
-  _globals['_RECONCILERSETTINGS']._serialized_start=1409
-  _globals['_RECONCILERSETTINGS']._serialized_end=1624
-  _globals['_RUNONCEREQUEST']._serialized_start=1626
-  _globals['_RUNONCEREQUEST']._serialized_end=1682
-  _globals['_GETSTATUSREQUEST']._serialized_start=1684
-  _globals['_GETSTATUSREQUEST']._serialized_end=1702
-  _globals['_RECONCILERTOTALS']._serialized_start=1705
-  _globals['_RECONCILERTOTALS']._serialized_end=1867
-  _globals['_RECONCILERSTATUS']._serialized_start=1870
-  _globals['_RECONCILERSTATUS']._serialized_end=2168
-  _globals['_LISTRECONCILERRUNSREQUEST']._serialized_start=2171
-  _globals['_LISTRECONCILERRUNSREQUEST']._serialized_end=2381
-  _globals['_LISTRECONCILERRUNSRESPONSE']._serialized_start=2383
-  _globals['_LISTRECONCILERRUNSRESPONSE']._serialized_end=2475
-  _globals['_GETRECONCILERSETTINGSREQUEST']._serialized_start=2477
-  _globals['_GETRECONCILERSETTINGSREQUEST']._serialized_end=2507
-  _globals['_UPDATERECONCILERSETTINGSREQUEST']._serialized_start=2510
-  _globals['_UPDATERECONCILERSETTINGSREQUEST']._serialized_end=2640
-  _globals['_RECONCILER']._serialized_start=3218
-  _globals['_RECONCILER']._serialized_end=3654
+  _globals['_RECONCILERRUN']._serialized_end=1335
+  _globals['_STAGEGRACE']._serialized_start=1337
+  _globals['_STAGEGRACE']._serialized_end=1423
+  _globals['_RECONCILERSETTINGS']._serialized_start=1426
+  _globals['_RECONCILERSETTINGS']._serialized_end=1641
+  _globals['_RUNONCEREQUEST']._serialized_start=1643
+  _globals['_RUNONCEREQUEST']._serialized_end=1699
+  _globals['_GETSTATUSREQUEST']._serialized_start=1701
+  _globals['_GETSTATUSREQUEST']._serialized_end=1719
+  _globals['_RECONCILERTOTALS']._serialized_start=1722
+  _globals['_RECONCILERTOTALS']._serialized_end=1884
+  _globals['_RECONCILERSTATUS']._serialized_start=1887
+  _globals['_RECONCILERSTATUS']._serialized_end=2185
+  _globals['_LISTRECONCILERRUNSREQUEST']._serialized_start=2188
+  _globals['_LISTRECONCILERRUNSREQUEST']._serialized_end=2398
+  _globals['_LISTRECONCILERRUNSRESPONSE']._serialized_start=2400
+  _globals['_LISTRECONCILERRUNSRESPONSE']._serialized_end=2492
+  _globals['_GETRECONCILERSETTINGSREQUEST']._serialized_start=2494
+  _globals['_GETRECONCILERSETTINGSREQUEST']._serialized_end=2524
+  _globals['_UPDATERECONCILERSETTINGSREQUEST']._serialized_start=2527
+  _globals['_UPDATERECONCILERSETTINGSREQUEST']._serialized_end=2657
+  _globals['_RECONCILER']._serialized_start=3235
+  _globals['_RECONCILER']._serialized_end=3671
 # @@protoc_insertion_point(module_scope)

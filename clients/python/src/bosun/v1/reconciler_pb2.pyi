@@ -320,6 +320,7 @@ class ReconcilerRun(_message.Message):
     ACTIONS_FIELD_NUMBER: _builtins.int
     ERROR_DETAILS_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    REPLICA_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """Assigned by bosun, increasing."""
     trigger: Global___ReconcilerTrigger.ValueType
@@ -336,6 +337,10 @@ class ReconcilerRun(_message.Message):
     """Projects whose tracker was polled."""
     error: _builtins.str
     """Why the pass failed, without server paths. Empty unless FAILED."""
+    replica: _builtins.str
+    """The replica that ran the pass: its configured replica_name, or
+    "<hostname>:<pid>". Empty for passes recorded before bosun kept it.
+    """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """When the pass started."""
@@ -381,10 +386,11 @@ class ReconcilerRun(_message.Message):
         actions: _abc.Iterable[Global___ReconcilerAction] | None = ...,
         error_details: _abc.Iterable[Global___ReconcilerError] | None = ...,
         error: _builtins.str = ...,
+        replica: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "gate_side", b"gate_side", "start_time", b"start_time", "tracker_side", b"tracker_side"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "end_time", b"end_time", "error", b"error", "error_details", b"error_details", "gate_side", b"gate_side", "gate_side_ran", b"gate_side_ran", "id", b"id", "projects_polled", b"projects_polled", "side", b"side", "start_time", b"start_time", "state", b"state", "tracker_side", b"tracker_side", "tracker_side_ran", b"tracker_side_ran", "trigger", b"trigger"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "end_time", b"end_time", "error", b"error", "error_details", b"error_details", "gate_side", b"gate_side", "gate_side_ran", b"gate_side_ran", "id", b"id", "projects_polled", b"projects_polled", "replica", b"replica", "side", b"side", "start_time", b"start_time", "state", b"state", "tracker_side", b"tracker_side", "tracker_side_ran", b"tracker_side_ran", "trigger", b"trigger"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -561,7 +567,7 @@ class ReconcilerStatus(_message.Message):
     TOTALS_FIELD_NUMBER: _builtins.int
     RECENT_UNBLOCKS_FIELD_NUMBER: _builtins.int
     running: _builtins.bool
-    """True while a pass (scheduled or manual) is under way."""
+    """True while a pass (scheduled or manual) is under way, on any replica."""
     running_run_id: _builtins.int
     """The pass under way; 0 when none."""
     @_builtins.property
