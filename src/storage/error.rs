@@ -119,6 +119,26 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn postgres_sqlstates_map_to_codes() {
+        let cases = [
+            ("53100", ErrorCode::Unavailable, "STORAGE_FULL"),
+            ("54000", ErrorCode::Unavailable, "STORAGE_FULL"),
+            ("08006", ErrorCode::Unavailable, "STORAGE_UNAVAILABLE"),
+            ("57P01", ErrorCode::Unavailable, "STORAGE_UNAVAILABLE"),
+            ("55P03", ErrorCode::Unavailable, "STORAGE_UNAVAILABLE"),
+            ("40P01", ErrorCode::Unavailable, "STORAGE_UNAVAILABLE"),
+            ("40001", ErrorCode::Unavailable, "STORAGE_UNAVAILABLE"),
+            ("42P01", ErrorCode::Internal, "INTERNAL"),
+            ("22P02", ErrorCode::Internal, "INTERNAL"),
+        ];
+        for (code, expected_code, reason) in cases {
+            let err = StoreError::from_sqlstate(code, sqlx::Error::PoolClosed);
+            assert_eq!(err.code(), expected_code, "{code}");
+            assert_eq!(err.reason(), reason, "{code}");
+        }
+    }
+
     /// Real SQLite failures, each classified: a read-only database (as when
     /// the disk turns read-only under bosun), a lock held elsewhere, a
     /// full database, and a broken constraint.

@@ -13,6 +13,7 @@
 mod error;
 mod files;
 pub mod lease;
+mod pool;
 pub mod postgres;
 pub mod sql;
 pub(crate) mod writer;
@@ -24,12 +25,9 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::future::BoxFuture;
 use sqlx::migrate::Migrator;
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{
-    ConnectOptions, Connection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction,
-};
+use sqlx::{ConnectOptions, Connection, PgPool, SqliteConnection, SqlitePool};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -37,6 +35,7 @@ pub use error::StoreError;
 use files::DataDirLock;
 pub use files::{LOCK_FILE, create_data_dir, owner_only_database};
 pub use lease::{Lease, Leases};
+pub use pool::{Pooled, Tx};
 use postgres::{DatabaseUrl, HeadSignal};
 pub use sql::{Conn, Engine};
 pub use writer::MAX_BATCH;
@@ -96,46 +95,6 @@ struct Closing {
     lock: Option<DataDirLock>,
     /// PostgreSQL: the listener for other replicas' commits.
     head_signal: Option<HeadSignal>,
-}
-
-/// A connection from the read pool.
-pub enum Pooled {
-    Sqlite(PoolConnection<Sqlite>),
-    Postgres(PoolConnection<Postgres>),
-}
-
-impl Pooled {
-    pub fn conn(&mut self) -> Conn<'_> {
-        match self {
-            Self::Sqlite(conn) => Conn::Sqlite(conn),
-            Self::Postgres(conn) => Conn::Postgres(conn),
-        }
-    }
-}
-
-/// A transaction on a pooled connection (a read snapshot from
-/// [`Db::snapshot`]).
-pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
-    Postgres(Transaction<'static, Postgres>),
-}
-
-impl Tx {
-    pub fn conn(&mut self) -> Conn<'_> {
-        match self {
-            Self::Sqlite(tx) => Conn::Sqlite(tx),
-            Self::Postgres(tx) => Conn::Postgres(tx),
-        }
-    }
-
-    /// Commits (ends a read snapshot).
-    pub async fn finish(self) -> Result<(), StoreError> {
-        match self {
-            Self::Sqlite(tx) => tx.commit().await?,
-            Self::Postgres(tx) => tx.commit().await?,
-        }
-        Ok(())
-    }
 }
 
 impl Db {
@@ -418,16 +377,4 @@ pub fn decode_rows<T: serde::de::DeserializeOwned>(
 /// A value as JSON text, for a JSON column.
 pub fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|err| StoreError::Malformed(err.to_string()))
-}
-
-impl Tx {
-    /// Begins a read-write transaction on a connection of `pool`.
-    pub async fn begin_sqlite(pool: &SqlitePool) -> Result<Self, StoreError> {
-        Ok(Self::Sqlite(pool.begin().await?))
-    }
-
-    /// Begins a read-write transaction on a connection of `pool`.
-    pub async fn begin_postgres(pool: &PgPool) -> Result<Self, StoreError> {
-        Ok(Self::Postgres(pool.begin().await?))
-    }
 }

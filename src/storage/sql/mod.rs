@@ -13,16 +13,17 @@
 //! PostgreSQL's jsonb as text, and would hide the connection the writer
 //! needs for SQLite's `BEGIN IMMEDIATE`.)
 
+mod values;
+
 use std::borrow::Cow;
 
-use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgRow, PgTypeInfo, PgValueRef};
-use sqlx::sqlite::{SqliteArguments, SqliteRow, SqliteTypeInfo, SqliteValueRef};
-use sqlx::{
-    Arguments, Decode, Encode, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection, Type,
-};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Decode, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection, Type};
 
 use super::StoreError;
+pub use values::{Json, JsonOwned, JsonText, Value};
+use values::{pg_args, sqlite_args};
 
 /// Which database engine a connection speaks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,70 +84,6 @@ impl Conn<'_> {
         Ok(())
     }
 }
-
-/// A value bound to a placeholder.
-#[derive(Debug, Clone)]
-pub enum Value<'q> {
-    Int(Option<i64>),
-    Real(Option<f64>),
-    Bool(Option<bool>),
-    Text(Option<Cow<'q, str>>),
-    /// JSON text: a jsonb value on PostgreSQL, text on SQLite.
-    Json(Option<Cow<'q, str>>),
-    Blob(Option<Cow<'q, [u8]>>),
-}
-
-/// JSON text to bind into a JSON column (jsonb on PostgreSQL).
-#[derive(Debug, Clone, Copy)]
-pub struct Json<'q>(pub &'q str);
-
-/// JSON text owned, to bind into a JSON column.
-#[derive(Debug, Clone)]
-pub struct JsonOwned(pub String);
-
-macro_rules! value_from {
-    ($variant:ident: $($ty:ty => $conv:expr),* $(,)?) => {
-        $(impl<'q> From<$ty> for Value<'q> {
-            fn from(value: $ty) -> Self {
-                let conv: fn($ty) -> _ = $conv;
-                Value::$variant(conv(value))
-            }
-        })*
-    };
-}
-
-value_from!(Int:
-    i64 => Some,
-    Option<i64> => |v| v,
-    &'q i64 => |v| Some(*v),
-    &'q Option<i64> => |v| *v,
-    i32 => |v| Some(i64::from(v)),
-    Option<i32> => |v| v.map(i64::from),
-    u32 => |v| Some(i64::from(v)),
-    Option<u32> => |v| v.map(i64::from),
-);
-value_from!(Real: f64 => Some, Option<f64> => |v| v, &'q Option<f64> => |v| *v);
-value_from!(Bool: bool => Some, Option<bool> => |v| v, &'q bool => |v| Some(*v));
-value_from!(Text:
-    &'q str => |v| Some(Cow::Borrowed(v)),
-    &'q String => |v| Some(Cow::Borrowed(v.as_str())),
-    String => |v| Some(Cow::Owned(v)),
-    Option<&'q str> => |v| v.map(Cow::Borrowed),
-    Option<&'q String> => |v| v.map(|s| Cow::Borrowed(s.as_str())),
-    &'q Option<String> => |v| v.as_deref().map(Cow::Borrowed),
-    Option<String> => |v| v.map(Cow::Owned),
-);
-value_from!(Json:
-    Json<'q> => |v| Some(Cow::Borrowed(v.0)),
-    Option<Json<'q>> => |v| v.map(|j| Cow::Borrowed(j.0)),
-    JsonOwned => |v| Some(Cow::Owned(v.0)),
-    Option<JsonOwned> => |v| v.map(|j| Cow::Owned(j.0)),
-);
-value_from!(Blob:
-    &'q [u8] => |v| Some(Cow::Borrowed(v)),
-    &'q Vec<u8> => |v| Some(Cow::Borrowed(v.as_slice())),
-    Vec<u8> => |v| Some(Cow::Owned(v)),
-);
 
 /// A row type both engines can decode.
 pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
@@ -338,106 +275,50 @@ impl<'q> Builder<'q> {
     }
 }
 
-fn sqlite_args(values: Vec<Value<'_>>) -> Result<SqliteArguments<'_>, StoreError> {
-    let mut args = SqliteArguments::default();
-    for value in values {
-        let added = match value {
-            Value::Int(v) => args.add(v),
-            Value::Real(v) => args.add(v),
-            Value::Bool(v) => args.add(v),
-            Value::Text(v) | Value::Json(v) => args.add(v),
-            Value::Blob(v) => args.add(v.map(Cow::into_owned)),
-        };
-        added.map_err(|err| StoreError::Malformed(format!("cannot bind a value: {err}")))?;
-    }
-    Ok(args)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn pg_args(values: Vec<Value<'_>>) -> Result<PgArguments, StoreError> {
-    let mut args = PgArguments::default();
-    // PostgreSQL's arguments are encoded at once, so they may borrow.
-    for value in &values {
-        let added = match value {
-            Value::Int(v) => args.add(*v),
-            Value::Real(v) => args.add(*v),
-            Value::Bool(v) => args.add(*v),
-            Value::Text(v) => args.add(v.as_deref()),
-            Value::Json(v) => args.add(v.as_deref().map(Json)),
-            Value::Blob(v) => args.add(v.as_deref()),
-        };
-        added.map_err(|err| StoreError::Malformed(format!("cannot bind a value: {err}")))?;
-    }
-    Ok(args)
-}
-
-impl Type<Postgres> for Json<'_> {
-    fn type_info() -> PgTypeInfo {
-        PgTypeInfo::with_name("jsonb")
-    }
-}
-
-impl Encode<'_, Postgres> for Json<'_> {
-    fn encode_by_ref(
-        &self,
-        buf: &mut PgArgumentBuffer,
-    ) -> Result<sqlx::encode::IsNull, BoxDynError> {
-        // jsonb's binary form: version 1, then the text.
-        buf.push(1);
-        buf.extend_from_slice(self.0.as_bytes());
-        Ok(sqlx::encode::IsNull::No)
-    }
-}
-
-/// A JSON column read as its text: SQLite's TEXT, PostgreSQL's jsonb (or
-/// json, or text). PostgreSQL renders jsonb in its own normal form (keys
-/// sorted, `": "`), so compare decoded values, never the text.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct JsonText(pub String);
-
-impl JsonText {
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-impl Type<Sqlite> for JsonText {
-    fn type_info() -> SqliteTypeInfo {
-        <String as Type<Sqlite>>::type_info()
+    #[test]
+    fn builder_numbers_placeholders_in_push_order() {
+        let mut query = Builder::new("SELECT x FROM t WHERE 1 = 1");
+        query.push(" AND a = ").push_bind(7_i64);
+        query
+            .push(" AND b IN (")
+            .push_bind("x")
+            .push(", ")
+            .push_bind(Some(true));
+        query.push(") LIMIT ").push_bind(10_u32);
+        let built = query.build();
+        assert_eq!(
+            built.sqlite,
+            "SELECT x FROM t WHERE 1 = 1 AND a = $1 AND b IN ($2, $3) LIMIT $4"
+        );
+        assert_eq!(built.sqlite, built.postgres);
+        assert!(matches!(
+            built.values.as_slice(),
+            [
+                Value::Int(Some(7)),
+                Value::Text(Some(_)),
+                Value::Bool(Some(true)),
+                Value::Int(Some(10))
+            ]
+        ));
     }
 
-    fn compatible(ty: &SqliteTypeInfo) -> bool {
-        <String as Type<Sqlite>>::compatible(ty)
-    }
-}
-
-impl<'r> Decode<'r, Sqlite> for JsonText {
-    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(Self(<String as Decode<Sqlite>>::decode(value)?))
-    }
-}
-
-impl Type<Postgres> for JsonText {
-    fn type_info() -> PgTypeInfo {
-        PgTypeInfo::with_name("jsonb")
-    }
-
-    fn compatible(ty: &PgTypeInfo) -> bool {
-        *ty == PgTypeInfo::with_name("jsonb")
-            || *ty == PgTypeInfo::with_name("json")
-            || <String as Type<Postgres>>::compatible(ty)
-    }
-}
-
-impl<'r> Decode<'r, Postgres> for JsonText {
-    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        use sqlx::ValueRef;
-        let is_jsonb = *value.type_info() == PgTypeInfo::with_name("jsonb");
-        let text = <&str as Decode<Postgres>>::decode(value)?;
-        // jsonb's binary form is a version byte (1) and the text.
-        let text = match (is_jsonb, text.as_bytes().first()) {
-            (true, Some(1)) => &text[1..],
-            _ => text,
-        };
-        Ok(Self(text.to_owned()))
+    #[test]
+    fn per_engine_texts_share_the_values() {
+        let built = query_per_engine(
+            "SELECT rowid FROM s WHERE id = $1",
+            "SELECT row_order FROM s WHERE id = $1",
+        )
+        .bind("s-1")
+        .bind(Json("{}"));
+        assert_eq!(built.sqlite, "SELECT rowid FROM s WHERE id = $1");
+        assert_eq!(built.postgres, "SELECT row_order FROM s WHERE id = $1");
+        assert!(matches!(
+            built.values.as_slice(),
+            [Value::Text(_), Value::Json(_)]
+        ));
     }
 }
