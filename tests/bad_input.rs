@@ -15,6 +15,7 @@
 
 mod common;
 
+use bosun::storage::sql::{query, query_per_engine};
 use std::sync::LazyLock;
 
 use bosun::config::Config;
@@ -62,32 +63,28 @@ fn runtime() -> Runtime {
 
 /// What is stored: the change-log head and every table's row count.
 async fn stored(server: &TestServer) -> Vec<(String, i64)> {
-    use sqlx::Row;
-    let mut db = server.sqlite().await;
-    let tables: Vec<String> = sqlx::query(
+    let mut db = server.direct().await;
+    let tables: Vec<String> = query_per_engine(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
          AND name <> '_sqlx_migrations' ORDER BY name",
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' \
+         AND table_type = 'BASE TABLE' AND table_name <> '_sqlx_migrations' ORDER BY 1",
     )
-    .fetch_all(&mut db)
+    .fetch_all_scalars(&mut db.conn())
     .await
-    .expect("tables")
-    .iter()
-    .map(|row| row.get(0))
-    .collect();
+    .expect("tables");
     let mut state = Vec::new();
     for table in tables {
-        let count: i64 = sqlx::query(&format!("SELECT count(*) FROM \"{table}\""))
-            .fetch_one(&mut db)
+        let count: i64 = query(&format!("SELECT count(*) FROM \"{table}\""))
+            .fetch_scalar(&mut db.conn())
             .await
-            .expect("count")
-            .get(0);
+            .expect("count");
         state.push((table, count));
     }
-    let head: i64 = sqlx::query("SELECT coalesce(max(seq), 0) FROM change_log")
-        .fetch_one(&mut db)
+    let head: i64 = query("SELECT coalesce(max(seq), 0) FROM change_log")
+        .fetch_scalar(&mut db.conn())
         .await
-        .expect("head")
-        .get(0);
+        .expect("head");
     state.push(("change_log head".into(), head));
     state
 }

@@ -176,7 +176,7 @@ async fn verify(
         .await
         .unwrap();
     assert_eq!(integrity, "ok", "{context}");
-    let table = read_table(&mut conn).await;
+    let table = read_table(&mut bosun::storage::Conn::Sqlite(&mut conn)).await;
     let seqs: Vec<i64> = table.iter().map(|event| event.seq).collect();
     let gapless: Vec<i64> = (1..=seqs.len() as i64).collect();
     assert!(seqs == gapless, "{context}: change_log is not 1..=head");

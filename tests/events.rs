@@ -2,6 +2,7 @@
 
 mod common;
 
+use bosun::storage::sql::query;
 use bosun::pb::{
     self, EventFilter, GetHeadRequest, GetLessonRequest, Lesson, ListEventsRequest,
     UpdateLessonRequest, event::Payload,
@@ -303,9 +304,9 @@ async fn bad_requests_and_compacted_cursors_are_refused() {
     }
 
     // History before seq 4 compacted (as the retention job does).
-    let mut db = server.sqlite().await;
-    sqlx::query("DELETE FROM change_log WHERE seq < 4")
-        .execute(&mut db)
+    let mut db = server.direct().await;
+    query("DELETE FROM change_log WHERE seq < 4")
+        .execute(&mut db.conn())
         .await
         .unwrap();
     let status = list(

@@ -2,6 +2,7 @@
 
 mod common;
 
+use bosun::storage::sql::query;
 use bosun::pb::{
     self, Attribution, GetLessonRequest, GetLessonStatsRequest, Lesson, LessonSettings,
     LessonSource, LessonStatus, ListLessonsRequest, RecordLessonRequest, RecordOutcome,
@@ -248,10 +249,10 @@ async fn auto_lessons_are_deduplicated_within_the_window_and_manual_never() {
     assert_eq!(total(&server).await, 6);
 
     // A lesson older than the window no longer suppresses: age it by two hours.
-    let mut db = server.sqlite().await;
-    sqlx::query("UPDATE lessons SET create_time = create_time - 7200000000 WHERE id = ?")
+    let mut db = server.direct().await;
+    query("UPDATE lessons SET create_time = create_time - 7200000000 WHERE id = $1")
         .bind(first.id)
-        .execute(&mut db)
+        .execute(&mut db.conn())
         .await
         .unwrap();
     let after_window = record(&server, auto("transient_retry", "ORCH-098", "deploy")).await;
@@ -791,9 +792,9 @@ async fn the_kill_switch_stops_every_table_access_and_can_be_turned_back_on() {
     );
 
     // Prove that nothing touches the table: move it away while off.
-    let mut db = server.sqlite().await;
-    sqlx::query("ALTER TABLE lessons RENAME TO lessons_away")
-        .execute(&mut db)
+    let mut db = server.direct().await;
+    query("ALTER TABLE lessons RENAME TO lessons_away")
+        .execute(&mut db.conn())
         .await
         .unwrap();
 
@@ -838,8 +839,8 @@ async fn the_kill_switch_stops_every_table_access_and_can_be_turned_back_on() {
         .unwrap_err();
     assert_error(&status, Code::FailedPrecondition, "LESSONS_DISABLED");
 
-    sqlx::query("ALTER TABLE lessons_away RENAME TO lessons")
-        .execute(&mut db)
+    query("ALTER TABLE lessons_away RENAME TO lessons")
+        .execute(&mut db.conn())
         .await
         .unwrap();
     let on = set_settings(

@@ -7,6 +7,7 @@ mod common;
 #[path = "common/transcripts.rs"]
 mod transcripts;
 
+use bosun::storage::sql::query;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
@@ -501,16 +502,15 @@ async fn state_and_runs_survive_a_restart_and_interrupted_passes_end_failed() {
     let mut server = start(&transcripts, |_| {}).await;
     let first = run(&server, "usage").await;
     {
-        use sqlx::Connection;
-        let mut db = server.sqlite().await;
-        sqlx::query(
+        let mut db = server.direct().await;
+        query(
             "INSERT INTO processor_runs (processor, run_trigger, state, start_time) \
              VALUES ('usage', 'scheduled', 'running', 1)",
         )
-        .execute(&mut db)
+        .execute(&mut db.conn())
         .await
         .unwrap();
-        db.close().await.unwrap();
+        db.close().await;
     }
     server.restart().await;
     let usage = server

@@ -6,6 +6,7 @@
 
 mod common;
 
+use bosun::storage::sql::query;
 use bosun::pb::{
     self, AdvanceOutcome, CiStatusState, ListReconcilerRunsRequest, PullRequestState,
     ReconcilerActionKind, ReconcilerRunState, ReconcilerSide, ReconcilerTrigger, Stage,
@@ -317,11 +318,11 @@ async fn one_task_that_cannot_be_evaluated_does_not_stop_the_sweep() {
     let fine =
         stuck_in_development(&server, "issue-2", "SHOP-2", SHA_B, CiStatusState::Success).await;
     // Valid JSON the gate cannot read as a list of contexts.
-    let mut conn = server.sqlite().await;
-    sqlx::query(
+    let mut conn = server.direct().await;
+    query(
         "UPDATE projects SET required_ci_contexts = '{\"not\": \"a list\"}' WHERE id = 'a-broken'",
     )
-    .execute(&mut conn)
+    .execute(&mut conn.conn())
     .await
     .unwrap();
 
@@ -360,10 +361,10 @@ async fn a_pass_that_cannot_list_the_tasks_fails_and_says_why() {
     server.project("shop", |_| {}).await;
     let id =
         stuck_in_development(&server, "issue-1", "SHOP-1", SHA_A, CiStatusState::Success).await;
-    let mut conn = server.sqlite().await;
-    sqlx::query("UPDATE tasks SET last_gate = '{\"bogus\": 1}' WHERE id = ?")
+    let mut conn = server.direct().await;
+    query("UPDATE tasks SET last_gate = '{\"bogus\": 1}' WHERE id = $1")
         .bind(id)
-        .execute(&mut conn)
+        .execute(&mut conn.conn())
         .await
         .unwrap();
     let seq = head_seq(&server).await;

@@ -6,6 +6,7 @@
 
 mod common;
 
+use bosun::storage::sql::query;
 use std::time::Duration;
 
 use bosun::pb::{
@@ -753,20 +754,20 @@ async fn a_pass_left_running_by_a_crash_is_marked_failed_on_the_next_start() {
     let finished = run_once(&server, ReconcilerSide::Unspecified).await;
     server.stop().await;
     {
-        let mut conn = server.sqlite().await;
-        sqlx::query(
+        let mut conn = server.direct().await;
+        query(
             "INSERT INTO reconciler_runs (trigger, state, start_time, gate_side_ran, tracker_side_ran) \
-             VALUES ('scheduled', 'running', ?, 1, 1)",
+             VALUES ('scheduled', 'running', $1, true, true)",
         )
         .bind(finished.end_time.unwrap().seconds * 1_000_000 + 1)
-        .execute(&mut conn)
+        .execute(&mut conn.conn())
         .await
         .expect("insert a running pass");
     }
     let seq = {
-        let mut conn = server.sqlite().await;
-        let seq: i64 = sqlx::query_scalar("SELECT MAX(seq) FROM change_log")
-            .fetch_one(&mut conn)
+        let mut conn = server.direct().await;
+        let seq: i64 = query("SELECT MAX(seq) FROM change_log")
+            .fetch_scalar(&mut conn.conn())
             .await
             .unwrap();
         seq

@@ -3,6 +3,7 @@
 
 mod common;
 
+use bosun::storage::sql::query;
 use bosun::pb::{
     self, ActivityState, Check, CheckStatus, Comment, DisplayStatus, EventFilter, Harness,
     ListEventsRequest, ProcessProbeResult, Project, PullRequest, PullRequestCiState,
@@ -884,11 +885,11 @@ async fn merge_conflicts_escalate_after_fifteen_minutes() {
         "not yet due"
     );
     // Sixteen minutes pass.
-    let mut db = server.sqlite().await;
-    sqlx::query(
+    let mut db = server.direct().await;
+    query(
         "UPDATE reactions SET create_time = create_time - 960000000 WHERE key = 'merge-conflicts'",
     )
-    .execute(&mut db)
+    .execute(&mut db.conn())
     .await
     .unwrap();
     assert_eq!(server.sessions.escalate_due().await.unwrap(), 1);

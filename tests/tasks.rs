@@ -4,6 +4,7 @@
 
 mod common;
 
+use bosun::storage::sql::query;
 use bosun::pb::{
     self, AdvanceOutcome, CiStatusState, DeployHealth, GateStatus, HoldReason, ReleaseAction, Role,
     ShaResolution, Stage, StageSessionOutcome, VerdictDecision, VerdictSource,
@@ -784,10 +785,10 @@ async fn a_held_task_only_marks_its_session_finished_and_release_checks_the_sess
 
     // A session still running blocks RERUN_STAGE and ROLL_BACK.
     let current = server.task(task.id).await;
-    let mut conn = server.sqlite().await;
-    sqlx::query("UPDATE tasks SET hold_reason = 'rollback_limit', hold_time = 1 WHERE id = ?")
+    let mut conn = server.direct().await;
+    query("UPDATE tasks SET hold_reason = 'rollback_limit', hold_time = 1 WHERE id = $1")
         .bind(task.id)
-        .execute(&mut conn)
+        .execute(&mut conn.conn())
         .await
         .unwrap();
     let status = release(&server, task.id, ReleaseAction::RollBack)
@@ -833,13 +834,22 @@ async fn a_failing_or_switched_off_journal_never_stops_a_transition() {
         .task
         .unwrap();
     server.walk_to(task.id, Stage::Development).await;
-    let mut conn = server.sqlite().await;
-    sqlx::query(
-        "CREATE TRIGGER journal_down BEFORE INSERT ON lessons BEGIN SELECT RAISE(ABORT, 'journal down'); END",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    let mut conn = server.direct().await;
+    // Every insert into lessons now fails: a trigger on either engine.
+    let statements: &[&str] = if common::on_postgres() {
+        &[
+            "CREATE FUNCTION journal_down() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'journal down'; END $$",
+            "CREATE TRIGGER journal_down BEFORE INSERT ON lessons \
+             FOR EACH ROW EXECUTE FUNCTION journal_down()",
+        ]
+    } else {
+        &["CREATE TRIGGER journal_down BEFORE INSERT ON lessons \
+           BEGIN SELECT RAISE(ABORT, 'journal down'); END"]
+    };
+    for statement in statements {
+        query(statement).execute(&mut conn.conn()).await.unwrap();
+    }
     // The head comes from the pull request; CI reports on it.
     server
         .pull_request(task.id, pb::PullRequestState::Open, SHA_A)

@@ -5,6 +5,7 @@ mod common;
 #[path = "common/history.rs"]
 mod history;
 
+use bosun::storage::sql::{Json, query};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -207,34 +208,37 @@ fn filters() -> Vec<EventFilter> {
 /// Writes one multi-event transaction behind the server's back (as another
 /// process would): `size` lessons and an update of the last; returns its seqs.
 async fn external_transaction(server: &TestServer, size: usize, session: usize) -> Vec<i64> {
-    use sqlx::Connection;
-    let mut conn = server.sqlite().await;
-    // IMMEDIATE: take the write lock up front, as bosun does; a deferred
-    // transaction that upgrades fails at once when bosun is writing.
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
-    let before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM change_log")
-        .fetch_one(&mut *tx)
+    let mut db = server.direct().await;
+    let mut conn = db.conn();
+    // SQLite: IMMEDIATE takes the write lock up front, as bosun does (a
+    // deferred transaction that upgrades fails at once when bosun is
+    // writing). PostgreSQL: the first event locks the change-log counter.
+    let begin = if common::on_postgres() { "BEGIN" } else { "BEGIN IMMEDIATE" };
+    query(begin).execute(&mut conn).await.unwrap();
+    let before: i64 = query("SELECT COALESCE(MAX(seq), 0) FROM change_log")
+        .fetch_scalar(&mut conn)
         .await
         .unwrap();
+    let mut last = 0_i64;
     for _ in 0..size {
-        sqlx::query("INSERT INTO lessons (create_time, lesson_type, source, session_id, task_id) VALUES (1, 'external', 'manual', ?, ?)")
+        last = query("INSERT INTO lessons (create_time, lesson_type, source, session_id, task_id) VALUES (1, 'external', 'manual', $1, $2) RETURNING id")
             .bind(format!("s-{session}"))
             .bind(session as i64 + 1)
-            .execute(&mut *tx)
+            .fetch_scalar(&mut conn)
             .await
             .unwrap();
     }
-    sqlx::query("UPDATE lessons SET related_task = 'x' WHERE id = last_insert_rowid()")
-        .execute(&mut *tx)
+    query("UPDATE lessons SET related_task = 'x' WHERE id = $1")
+        .bind(last)
+        .execute(&mut conn)
         .await
         .unwrap();
-    let seqs: Vec<i64> =
-        sqlx::query_scalar("SELECT seq FROM change_log WHERE seq > ? ORDER BY seq")
-            .bind(before)
-            .fetch_all(&mut *tx)
-            .await
-            .unwrap();
-    tx.commit().await.unwrap();
+    let seqs: Vec<i64> = query("SELECT seq FROM change_log WHERE seq > $1 ORDER BY seq")
+        .bind(before)
+        .fetch_all_scalars(&mut conn)
+        .await
+        .unwrap();
+    query("COMMIT").execute(&mut conn).await.unwrap();
     seqs
 }
 
@@ -322,7 +326,7 @@ async fn run_ops(ops: Vec<Op>) -> Result<(), String> {
             live.reach(head).await;
         }
     }
-    let table = read_table(&mut server.sqlite().await).await;
+    let table = read_table(&mut server.direct().await.conn()).await;
     for (index, watcher) in watchers.into_iter().enumerate() {
         check(&watcher.history(), &table, &transactions)
             .map_err(|err| format!("watcher {index}: {err}"))?;
@@ -400,7 +404,7 @@ async fn a_slow_reader_holds_back_nobody_and_still_gets_everything() {
             .unwrap();
         slow.received.push(Received::from(&message));
     }
-    let table = read_table(&mut server.sqlite().await).await;
+    let table = read_table(&mut server.direct().await.conn()).await;
     for segment in [fast.disconnect(), slow] {
         check(
             &WatcherHistory {
@@ -463,7 +467,7 @@ async fn a_stream_resumes_across_a_server_restart_with_nothing_lost_or_repeated(
     all_after.reach(after).await;
     mine.live.as_mut().unwrap().reach(after).await;
 
-    let table = read_table(&mut server.sqlite().await).await;
+    let table = read_table(&mut server.direct().await.conn()).await;
     assert_eq!(table.len(), 120);
     let all_history = WatcherHistory {
         filter: EventFilter::default(),
@@ -481,20 +485,27 @@ async fn append_old_events(server: &TestServer, count: usize) {
 /// Like [`append_old_events`], each with an entity id `id_len` bytes long
 /// (the id is sent on the wire; a test kind's payload is not).
 async fn append_old_events_sized(server: &TestServer, count: usize, id_len: usize) {
-    use sqlx::Connection;
     let entity_id = "0".repeat(id_len.max(1));
-    let mut conn = server.sqlite().await;
-    // IMMEDIATE: take the write lock up front, as bosun does; a deferred
-    // transaction that upgrades fails at once when bosun is writing.
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let mut db = server.direct().await;
+    let mut conn = db.conn();
+    // See external_transaction for the BEGIN of each engine. The events
+    // are old: create_time 0 (on PostgreSQL the append trigger stamps the
+    // time, so it is set back after).
+    let begin = if common::on_postgres() { "BEGIN" } else { "BEGIN IMMEDIATE" };
+    query(begin).execute(&mut conn).await.unwrap();
     for _ in 0..count {
-        sqlx::query("INSERT INTO change_log (event_type, entity_kind, entity_id, payload, create_time) VALUES ('test.old', 'test', ?, '{}', 0)")
+        query("INSERT INTO change_log (event_type, entity_kind, entity_id, payload, create_time) VALUES ('test.old', 'test', $1, $2, 0)")
             .bind(&entity_id)
-            .execute(&mut *tx)
+            .bind(Json("{}"))
+            .execute(&mut conn)
             .await
             .unwrap();
     }
-    tx.commit().await.unwrap();
+    query("UPDATE change_log SET create_time = 0 WHERE event_type = 'test.old'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    query("COMMIT").execute(&mut conn).await.unwrap();
 }
 
 #[tokio::test]
@@ -535,7 +546,7 @@ async fn compaction_keeps_the_newest_10000_and_refuses_compacted_cursors() {
     );
 
     // A kept cursor continues exactly, and 0 means from the oldest kept.
-    let table = read_table(&mut server.sqlite().await).await;
+    let table = read_table(&mut server.direct().await.conn()).await;
     for after_seq in [105, 0, 10_000] {
         let mut live = Live::open(&server, after_seq, EventFilter::default())
             .await

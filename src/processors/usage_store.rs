@@ -10,7 +10,7 @@ use super::dedup::{self, ResponseCopy};
 use super::processor::StoredTranscript;
 use super::usage::{Response, TranscriptCount};
 use crate::storage::StoreError;
-use crate::storage::sql::{Builder, Conn, JsonOwned, query};
+use crate::storage::sql::{Builder, Conn, JsonOwned, query, query_per_engine};
 
 /// Rows per INSERT statement (11 bound values each, well under SQLite's limit).
 const INSERT_CHUNK: usize = 500;
@@ -126,7 +126,7 @@ async fn recount(
     type Row = (String, i64, String, Option<String>, bool, i64, bool);
     // The ids go as one JSON array: json_each on SQLite,
     // jsonb_array_elements_text on PostgreSQL.
-    let rows: Vec<Row> = crate::storage::sql::query_per_engine(
+    let rows: Vec<Row> = query_per_engine(
         "SELECT transcript, line, message_id, request_id, sidechain, \
          input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens, \
          counted FROM usage_responses WHERE message_id IN (SELECT value FROM json_each($1))",

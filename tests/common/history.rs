@@ -168,8 +168,8 @@ fn first_ten<'a>(seqs: impl Iterator<Item = &'a i64>) -> String {
 }
 
 /// The whole change log, read directly from the database.
-pub async fn read_table(conn: &mut sqlx::SqliteConnection) -> Vec<TableEvent> {
-    sqlx::query_as(
+pub async fn read_table(conn: &mut bosun::storage::Conn<'_>) -> Vec<TableEvent> {
+    bosun::storage::sql::query(
         "SELECT seq, event_type, project_id, session_id, task_id FROM change_log ORDER BY seq",
     )
     .fetch_all(conn)

@@ -257,6 +257,16 @@ pub enum Direct {
 }
 
 impl Direct {
+    /// Closes the connection cleanly (a SQLite file is then free to reopen).
+    pub async fn close(self) {
+        use sqlx::Connection;
+        let closed = match self {
+            Self::Sqlite(conn) => conn.close().await,
+            Self::Postgres(conn) => conn.close().await,
+        };
+        closed.expect("close the direct connection");
+    }
+
     pub fn conn(&mut self) -> bosun::storage::Conn<'_> {
         match self {
             Self::Sqlite(conn) => bosun::storage::Conn::Sqlite(conn),

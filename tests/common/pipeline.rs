@@ -2,6 +2,7 @@
 //! task, the calls a runner and the webhooks make, and direct looks at the
 //! database where the API has no window (lesson rows, row times).
 
+use bosun::storage::sql::query;
 use bosun::pb::tasks_client::TasksClient;
 use bosun::pb::{self, AdvanceOutcome, CiStatusState, StageSessionOutcome, VerdictDecision};
 use tonic::transport::Channel;
@@ -216,23 +217,23 @@ impl TestServer {
         Option<String>,
         Option<String>,
     )> {
-        let mut conn = self.sqlite().await;
-        sqlx::query_as(
-            "SELECT task_id, stage, agent, repo, detail FROM lessons WHERE lesson_type = ? ORDER BY id",
+        let mut conn = self.direct().await;
+        query(
+            "SELECT task_id, stage, agent, repo, detail FROM lessons WHERE lesson_type = $1 ORDER BY id",
         )
         .bind(lesson_type)
-        .fetch_all(&mut conn)
+        .fetch_all(&mut conn.conn())
         .await
         .expect("lesson rows")
     }
 
     /// Makes task `id` look untouched for `age` (the reconciler's grace).
     pub async fn age_task(&self, id: i64, age: std::time::Duration) {
-        let mut conn = self.sqlite().await;
-        sqlx::query("UPDATE tasks SET update_time = update_time - ? WHERE id = ?")
+        let mut conn = self.direct().await;
+        query("UPDATE tasks SET update_time = update_time - $1 WHERE id = $2")
             .bind(age.as_micros() as i64)
             .bind(id)
-            .execute(&mut conn)
+            .execute(&mut conn.conn())
             .await
             .expect("age task");
     }
@@ -241,11 +242,11 @@ impl TestServer {
 impl TestServer {
     /// Makes every verdict of task `id` look recorded `age` earlier.
     pub async fn age_verdicts(&self, id: i64, age: std::time::Duration) {
-        let mut conn = self.sqlite().await;
-        sqlx::query("UPDATE verdicts SET create_time = create_time - ? WHERE task_id = ?")
+        let mut conn = self.direct().await;
+        query("UPDATE verdicts SET create_time = create_time - $1 WHERE task_id = $2")
             .bind(age.as_micros() as i64)
             .bind(id)
-            .execute(&mut conn)
+            .execute(&mut conn.conn())
             .await
             .expect("age verdicts");
     }
