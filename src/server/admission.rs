@@ -118,6 +118,10 @@ impl AdmissionState {
     }
 }
 
+/// How much earlier than the deadline a call is answered DEADLINE_EXCEEDED
+/// (see [`Admission`]'s `call`).
+const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
+
 /// The `grpc-timeout` header: 1 to 8 digits and a unit (H, M, S, m, u, n).
 fn client_deadline(headers: &http::HeaderMap) -> Option<Duration> {
     let value = headers.get("grpc-timeout")?.to_str().ok()?;
@@ -199,8 +203,14 @@ where
         };
         let deadline = self.state.deadline(request.headers());
         let answer = self.inner.call(request);
+        // tonic enforces the client's grpc-timeout too, outside this layer,
+        // and answers its own CANCELLED "Timeout expired" when its timer
+        // fires first; a busy runtime can put the two timers in different
+        // ticks. Ours fires a moment early, so the client gets
+        // DEADLINE_EXCEEDED naming its deadline.
+        let timer = deadline.saturating_sub(DEADLINE_MARGIN).max(deadline / 2);
         Box::pin(async move {
-            let Ok(result) = tokio::time::timeout(deadline, answer).await else {
+            let Ok(result) = tokio::time::timeout(timer, answer).await else {
                 return Ok(to_status(CommonError::DeadlineExceeded(deadline)).into_http());
             };
             Ok(match (result?, permit) {
