@@ -2,11 +2,11 @@
 
 mod common;
 
-use bosun::storage::sql::query;
 use bosun::pb::{
     self, EventFilter, GetHeadRequest, GetLessonRequest, Lesson, ListEventsRequest,
     UpdateLessonRequest, event::Payload,
 };
+use bosun::storage::sql::query;
 use common::{TestServer, assert_error, bad_fields, error_metadata};
 use tonic::Code;
 

@@ -2,12 +2,12 @@
 
 mod common;
 
-use bosun::storage::sql::query;
 use bosun::pb::{
     self, Attribution, GetLessonRequest, GetLessonStatsRequest, Lesson, LessonSettings,
     LessonSource, LessonStatus, ListLessonsRequest, RecordLessonRequest, RecordOutcome,
     TargetDomain, UpdateLessonRequest, UpdateLessonSettingsRequest,
 };
+use bosun::storage::sql::query;
 use common::{TestServer, assert_error, bad_fields};
 use futures::future::join_all;
 use prost_types::{Duration, FieldMask};

@@ -6,12 +6,12 @@
 
 mod common;
 
-use bosun::storage::sql::query;
 use bosun::pb::{
     self, AdvanceOutcome, CiStatusState, ListReconcilerRunsRequest, PullRequestState,
     ReconcilerActionKind, ReconcilerRunState, ReconcilerSide, ReconcilerTrigger, Stage,
     StageSessionOutcome, VerdictDecision, VerdictSource, event::Payload,
 };
+use bosun::storage::sql::query;
 use common::TestServer;
 use common::pipeline::{
     PAST_GRACE, SHA_A, SHA_B, counts, events, facts, head_seq, just_stuck_in_development, run_ids,

@@ -3,13 +3,13 @@
 
 mod common;
 
-use bosun::storage::sql::query;
 use bosun::pb::{
     self, ActivityState, Check, CheckStatus, Comment, DisplayStatus, EventFilter, Harness,
     ListEventsRequest, ProcessProbeResult, Project, PullRequest, PullRequestCiState,
     PullRequestState, ReactionStatus, ReactionTarget, ReviewDecision, RuntimeProbeResult,
     SessionState, TerminationReason, WatchRequest, event::Payload,
 };
+use bosun::storage::sql::query;
 use common::{TestServer, assert_error, bad_fields};
 use futures::future::join_all;
 use tonic::Code;

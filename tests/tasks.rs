@@ -4,11 +4,11 @@
 
 mod common;
 
-use bosun::storage::sql::query;
 use bosun::pb::{
     self, AdvanceOutcome, CiStatusState, DeployHealth, GateStatus, HoldReason, ReleaseAction, Role,
     ShaResolution, Stage, StageSessionOutcome, VerdictDecision, VerdictSource,
 };
+use bosun::storage::sql::query;
 use common::pipeline::{REPO, SHA_A, SHA_B, head_of};
 use common::{TestServer, assert_error, bad_fields, error_metadata};
 use tonic::Code;

@@ -213,7 +213,11 @@ async fn external_transaction(server: &TestServer, size: usize, session: usize) 
     // SQLite: IMMEDIATE takes the write lock up front, as bosun does (a
     // deferred transaction that upgrades fails at once when bosun is
     // writing). PostgreSQL: the first event locks the change-log counter.
-    let begin = if common::on_postgres() { "BEGIN" } else { "BEGIN IMMEDIATE" };
+    let begin = if common::on_postgres() {
+        "BEGIN"
+    } else {
+        "BEGIN IMMEDIATE"
+    };
     query(begin).execute(&mut conn).await.unwrap();
     let before: i64 = query("SELECT COALESCE(MAX(seq), 0) FROM change_log")
         .fetch_scalar(&mut conn)
@@ -491,7 +495,11 @@ async fn append_old_events_sized(server: &TestServer, count: usize, id_len: usiz
     // See external_transaction for the BEGIN of each engine. The events
     // are old: create_time 0 (on PostgreSQL the append trigger stamps the
     // time, so it is set back after).
-    let begin = if common::on_postgres() { "BEGIN" } else { "BEGIN IMMEDIATE" };
+    let begin = if common::on_postgres() {
+        "BEGIN"
+    } else {
+        "BEGIN IMMEDIATE"
+    };
     query(begin).execute(&mut conn).await.unwrap();
     for _ in 0..count {
         query("INSERT INTO change_log (event_type, entity_kind, entity_id, payload, create_time) VALUES ('test.old', 'test', $1, $2, 0)")

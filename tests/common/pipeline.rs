@@ -2,9 +2,9 @@
 //! task, the calls a runner and the webhooks make, and direct looks at the
 //! database where the API has no window (lesson rows, row times).
 
-use bosun::storage::sql::query;
 use bosun::pb::tasks_client::TasksClient;
 use bosun::pb::{self, AdvanceOutcome, CiStatusState, StageSessionOutcome, VerdictDecision};
+use bosun::storage::sql::query;
 use tonic::transport::Channel;
 
 use super::TestServer;
