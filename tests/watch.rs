@@ -205,20 +205,25 @@ fn filters() -> Vec<EventFilter> {
     ]
 }
 
-/// Writes one multi-event transaction behind the server's back (as another
-/// process would): `size` lessons and an update of the last; returns its seqs.
-async fn external_transaction(server: &TestServer, size: usize, session: usize) -> Vec<i64> {
-    let mut db = server.direct().await;
-    let mut conn = db.conn();
-    // SQLite: IMMEDIATE takes the write lock up front, as bosun does (a
-    // deferred transaction that upgrades fails at once when bosun is
-    // writing). PostgreSQL: the first event locks the change-log counter.
+/// Begins a write transaction behind the server's back. SQLite: IMMEDIATE
+/// takes the write lock up front, as bosun does (a deferred transaction
+/// that upgrades fails at once when bosun is writing). PostgreSQL: the
+/// first event locks the change-log counter.
+async fn begin_external(conn: &mut bosun::storage::Conn<'_>) {
     let begin = if common::on_postgres() {
         "BEGIN"
     } else {
         "BEGIN IMMEDIATE"
     };
-    query(begin).execute(&mut conn).await.unwrap();
+    query(begin).execute(conn).await.unwrap();
+}
+
+/// Writes one multi-event transaction behind the server's back (as another
+/// process would): `size` lessons and an update of the last; returns its seqs.
+async fn external_transaction(server: &TestServer, size: usize, session: usize) -> Vec<i64> {
+    let mut db = server.direct().await;
+    let mut conn = db.conn();
+    begin_external(&mut conn).await;
     let before: i64 = query("SELECT COALESCE(MAX(seq), 0) FROM change_log")
         .fetch_scalar(&mut conn)
         .await
@@ -492,15 +497,9 @@ async fn append_old_events_sized(server: &TestServer, count: usize, id_len: usiz
     let entity_id = "0".repeat(id_len.max(1));
     let mut db = server.direct().await;
     let mut conn = db.conn();
-    // See external_transaction for the BEGIN of each engine. The events
-    // are old: create_time 0 (on PostgreSQL the append trigger stamps the
-    // time, so it is set back after).
-    let begin = if common::on_postgres() {
-        "BEGIN"
-    } else {
-        "BEGIN IMMEDIATE"
-    };
-    query(begin).execute(&mut conn).await.unwrap();
+    // The events are old: create_time 0 (on PostgreSQL the append trigger
+    // stamps the time, so it is set back after).
+    begin_external(&mut conn).await;
     for _ in 0..count {
         query("INSERT INTO change_log (event_type, entity_kind, entity_id, payload, create_time) VALUES ('test.old', 'test', $1, $2, 0)")
             .bind(&entity_id)

@@ -8,17 +8,11 @@ use super::processor::StoredTranscript;
 use super::tool_errors::{LESSON_TYPE, ToolErrorCount};
 use super::{TokenUsage, ToolErrorFilter, TranscriptToolErrors, TranscriptUsage, UsageFilter};
 use crate::lessons::{Journal, NewLesson};
-use crate::storage::StoreError;
-use crate::storage::sql::{Builder, Conn, JsonOwned, JsonText, query, query_per_engine};
+use crate::storage::sql::{Builder, Conn, JsonText, query, query_per_engine};
+use crate::storage::{StoreError, json_value};
 use crate::time::UnixMicros;
 
 type ByModel = BTreeMap<String, TokenUsage>;
-
-fn json<T: serde::Serialize>(value: &T) -> Result<JsonOwned, StoreError> {
-    serde_json::to_string(value)
-        .map(JsonOwned)
-        .map_err(|err| StoreError::Malformed(err.to_string()))
-}
 
 fn by_model(transcript: &str, payload: &str) -> Result<ByModel, StoreError> {
     serde_json::from_str(payload)
@@ -183,7 +177,7 @@ pub async fn save_tool_errors(
     .bind(transcript.key.as_str())
     .bind(transcript.key.owner())
     .bind(&count.session_id)
-    .bind(json(&count.by_tool)?)
+    .bind(json_value(&count.by_tool)?)
     .bind(count.errors)
     .bind(count.bursts)
     .bind(transcript.processed_time.0)

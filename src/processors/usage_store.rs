@@ -9,17 +9,11 @@ use super::TokenUsage;
 use super::dedup::{self, ResponseCopy};
 use super::processor::StoredTranscript;
 use super::usage::{Response, TranscriptCount};
-use crate::storage::StoreError;
-use crate::storage::sql::{Builder, Conn, JsonOwned, query, query_per_engine};
+use crate::storage::sql::{Builder, Conn, query, query_per_engine};
+use crate::storage::{StoreError, json_value};
 
 /// Rows per INSERT statement (11 bound values each, well under SQLite's limit).
 const INSERT_CHUNK: usize = 500;
-
-fn json<T: serde::Serialize>(value: &T) -> Result<JsonOwned, StoreError> {
-    serde_json::to_string(value)
-        .map(JsonOwned)
-        .map_err(|err| StoreError::Malformed(err.to_string()))
-}
 
 /// Replaces the responses stored for the transcript, decides again which
 /// copies count for every message id it held or holds, and rewrites the
@@ -49,7 +43,7 @@ pub async fn save_usage(
     message_ids.extend(count.responses.iter().filter_map(|r| r.message_id.clone()));
 
     let touched = recount(conn, &message_ids).await?;
-    let usage = json(&by_model(conn, key).await?)?;
+    let usage = json_value(&by_model(conn, key).await?)?;
     query(
         "INSERT INTO transcript_usage (transcript, owner, session_id, by_model, processed_time) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (transcript) DO UPDATE SET owner = excluded.owner, \
@@ -64,7 +58,7 @@ pub async fn save_usage(
     .execute(conn)
     .await?;
     for other in touched.iter().filter(|other| other.as_str() != key) {
-        let by_model = json(&by_model(conn, other).await?)?;
+        let by_model = json_value(&by_model(conn, other).await?)?;
         // Written only when it changed: each write is a transcript_usage event.
         query("UPDATE transcript_usage SET by_model = $1 WHERE transcript = $2 AND by_model <> $1")
             .bind(by_model)
@@ -135,7 +129,7 @@ async fn recount(
          counted FROM usage_responses \
          WHERE message_id IN (SELECT jsonb_array_elements_text($1))",
     )
-    .bind(json(message_ids)?)
+    .bind(json_value(message_ids)?)
     .fetch_all(conn)
     .await?;
     let copies: Vec<ResponseCopy> = rows

@@ -374,6 +374,28 @@ pub fn decode_rows<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// Decodes one payload read as [`sql::JsonText`] (jsonb on PostgreSQL, text
+/// on SQLite).
+pub fn decode_payload<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    payload: Option<sql::JsonText>,
+) -> Result<Option<T>, StoreError> {
+    payload.map(|p| decode_row(kind, &p.0)).transpose()
+}
+
+/// Decodes payloads read as [`sql::JsonText`].
+pub fn decode_payloads<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    payloads: &[sql::JsonText],
+) -> Result<Vec<T>, StoreError> {
+    payloads.iter().map(|p| decode_row(kind, &p.0)).collect()
+}
+
+/// A value as JSON, to bind into a JSON column (jsonb on PostgreSQL).
+pub fn json_value<T: serde::Serialize>(value: &T) -> Result<sql::JsonOwned, StoreError> {
+    json_text(value).map(sql::JsonOwned)
+}
+
 /// A value as JSON text, for a JSON column.
 pub fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|err| StoreError::Malformed(err.to_string()))

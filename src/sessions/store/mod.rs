@@ -9,30 +9,9 @@ pub use lists::{
 };
 
 use super::{Check, Comment, Project, PullRequest, Reaction, Session};
-use crate::storage::sql::{Builder, Conn, Engine, JsonOwned, JsonText, query, query_per_engine};
-use crate::storage::{StoreError, decode_row, json_text};
+use crate::storage::sql::{Builder, Conn, Engine, JsonText, query, query_per_engine};
+use crate::storage::{StoreError, decode_payload, decode_payloads, decode_row, json_value};
 use crate::time::UnixMicros;
-
-/// Decodes one payload (jsonb on PostgreSQL, text on SQLite).
-fn decode_payload<T: serde::de::DeserializeOwned>(
-    kind: &str,
-    payload: Option<JsonText>,
-) -> Result<Option<T>, StoreError> {
-    payload.map(|p| decode_row(kind, &p.0)).transpose()
-}
-
-/// Decodes payloads (jsonb on PostgreSQL, text on SQLite).
-fn decode_payloads<T: serde::de::DeserializeOwned>(
-    kind: &str,
-    payloads: &[JsonText],
-) -> Result<Vec<T>, StoreError> {
-    payloads.iter().map(|p| decode_row(kind, &p.0)).collect()
-}
-
-/// A value as JSON to bind into a JSON column (jsonb on PostgreSQL).
-fn json<T: serde::Serialize>(value: &T) -> Result<JsonOwned, StoreError> {
-    json_text(value).map(JsonOwned)
-}
 
 /// The column that orders sessions by creation: SQLite's rowid; PostgreSQL
 /// has none, so its schema keeps the same insertion order in `row_order`.
@@ -56,8 +35,8 @@ pub async fn insert_project(conn: &mut Conn<'_>, project: &Project) -> Result<()
     .bind(&project.display_name)
     .bind(project.register_time.0)
     .bind(project.coverage_threshold)
-    .bind(project.plane.as_ref().map(json).transpose()?)
-    .bind(json(&project.required_ci_contexts)?)
+    .bind(project.plane.as_ref().map(json_value).transpose()?)
+    .bind(json_value(&project.required_ci_contexts)?)
     .execute(conn)
     .await?;
     Ok(())
@@ -74,8 +53,8 @@ pub async fn save_project(conn: &mut Conn<'_>, project: &Project) -> Result<(), 
     .bind(project.update_time.map(|t| t.0))
     .bind(project.archive_time.map(|t| t.0))
     .bind(project.coverage_threshold)
-    .bind(project.plane.as_ref().map(json).transpose()?)
-    .bind(json(&project.required_ci_contexts)?)
+    .bind(project.plane.as_ref().map(json_value).transpose()?)
+    .bind(json_value(&project.required_ci_contexts)?)
     .bind(&project.id)
     .execute(conn)
     .await?;
@@ -279,7 +258,7 @@ pub async fn upsert_pull_request(
     .bind(&pull_request.head_sha)
     .bind(&pull_request.branch)
     .bind(&pull_request.title)
-    .bind(json(&comments)?)
+    .bind(json_value(&comments)?)
     .bind(pull_request.create_time.0)
     .bind(pull_request.update_time.map(|t| t.0))
     .execute(conn)

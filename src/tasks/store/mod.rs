@@ -8,25 +8,9 @@ pub use gate_facts::*;
 
 use super::{Stage, Task};
 use crate::pagination::OrderedCursor;
-use crate::storage::sql::{Builder, Conn, JsonOwned, JsonText, query, query_per_engine};
-use crate::storage::{StoreError, decode_row, json_text};
+use crate::storage::sql::{Builder, Conn, JsonText, query, query_per_engine};
+use crate::storage::{StoreError, decode_payload, decode_payloads, json_value};
 use crate::time::UnixMicros;
-
-/// Decodes one payload (jsonb on PostgreSQL, text on SQLite).
-fn decode_payload<T: serde::de::DeserializeOwned>(
-    kind: &str,
-    payload: Option<JsonText>,
-) -> Result<Option<T>, StoreError> {
-    payload.map(|p| decode_row(kind, &p.0)).transpose()
-}
-
-/// Decodes payloads (jsonb on PostgreSQL, text on SQLite).
-fn decode_payloads<T: serde::de::DeserializeOwned>(
-    kind: &str,
-    payloads: &[JsonText],
-) -> Result<Vec<T>, StoreError> {
-    payloads.iter().map(|p| decode_row(kind, &p.0)).collect()
-}
 
 // Tasks.
 
@@ -96,13 +80,7 @@ pub async fn save_task(conn: &mut Conn<'_>, task: &Task) -> Result<(), StoreErro
     .bind(task.hold_time.map(|t| t.0))
     .bind(&task.stage_session_id)
     .bind(task.stage_session_finished)
-    .bind(
-        task.last_gate
-            .as_ref()
-            .map(json_text)
-            .transpose()?
-            .map(JsonOwned),
-    )
+    .bind(task.last_gate.as_ref().map(json_value).transpose()?)
     .bind(task.update_time.0)
     .bind(task.stage_enter_time.0)
     .bind(task.id)
