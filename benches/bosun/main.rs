@@ -5,10 +5,13 @@
 //! driver, reading and hashing the same files), and the ratio is the result.
 //!
 //! Run: `cargo bench --bench bosun` (`-- --help` lists the options;
-//! `-- --soak-seconds 600` runs the soak instead).
+//! `-- --soak-seconds 600` runs the soak instead; `-- --postgres` adds the
+//! PostgreSQL sections on a throwaway cluster, `-- --database-url URL` on a
+//! server of yours).
 
 mod daemon;
 mod load;
+mod postgres;
 mod processors;
 mod report;
 mod rpc;
@@ -57,6 +60,15 @@ struct Options {
     /// and latency sampled every 10s; fails if memory grows after warm-up.
     #[arg(long)]
     soak_seconds: Option<u64>,
+    /// Also run the PostgreSQL section (bosun with 1 and 3 replicas, beside
+    /// raw PostgreSQL) on the server at this URL; its user needs CREATEDB
+    /// (one fresh database per configuration, dropped at the end).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Also run the PostgreSQL section, on a throwaway cluster started for
+    /// the run (initdb into a temp dir; needs PostgreSQL's binaries).
+    #[arg(long, conflicts_with = "database_url")]
+    postgres: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, ValueEnum)]
@@ -65,6 +77,8 @@ enum Section {
     Stream,
     Replay,
     Processors,
+    /// Needs `--postgres` or `--database-url`.
+    Postgres,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -94,6 +108,11 @@ async fn run(options: Options) -> anyhow::Result<()> {
         options.seconds
     );
     let wanted = |section| options.only.is_empty() || options.only.contains(&section);
+    let on_postgres = options.postgres || options.database_url.is_some();
+    anyhow::ensure!(
+        on_postgres || !options.only.contains(&Section::Postgres),
+        "--only postgres needs --postgres (a throwaway cluster) or --database-url URL"
+    );
     let mut rows = Vec::new();
     if wanted(Section::Unary) {
         unary(root.path(), window, &mut rows).await?;
@@ -106,6 +125,12 @@ async fn run(options: Options) -> anyhow::Result<()> {
     }
     if wanted(Section::Processors) {
         processors::measure(root.path(), options.transcripts, &mut rows).await?;
+    }
+    if on_postgres && wanted(Section::Postgres) {
+        let mut server = postgres::Server::open(options.database_url.as_deref()).await?;
+        let measured = postgres::measure(root.path(), &mut server, window, &mut rows).await;
+        server.finish().await;
+        measured?;
     }
     report::print(&rows);
     Ok(())
