@@ -8,6 +8,7 @@
 //! `-- --soak-seconds 600` runs the soak instead).
 
 mod daemon;
+mod etcd;
 mod load;
 mod processors;
 mod report;
@@ -17,7 +18,7 @@ mod sqlite;
 mod stream;
 mod transcripts;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,6 +58,10 @@ struct Options {
     /// and latency sampled every 10s; fails if memory grows after warm-up.
     #[arg(long)]
     soak_seconds: Option<u64>,
+    /// The etcd the etcd section compares with (Debian's etcd-server,
+    /// installed by scripts/lib/etcd.sh when this default is missing).
+    #[arg(long, env = "BENCH_ETCD", default_value = etcd::DEFAULT_BINARY)]
+    etcd: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, ValueEnum)]
@@ -65,6 +70,8 @@ enum Section {
     Stream,
     Replay,
     Processors,
+    /// etcd as a peer: writes, Watch delivery and RSS, bosun / etcd.
+    Etcd,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -94,6 +101,9 @@ async fn run(options: Options) -> anyhow::Result<()> {
         options.seconds
     );
     let wanted = |section| options.only.is_empty() || options.only.contains(&section);
+    if wanted(Section::Etcd) {
+        etcd::ensure_installed(&options.etcd)?;
+    }
     let mut rows = Vec::new();
     if wanted(Section::Unary) {
         unary(root.path(), window, &mut rows).await?;
@@ -106,6 +116,9 @@ async fn run(options: Options) -> anyhow::Result<()> {
     }
     if wanted(Section::Processors) {
         processors::measure(root.path(), options.transcripts, &mut rows).await?;
+    }
+    if wanted(Section::Etcd) {
+        etcd::measure(root.path(), &options.etcd, window, &mut rows).await?;
     }
     report::print(&rows);
     Ok(())
