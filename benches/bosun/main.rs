@@ -10,6 +10,7 @@
 //! server of yours).
 
 mod daemon;
+mod etcd;
 mod load;
 mod postgres;
 mod processors;
@@ -20,7 +21,7 @@ mod sqlite;
 mod stream;
 mod transcripts;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,6 +70,10 @@ struct Options {
     /// the run (initdb into a temp dir; needs PostgreSQL's binaries).
     #[arg(long, conflicts_with = "database_url")]
     postgres: bool,
+    /// The etcd the etcd section compares with (Debian's etcd-server,
+    /// installed by scripts/lib/etcd.sh when this default is missing).
+    #[arg(long, env = "BENCH_ETCD", default_value = etcd::DEFAULT_BINARY)]
+    etcd: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, ValueEnum)]
@@ -79,6 +84,8 @@ enum Section {
     Processors,
     /// Needs `--postgres` or `--database-url`.
     Postgres,
+    /// etcd as a peer: writes, Watch delivery and RSS, bosun / etcd.
+    Etcd,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -113,6 +120,9 @@ async fn run(options: Options) -> anyhow::Result<()> {
         on_postgres || !options.only.contains(&Section::Postgres),
         "--only postgres needs --postgres (a throwaway cluster) or --database-url URL"
     );
+    if wanted(Section::Etcd) {
+        etcd::ensure_installed(&options.etcd)?;
+    }
     let mut rows = Vec::new();
     if wanted(Section::Unary) {
         unary(root.path(), window, &mut rows).await?;
@@ -131,6 +141,9 @@ async fn run(options: Options) -> anyhow::Result<()> {
         let measured = postgres::measure(root.path(), &mut server, window, &mut rows).await;
         server.finish().await;
         measured?;
+    }
+    if wanted(Section::Etcd) {
+        etcd::measure(root.path(), &options.etcd, window, &mut rows).await?;
     }
     report::print(&rows);
     Ok(())
