@@ -1,27 +1,13 @@
 //! SQL of the change log.
 
-use sqlx::FromRow;
-
 use super::{EventFilter, LogBounds, StoredEvent};
-use crate::storage::sql::{Builder, Conn, JsonText, query};
+use crate::storage::feed::{CHANGE_ROW_COLUMNS, ChangeRow};
+use crate::storage::sql::{Builder, Conn, query};
 use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
 
-#[derive(FromRow)]
-struct EventRow {
-    seq: i64,
-    event_type: String,
-    entity_kind: String,
-    entity_id: String,
-    project_id: Option<String>,
-    session_id: Option<String>,
-    task_id: Option<i64>,
-    payload: JsonText,
-    create_time: i64,
-}
-
-impl From<EventRow> for StoredEvent {
-    fn from(row: EventRow) -> Self {
+impl From<ChangeRow> for StoredEvent {
+    fn from(row: ChangeRow) -> Self {
         Self {
             seq: row.seq,
             event_type: row.event_type,
@@ -60,10 +46,9 @@ pub async fn list(
     filter: &EventFilter,
     limit: u32,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let mut query = Builder::new(
-        "SELECT seq, event_type, entity_kind, entity_id, project_id, session_id, task_id, payload, \
-         create_time FROM change_log WHERE seq > ",
-    );
+    let mut query = Builder::new(format!(
+        "SELECT {CHANGE_ROW_COLUMNS} FROM change_log WHERE seq > "
+    ));
     query
         .push_bind(after_seq)
         .push(" AND seq <= ")
@@ -94,7 +79,7 @@ pub async fn list(
     query
         .push(" ORDER BY seq LIMIT ")
         .push_bind(i64::from(limit));
-    let rows: Vec<EventRow> = query.build().fetch_all(conn).await?;
+    let rows: Vec<ChangeRow> = query.build().fetch_all(conn).await?;
     Ok(rows.into_iter().map(StoredEvent::from).collect())
 }
 

@@ -1,9 +1,12 @@
-//! The tail of the change log, shared by every live Watch stream: after a
-//! commit the first stream to need the new events reads them from the table
-//! once (converted to proto once), and every other stream takes them from
-//! memory. So a commit costs one read however many streams follow, instead
-//! of one read per stream. Streams further behind than the tail holds read
-//! the table themselves, as before.
+//! The tail of the change log, shared by every live Watch stream. The
+//! writer of this process hands over the rows it committed
+//! ([`crate::storage::feed`]) before it publishes the new head; the first
+//! stream to need them converts them to proto once, and every stream takes
+//! them from memory. Rows this process did not write (another PostgreSQL
+//! replica's) or that the feed dropped are read from the table once, by the
+//! first stream that needs them. So a commit costs no read at all, or one
+//! however many streams follow. Streams further behind than the tail holds
+//! read the table themselves.
 //!
 //! The tail holds the newest [`CAPACITY`] events, far fewer than compaction
 //! always keeps, so nothing it serves can have been compacted away.
@@ -13,8 +16,9 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::Mutex;
 
-use super::{EventFilter, KEEP_NEWEST, convert, store};
+use super::{EventFilter, KEEP_NEWEST, StoredEvent, convert, store};
 use crate::pb;
+use crate::storage::feed::ChangeRow;
 use crate::storage::{Db, StoreError};
 
 /// Events kept in memory.
@@ -97,9 +101,36 @@ impl Tail {
         self.recent.read().unwrap_or_else(|e| e.into_inner()).head
     }
 
-    /// Reads the committed events after the tail's head, up to `up_to`.
+    /// Brings the tail up to `up_to`: first from what the writer handed
+    /// over, then, for what is still missing, from the table.
     async fn fill(&self, up_to: i64) -> Result<(), StoreError> {
         let _filling = self.filling.lock().await;
+        for batch in self.db.feed().drain() {
+            self.absorb(batch).await?;
+        }
+        self.read_table(up_to).await
+    }
+
+    /// Appends a batch of committed rows (contiguous seqs), after reading
+    /// from the table whatever lies between the tail's head and the batch.
+    async fn absorb(&self, batch: Vec<ChangeRow>) -> Result<(), StoreError> {
+        let Some(first) = batch.first().map(|row| row.seq) else {
+            return Ok(());
+        };
+        if first > self.head() + 1 {
+            self.read_table(first - 1).await?;
+        }
+        let head = self.head();
+        let converted = batch
+            .into_iter()
+            .filter(|row| row.seq > head)
+            .map(|row| Arc::new(convert::event_to_pb(StoredEvent::from(row))));
+        self.append(head, converted.collect());
+        Ok(())
+    }
+
+    /// Reads the committed events after the tail's head, up to `up_to`.
+    async fn read_table(&self, up_to: i64) -> Result<(), StoreError> {
         let everything = EventFilter::default();
         loop {
             let head = self.head();
@@ -111,24 +142,33 @@ impl Tail {
             let mut reader = self.db.read().await?;
             let page = store::list(&mut reader.conn(), from, up_to, &everything, FILL_PAGE).await?;
             drop(reader);
-            let Some(last) = page.last().map(|event| event.seq) else {
+            if page.is_empty() {
                 // Nothing readable: streams read the table themselves.
                 return Ok(());
-            };
-            let contiguous = page.first().is_some_and(|first| first.seq == head + 1);
-            let converted: Vec<_> = page
+            }
+            let converted = page
                 .into_iter()
                 .map(|event| Arc::new(convert::event_to_pb(event)))
                 .collect();
-            let mut recent = self.recent.write().unwrap_or_else(|e| e.into_inner());
-            if !contiguous {
-                recent.events.clear();
-            }
-            recent.events.extend(converted);
-            recent.head = last;
-            let excess = recent.events.len().saturating_sub(CAPACITY);
-            recent.events.drain(..excess);
+            self.append(head, converted);
         }
+    }
+
+    /// Appends events with contiguous seqs; if they do not follow `head`
+    /// (the tail's head when they were read), the tail restarts from them.
+    fn append(&self, head: i64, events: Vec<Arc<pb::Event>>) {
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            return;
+        };
+        let (contiguous, last) = (first.seq == head + 1, last.seq);
+        let mut recent = self.recent.write().unwrap_or_else(|e| e.into_inner());
+        if !contiguous {
+            recent.events.clear();
+        }
+        recent.events.extend(events);
+        recent.head = last;
+        let excess = recent.events.len().saturating_sub(CAPACITY);
+        recent.events.drain(..excess);
     }
 }
 

@@ -25,6 +25,7 @@ use super::{EventError, EventFilter, convert, store};
 use crate::error::{CommonError, to_status};
 use crate::pb;
 use crate::storage::Db;
+use crate::storage::feed::Subscription;
 
 /// Events read and sent per message while catching up.
 const PAGE: u32 = 256;
@@ -94,6 +95,7 @@ impl Watchers {
             progress_interval: self.progress_interval,
             delivered: self.delivered.clone(),
             _open: OpenGuard::new(self.open_tx.clone()),
+            _feed: self.db.feed().subscribe(),
         };
         tokio::spawn(stream.run());
         Ok(ReceiverStream::new(rx))
@@ -133,6 +135,8 @@ struct Stream {
     progress_interval: Duration,
     delivered: Counter,
     _open: OpenGuard,
+    /// Keeps the writer handing its commits to the tail.
+    _feed: Subscription,
 }
 
 impl Stream {

@@ -11,6 +11,7 @@
 //! uses a data dir (see [`files::DataDirLock`]).
 
 mod error;
+pub mod feed;
 mod files;
 pub mod lease;
 mod pool;
@@ -32,6 +33,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use error::StoreError;
+use feed::Feed;
 use files::DataDirLock;
 pub use files::{LOCK_FILE, create_data_dir, owner_only_database};
 pub use lease::{Lease, Leases};
@@ -39,7 +41,7 @@ pub use pool::{Pooled, Tx};
 use postgres::{DatabaseUrl, HeadSignal};
 pub use sql::{Conn, Engine};
 pub use writer::MAX_BATCH;
-use writer::{Link, Writer};
+use writer::{Head, Link, Writer};
 
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -77,6 +79,7 @@ pub struct Db {
     reader: ReadPool,
     writer: Writer,
     head_rx: watch::Receiver<i64>,
+    feed: Arc<Feed>,
     busy_timeout: Duration,
     shutdown: Arc<Mutex<Option<Closing>>>,
 }
@@ -125,13 +128,19 @@ impl Db {
             .await
             .with_context(|| format!("cannot open {} for reading", path.display()))?;
         let (head_tx, head_rx) = watch::channel(head);
+        let feed = Arc::new(Feed::default());
+        let head = Head {
+            tx: head_tx,
+            feed: feed.clone(),
+        };
         let (stop_tx, stop_rx) = oneshot::channel();
         let (writer, writer_task) =
-            Writer::start(Link::Sqlite(conn, writer_options), head_tx, stop_rx);
+            Writer::start(Link::Sqlite(conn, writer_options), head, stop_rx);
         Ok(Self {
             reader: ReadPool::Sqlite(reader),
             writer,
             head_rx,
+            feed,
             busy_timeout: settings.busy_timeout,
             shutdown: Arc::new(Mutex::new(Some(Closing {
                 stop_tx,
@@ -174,12 +183,18 @@ impl Db {
         let head_signal = HeadSignal::start(reader.clone(), head_tx.clone(), HEAD_FALLBACK)
             .await
             .with_context(|| format!("cannot listen for commits on {described}"))?;
+        let feed = Arc::new(Feed::default());
+        let head = Head {
+            tx: head_tx,
+            feed: feed.clone(),
+        };
         let (stop_tx, stop_rx) = oneshot::channel();
-        let (writer, writer_task) = Writer::start(Link::Postgres(conn, options), head_tx, stop_rx);
+        let (writer, writer_task) = Writer::start(Link::Postgres(conn, options), head, stop_rx);
         Ok(Self {
             reader: ReadPool::Postgres(reader),
             writer,
             head_rx,
+            feed,
             busy_timeout: settings.busy_timeout,
             shutdown: Arc::new(Mutex::new(Some(Closing {
                 stop_tx,
@@ -262,6 +277,12 @@ impl Db {
     /// The newest committed change-log seq, updated after every commit.
     pub fn head(&self) -> watch::Receiver<i64> {
         self.head_rx.clone()
+    }
+
+    /// This process's committed change-log rows, handed over by the writer
+    /// while someone subscribes (see [`feed`]).
+    pub fn feed(&self) -> &Arc<Feed> {
+        &self.feed
     }
 
     /// How long statements wait for another process's lock.

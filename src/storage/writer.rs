@@ -7,7 +7,9 @@
 //! commit), each inside its own SAVEPOINT so a job that fails or panics is
 //! rolled back alone. Replies are sent only after COMMIT returned: nothing is
 //! acknowledged before it is durable. After each commit the new head of the
-//! change log is published, which wakes event streams without polling.
+//! change log is published, which wakes event streams without polling; while
+//! streams are open, the rows the batch appended go to them first, read once
+//! inside the transaction (see [`super::feed`]).
 //!
 //! A transaction that fails after it began (a full disk, an I/O error) may
 //! have been rolled back by SQLite itself, behind sqlx's back; the writer
@@ -36,6 +38,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::StoreError;
+use super::feed::{self, Feed};
 use super::sql::{Conn, query};
 
 /// The most jobs one transaction takes.
@@ -61,16 +64,13 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on `link`; it publishes the change-log head
-    /// on `head_tx` after every commit and stops once every handle is
-    /// dropped or `stop` is sent, finishing the jobs already queued.
-    pub fn start(
-        link: Link,
-        head_tx: watch::Sender<i64>,
-        stop_rx: oneshot::Receiver<()>,
-    ) -> (Self, JoinHandle<()>) {
+    /// Starts the writer task on `link`; after every commit it hands what
+    /// it appended to the feed (while anyone follows it), publishes the
+    /// change-log head, and stops once every handle is dropped
+    /// or `stop` is sent, finishing the jobs already queued.
+    pub fn start(link: Link, head: Head, stop_rx: oneshot::Receiver<()>) -> (Self, JoinHandle<()>) {
         let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
-        let task = tokio::spawn(run(link, jobs_rx, head_tx, stop_rx));
+        let task = tokio::spawn(run(link, jobs_rx, head, stop_rx));
         (Self { jobs_tx }, task)
     }
 
@@ -132,6 +132,12 @@ impl Writer {
     }
 }
 
+/// Where the writer tells what it committed.
+pub struct Head {
+    pub tx: watch::Sender<i64>,
+    pub feed: Arc<Feed>,
+}
+
 /// The writer's connection, and how to open it again.
 pub enum Link {
     Sqlite(SqliteConnection, SqliteConnectOptions),
@@ -146,42 +152,53 @@ impl Link {
         }
     }
 
-    /// Opens the batch's transaction. On PostgreSQL it also takes the lock
-    /// that runs write transactions one at a time (see the module docs).
-    async fn begin(&mut self) -> Result<(), StoreError> {
+    /// Opens the batch's transaction and returns the change-log head it
+    /// starts from. On PostgreSQL it also takes the lock that runs write
+    /// transactions one at a time (see the module docs), which reads the
+    /// head of every replica's commits; on SQLite this writer is the only
+    /// one, so the head it published last (`published`) is the head.
+    async fn begin(&mut self, published: i64) -> Result<i64, StoreError> {
         match self {
-            Self::Sqlite(..) => query("BEGIN IMMEDIATE").execute(&mut self.conn()).await?,
+            Self::Sqlite(..) => {
+                query("BEGIN IMMEDIATE").execute(&mut self.conn()).await?;
+                Ok(published)
+            }
             Self::Postgres(..) => {
                 let mut conn = self.conn();
                 query("BEGIN ISOLATION LEVEL READ COMMITTED")
                     .execute(&mut conn)
                     .await?;
                 query("SELECT seq FROM change_log_head FOR UPDATE")
-                    .execute(&mut conn)
-                    .await?
+                    .fetch_scalar(&mut conn)
+                    .await
             }
-        };
-        Ok(())
-    }
-
-    /// Fails if the transaction can no longer commit. PostgreSQL answers
-    /// COMMIT of a transaction an error aborted with a quiet ROLLBACK, so a
-    /// job that swallowed a statement's error must not let the batch be
-    /// acknowledged: any statement fails in that state, and tells.
-    async fn check_open(&mut self) -> Result<(), StoreError> {
-        if let Self::Postgres(..) = self {
-            query("SELECT 1").execute(&mut self.conn()).await?;
         }
-        Ok(())
     }
 
-    /// The newest committed change-log seq.
-    async fn head(&mut self) -> Result<i64, StoreError> {
+    /// What the batch appended to the change log (its rows when `rows`, else
+    /// only the new head), read in the transaction just before COMMIT.
+    ///
+    /// On PostgreSQL this read also proves the transaction can still
+    /// commit: PostgreSQL answers COMMIT of a transaction an error aborted
+    /// with a quiet ROLLBACK, so a job that swallowed a statement's error
+    /// must not let the batch be acknowledged; any statement fails in that
+    /// state, and tells.
+    async fn appended(&mut self, before: i64, rows: bool) -> Result<Appended, StoreError> {
+        let mut conn = self.conn();
+        if rows {
+            let rows = feed::appended(&mut conn, before).await?;
+            let head = rows.last().map_or(before, |row| row.seq);
+            return Ok(Appended { head, rows });
+        }
         let sql = match self {
             Self::Sqlite(..) => "SELECT COALESCE(MAX(seq), 0) FROM change_log",
             Self::Postgres(..) => "SELECT seq FROM change_log_head",
         };
-        query(sql).fetch_scalar(&mut self.conn()).await
+        let head = query(sql).fetch_scalar(&mut self.conn()).await?;
+        Ok(Appended {
+            head,
+            rows: Vec::new(),
+        })
     }
 
     async fn close(self) -> Result<(), sqlx::Error> {
@@ -221,10 +238,18 @@ impl Link {
     }
 }
 
+/// What a batch appended to the change log.
+struct Appended {
+    /// The head after the batch.
+    head: i64,
+    /// Its rows, if they were asked for.
+    rows: Vec<feed::ChangeRow>,
+}
+
 async fn run(
     mut link: Link,
     mut jobs_rx: mpsc::Receiver<Job>,
-    head_tx: watch::Sender<i64>,
+    head: Head,
     mut stop_rx: oneshot::Receiver<()>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -253,7 +278,7 @@ async fn run(
                     Err(_) => break,
                 }
             }
-            if let Outcome::FailedAfterBegin = commit_batch(&mut link, &mut batch, &head_tx).await {
+            if let Outcome::FailedAfterBegin = commit_batch(&mut link, &mut batch, &head).await {
                 link = link.reconnect().await;
             }
         }
@@ -276,19 +301,19 @@ enum Outcome {
     FailedAfterBegin,
 }
 
-async fn commit_batch(
-    link: &mut Link,
-    batch: &mut Vec<Job>,
-    head_tx: &watch::Sender<i64>,
-) -> Outcome {
-    if let Err(err) = link.begin().await {
-        fail_all(batch.drain(..).map(|job| job.reply), err);
-        // A PostgreSQL BEGIN that failed half-way leaves a transaction open.
-        return match link {
-            Link::Sqlite(..) => Outcome::Clean,
-            Link::Postgres(..) => Outcome::FailedAfterBegin,
-        };
-    }
+async fn commit_batch(link: &mut Link, batch: &mut Vec<Job>, head: &Head) -> Outcome {
+    let published = *head.tx.borrow();
+    let before = match link.begin(published).await {
+        Ok(before) => before,
+        Err(err) => {
+            fail_all(batch.drain(..).map(|job| job.reply), err);
+            // A PostgreSQL BEGIN that failed half-way leaves a transaction open.
+            return match link {
+                Link::Sqlite(..) => Outcome::Clean,
+                Link::Postgres(..) => Outcome::FailedAfterBegin,
+            };
+        }
+    };
     let mut finished = Vec::with_capacity(batch.len());
     let mut jobs = batch.drain(..);
     while let Some(job) = jobs.next() {
@@ -308,15 +333,19 @@ async fn commit_batch(
         }
     }
     drop(jobs);
-    if let Err(err) = link.check_open().await {
-        fail_all(finished.into_iter().map(|(reply, _)| reply), err);
-        return Outcome::FailedAfterBegin;
-    }
+    let appended = match link.appended(before, head.feed.wanted()).await {
+        Ok(appended) => appended,
+        Err(err) => {
+            fail_all(finished.into_iter().map(|(reply, _)| reply), err);
+            return Outcome::FailedAfterBegin;
+        }
+    };
     if let Err(err) = query("COMMIT").execute(&mut link.conn()).await {
         fail_all(finished.into_iter().map(|(reply, _)| reply), err);
         return Outcome::FailedAfterBegin;
     }
-    publish_head(link, head_tx).await;
+    head.feed.push(appended.rows);
+    publish(&head.tx, appended.head);
     for (reply, result) in finished {
         // The caller may have gone away; its change is committed regardless.
         let _ = reply.send(result);
@@ -383,13 +412,6 @@ fn fail_all(
     let shared = Arc::new(err);
     for reply in replies {
         let _ = reply.send(Err(StoreError::Batch(shared.clone())));
-    }
-}
-
-async fn publish_head(link: &mut Link, head_tx: &watch::Sender<i64>) {
-    match link.head().await {
-        Ok(head) => publish(head_tx, head),
-        Err(err) => tracing::warn!(error = %err, "reading the change-log head failed"),
     }
 }
 
