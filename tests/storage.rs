@@ -1,5 +1,8 @@
 //! The single writer's group commit: many jobs share one transaction, yet
 //! each one that fails or panics is undone alone, and the others commit.
+//! On SQLite a job's savepoint rides in front of its first statement, so
+//! the jobs here also fail before any statement, at their first statement,
+//! and count the rows their first statement changed.
 
 use bosun::storage::sql::{Conn, query};
 use bosun::storage::{Db, StoreError};
@@ -44,6 +47,31 @@ async fn failing_and_panicking_jobs_are_undone_alone_in_a_shared_batch() {
             let outcome = db
                 .write(move |conn| {
                     async move {
+                        match value % 10 {
+                            // Before any statement: nothing to undo, and
+                            // the job before it must stay.
+                            1 => return Err(JobError::Refused),
+                            9 => panic!("job {value} panics before writing"),
+                            // Its first statement fails.
+                            2 => {
+                                query("INSERT INTO scratch (value) VALUES (NULL)")
+                                    .execute(conn)
+                                    .await?;
+                            }
+                            // Its first statement changes no row (the
+                            // statement before it, in another job, did).
+                            4 => {
+                                let changed =
+                                    query("UPDATE scratch SET value = value WHERE value = -1")
+                                        .execute(conn)
+                                        .await?;
+                                assert_eq!(
+                                    changed, 0,
+                                    "job {value}: rows changed by its first statement"
+                                );
+                            }
+                            _ => {}
+                        }
                         insert(conn, value).await?;
                         match value % 10 {
                             3 => Err(JobError::Refused),
@@ -67,11 +95,15 @@ async fn failing_and_panicking_jobs_are_undone_alone_in_a_shared_batch() {
     let outcomes = futures::future::join_all(jobs).await;
     for (value, outcome) in &outcomes {
         match value % 10 {
-            3 => assert!(
+            1 | 3 => assert!(
                 matches!(outcome, Err(JobError::Refused)),
                 "{value}: {outcome:?}"
             ),
-            7 => assert!(
+            2 => assert!(
+                matches!(outcome, Err(JobError::Store(_))),
+                "{value}: {outcome:?}"
+            ),
+            7 | 9 => assert!(
                 matches!(outcome, Err(JobError::Store(StoreError::Panicked))),
                 "{value}: {outcome:?}"
             ),
@@ -85,7 +117,7 @@ async fn failing_and_panicking_jobs_are_undone_alone_in_a_shared_batch() {
         .unwrap();
     stored.sort_unstable();
     let mut expected: Vec<i64> = (0..300)
-        .filter(|value| !matches!(value % 10, 3 | 7))
+        .filter(|value| !matches!(value % 10, 1 | 2 | 3 | 7 | 9))
         .chain((0..300).filter(|value| value % 10 == 5).map(|value| -value))
         .collect();
     expected.sort_unstable();

@@ -39,7 +39,7 @@ use tokio::task::JoinHandle;
 
 use super::StoreError;
 use super::feed::{self, Feed};
-use super::sql::{Conn, query};
+use super::sql::{Conn, JOB_SAVEPOINT, query};
 
 /// The most jobs one transaction takes.
 pub const MAX_BATCH: usize = 256;
@@ -148,6 +148,15 @@ impl Link {
     fn conn(&mut self) -> Conn<'_> {
         match self {
             Self::Sqlite(conn, _) => Conn::Sqlite(conn),
+            Self::Postgres(conn, _) => Conn::Postgres(conn),
+        }
+    }
+
+    /// The connection for one job; on SQLite its first statement opens the
+    /// job's savepoint, and `pending` says whether that is still to come.
+    fn job_conn<'s>(&'s mut self, pending: &'s mut bool) -> Conn<'s> {
+        match self {
+            Self::Sqlite(conn, _) => Conn::SqliteJob(conn, pending),
             Self::Postgres(conn, _) => Conn::Postgres(conn),
         }
     }
@@ -356,26 +365,38 @@ async fn commit_batch(link: &mut Link, batch: &mut Vec<Job>, head: &Head) -> Out
 /// Runs one job in a savepoint. The outer `Err` means the transaction can no
 /// longer be used; the inner one is this job's own failure (a panic).
 ///
+/// On PostgreSQL the savepoint is a statement of its own; on SQLite it goes
+/// in front of the job's first statement (see [`Conn::SqliteJob`]), and a
+/// job that ran no statement has no savepoint and nothing to undo.
 /// The savepoint is never released: COMMIT keeps every job's changes, and a
 /// failed job is undone with `ROLLBACK TO`, which leaves the (now empty)
-/// savepoint on the stack. So a job costs one extra statement, not two.
+/// savepoint on the stack.
 async fn run_job(link: &mut Link, run: JobFn) -> Result<Result<Erased, StoreError>, StoreError> {
-    query("SAVEPOINT bosun_job")
-        .execute(&mut link.conn())
-        .await?;
+    let mut pending = match link {
+        Link::Sqlite(..) => true,
+        Link::Postgres(..) => {
+            query(JOB_SAVEPOINT).execute(&mut link.conn()).await?;
+            false
+        }
+    };
     let outcome = {
-        let mut conn = link.conn();
+        let mut conn = link.job_conn(&mut pending);
         AssertUnwindSafe(run(&mut conn)).catch_unwind().await
     };
+    let opened = !pending;
     match outcome {
         Ok((true, result)) => Ok(Ok(result)),
         Ok((false, result)) => {
-            rollback_job(link).await?;
+            if opened {
+                rollback_job(link).await?;
+            }
             Ok(Ok(result))
         }
         Err(_) => {
             tracing::error!("a write job panicked; its changes were rolled back");
-            rollback_job(link).await?;
+            if opened {
+                rollback_job(link).await?;
+            }
             Ok(Err(StoreError::Panicked))
         }
     }

@@ -17,6 +17,8 @@ mod values;
 
 use std::borrow::Cow;
 
+use futures::TryStreamExt;
+
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection, Type};
@@ -32,17 +34,29 @@ pub enum Engine {
     Postgres,
 }
 
+/// The statement that opens a write job's savepoint (see
+/// [`Conn::SqliteJob`]).
+pub(crate) const JOB_SAVEPOINT: &str = "SAVEPOINT bosun_job";
+
 /// A connection of either engine, borrowed: the writer's transaction, or a
 /// connection from the read pool.
 pub enum Conn<'a> {
     Sqlite(&'a mut SqliteConnection),
     Postgres(&'a mut PgConnection),
+    /// The SQLite writer's connection during one write job. While the flag
+    /// is set, the job's savepoint is not open yet: the job's first
+    /// statement opens it, sent in front of that statement in the same
+    /// call to the driver's thread (SQLite runs a text of several
+    /// statements in order, preparing each only after the one before it
+    /// ran), which saves a round trip per job. A job that runs no statement
+    /// leaves the flag set and has nothing to roll back.
+    SqliteJob(&'a mut SqliteConnection, &'a mut bool),
 }
 
 impl Conn<'_> {
     pub fn engine(&self) -> Engine {
         match self {
-            Self::Sqlite(_) => Engine::Sqlite,
+            Self::Sqlite(_) | Self::SqliteJob(..) => Engine::Sqlite,
             Self::Postgres(_) => Engine::Postgres,
         }
     }
@@ -50,9 +64,9 @@ impl Conn<'_> {
     /// `sqlite` or `postgres`: a fragment of SQL where the dialects differ
     /// (for [`Builder`]; whole statements use [`query_per_engine`]).
     pub fn dialect<'s>(&self, sqlite: &'s str, postgres: &'s str) -> &'s str {
-        match self {
-            Self::Sqlite(_) => sqlite,
-            Self::Postgres(_) => postgres,
+        match self.engine() {
+            Engine::Sqlite => sqlite,
+            Engine::Postgres => postgres,
         }
     }
 
@@ -61,6 +75,31 @@ impl Conn<'_> {
         match self {
             Self::Sqlite(conn) => Conn::Sqlite(conn),
             Self::Postgres(conn) => Conn::Postgres(conn),
+            Self::SqliteJob(conn, pending) => Conn::SqliteJob(conn, pending),
+        }
+    }
+
+    /// On SQLite: the connection and `sql` to run on it, with the job's
+    /// savepoint in front if this is the job's first statement (and then
+    /// `true`). `None` on PostgreSQL.
+    fn sqlite<'s>(
+        &'s mut self,
+        sql: &'s str,
+    ) -> Option<(&'s mut SqliteConnection, Cow<'s, str>, bool)> {
+        match self {
+            Self::Sqlite(conn) => Some((&mut **conn, Cow::Borrowed(sql), false)),
+            Self::SqliteJob(conn, pending) => {
+                if std::mem::take(&mut **pending) {
+                    Some((
+                        &mut **conn,
+                        Cow::Owned(format!("{JOB_SAVEPOINT}; {sql}")),
+                        true,
+                    ))
+                } else {
+                    Some((&mut **conn, Cow::Borrowed(sql), false))
+                }
+            }
+            Self::Postgres(_) => None,
         }
     }
 
@@ -146,40 +185,49 @@ impl<'q> Query<'q> {
 
     /// Runs the statement; returns how many rows it changed.
     pub async fn execute(self, conn: &mut Conn<'_>) -> Result<u64, StoreError> {
-        Ok(match conn {
-            Conn::Sqlite(c) => {
-                let args = sqlite_args(self.values)?;
-                sqlx::query_with(&self.sqlite, args)
-                    .execute(&mut **c)
-                    .await?
-                    .rows_affected()
-            }
-            Conn::Postgres(c) => {
-                let args = pg_args(self.values)?;
-                sqlx::query_with(&self.postgres, args)
-                    .execute(&mut **c)
-                    .await?
-                    .rows_affected()
-            }
-        })
+        if let Conn::Postgres(c) = conn {
+            let args = pg_args(self.values)?;
+            return Ok(sqlx::query_with(&self.postgres, args)
+                .execute(&mut **c)
+                .await?
+                .rows_affected());
+        }
+        let args = sqlite_args(self.values)?;
+        let Some((c, sql, with_savepoint)) = conn.sqlite(&self.sqlite) else {
+            unreachable!("PostgreSQL was handled above")
+        };
+        if !with_savepoint {
+            return Ok(sqlx::query_with(&sql, args)
+                .execute(c)
+                .await?
+                .rows_affected());
+        }
+        // Each statement reports sqlite3_changes(), which after the
+        // SAVEPOINT still counts the statement before it: count the rest.
+        let results: Vec<_> = sqlx::Executor::fetch_many(c, sqlx::query_with(&sql, args))
+            .try_filter_map(|step| async move { Ok(step.left()) })
+            .try_collect()
+            .await?;
+        Ok(results
+            .iter()
+            .skip(1)
+            .map(|done| done.rows_affected())
+            .sum())
     }
 
     /// Every row.
     pub async fn fetch_all<R: Row>(self, conn: &mut Conn<'_>) -> Result<Vec<R>, StoreError> {
-        Ok(match conn {
-            Conn::Sqlite(c) => {
-                let args = sqlite_args(self.values)?;
-                sqlx::query_as_with(&self.sqlite, args)
-                    .fetch_all(&mut **c)
-                    .await?
-            }
-            Conn::Postgres(c) => {
-                let args = pg_args(self.values)?;
-                sqlx::query_as_with(&self.postgres, args)
-                    .fetch_all(&mut **c)
-                    .await?
-            }
-        })
+        if let Conn::Postgres(c) = conn {
+            let args = pg_args(self.values)?;
+            return Ok(sqlx::query_as_with(&self.postgres, args)
+                .fetch_all(&mut **c)
+                .await?);
+        }
+        let args = sqlite_args(self.values)?;
+        let Some((c, sql, _)) = conn.sqlite(&self.sqlite) else {
+            unreachable!("PostgreSQL was handled above")
+        };
+        Ok(sqlx::query_as_with(&sql, args).fetch_all(c).await?)
     }
 
     /// The first row, if any.
@@ -187,20 +235,17 @@ impl<'q> Query<'q> {
         self,
         conn: &mut Conn<'_>,
     ) -> Result<Option<R>, StoreError> {
-        Ok(match conn {
-            Conn::Sqlite(c) => {
-                let args = sqlite_args(self.values)?;
-                sqlx::query_as_with(&self.sqlite, args)
-                    .fetch_optional(&mut **c)
-                    .await?
-            }
-            Conn::Postgres(c) => {
-                let args = pg_args(self.values)?;
-                sqlx::query_as_with(&self.postgres, args)
-                    .fetch_optional(&mut **c)
-                    .await?
-            }
-        })
+        if let Conn::Postgres(c) = conn {
+            let args = pg_args(self.values)?;
+            return Ok(sqlx::query_as_with(&self.postgres, args)
+                .fetch_optional(&mut **c)
+                .await?);
+        }
+        let args = sqlite_args(self.values)?;
+        let Some((c, sql, _)) = conn.sqlite(&self.sqlite) else {
+            unreachable!("PostgreSQL was handled above")
+        };
+        Ok(sqlx::query_as_with(&sql, args).fetch_optional(c).await?)
     }
 
     /// The one row the statement must return.
