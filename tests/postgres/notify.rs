@@ -117,3 +117,36 @@ async fn without_any_notification_the_fallback_re_read_finds_the_head() {
         .unwrap();
     reaches(&mut head, 7).await;
 }
+
+#[tokio::test]
+async fn each_commit_notifies_the_seqs_it_appended_once_committed() {
+    let Some(url) = migrated_database().await else {
+        return;
+    };
+    let writer = pool(&url, 2).await;
+    let mut listener = sqlx::postgres::PgListener::connect(&url).await.unwrap();
+    listener.listen(CHANNEL).await.unwrap();
+
+    let mut tx = writer.begin().await.unwrap();
+    for _ in 0..2 {
+        sqlx::query(
+            "INSERT INTO lessons (create_time, lesson_type, source) VALUES (1, 'z', 'manual')",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    let early = tokio::time::timeout(Duration::from_millis(200), listener.recv()).await;
+    assert!(early.is_err(), "notified before COMMIT: {early:?}");
+    tx.commit().await.unwrap();
+
+    let mut payloads = Vec::new();
+    while payloads.len() < 2 {
+        let notification = tokio::time::timeout(DEADLINE, listener.recv())
+            .await
+            .expect("notified after COMMIT")
+            .unwrap();
+        payloads.push(notification.payload().to_owned());
+    }
+    assert_eq!(payloads, ["1", "2"], "each append's seq, in order");
+}

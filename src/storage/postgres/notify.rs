@@ -1,11 +1,13 @@
 //! Wake-ups for Watch streams on PostgreSQL: every change-log append
-//! NOTIFYs [`CHANNEL`] (once per transaction, at commit; see
-//! `migrations/postgres/0001_change_log.sql`), and [`HeadSignal`] turns that
-//! into the same `watch::Receiver<i64>` of the committed head that the
-//! SQLite engine's writer gives. A notification only says "read again": the
-//! head is always re-read from `change_log_head`, so a notification lost
+//! NOTIFYs [`CHANNEL`] with its seq, delivered after its transaction
+//! commits (see `migrations/postgres/0011_notify_seq.sql`), and
+//! [`HeadSignal`] turns that into the same `watch::Receiver<i64>` of the
+//! committed head that the SQLite engine's writer gives. A seq that arrives
+//! is committed, and so is every seq below it: appends hold the counter row
+//! until they commit, so they commit in seq order. A notification lost
 //! with a dropped connection delays a wake-up by at most the fallback
-//! interval, and never skips an event.
+//! interval (the head is then re-read from `change_log_head`), and never
+//! skips an event: streams read events from the table, never from here.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +47,7 @@ impl HeadSignal {
         crate::storage::writer::publish(&head_tx, read_head(&pool).await?);
         let head_rx = head_tx.subscribe();
         let wake = Arc::new(Notify::new());
-        let listening = tokio::spawn(listen(listener, wake.clone()));
+        let listening = tokio::spawn(listen(listener, head_tx.clone(), wake.clone()));
         let following = tokio::spawn(follow(pool, head_tx, wake, fallback));
         Ok(Self {
             head_rx,
@@ -74,12 +76,30 @@ async fn read_head(pool: &PgPool) -> Result<i64, sqlx::Error> {
         .await
 }
 
-/// Turns notifications into wake-ups. A lost connection also wakes the
-/// reader: notifications sent while it was down are gone.
-async fn listen(mut listener: PgListener, wake: Arc<Notify>) {
+/// Publishes the seqs notifications carry (the newest of those already
+/// received, at once). A notification without a seq (from a database
+/// migrated before notifications carried one) and a lost connection wake
+/// the reader instead: notifications sent while it was down are gone.
+async fn listen(mut listener: PgListener, head_tx: watch::Sender<i64>, wake: Arc<Notify>) {
     loop {
         match listener.try_recv().await {
-            Ok(Some(_)) => wake.notify_one(),
+            Ok(Some(first)) => {
+                let (mut newest, mut unknown) = (None, false);
+                for notification in
+                    std::iter::once(first).chain(std::iter::from_fn(|| listener.next_buffered()))
+                {
+                    match notification.payload().parse::<i64>() {
+                        Ok(seq) => newest = newest.max(Some(seq)),
+                        Err(_) => unknown = true,
+                    }
+                }
+                if let Some(seq) = newest {
+                    crate::storage::writer::publish(&head_tx, seq);
+                }
+                if unknown {
+                    wake.notify_one();
+                }
+            }
             Ok(None) => {
                 tracing::warn!(channel = CHANNEL, "change-log listener lost its connection");
                 wake.notify_one();
