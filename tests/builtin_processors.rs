@@ -359,7 +359,7 @@ async fn a_session_shows_the_usage_of_its_transcript() {
     let counted = get(with_transcript.id.clone()).await;
     assert_eq!(counted.usage, Some(tokens(125, 262, 1000, 14000, 3)));
     assert_eq!(get(without.id.clone()).await.usage, None);
-    let listed = sessions
+    let listed = (server.sessions_client())
         .list_sessions(pb::ListSessionsRequest::default())
         .await
         .unwrap()
@@ -367,6 +367,21 @@ async fn a_session_shows_the_usage_of_its_transcript() {
         .sessions;
     let listed = listed.iter().find(|s| s.id == with_transcript.id).unwrap();
     assert_eq!(listed.usage, counted.usage);
+    // Write replies carry it too: a spawn completed after the count (the call
+    // that sets the agent session), and an activity report.
+    let late = spawn("sess-a").await;
+    assert_eq!(late.usage, counted.usage, "CompleteSpawn's reply");
+    let reported = (server.sessions_client())
+        .report_activity(pb::ReportActivityRequest {
+            session_id: with_transcript.id.clone(),
+            state: pb::ActivityState::Active.into(),
+            source: pb::ActivitySource::Hook.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reported.usage, counted.usage, "ReportActivity's reply");
 
     let events = server
         .events()

@@ -41,7 +41,7 @@ pub use convert::{
 pub use error::ProcessorError;
 pub use grpc::ProcessorsApi;
 pub use processor::{Processed, Processor, Product, Registration, StoredTranscript};
-pub use products::usage_of_session;
+pub use products::usage_total;
 pub use scheduler::Scheduler;
 pub use service::{ProcessorView, ProcessorsService};
 pub use transcript::{Transcript, TranscriptKey};

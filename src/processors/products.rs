@@ -19,25 +19,19 @@ fn by_model(transcript: &str, payload: &str) -> Result<ByModel, StoreError> {
         .map_err(|err| StoreError::Malformed(format!("usage of {transcript}: {err}")))
 }
 
-/// The usage of every transcript recording `agent_session_id`, summed;
+/// The usage of the transcripts recording one agent session, summed, from
+/// their `transcript_usage` rows folded into a JSON array of
+/// `[transcript, by_model]` pairs (how a session's facts carry them);
 /// `None` when no transcript records it.
-pub async fn usage_of_session(
-    conn: &mut Conn<'_>,
-    agent_session_id: &str,
-) -> Result<Option<TokenUsage>, StoreError> {
-    let rows: Vec<(String, JsonText)> =
-        query("SELECT transcript, by_model FROM transcript_usage WHERE session_id = $1")
-            .bind(agent_session_id)
-            .fetch_all(conn)
-            .await?;
+pub fn usage_total(aggregate: &str) -> Result<Option<TokenUsage>, StoreError> {
+    let rows: Vec<(String, ByModel)> = serde_json::from_str(aggregate)
+        .map_err(|err| StoreError::Malformed(format!("usage of a session: {err}")))?;
     if rows.is_empty() {
         return Ok(None);
     }
     let mut total = TokenUsage::default();
-    for (transcript, payload) in rows {
-        for usage in by_model(&transcript, &payload.0)?.values() {
-            total.add(usage);
-        }
+    for usage in rows.iter().flat_map(|(_, by_model)| by_model.values()) {
+        total.add(usage);
     }
     Ok(Some(total))
 }

@@ -10,8 +10,11 @@ use tokio_util::sync::CancellationToken;
 use super::decide::{Probe, apply_activity, apply_probe};
 use super::error::SessionError;
 use super::reactions::{self, Change, ESCALATE_AFTER, Facts};
-use super::service::{SessionView, SessionsService, load_session, terminate, view};
+use super::service::{
+    SessionView, SessionsService, load_facts, load_session, terminate, view, view_of,
+};
 use super::store;
+use super::store::SessionFacts;
 use super::{
     ActivitySource, ActivityState, Check, CheckStatus, Comment, PullRequest, PullRequestState,
     Reaction, ReactionPriority, ReactionStatus, ReactionTarget, Session, SessionState,
@@ -172,7 +175,7 @@ impl SessionsService {
         );
         self.write(key, move |conn| {
             async move {
-                let mut session = resolve(conn, &target).await?;
+                let session = resolve(conn, &target).await?;
                 let Some(report) = report else {
                     return Ok((view(conn, session).await?, ReportOutcome::Dropped));
                 };
@@ -188,15 +191,15 @@ impl SessionsService {
                     crate::tasks::note_head_sha(conn, task_id, sha).await?;
                 }
                 record_pull_request(conn, &session, report, now).await?;
-                let merged = store::get_pull_request(&mut *conn, &session.id)
-                    .await?
+                let mut facts = load_facts(conn, &session.id).await?;
+                let merged = (facts.pull_request.as_ref())
                     .is_some_and(|(pr, _)| pr.state == PullRequestState::Merged);
-                if merged && !session.state.is_terminal() {
-                    terminate(&mut session, TerminationReason::PrMerged, None, now);
-                    store::save_session(conn, &session).await?;
+                if merged && !facts.session.state.is_terminal() {
+                    terminate(&mut facts.session, TerminationReason::PrMerged, None, now);
+                    store::save_session(conn, &facts.session).await?;
                 }
-                react(conn, &session).await?;
-                Ok((view(conn, session).await?, ReportOutcome::Applied))
+                react(conn, &facts).await?;
+                Ok((view_of(facts), ReportOutcome::Applied))
             }
             .boxed()
         })
@@ -377,19 +380,18 @@ async fn record_pull_request(
 }
 
 /// Plans and applies the reactions the session's current facts call for.
-pub(super) async fn react(conn: &mut Conn<'_>, session: &Session) -> Result<(), StoreError> {
+pub(super) async fn react(conn: &mut Conn<'_>, facts: &SessionFacts) -> Result<(), StoreError> {
     let now = UnixMicros::now();
-    let pull_request = store::get_pull_request(&mut *conn, &session.id).await?;
-    let checks = store::checks(&mut *conn, &session.id).await?;
+    let session = &facts.session;
     let open = store::open_reactions(&mut *conn, &session.id).await?;
-    let (pull_request, comments) = match &pull_request {
+    let (pull_request, comments) = match &facts.pull_request {
         Some((pr, comments)) => (Some(pr), comments.as_slice()),
         None => (None, &[][..]),
     };
     let facts = Facts {
         session,
         pull_request,
-        checks: &checks,
+        checks: &facts.checks,
         comments,
         now,
     };

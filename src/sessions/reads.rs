@@ -5,7 +5,7 @@
 use super::Reaction;
 use super::attention::{AttentionReason, TaskHold, attention_reasons, is_for_a_person};
 use super::error::SessionError;
-use super::service::{SessionFilter, SessionView, SessionsService, view};
+use super::service::{SessionFilter, SessionView, SessionsService, load_facts, view, view_of};
 use super::store::{self, ReactionQuery};
 use crate::pagination::{OrderedCursor, OrderedPageRequest, PageRequest, split_page};
 
@@ -32,10 +32,7 @@ impl SessionsService {
     pub async fn get_session(&self, id: &str) -> Result<SessionView, SessionError> {
         let mut reader = self.db.read().await?;
         let mut conn = reader.conn();
-        let session = store::get_session(&mut conn, id)
-            .await?
-            .ok_or_else(|| SessionError::SessionNotFound(id.to_string()))?;
-        view(&mut conn, session).await
+        Ok(view_of(load_facts(&mut conn, id).await?))
     }
 
     /// Sessions in the filter's order; the cursor continues the listing. The

@@ -8,14 +8,15 @@ use serde::{Deserialize, Serialize};
 
 use super::decide::{QuarantineLimits, display_status};
 use super::error::SessionError;
-use super::store::{self, SessionQuery};
+use super::reactions;
+use super::store::{self, SessionFacts, SessionQuery};
 use super::{
     Check, Comment, DisplayStatus, Harness, PlaneBinding, Project, PullRequest, Role, Session,
     SessionState, TerminationReason,
 };
 use crate::idempotency::{self, IdempotencyKey};
 use crate::pagination::split_page;
-use crate::processors::{self, TokenUsage};
+use crate::processors::TokenUsage;
 use crate::storage::sql::Conn;
 use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
@@ -383,14 +384,14 @@ impl SessionsService {
         let key = IdempotencyKey::new("sessions.kill", request_id, &(&id, reason, &detail));
         self.write(key, move |conn| {
             async move {
-                let mut session = load_session(conn, &id).await?;
-                let already_terminal = session.state.is_terminal();
+                let mut facts = load_facts(conn, &id).await?;
+                let already_terminal = facts.session.state.is_terminal();
                 if !already_terminal {
-                    terminate(&mut session, reason, detail, UnixMicros::now());
-                    store::save_session(conn, &session).await?;
-                    super::observe::react(conn, &session).await?;
+                    terminate(&mut facts.session, reason, detail, UnixMicros::now());
+                    store::save_session(conn, &facts.session).await?;
+                    super::observe::react(conn, &facts).await?;
                 }
-                Ok((view(conn, session).await?, already_terminal))
+                Ok((view_of(facts), already_terminal))
             }
             .boxed()
         })
@@ -405,7 +406,8 @@ impl SessionsService {
         let key = IdempotencyKey::new("sessions.restore", request_id, &id);
         self.write(key, move |conn| {
             async move {
-                let mut session = load_session(conn, &id).await?;
+                let mut facts = load_facts(conn, &id).await?;
+                let session = &mut facts.session;
                 if !session.state.is_terminal() {
                     return Err(SessionError::NotTerminal {
                         id,
@@ -428,17 +430,19 @@ impl SessionsService {
                 session.clear_detecting();
                 session.restore_time = Some(now);
                 session.update_time = Some(now);
-                store::save_session(conn, &session).await?;
-                super::observe::react(conn, &session).await?;
-                view(conn, session).await
+                store::save_session(conn, session).await?;
+                super::observe::react(conn, &facts).await?;
+                Ok(view_of(facts))
             }
             .boxed()
         })
         .await
     }
 
-    /// Applies `change` to one session, saves it if it changed and plans
-    /// reactions; the common shape of the lifecycle calls.
+    /// Applies `change` to one session, saves it if it changed and, when a
+    /// fact the reaction planner reads changed, plans reactions; the common
+    /// shape of the lifecycle calls. Reads the session and what its reply
+    /// shows in one statement and writes it in one more.
     pub(super) async fn change<F>(
         &self,
         key: Option<IdempotencyKey>,
@@ -450,16 +454,23 @@ impl SessionsService {
     {
         self.write(key, move |conn| {
             async move {
-                let mut session = load_session(conn, &id).await?;
-                let before = session.clone();
+                let mut facts = load_facts(conn, &id).await?;
+                let before = facts.session.clone();
                 let now = UnixMicros::now();
-                change(&mut session, now)?;
-                if session != before {
-                    session.update_time = Some(now);
-                    store::save_session(conn, &session).await?;
-                    super::observe::react(conn, &session).await?;
+                change(&mut facts.session, now)?;
+                if facts.session == before {
+                    return Ok(view_of(facts));
                 }
-                view(conn, session).await
+                facts.session.update_time = Some(now);
+                store::save_session(conn, &facts.session).await?;
+                if facts.session.agent_session_id != before.agent_session_id {
+                    // The usage read with the facts was the old agent session's.
+                    facts = load_facts(conn, &id).await?;
+                }
+                if reactions::session_facts_changed(&before, &facts.session) {
+                    super::observe::react(conn, &facts).await?;
+                }
+                Ok(view_of(facts))
             }
             .boxed()
         })
@@ -529,47 +540,58 @@ pub(super) async fn load_project(conn: &mut Conn<'_>, id: &str) -> Result<Projec
         .ok_or_else(|| SessionError::ProjectNotFound(id.to_string()))
 }
 
+/// The session `id` with its pull request, checks and usage.
+pub(super) async fn load_facts(
+    conn: &mut Conn<'_>,
+    id: &str,
+) -> Result<SessionFacts, SessionError> {
+    store::session_facts(conn, id)
+        .await?
+        .ok_or_else(|| SessionError::SessionNotFound(id.to_string()))
+}
+
 pub(super) async fn load_session(conn: &mut Conn<'_>, id: &str) -> Result<Session, SessionError> {
     store::get_session(conn, id)
         .await?
         .ok_or_else(|| SessionError::SessionNotFound(id.to_string()))
 }
 
-/// The session with its pull request (checks on the head commit, comments),
-/// derived display status and token usage.
+/// The session with what the facts read beside it: see [`view_of`]. One
+/// statement; `session` (as just written) stands for the stored row.
 pub(super) async fn view(
     conn: &mut Conn<'_>,
     session: Session,
 ) -> Result<SessionView, SessionError> {
-    let pull_request = match store::get_pull_request(&mut *conn, &session.id).await? {
-        Some((pull_request, comments)) => {
-            let checks = store::checks(&mut *conn, &session.id)
-                .await?
-                .into_iter()
-                .filter(|check| pull_request.head_sha.as_deref() == Some(check.commit_sha.as_str()))
-                .collect();
-            Some(PullRequestView {
-                pull_request,
-                checks,
-                comments,
-            })
+    let facts = load_facts(conn, &session.id).await?;
+    Ok(view_of(SessionFacts { session, ..facts }))
+}
+
+/// The session with its pull request (checks on the head commit, comments),
+/// derived display status and token usage.
+pub(super) fn view_of(facts: SessionFacts) -> SessionView {
+    let SessionFacts {
+        session,
+        pull_request,
+        checks,
+        usage,
+    } = facts;
+    let pull_request = pull_request.map(|(pull_request, comments)| {
+        let on_head = |check: &Check| pull_request.head_sha.as_deref() == Some(&check.commit_sha);
+        let checks = checks.into_iter().filter(on_head).collect();
+        PullRequestView {
+            pull_request,
+            checks,
+            comments,
         }
-        None => None,
-    };
+    });
     let display_status = display_status(
         &session,
         pull_request.as_ref().map(|view| &view.pull_request),
     );
-    let usage = match &session.agent_session_id {
-        Some(agent_session_id) => {
-            processors::usage_of_session(&mut *conn, agent_session_id).await?
-        }
-        None => None,
-    };
-    Ok(SessionView {
+    SessionView {
         session,
         pull_request,
         display_status,
         usage,
-    })
+    }
 }

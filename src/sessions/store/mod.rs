@@ -2,8 +2,10 @@
 //! read through the `<table>_payload` views that also feed the change log,
 //! so what bosun returns and what an event carries have one shape.
 
+mod facts;
 mod lists;
 
+pub use facts::{SessionFacts, session_facts};
 pub use lists::{
     ReactionQuery, SessionOrder, SessionQuery, attention_candidates, list_reactions, list_sessions,
 };
@@ -218,17 +220,19 @@ pub async fn get_pull_request(
             .bind(session_id)
             .fetch_optional_scalar(conn)
             .await?;
-    let Some(payload) = payload else {
-        return Ok(None);
-    };
+    payload.map(|p| decode_pull_request(&p.0)).transpose()
+}
+
+/// A `pull_requests_payload` row: the pull request and its comments.
+fn decode_pull_request(payload: &str) -> Result<(PullRequest, Vec<Comment>), StoreError> {
     #[derive(serde::Deserialize)]
     struct WithComments {
         #[serde(flatten)]
         pull_request: PullRequest,
         comments: Vec<Comment>,
     }
-    let row: WithComments = decode_row("pull request", &payload.0)?;
-    Ok(Some((row.pull_request, row.comments)))
+    let row: WithComments = decode_row("pull request", payload)?;
+    Ok((row.pull_request, row.comments))
 }
 
 pub async fn upsert_pull_request(
