@@ -24,19 +24,12 @@ pub async fn save_usage(
     count: &TranscriptCount,
 ) -> Result<(), StoreError> {
     let key = transcript.key.as_str();
-    let mut message_ids: BTreeSet<String> = query(
-        "SELECT DISTINCT message_id FROM usage_responses \
-         WHERE transcript = $1 AND message_id IS NOT NULL",
-    )
-    .bind(key)
-    .fetch_all_scalars(conn)
-    .await?
-    .into_iter()
-    .collect();
-    query("DELETE FROM usage_responses WHERE transcript = $1")
-        .bind(key)
-        .execute(conn)
-        .await?;
+    let removed: Vec<Option<String>> =
+        query("DELETE FROM usage_responses WHERE transcript = $1 RETURNING message_id")
+            .bind(key)
+            .fetch_all_scalars(conn)
+            .await?;
+    let mut message_ids: BTreeSet<String> = removed.into_iter().flatten().collect();
     for chunk in count.responses.chunks(INSERT_CHUNK) {
         insert(conn, key, chunk).await?;
     }
@@ -145,21 +138,31 @@ async fn recount(
             },
         )
         .collect();
-    let mut touched = BTreeSet::new();
-    for (row, counts) in rows.iter().zip(dedup::counted(&copies)) {
-        let (transcript, line, .., counted) = row;
-        if *counted == counts {
-            continue;
-        }
-        query("UPDATE usage_responses SET counted = $1 WHERE transcript = $2 AND line = $3")
-            .bind(counts)
-            .bind(transcript)
-            .bind(*line)
-            .execute(conn)
-            .await?;
-        touched.insert(transcript.clone());
+    let flipped: Vec<(&str, i64)> = rows
+        .iter()
+        .zip(dedup::counted(&copies))
+        .filter(|((.., counted), counts)| counted != counts)
+        .map(|((transcript, line, ..), _)| (transcript.as_str(), *line))
+        .collect();
+    if !flipped.is_empty() {
+        // Every row whose decision changed, in one statement: the rows go
+        // as one JSON array of [transcript, line] pairs.
+        query_per_engine(
+            "UPDATE usage_responses SET counted = NOT counted \
+             WHERE (transcript, line) IN \
+             (SELECT value ->> 0, value ->> 1 FROM json_each($1))",
+            "UPDATE usage_responses u SET counted = NOT u.counted \
+             FROM jsonb_array_elements($1) f \
+             WHERE u.transcript = f ->> 0 AND u.line = (f ->> 1)::bigint",
+        )
+        .bind(json_value(&flipped)?)
+        .execute(conn)
+        .await?;
     }
-    Ok(touched)
+    Ok(flipped
+        .into_iter()
+        .map(|(transcript, _)| transcript.to_string())
+        .collect())
 }
 
 /// The transcript's counted responses, summed by model.
