@@ -125,11 +125,10 @@ pub async fn measure(
         ("RSS after the runs", after),
     ] {
         let mb = |bytes: u64| bytes as f64 / 1e6;
-        let mut row = Row::value(format!("peer: {what} (bosun / etcd)"), 0.0, "").against(
-            "etcd",
-            mb(bosun_rss),
-            mb(etcd_rss),
-        );
+        // Issue 18's target: bosun's RSS stays below etcd's.
+        let mut row = Row::value(format!("peer: {what} (bosun / etcd)"), 0.0, "")
+            .against("etcd", mb(bosun_rss), mb(etcd_rss))
+            .target(Target::RatioAtMost(1.0), 0.0);
         row.figure = format!("{} / {} MB", figure(mb(bosun_rss)), figure(mb(etcd_rss)));
         rows.push(row);
     }
@@ -160,7 +159,8 @@ fn write_rows(runs: &[Vec<Run>; 2], version: &str) -> Vec<Row> {
         &format!("etcd {version} Put"),
         mean(&rates[0]),
         mean(&rates[1]),
-    );
+    )
+    .target(Target::RatioAtLeast(1.0), 0.0);
     row.figure = format!("{} / {} /s", range(&rates[0]), range(&rates[1]));
     row.latency = format!(
         "bosun {} / {}, etcd {} / {} ms",
@@ -201,6 +201,10 @@ fn watch_rows(watchers: usize, rate: u32, deliveries: &[Vec<Delivery>; 2]) -> Ve
         };
         let mut row =
             Row::value(what, 0.0, "").against("etcd Watch", mean(&values[0]), mean(&values[1]));
+        if name == "p99" {
+            // Issue 18's target: p99 no worse than etcd's.
+            row = row.target(Target::RatioAtMost(1.0), 0.0);
+        }
         row.figure = format!("{} / {} ms", range(&values[0]), range(&values[1]));
         rows.push(row);
     }

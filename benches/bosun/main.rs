@@ -9,6 +9,7 @@
 //! PostgreSQL sections on a throwaway cluster, `-- --database-url URL` on a
 //! server of yours).
 
+mod ceiling;
 mod daemon;
 mod etcd;
 mod load;
@@ -201,6 +202,30 @@ async fn unary(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyhow::Resu
         ),
     );
 
+    let ceiling = ceiling::insert_rate(&root.join("ceiling-1"), 1, window).await?;
+    rows.push(
+        Row::value(
+            "SQLite C API in-process: single-row insert transactions",
+            ceiling,
+            "/s",
+        )
+        .against("raw SQLite (sqlx) 1-row txn", ceiling, raw),
+    );
+    let ceiling_batched = ceiling::insert_rate(&root.join("ceiling-256"), 256, window).await?;
+    rows.push(
+        Row::value(
+            "SQLite C API in-process: 256 rows per transaction",
+            ceiling_batched,
+            "rows/s",
+        )
+        .against("raw SQLite (sqlx) 256 rows/txn", ceiling_batched, batched),
+    );
+    let baselines = WriteBaselines {
+        raw,
+        ceiling,
+        ceiling_batched,
+    };
+
     let sessions = Arc::new(rpc::sessions(channels[0].clone()).await?);
     for concurrency in CONCURRENCIES {
         let run = rpc::record_lesson(channels.clone(), concurrency, window).await;
@@ -209,7 +234,7 @@ async fn unary(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyhow::Resu
             "RecordLesson",
             concurrency,
             &run,
-            raw,
+            baselines,
             null_at(concurrency),
         );
     }
@@ -221,7 +246,7 @@ async fn unary(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyhow::Resu
             "ReportActivity",
             concurrency,
             &run,
-            raw,
+            baselines,
             null_at(concurrency),
         );
     }
@@ -241,18 +266,39 @@ async fn unary(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyhow::Resu
     Ok(())
 }
 
-fn write_rows(rows: &mut Vec<Row>, rpc: &str, concurrency: usize, run: &Run, raw: f64, null: f64) {
+/// What a write row is compared with: raw SQLite through sqlx, and SQLite's
+/// C API in-process (single-row and 256-row transactions).
+#[derive(Clone, Copy)]
+struct WriteBaselines {
+    raw: f64,
+    ceiling: f64,
+    ceiling_batched: f64,
+}
+
+fn write_rows(
+    rows: &mut Vec<Row>,
+    rpc: &str,
+    concurrency: usize,
+    run: &Run,
+    baselines: WriteBaselines,
+    null: f64,
+) {
     let targeted = TARGET_CONCURRENCY.contains(&concurrency);
     let rate = run.rate();
     let mut row = Row::run(format!("{rpc}, concurrency {concurrency}"), run).against(
         "raw SQLite 1-row txn",
         rate,
-        raw,
+        baselines.raw,
     );
     if targeted {
         row = row.target(Target::RatioAtLeast(1.0), rate);
     }
     rows.push(row);
+    if targeted {
+        let (ceiling, batched) = (baselines.ceiling, baselines.ceiling_batched);
+        rows.push(Row::compare("SQLite C API 1-row txn", rate, ceiling));
+        rows.push(Row::compare("SQLite C API 256 rows/txn", rate, batched));
+    }
     let mut row = Row::compare(&format!("null RPC, concurrency {concurrency}"), rate, null);
     if targeted {
         row = row.target(Target::RatioAtLeast(0.5), rate);
@@ -293,7 +339,10 @@ async fn change_stream(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyh
         let delivery = stream::deliver(&bosun, streams, rate, window.measure).await?;
         let p99 = delivery.latency.value_at_quantile(0.99) as f64 / 1e3;
         let mut row = Row::value(
-            format!("change stream: {watchers} watchers, {rate} events/s, commit to delivery"),
+            format!(
+                "change stream: {watchers} watcher{}, {rate} events/s, commit to delivery",
+                if watchers == 1 { "" } else { "s" }
+            ),
             delivery.latency.max() as f64 / 1e3,
             "ms max",
         );

@@ -1,7 +1,9 @@
 //! Processors at fleet scale: a first pass and a stable re-pass of each
 //! built-in processor over 10,000 transcripts, run with Processors.
 //! RunProcessor on a real bosun, against baselines on the same files (the
-//! page cache is warm for baselines and passes alike).
+//! page cache is warm for baselines and passes alike). Then the usage first
+//! pass's cost per transcript on 1,000 and on 20,000 of them, which should
+//! not grow with the fleet.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -26,20 +28,7 @@ pub async fn measure(root: &Path, count: usize, rows: &mut Vec<Row>) -> anyhow::
     let stat_all =
         transcripts::time(|| bosun::processors::transcript::list(&dir).map(|listed| listed.len()));
 
-    let config = format!(
-        "{}[processors]\ntranscripts_dir = {:?}\n",
-        crate::QUIET
-            .replace(
-                "[processors.usage]",
-                "[processors.usage]\ntime_budget = \"0s\""
-            )
-            .replace(
-                "[processors.tool_errors]",
-                "[processors.tool_errors]\ntime_budget = \"0s\""
-            ),
-        dir.display().to_string()
-    );
-    let bosun = Bosun::start(&root.join("processors"), &config).await?;
+    let bosun = Bosun::start(&root.join("processors"), &config(&dir)).await?;
     let mut client = ProcessorsClient::new(bosun.connections(1).await?.remove(0));
     for name in ["usage", "tool_errors"] {
         let (first, first_time) = run(&mut client, name).await?;
@@ -74,6 +63,58 @@ pub async fn measure(root: &Path, count: usize, rows: &mut Vec<Row>) -> anyhow::
         );
     }
     bosun.stop();
+    per_transcript_cost(root, rows).await
+}
+
+/// bosun's config for passes over `dir` with no time budget.
+fn config(dir: &Path) -> String {
+    format!(
+        "{}[processors]\ntranscripts_dir = {:?}\n",
+        crate::QUIET
+            .replace(
+                "[processors.usage]",
+                "[processors.usage]\ntime_budget = \"0s\""
+            )
+            .replace(
+                "[processors.tool_errors]",
+                "[processors.tool_errors]\ntime_budget = \"0s\""
+            ),
+        dir.display().to_string()
+    )
+}
+
+/// The usage first pass per transcript on a small and a large fleet, each
+/// on a fresh bosun: the larger must not cost more than 20% more each.
+async fn per_transcript_cost(root: &Path, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let mut costs = Vec::new();
+    for count in [1_000, 20_000] {
+        let dir = root.join(format!("transcripts-{count}"));
+        transcripts::generate(&dir, count)?;
+        let bosun = Bosun::start(&root.join(format!("processors-{count}")), &config(&dir)).await?;
+        let mut client = ProcessorsClient::new(bosun.connections(1).await?.remove(0));
+        let (first, time) = run(&mut client, "usage").await?;
+        ensure!(first.processed == count as i64, "first pass: {first:?}");
+        bosun.stop();
+        std::fs::remove_dir_all(&dir)?;
+        costs.push((count, time.as_secs_f64() * 1e6 / count as f64));
+    }
+    let [(small, small_cost), (large, large_cost)] = costs[..] else {
+        unreachable!("two fleet sizes")
+    };
+    rows.push(Row::value(
+        format!("processors: usage first pass per transcript, {small} transcripts"),
+        small_cost,
+        "µs",
+    ));
+    rows.push(
+        Row::value(
+            format!("processors: usage first pass per transcript, {large} transcripts"),
+            large_cost,
+            "µs",
+        )
+        .against(&format!("{small} transcripts"), large_cost, small_cost)
+        .target(Target::RatioAtMost(1.2), large_cost),
+    );
     Ok(())
 }
 

@@ -8,6 +8,8 @@ use crate::load::Run;
 pub enum Target {
     /// The ratio is at least this.
     RatioAtLeast(f64),
+    /// The ratio is at most this.
+    RatioAtMost(f64),
     /// The figure is at most this (in the row's unit).
     AtMost(f64, &'static str),
     /// The figure is at least this (in the row's unit).
@@ -18,6 +20,7 @@ impl Target {
     fn describe(self) -> String {
         match self {
             Self::RatioAtLeast(bound) => format!(">= {bound:.1}x"),
+            Self::RatioAtMost(bound) => format!("<= {bound:.1}x"),
             Self::AtMost(bound, unit) => format!("<= {} {unit}", figure(bound)),
             Self::AtLeast(bound, unit) => format!(">= {} {unit}", figure(bound)),
         }
@@ -26,6 +29,7 @@ impl Target {
     fn met(self, value: f64, ratio: Option<f64>) -> bool {
         match self {
             Self::RatioAtLeast(bound) => ratio.is_some_and(|ratio| ratio >= bound),
+            Self::RatioAtMost(bound) => ratio.is_some_and(|ratio| ratio <= bound),
             Self::AtMost(bound, _) => value <= bound,
             Self::AtLeast(bound, _) => value >= bound,
         }

@@ -21,7 +21,7 @@ pub async fn open(dir: &Path) -> anyhow::Result<SqliteConnection> {
     Ok(conn)
 }
 
-const INSERT: &str = "INSERT INTO lessons (create_time, lesson_type, work_item_id, stage, agent, \
+pub const INSERT: &str = "INSERT INTO lessons (create_time, lesson_type, work_item_id, stage, agent, \
      repo, root_cause, suggestion, source) VALUES (?, 'flaky_test', ?, 'testing', 'claude-code', \
      'acme/payments', 'the payment test depends on wall-clock time', \
      'inject a clock into PaymentWindow', 'manual')";
