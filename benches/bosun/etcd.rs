@@ -195,7 +195,10 @@ fn watch_rows(watchers: usize, rate: u32, deliveries: &[Vec<Delivery>; 2]) -> Ve
                 .collect::<Vec<_>>()
         });
         let what = if name == "p50" {
-            format!("peer: Watch, {watchers} watchers, {rate} writes/s, write call to receipt, p50")
+            format!(
+                "peer: Watch, {watchers} watcher{}, {rate} writes/s, write call to receipt, p50",
+                if watchers == 1 { "" } else { "s" }
+            )
         } else {
             format!("  {name}")
         };
