@@ -226,6 +226,40 @@ async fn usage_totals_equal_a_hand_computed_count() {
     }
 }
 
+/// A pass stores a batch of transcripts together, in a few multi-row
+/// statements, not transcript by transcript: a subscriber sees the batch's
+/// usage rows, then its state rows (one transcript at a time would
+/// interleave them).
+#[tokio::test]
+async fn a_pass_stores_its_batch_of_transcripts_together() {
+    let transcripts = Transcripts::new();
+    write_fleet(&transcripts);
+    let server = start(&transcripts, |_| {}).await;
+    assert_eq!(run(&server, "usage").await.processed, 4);
+    let events = server
+        .events()
+        .list_events(pb::ListEventsRequest {
+            filter: Some(pb::EventFilter {
+                event_type_prefixes: vec!["transcript_usage.".into(), "processor_state.".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("list events")
+        .into_inner()
+        .events;
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            ["transcript_usage.created"; 4],
+            ["processor_state.created"; 4]
+        ]
+        .concat()
+    );
+}
+
 #[tokio::test]
 async fn usage_pages_carry_the_same_totals_and_tokens_are_bound_to_filters() {
     let transcripts = Transcripts::new();

@@ -292,6 +292,50 @@ async fn a_failing_processor_leaves_no_state_and_succeeds_on_retry() {
     assert_eq!(flaky.seen().len(), 3);
 }
 
+/// A pass stores its transcripts a batch at a time; a result the database
+/// refuses rolls its batch back, the batch is stored again one transcript at
+/// a time, and only that transcript fails (to be read again next pass).
+#[tokio::test]
+async fn a_result_that_cannot_be_stored_fails_alone_and_is_read_again() {
+    let transcripts = Transcripts::new();
+    let keys = ["alice/s1.jsonl", "alice/unstorable.jsonl", "bob/s2.jsonl"];
+    for key in keys {
+        transcripts.write_old(key, &session_lines("s1"), HOUR);
+    }
+    let flaky = Flaky::new("flaky");
+    let dir = transcripts.path();
+    let server = TestServer::start_with_processors(
+        move |config| config.processors.transcripts_dir = dir,
+        vec![registration(flaky.clone(), settings(HOUR))],
+    )
+    .await;
+
+    let first = run(&server, "flaky").await;
+    assert_eq!(counts(&first), [3, 2, 0, 0, 0, 1, 0]);
+    assert_eq!(first.error_details.len(), 1);
+    assert_eq!(first.error_details[0].transcript, "alice/unstorable.jsonl");
+    assert_eq!(
+        first.error_details[0].message,
+        "storing the result failed; it will be retried"
+    );
+    for key in [keys[0], keys[2]] {
+        let stored = state(&server, "flaky", key).await.expect("stored");
+        assert!(stored.processed_time.is_some(), "{key}");
+        assert_eq!(stored.items, 2);
+    }
+    assert_eq!(state(&server, "flaky", keys[1]).await, None, "nothing kept");
+
+    let second = run(&server, "flaky").await;
+    assert_eq!(
+        counts(&second),
+        [3, 0, 2, 0, 0, 1, 0],
+        "only it is read again"
+    );
+    let seen = flaky.seen();
+    assert_eq!(seen.iter().filter(|key| *key == keys[1]).count(), 2);
+    assert_eq!(seen.len(), 4);
+}
+
 #[tokio::test]
 async fn quarantine_after_the_failure_limit_then_reset() {
     let transcripts = Transcripts::new();

@@ -169,18 +169,28 @@ async fn a_resumed_session_counts_its_repeated_responses_once() {
 
 #[tokio::test]
 async fn which_transcript_counts_a_response_does_not_depend_on_arrival_order() {
+    // One pass per transcript, in either order (each stored alone), and
+    // both in one pass (stored as one batch).
+    let arrivals: [&[&[&str]]; 3] = [
+        &[&[ORIGINAL], &[RESUMED]],
+        &[&[RESUMED], &[ORIGINAL]],
+        &[&[ORIGINAL, RESUMED]],
+    ];
     let mut outcomes = Vec::new();
-    for order in [[ORIGINAL, RESUMED], [RESUMED, ORIGINAL]] {
+    for passes in arrivals {
         let transcripts = Transcripts::new();
         let server = start(&transcripts).await;
-        for key in order {
-            let lines = if key == ORIGINAL {
-                original_lines()
-            } else {
-                resumed_lines()
-            };
-            transcripts.write_old(key, &lines, HOUR);
-            run_usage(&server).await;
+        for keys in passes {
+            for &key in *keys {
+                let lines = if key == ORIGINAL {
+                    original_lines()
+                } else {
+                    resumed_lines()
+                };
+                transcripts.write_old(key, &lines, HOUR);
+            }
+            let pass = run_usage(&server).await;
+            assert_eq!(pass.processed, keys.len() as i64);
         }
         // The resume goes on: only it is read again.
         transcripts.append(
@@ -194,6 +204,7 @@ async fn which_transcript_counts_a_response_does_not_depend_on_arrival_order() {
         outcomes.push((by_transcript(&listed), tokens_of(&all.total.unwrap())));
     }
     assert_eq!(outcomes[0], outcomes[1]);
+    assert_eq!(outcomes[0], outcomes[2]);
     assert_eq!(outcomes[0].1, (17, 50, 104, 3005));
     assert_eq!(outcomes[0].0[RESUMED], ((7, 10, 4, 2005), 3));
 }

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::decide::{self, Precheck, Remembered};
-use super::processor::Processor;
+use super::processor::{Processor, StoredTranscript};
 use super::results::{self, Outcome, Tally};
 use super::store;
 use super::transcript::{self, Listed, Transcript, TranscriptKey};
@@ -162,16 +162,17 @@ impl Pass {
         &self,
         batch: Vec<(Outcome, Option<Remembered>)>,
     ) -> impl Future<Output = Result<Vec<Tally>, String>> + Send + 'static {
-        let db = self.db.clone();
-        let name = self.processor.name().to_string();
+        let (db, processor) = (self.db.clone(), self.processor.clone());
         let limit = self.settings.quarantine_after_failures;
         async move {
             if batch.is_empty() {
                 return Ok(Vec::new());
             }
-            db.write(move |conn| results::store(conn, name, batch, limit).boxed())
-                .await
-                .map_err(storage_failed)
+            db.write(move |conn| {
+                async move { results::store(conn, &*processor, batch, limit).await }.boxed()
+            })
+            .await
+            .map_err(storage_failed)
         }
     }
 }
@@ -265,8 +266,10 @@ fn read_and_process(
     let malformed = transcript.malformed_lines();
     match processed {
         Ok(processed) => Outcome::Processed {
-            key,
-            read_time: read.read_time,
+            transcript: StoredTranscript {
+                key,
+                processed_time: read.read_time,
+            },
             hash: read.hash,
             processed,
             malformed,

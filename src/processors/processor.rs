@@ -3,8 +3,10 @@
 //! together with the transcript's state, in one transaction, so what a
 //! processor produced and what it remembers never disagree.
 
+use std::any::Any;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use super::{ProcessorSettings, Transcript, TranscriptKey};
@@ -21,6 +23,33 @@ pub trait Processor: Send + Sync + 'static {
     /// Reads one transcript. An `Err` (a message without server paths) or a
     /// panic fails this transcript only; the pass goes on.
     fn process(&self, transcript: &Transcript) -> Result<Processed, String>;
+
+    /// Stores the products of a batch of transcripts (all made by this
+    /// processor), ending where saving each in turn with [`Product::save`]
+    /// would end. The pass runs it in a savepoint: on `Err` the batch is
+    /// rolled back and stored again one transcript at a time, so a
+    /// transcript that cannot be stored fails alone. The default saves each
+    /// in turn; a processor overrides it to store a batch in a few
+    /// multi-row statements.
+    fn save_all<'c>(
+        &'c self,
+        conn: &'c mut Conn<'_>,
+        products: &'c [Saving<'c>],
+    ) -> BoxFuture<'c, Result<(), StoreError>> {
+        async move {
+            for saving in products {
+                saving.product.save(conn, saving.transcript).await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+/// One transcript's product, to store.
+pub struct Saving<'a> {
+    pub product: &'a dyn Product,
+    pub transcript: &'a StoredTranscript,
 }
 
 /// What a processor made of one transcript.
@@ -40,10 +69,15 @@ pub struct StoredTranscript {
 /// A processor's result for one transcript, stored inside the pass's write
 /// transaction (in a savepoint of its own): it replaces what the processor
 /// stored for the transcript before. An error rolls back this transcript
-/// only, which then counts as failed.
-pub trait Product: Send + 'static {
+/// only, which then counts as failed. A product may be saved twice in one
+/// transaction (when its batch is rolled back and stored again one
+/// transcript at a time), so it is borrowed, not consumed.
+///
+/// `Any` lets a processor's [`Processor::save_all`] take its own products
+/// back by type.
+pub trait Product: Any + Send + Sync {
     fn save<'c>(
-        self: Box<Self>,
+        &'c self,
         conn: &'c mut Conn<'_>,
         transcript: &'c StoredTranscript,
     ) -> BoxFuture<'c, Result<(), StoreError>>;

@@ -1,10 +1,14 @@
 //! What a pass read, stored: a batch of transcripts per write transaction,
-//! each transcript in a savepoint of its own, so a transcript whose result
-//! cannot be stored fails alone; and how each result counts in the run.
+//! all together in a few statements (the processor's
+//! [`save_all`](super::processor::Processor::save_all) and one state
+//! statement), in a savepoint; when that fails, the batch is rolled back and
+//! stored again one transcript at a time, each in a savepoint of its own, so
+//! a transcript whose result cannot be stored fails alone. And how each
+//! result counts in the run.
 
 use super::decide::{self, Remembered};
-use super::processor::{Processed, StoredTranscript};
-use super::store::{self, Failure};
+use super::processor::{Processed, Processor, Saving, StoredTranscript};
+use super::store::{self, Failure, Success};
 use super::transcript::TranscriptKey;
 use super::{MAX_ERROR_DETAILS, ProcessorRun, RunError};
 use crate::storage::StoreError;
@@ -14,8 +18,7 @@ use crate::time::UnixMicros;
 /// What reading one transcript came to.
 pub enum Outcome {
     Processed {
-        key: TranscriptKey,
-        read_time: UnixMicros,
+        transcript: StoredTranscript,
         hash: String,
         processed: Processed,
         malformed: u64,
@@ -67,16 +70,28 @@ impl Tally {
 /// transcript) inside the caller's write transaction.
 pub async fn store(
     conn: &mut Conn<'_>,
-    processor: String,
+    processor: &dyn Processor,
     batch: Vec<(Outcome, Option<Remembered>)>,
     quarantine_after: u32,
 ) -> Result<Vec<Tally>, StoreError> {
+    if batch.len() > 1 {
+        conn.begin_savepoint().await?;
+        let together = store_together(conn, processor, &batch, quarantine_after).await;
+        conn.end_savepoint(together.is_ok()).await?;
+        match together {
+            Ok(tallies) => return Ok(tallies),
+            Err(err) => tracing::info!(
+                processor = processor.name(), transcripts = batch.len(), error = ?err,
+                "storing a batch together failed; storing it one transcript at a time"
+            ),
+        }
+    }
     let mut tallies = Vec::with_capacity(batch.len());
-    for (outcome, remembered) in batch {
+    for (outcome, remembered) in &batch {
         conn.begin_savepoint().await?;
         let applied = apply(
             conn,
-            &processor,
+            processor.name(),
             outcome,
             remembered.as_ref(),
             quarantine_after,
@@ -86,7 +101,7 @@ pub async fn store(
         match applied {
             Ok(tally) => tallies.push(tally),
             Err((key, err)) => {
-                tracing::warn!(%processor, transcript = %key, error = ?err, "storing a transcript's result failed");
+                tracing::warn!(processor = processor.name(), transcript = %key, error = ?err, "storing a transcript's result failed");
                 let error = RunError {
                     transcript: key.to_string(),
                     message: "storing the result failed; it will be retried".into(),
@@ -102,39 +117,92 @@ pub async fn store(
     Ok(tallies)
 }
 
+/// Stores the whole batch: the processed transcripts' products and states
+/// in a few statements, the others one by one. Any error fails the batch.
+async fn store_together(
+    conn: &mut Conn<'_>,
+    processor: &dyn Processor,
+    batch: &[(Outcome, Option<Remembered>)],
+    quarantine_after: u32,
+) -> Result<Vec<Tally>, StoreError> {
+    let mut savings = Vec::new();
+    let mut successes = Vec::new();
+    let mut tallies = Vec::with_capacity(batch.len());
+    for (outcome, remembered) in batch {
+        let Outcome::Processed {
+            transcript,
+            hash,
+            processed: Processed { items, product },
+            malformed,
+        } = outcome
+        else {
+            let tally = apply(
+                conn,
+                processor.name(),
+                outcome,
+                remembered.as_ref(),
+                quarantine_after,
+            );
+            tallies.push(tally.await.map_err(|(_, err)| err)?);
+            continue;
+        };
+        savings.push(Saving {
+            product: &**product,
+            transcript,
+        });
+        successes.push(Success {
+            transcript: &transcript.key,
+            read_time: transcript.processed_time,
+            hash,
+            items: *items,
+        });
+        tallies.push(Tally::Processed {
+            items: *items,
+            malformed: *malformed,
+        });
+    }
+    processor.save_all(conn, &savings).await?;
+    store::mark_processed(conn, processor.name(), &successes).await?;
+    Ok(tallies)
+}
+
 /// Stores one result; on a storage error, names the transcript.
 async fn apply(
     conn: &mut Conn<'_>,
     processor: &str,
-    outcome: Outcome,
+    outcome: &Outcome,
     remembered: Option<&Remembered>,
     quarantine_after: u32,
 ) -> Result<Tally, (TranscriptKey, StoreError)> {
     match outcome {
         Outcome::Processed {
-            key,
-            read_time,
+            transcript,
             hash,
             processed: Processed { items, product },
             malformed,
         } => {
-            let stored = StoredTranscript {
-                key,
-                processed_time: read_time,
+            let success = Success {
+                transcript: &transcript.key,
+                read_time: transcript.processed_time,
+                hash,
+                items: *items,
             };
             let saved = async {
-                product.save(&mut *conn, &stored).await?;
-                store::mark_processed(conn, processor, &stored.key, read_time, &hash, items).await
+                product.save(&mut *conn, transcript).await?;
+                store::mark_processed(conn, processor, &[success]).await
             };
             match saved.await {
-                Ok(()) => Ok(Tally::Processed { items, malformed }),
-                Err(err) => Err((stored.key, err)),
+                Ok(()) => Ok(Tally::Processed {
+                    items: *items,
+                    malformed: *malformed,
+                }),
+                Err(err) => Err((transcript.key.clone(), err)),
             }
         }
         Outcome::SameContent { key, read_time } => {
-            match store::advance_processed_time(conn, processor, key.as_str(), read_time).await {
+            match store::advance_processed_time(conn, processor, key.as_str(), *read_time).await {
                 Ok(()) => Ok(Tally::SameContent),
-                Err(err) => Err((key, err)),
+                Err(err) => Err((key.clone(), err)),
             }
         }
         Outcome::Failed {
@@ -144,20 +212,23 @@ async fn apply(
         } => {
             let after = decide::after_failure(remembered, quarantine_after);
             let failure = Failure {
-                message: &message,
+                message,
                 time: UnixMicros::now(),
                 consecutive_failures: after.consecutive_failures,
                 quarantined: after.quarantined,
             };
-            if let Err(err) = store::mark_failed(conn, processor, &key, &failure).await {
-                return Err((key, err));
+            if let Err(err) = store::mark_failed(conn, processor, key, &failure).await {
+                return Err((key.clone(), err));
             }
             let error = RunError {
                 transcript: key.to_string(),
-                message,
+                message: message.clone(),
                 quarantined: after.quarantined,
             };
-            Ok(Tally::Error { error, malformed })
+            Ok(Tally::Error {
+                error,
+                malformed: *malformed,
+            })
         }
     }
 }

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use serde::de::DeserializeOwned;
 
 use super::decide::Remembered;
-use super::{Forget, ProcessorRun, ProcessorState, RunTrigger, StateFilter};
-use crate::storage::StoreError;
-use crate::storage::sql::{Builder, Conn, JsonOwned, JsonText, query};
+use super::{Forget, ProcessorRun, ProcessorState, RunTrigger, StateFilter, TranscriptKey};
+use crate::storage::sql::{Builder, Conn, JsonOwned, JsonText, query, query_per_engine};
+use crate::storage::{StoreError, json_value};
 use crate::time::UnixMicros;
 
 fn decode<T: DeserializeOwned>(kind: &str, payload: &str) -> Result<T, StoreError> {
@@ -156,28 +156,48 @@ pub async fn remembered(
         .collect())
 }
 
-/// A success: the read time, hash and items; failures and quarantine cleared.
+/// A transcript processed: what its state remembers of the read.
+pub struct Success<'a> {
+    pub transcript: &'a TranscriptKey,
+    pub read_time: UnixMicros,
+    pub hash: &'a str,
+    pub items: i64,
+}
+
+/// Successes, in one statement: the read time, hash and items of each;
+/// failures and quarantine cleared.
 pub async fn mark_processed(
     conn: &mut Conn<'_>,
     processor: &str,
-    transcript: &super::TranscriptKey,
-    read_time: UnixMicros,
-    hash: &str,
-    items: i64,
+    successes: &[Success<'_>],
 ) -> Result<(), StoreError> {
-    query(
-        "INSERT INTO processor_state (processor, transcript, owner, processed_time, items, content_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (processor, transcript) DO UPDATE SET \
+    if successes.is_empty() {
+        return Ok(());
+    }
+    // Each row is [transcript, owner, processed_time, items, content_hash].
+    let rows: Vec<(&str, &str, i64, i64, &str)> = successes
+        .iter()
+        .map(|s| {
+            let key = s.transcript;
+            (key.as_str(), key.owner(), s.read_time.0, s.items, s.hash)
+        })
+        .collect();
+    query_per_engine(
+        "INSERT INTO processor_state (processor, transcript, owner, processed_time, items, \
+         content_hash) SELECT $1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 \
+         FROM json_each($2) WHERE true ON CONFLICT (processor, transcript) DO UPDATE SET \
+         owner = excluded.owner, processed_time = excluded.processed_time, items = excluded.items, \
+         content_hash = excluded.content_hash, consecutive_failures = 0, last_error = NULL, \
+         last_error_time = NULL, quarantine_time = NULL",
+        "INSERT INTO processor_state (processor, transcript, owner, processed_time, items, \
+         content_hash) SELECT $1, f ->> 0, f ->> 1, (f ->> 2)::bigint, (f ->> 3)::bigint, f ->> 4 \
+         FROM jsonb_array_elements($2) f ON CONFLICT (processor, transcript) DO UPDATE SET \
          owner = excluded.owner, processed_time = excluded.processed_time, items = excluded.items, \
          content_hash = excluded.content_hash, consecutive_failures = 0, last_error = NULL, \
          last_error_time = NULL, quarantine_time = NULL",
     )
     .bind(processor)
-    .bind(transcript.as_str())
-    .bind(transcript.owner())
-    .bind(read_time.0)
-    .bind(items)
-    .bind(hash)
+    .bind(json_value(&rows)?)
     .execute(conn)
     .await?;
     Ok(())
@@ -206,7 +226,7 @@ pub async fn advance_processed_time(
 pub async fn mark_failed(
     conn: &mut Conn<'_>,
     processor: &str,
-    transcript: &super::TranscriptKey,
+    transcript: &TranscriptKey,
     failure: &Failure<'_>,
 ) -> Result<(), StoreError> {
     let quarantine_time = failure.quarantined.then_some(failure.time.0);

@@ -191,7 +191,7 @@ struct BurstAware {
 
 impl Product for BurstAware {
     fn save<'c>(
-        self: Box<Self>,
+        &'c self,
         conn: &'c mut Conn<'_>,
         transcript: &'c StoredTranscript,
     ) -> BoxFuture<'c, Result<(), StoreError>> {

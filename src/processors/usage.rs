@@ -12,6 +12,7 @@
 //! transcript's session id is the first `sessionId` in it, else the file
 //! name (Claude Code names the file after the session).
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -19,7 +20,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use super::processor::{Processed, Processor, Product, StoredTranscript};
+use super::processor::{Processed, Processor, Product, Saving, StoredTranscript};
 use super::{TokenUsage, Transcript, usage_store};
 use crate::storage::StoreError;
 use crate::storage::sql::Conn;
@@ -200,15 +201,35 @@ impl Processor for Usage {
             product: Box::new(count),
         })
     }
+
+    /// The whole batch in the statements of one transcript.
+    fn save_all<'c>(
+        &'c self,
+        conn: &'c mut Conn<'_>,
+        products: &'c [Saving<'c>],
+    ) -> BoxFuture<'c, Result<(), StoreError>> {
+        async move {
+            let mut counts = Vec::with_capacity(products.len());
+            for saving in products {
+                let product: &dyn Any = saving.product;
+                let count = product.downcast_ref::<TranscriptCount>().ok_or_else(|| {
+                    StoreError::Malformed("a product of another processor reached usage".into())
+                })?;
+                counts.push((saving.transcript, count));
+            }
+            usage_store::save_usage(conn, &counts).await
+        }
+        .boxed()
+    }
 }
 
 impl Product for TranscriptCount {
     fn save<'c>(
-        self: Box<Self>,
+        &'c self,
         conn: &'c mut Conn<'_>,
         transcript: &'c StoredTranscript,
     ) -> BoxFuture<'c, Result<(), StoreError>> {
-        async move { usage_store::save_usage(conn, transcript, &self).await }.boxed()
+        async move { usage_store::save_usage(conn, &[(transcript, self)]).await }.boxed()
     }
 }
 

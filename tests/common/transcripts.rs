@@ -139,21 +139,34 @@ pub fn settings(cadence: Duration) -> ProcessorSettings {
     }
 }
 
-/// Stores nothing.
-struct Nothing;
+/// Stores nothing; when `unstorable`, fails to, with a statement the
+/// database refuses (which, on PostgreSQL, aborts the transaction until a
+/// savepoint is rolled back).
+struct Nothing {
+    unstorable: bool,
+}
 
 impl Product for Nothing {
     fn save<'c>(
-        self: Box<Self>,
-        _conn: &'c mut bosun::storage::Conn<'_>,
+        &'c self,
+        conn: &'c mut bosun::storage::Conn<'_>,
         _transcript: &'c StoredTranscript,
     ) -> BoxFuture<'c, Result<(), bosun::storage::StoreError>> {
-        async { Ok(()) }.boxed()
+        async move {
+            if self.unstorable {
+                bosun::storage::sql::query("INSERT INTO no_such_table VALUES (1)")
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(())
+        }
+        .boxed()
     }
 }
 
 /// A processor that fails (or panics) while told to, counting lines
-/// otherwise; it records the transcripts it was given.
+/// otherwise; it records the transcripts it was given. The product of a
+/// transcript named `unstorable*.jsonl` cannot be stored.
 pub struct Flaky {
     pub name: &'static str,
     pub fail: AtomicBool,
@@ -194,9 +207,10 @@ impl Processor for Flaky {
             return Err("told to fail".into());
         }
         let lines = transcript.records::<serde_json::Value>().count();
+        let unstorable = transcript.key().stem().starts_with("unstorable");
         Ok(Processed {
             items: lines as i64,
-            product: Box::new(Nothing),
+            product: Box::new(Nothing { unstorable }),
         })
     }
 }
@@ -262,7 +276,7 @@ impl Processor for Blocking {
         let _ = self.release_rx.lock().unwrap().recv();
         Ok(Processed {
             items: 1,
-            product: Box::new(Nothing),
+            product: Box::new(Nothing { unstorable: false }),
         })
     }
 }
