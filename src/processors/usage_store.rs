@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::TokenUsage;
 use super::dedup::{self, ResponseCopy};
 use super::processor::StoredTranscript;
-use super::usage::TranscriptCount;
+use super::usage::{Response, TranscriptCount, total_tokens};
 use crate::storage::sql::{Conn, query_per_engine};
 use crate::storage::{StoreError, json_text, json_value};
 
@@ -18,6 +18,10 @@ use crate::storage::{StoreError, json_text, json_value};
 /// the same statements as one transcript (each row set goes as one JSON
 /// array) and ends where saving its transcripts one by one would: which
 /// copy counts depends on the copies alone, not on the order they came in.
+///
+/// The new responses are inserted already decided: the copies stored in
+/// other transcripts are read first, and only those whose decision changed
+/// are written again.
 pub async fn save_usage(
     conn: &mut Conn<'_>,
     transcripts: &[(&StoredTranscript, &TranscriptCount)],
@@ -36,27 +40,61 @@ pub async fn save_usage(
     .fetch_all_scalars(conn)
     .await?;
     let mut message_ids: BTreeSet<String> = removed.into_iter().flatten().collect();
-    insert(conn, transcripts).await?;
     for (_, count) in transcripts {
         message_ids.extend(count.responses.iter().filter_map(|r| r.message_id.clone()));
     }
 
-    let touched = recount(conn, &message_ids).await?;
-    let batch: BTreeSet<&str> = keys.iter().copied().collect();
-    let mut summed = batch.clone();
-    summed.extend(touched.iter().map(String::as_str));
-    let mut usage = by_model(conn, &summed).await?;
-    let mut rows = Vec::with_capacity(transcripts.len());
+    // Every copy of those message ids: the stored ones (other transcripts'
+    // now), then the batch's; which of them count.
+    let stored = stored_copies(conn, &message_ids).await?;
+    let mut copies: Vec<ResponseCopy> = stored.iter().map(|(copy, _)| copy.clone()).collect();
     for (transcript, count) in transcripts {
-        let key = transcript.key.as_str();
-        let by_model = json_text(&usage.remove(key).unwrap_or_default())?;
-        let processed = transcript.processed_time.0;
+        for response in &count.responses {
+            if let Some(message_id) = &response.message_id {
+                copies.push(ResponseCopy {
+                    transcript: transcript.key.as_str().to_string(),
+                    line: response.line,
+                    message_id: message_id.clone(),
+                    request_id: response.request_id.clone(),
+                    sidechain: response.sidechain,
+                    total_tokens: total_tokens(&response.usage),
+                });
+            }
+        }
+    }
+    let decided = dedup::counted(&copies);
+    let (stored_decided, new_decided) = decided.split_at(stored.len());
+    let flipped: Vec<(&str, i64)> = stored
+        .iter()
+        .zip(stored_decided)
+        .filter(|((_, counted), counts)| counted != *counts)
+        .map(|((copy, _), _)| (copy.transcript.as_str(), copy.line))
+        .collect();
+    let mut new_decided = new_decided.iter().copied();
+    // A response without a message id always counts (see dedup).
+    let counted: Vec<Vec<bool>> = transcripts
+        .iter()
+        .map(|(_, count)| {
+            let responses = count.responses.iter();
+            responses
+                .map(|r| r.message_id.is_none() || new_decided.next().unwrap_or(false))
+                .collect()
+        })
+        .collect();
+
+    insert(conn, transcripts, &counted).await?;
+    flip(conn, &flipped).await?;
+
+    let mut rows = Vec::with_capacity(transcripts.len());
+    for ((transcript, count), counted) in transcripts.iter().zip(&counted) {
+        let by_model = json_text(&sum_by_model(&count.responses, counted))?;
+        let (key, owner) = (transcript.key.as_str(), transcript.key.owner());
         rows.push((
             key,
-            transcript.key.owner(),
+            owner,
             &count.session_id,
             by_model,
-            processed,
+            transcript.processed_time.0,
         ));
     }
     query_per_engine(
@@ -79,34 +117,47 @@ pub async fn save_usage(
 
     // The other transcripts whose counted responses changed, each written
     // only when its usage changed: each write is a transcript_usage event.
-    let mut others = Vec::new();
-    for other in touched
-        .iter()
-        .filter(|other| !batch.contains(other.as_str()))
-    {
-        let by_model = json_text(&usage.remove(other.as_str()).unwrap_or_default())?;
-        others.push((other.as_str(), by_model));
+    let others: BTreeSet<&str> = flipped.iter().map(|(transcript, _)| *transcript).collect();
+    if others.is_empty() {
+        return Ok(());
     }
-    if !others.is_empty() {
-        query_per_engine(
-            "UPDATE transcript_usage SET by_model = f.value ->> 1 FROM json_each($1) f \
-             WHERE transcript_usage.transcript = f.value ->> 0 \
-             AND transcript_usage.by_model <> f.value ->> 1",
-            "UPDATE transcript_usage u SET by_model = (f ->> 1)::jsonb \
-             FROM jsonb_array_elements($1) f \
-             WHERE u.transcript = f ->> 0 AND u.by_model <> (f ->> 1)::jsonb",
-        )
-        .bind(json_value(&others)?)
-        .execute(conn)
-        .await?;
+    let mut usage = stored_by_model(conn, &others).await?;
+    let mut changed = Vec::with_capacity(others.len());
+    for other in others {
+        changed.push((other, json_text(&usage.remove(other).unwrap_or_default())?));
     }
+    query_per_engine(
+        "UPDATE transcript_usage SET by_model = f.value ->> 1 FROM json_each($1) f \
+         WHERE transcript_usage.transcript = f.value ->> 0 \
+         AND transcript_usage.by_model <> f.value ->> 1",
+        "UPDATE transcript_usage u SET by_model = (f ->> 1)::jsonb \
+         FROM jsonb_array_elements($1) f \
+         WHERE u.transcript = f ->> 0 AND u.by_model <> (f ->> 1)::jsonb",
+    )
+    .bind(json_value(&changed)?)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-/// Stores every transcript's responses, all in one statement.
+/// The counted responses, summed by model.
+fn sum_by_model(responses: &[Response], counted: &[bool]) -> BTreeMap<String, TokenUsage> {
+    let mut by_model: BTreeMap<String, TokenUsage> = BTreeMap::new();
+    for (response, _) in responses.iter().zip(counted).filter(|(_, counts)| **counts) {
+        by_model
+            .entry(response.model.clone())
+            .or_default()
+            .add(&response.usage);
+    }
+    by_model
+}
+
+/// Stores every transcript's responses, with whether each counts, all in
+/// one statement.
 async fn insert(
     conn: &mut Conn<'_>,
     transcripts: &[(&StoredTranscript, &TranscriptCount)],
+    counted: &[Vec<bool>],
 ) -> Result<(), StoreError> {
     type Row<'a> = (
         &'a str,
@@ -119,8 +170,8 @@ async fn insert(
         bool,
     );
     let mut rows: Vec<Row<'_>> = Vec::new();
-    for (transcript, count) in transcripts {
-        for response in &count.responses {
+    for ((transcript, count), counted) in transcripts.iter().zip(counted) {
+        for (response, counts) in count.responses.iter().zip(counted) {
             let usage = &response.usage;
             rows.push((
                 transcript.key.as_str(),
@@ -135,8 +186,7 @@ async fn insert(
                     usage.cache_creation_input_tokens,
                     usage.cache_read_input_tokens,
                 ],
-                // A response without message id always counts (see dedup).
-                response.message_id.is_none(),
+                *counts,
             ));
         }
     }
@@ -163,14 +213,13 @@ async fn insert(
     Ok(())
 }
 
-/// Decides again which copies of `message_ids` count, stores the changes and
-/// returns the transcripts whose counted responses changed.
-async fn recount(
+/// The stored copies of `message_ids`, each with whether it counts now.
+async fn stored_copies(
     conn: &mut Conn<'_>,
     message_ids: &BTreeSet<String>,
-) -> Result<BTreeSet<String>, StoreError> {
+) -> Result<Vec<(ResponseCopy, bool)>, StoreError> {
     if message_ids.is_empty() {
-        return Ok(BTreeSet::new());
+        return Ok(Vec::new());
     }
     type Row = (String, i64, String, Option<String>, bool, i64, bool);
     // The ids go as one JSON array: json_each on SQLite,
@@ -187,49 +236,47 @@ async fn recount(
     .bind(json_value(message_ids)?)
     .fetch_all(conn)
     .await?;
-    let copies: Vec<ResponseCopy> = rows
-        .iter()
+    Ok(rows
+        .into_iter()
         .map(
-            |(transcript, line, message_id, request_id, sidechain, total, _)| ResponseCopy {
-                transcript: transcript.clone(),
-                line: *line,
-                message_id: message_id.clone(),
-                request_id: request_id.clone(),
-                sidechain: *sidechain,
-                total_tokens: *total,
+            |(transcript, line, message_id, request_id, sidechain, total, counted)| {
+                let copy = ResponseCopy {
+                    transcript,
+                    line,
+                    message_id,
+                    request_id,
+                    sidechain,
+                    total_tokens: total,
+                };
+                (copy, counted)
             },
         )
-        .collect();
-    let flipped: Vec<(&str, i64)> = rows
-        .iter()
-        .zip(dedup::counted(&copies))
-        .filter(|((.., counted), counts)| counted != counts)
-        .map(|((transcript, line, ..), _)| (transcript.as_str(), *line))
-        .collect();
-    if !flipped.is_empty() {
-        // Every row whose decision changed, in one statement: the rows go
-        // as one JSON array of [transcript, line] pairs.
-        query_per_engine(
-            "UPDATE usage_responses SET counted = NOT counted \
-             WHERE (transcript, line) IN \
-             (SELECT value ->> 0, value ->> 1 FROM json_each($1))",
-            "UPDATE usage_responses u SET counted = NOT u.counted \
-             FROM jsonb_array_elements($1) f \
-             WHERE u.transcript = f ->> 0 AND u.line = (f ->> 1)::bigint",
-        )
-        .bind(json_value(&flipped)?)
-        .execute(conn)
-        .await?;
-    }
-    Ok(flipped
-        .into_iter()
-        .map(|(transcript, _)| transcript.to_string())
         .collect())
 }
 
-/// The counted responses of each of `transcripts`, summed by model; a
-/// transcript without counted responses is missing.
-async fn by_model(
+/// Turns over the `counted` flag of each (transcript, line), in one
+/// statement: the rows go as one JSON array of pairs.
+async fn flip(conn: &mut Conn<'_>, rows: &[(&str, i64)]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    query_per_engine(
+        "UPDATE usage_responses SET counted = NOT counted \
+         WHERE (transcript, line) IN \
+         (SELECT value ->> 0, value ->> 1 FROM json_each($1))",
+        "UPDATE usage_responses u SET counted = NOT u.counted \
+         FROM jsonb_array_elements($1) f \
+         WHERE u.transcript = f ->> 0 AND u.line = (f ->> 1)::bigint",
+    )
+    .bind(json_value(&rows)?)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The stored counted responses of each of `transcripts`, summed by model;
+/// a transcript without counted responses is missing.
+async fn stored_by_model(
     conn: &mut Conn<'_>,
     transcripts: &BTreeSet<&str>,
 ) -> Result<BTreeMap<String, BTreeMap<String, TokenUsage>>, StoreError> {
