@@ -449,6 +449,40 @@ async fn the_cap_defers_the_newest_transcripts_to_the_next_pass() {
     assert_eq!(processed(states(&server, usage_states()).await).len(), 5);
 }
 
+/// A pass large enough to be read in chunks on several threads still takes
+/// exactly the oldest transcripts up to the cap.
+#[tokio::test]
+async fn the_cap_takes_exactly_the_oldest_of_a_large_pass() {
+    let transcripts = Transcripts::new();
+    // s000 is the oldest; the names sort in age order too.
+    for index in 0..300u32 {
+        let age = HOUR + Duration::from_secs(u64::from(300 - index));
+        transcripts.write_old(
+            &format!("alice/s{index:03}.jsonl"),
+            &session_lines("s"),
+            age,
+        );
+    }
+    let server = start(&transcripts, |config| {
+        config.processors.usage.max_transcripts_per_pass = 70;
+    })
+    .await;
+    let first = run(&server, "usage").await;
+    assert_eq!(counts(&first), [300, 70, 0, 0, 0, 0, 230]);
+    let request = ListProcessorStateRequest {
+        processor: "usage".into(),
+        page_size: 1000,
+        ..Default::default()
+    };
+    let processed: Vec<String> = states(&server, request)
+        .await
+        .into_iter()
+        .map(|s| s.transcript)
+        .collect();
+    let oldest: Vec<String> = (0..70).map(|i| format!("alice/s{i:03}.jsonl")).collect();
+    assert_eq!(processed, oldest);
+}
+
 #[tokio::test]
 async fn the_time_budget_stops_starting_transcripts() {
     let transcripts = Transcripts::new();

@@ -2,13 +2,18 @@
 //! transcripts; skip quarantined ones and those not modified since their last
 //! read, without reading them; oldest modification first, up to the cap and
 //! within the time budget, take the read time, hash, skip when the hash
-//! matches, else process. Transcripts are read on blocking threads, several
-//! at a time, while the previous batch of results is being stored (see
-//! [`super::results`]); one transcript's failure never stops the pass.
+//! matches, else process. Transcripts are read on blocking threads, a chunk
+//! of them per thread and several chunks at a time, while the previous batch
+//! of results is being stored (see [`super::results`]); one transcript's
+//! failure never stops the pass. The cap takes the oldest transcripts
+//! exactly; when the time budget runs out, the chunks being read stop at
+//! once, so the transcripts left for the next pass are the newest but for
+//! the unread rest of those chunks.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use futures::{FutureExt, StreamExt};
@@ -26,6 +31,8 @@ use crate::time::UnixMicros;
 
 /// Transcripts whose results are stored in one write transaction.
 const WRITE_BATCH: usize = 256;
+/// The most transcripts one blocking thread reads in a row.
+const READ_CHUNK: usize = 32;
 
 /// What one pass needs.
 pub struct Pass {
@@ -110,27 +117,58 @@ impl Pass {
             .await
             .map_err(storage_failed)?;
         drop(reader);
-        let candidates = triage(listed, remembered, &mut run.counts);
+        let mut candidates = triage(listed, remembered, &mut run.counts);
+        let cap = self.settings.max_transcripts_per_pass as usize;
+        if cap > 0 && candidates.len() > cap {
+            run.counts.deferred += (candidates.len() - cap) as i64;
+            run.capped = true;
+            candidates.truncate(cap);
+        }
 
-        let mut started = 0;
+        // Transcripts are read a chunk at a time on a blocking thread (a
+        // hand-off per chunk, not per transcript), `workers` chunks at once;
+        // small passes keep one transcript per chunk, so they still spread
+        // over the workers. Each item is None when the cap or the budget
+        // defers the transcript.
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        // Each item is None when the cap or the budget defers the transcript.
-        let mut outcomes = futures::stream::iter(candidates)
-            .map(|candidate| {
-                if run_halted(&mut started, started_at, &self.settings) {
-                    return futures::future::ready(Ok(None)).boxed();
-                }
+        let chunk = (candidates.len() / (workers * 8)).clamp(1, READ_CHUNK);
+        let starts = Arc::new(Starts {
+            started: AtomicU32::new(0),
+            started_at,
+            settings: self.settings,
+            stop: self.stop.clone(),
+        });
+        let mut candidates = candidates.into_iter();
+        let chunks = std::iter::from_fn(move || {
+            let chunk: Vec<Candidate> = candidates.by_ref().take(chunk).collect();
+            (!chunk.is_empty()).then_some(chunk)
+        });
+        let mut outcomes = futures::stream::iter(chunks)
+            .map(|chunk| {
                 let (dir, processor) = (self.dir.clone(), self.processor.clone());
+                let starts = starts.clone();
                 tokio::task::spawn_blocking(move || {
-                    let Candidate {
-                        key, remembered, ..
-                    } = candidate;
-                    let outcome = read_and_process(&dir, key, remembered.as_ref(), &*processor);
-                    Some((outcome, remembered))
+                    let read = |candidate: Candidate| {
+                        if !starts.start_one() {
+                            return None;
+                        }
+                        let Candidate {
+                            key, remembered, ..
+                        } = candidate;
+                        let outcome = read_and_process(&dir, key, remembered.as_ref(), &*processor);
+                        Some((outcome, remembered))
+                    };
+                    chunk.into_iter().map(read).collect::<Vec<_>>()
                 })
-                .boxed()
             })
-            .buffered(workers);
+            .buffered(workers)
+            .flat_map(|joined| {
+                let items: Vec<_> = match joined {
+                    Ok(items) => items.into_iter().map(Ok).collect(),
+                    Err(err) => vec![Err(err)],
+                };
+                futures::stream::iter(items)
+            });
 
         // Each full batch is stored while the next one is read: at most one
         // write in flight, tallied in order.
@@ -220,18 +258,35 @@ fn triage(
     candidates
 }
 
-/// Whether the pass may start no more transcripts; counts the one it starts.
-fn run_halted(started: &mut u32, started_at: Instant, settings: &ProcessorSettings) -> bool {
-    let halt = decide::halt(
-        *started,
-        started_at.elapsed(),
-        settings.max_transcripts_per_pass,
-        settings.time_budget,
-    );
-    if halt.is_none() {
-        *started += 1;
+/// The transcripts a pass has started, against its cap and time budget;
+/// shared by the threads reading.
+struct Starts {
+    started: AtomicU32,
+    started_at: Instant,
+    settings: ProcessorSettings,
+    stop: CancellationToken,
+}
+
+impl Starts {
+    /// Whether the pass may start one more transcript; counts it if so.
+    /// None starts once the pass is stopped.
+    fn start_one(&self) -> bool {
+        if self.stop.is_cancelled() {
+            return false;
+        }
+        let elapsed = self.started_at.elapsed();
+        let (cap, budget) = (
+            self.settings.max_transcripts_per_pass,
+            self.settings.time_budget,
+        );
+        self.started
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |started| {
+                decide::halt(started, elapsed, cap, budget)
+                    .is_none()
+                    .then_some(started + 1)
+            })
+            .is_ok()
     }
-    halt.is_some()
 }
 
 /// Reads, hashes and (when changed) processes one transcript. Runs on a

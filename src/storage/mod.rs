@@ -111,7 +111,11 @@ impl Db {
     /// data dir.
     pub async fn open_with(data_dir: &Path, settings: StorageSettings) -> anyhow::Result<Self> {
         let (path, lock) = prepare(data_dir)?;
-        let writer_options = connect_options(&path, settings);
+        // The writer keeps up to WRITER_CACHE_KIB of pages in memory (SQLite's
+        // default is 2 MiB): every write walks the indexes it changes, and a
+        // page that falls out of the cache is read back from the file.
+        let writer_options =
+            connect_options(&path, settings).pragma("cache_size", format!("-{WRITER_CACHE_KIB}"));
         let mut conn = connect_writer(&path, &writer_options).await?;
         MIGRATOR
             .run(&mut conn)
@@ -357,6 +361,10 @@ async fn connect_writer(
         .await
         .with_context(|| format!("cannot open database {}", path.display()))
 }
+
+/// The most page cache the SQLite writer keeps, in KiB (pages are cached
+/// as they are used: an idle or small database takes far less).
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
 
 /// The connection settings every bosun connection uses (WAL, synchronous
 /// NORMAL, foreign keys, busy timeout); public for the benchmarks' raw
