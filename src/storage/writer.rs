@@ -3,9 +3,9 @@
 //! lock and a transaction never has to upgrade from read to write.
 //!
 //! Jobs queue on a bounded channel. The writer takes all queued jobs (up to
-//! [`MAX_BATCH`]) and runs them in ONE `BEGIN IMMEDIATE ... COMMIT` (group
-//! commit), each inside its own SAVEPOINT so a job that fails or panics is
-//! rolled back alone. Replies are sent only after COMMIT returned: nothing is
+//! [`MAX_BATCH`]; [`MAX_BATCH_POSTGRES`] on PostgreSQL) and runs them in ONE
+//! `BEGIN IMMEDIATE ... COMMIT` (group commit), each inside its own
+//! SAVEPOINT so a job that fails or panics is rolled back alone. Replies are sent only after COMMIT returned: nothing is
 //! acknowledged before it is durable. After each commit the new head of the
 //! change log is published, which wakes event streams without polling; while
 //! streams are open, the rows the batch appended go to them first, read once
@@ -39,10 +39,17 @@ use tokio::task::JoinHandle;
 
 use super::StoreError;
 use super::feed::{self, Feed};
-use super::sql::{Conn, JOB_SAVEPOINT, query};
+use super::sql::{Conn, JOB_SAVEPOINT, JobSavepoint, query};
 
 /// The most jobs one transaction takes.
 pub const MAX_BATCH: usize = 256;
+/// The most jobs one PostgreSQL transaction takes. Each job's savepoint that
+/// writes is a subtransaction, and PostgreSQL keeps at most 64 of them per
+/// transaction in shared memory (`PGPROC_MAX_CACHED_SUBXIDS`); past that,
+/// every snapshot taken meanwhile, on every replica, must look up
+/// `pg_subtrans` to tell what is visible. A few jobs nest savepoints of
+/// their own, hence some room below 64.
+pub const MAX_BATCH_POSTGRES: usize = 48;
 /// Jobs waiting beyond this make callers wait (backpressure, not memory).
 const QUEUE_DEPTH: usize = 4096;
 
@@ -152,11 +159,19 @@ impl Link {
         }
     }
 
-    /// The connection for one job; on SQLite its first statement opens the
-    /// job's savepoint, and `pending` says whether that is still to come.
-    fn job_conn<'s>(&'s mut self, pending: &'s mut bool) -> Conn<'s> {
+    /// The most jobs one transaction takes on this engine.
+    fn max_batch(&self) -> usize {
         match self {
-            Self::Sqlite(conn, _) => Conn::SqliteJob(conn, pending),
+            Self::Sqlite(..) => MAX_BATCH,
+            Self::Postgres(..) => MAX_BATCH_POSTGRES,
+        }
+    }
+
+    /// The connection for one job; on SQLite its first statement opens the
+    /// job's savepoint, and `savepoint` says whether that is still to come.
+    fn job_conn<'s>(&'s mut self, savepoint: &'s mut JobSavepoint) -> Conn<'s> {
+        match self {
+            Self::Sqlite(conn, _) => Conn::SqliteJob(conn, savepoint),
             Self::Postgres(conn, _) => Conn::Postgres(conn),
         }
     }
@@ -277,7 +292,7 @@ async fn run(
             alone = Some(first);
         } else {
             batch.push(first);
-            while batch.len() < MAX_BATCH {
+            while batch.len() < link.max_batch() {
                 match jobs_rx.try_recv() {
                     Ok(job) if job.outside_transaction => {
                         alone = Some(job);
@@ -325,8 +340,10 @@ async fn commit_batch(link: &mut Link, batch: &mut Vec<Job>, head: &Head) -> Out
     };
     let mut finished = Vec::with_capacity(batch.len());
     let mut jobs = batch.drain(..);
+    // Whether the previous job left its savepoint open (SQLite).
+    let mut open = false;
     while let Some(job) = jobs.next() {
-        match run_job(link, job.run).await {
+        match run_job(link, job.run, &mut open).await {
             Ok(result) => finished.push((job.reply, result)),
             Err(err) => {
                 // The transaction itself is unusable: fail the whole batch.
@@ -368,22 +385,34 @@ async fn commit_batch(link: &mut Link, batch: &mut Vec<Job>, head: &Head) -> Out
 /// On PostgreSQL the savepoint is a statement of its own; on SQLite it goes
 /// in front of the job's first statement (see [`Conn::SqliteJob`]), and a
 /// job that ran no statement has no savepoint and nothing to undo.
-/// The savepoint is never released: COMMIT keeps every job's changes, and a
-/// failed job is undone with `ROLLBACK TO`, which leaves the (now empty)
-/// savepoint on the stack.
-async fn run_job(link: &mut Link, run: JobFn) -> Result<Result<Erased, StoreError>, StoreError> {
-    let mut pending = match link {
-        Link::Sqlite(..) => true,
+/// A savepoint is never released by its own job: COMMIT keeps every job's
+/// changes, and a failed job is undone with `ROLLBACK TO`, which leaves the
+/// (now empty) savepoint on the stack. On SQLite the next job's first
+/// statement releases it (`open` says it is there), so SQLite, which walks
+/// the open savepoints as pages change, never holds more than one; on
+/// PostgreSQL releasing would not help (a released subtransaction still
+/// counts until COMMIT), so batches are smaller there (see [`Link::max_batch`]).
+async fn run_job(
+    link: &mut Link,
+    run: JobFn,
+    open: &mut bool,
+) -> Result<Result<Erased, StoreError>, StoreError> {
+    let mut savepoint = match link {
+        Link::Sqlite(..) => JobSavepoint::Pending {
+            release_previous: *open,
+        },
         Link::Postgres(..) => {
             query(JOB_SAVEPOINT).execute(&mut link.conn()).await?;
-            false
+            JobSavepoint::Open
         }
     };
     let outcome = {
-        let mut conn = link.job_conn(&mut pending);
+        let mut conn = link.job_conn(&mut savepoint);
         AssertUnwindSafe(run(&mut conn)).catch_unwind().await
     };
-    let opened = !pending;
+    let opened = savepoint == JobSavepoint::Open;
+    // A job that ran no statement left the previous savepoint as it was.
+    *open |= opened;
     match outcome {
         Ok((true, result)) => Ok(Ok(result)),
         Ok((false, result)) => {

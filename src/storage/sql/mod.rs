@@ -38,19 +38,31 @@ pub enum Engine {
 /// [`Conn::SqliteJob`]).
 pub(crate) const JOB_SAVEPOINT: &str = "SAVEPOINT bosun_job";
 
+/// Where a SQLite write job's savepoint stands (see [`Conn::SqliteJob`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobSavepoint {
+    /// To be opened in front of the job's first statement; `release_previous`
+    /// when the job before it in the batch left its savepoint open, which is
+    /// then released first (its changes stay in the transaction), so the
+    /// savepoint stack never grows past one job.
+    Pending { release_previous: bool },
+    /// Opened by the job's first statement.
+    Open,
+}
+
 /// A connection of either engine, borrowed: the writer's transaction, or a
 /// connection from the read pool.
 pub enum Conn<'a> {
     Sqlite(&'a mut SqliteConnection),
     Postgres(&'a mut PgConnection),
-    /// The SQLite writer's connection during one write job. While the flag
-    /// is set, the job's savepoint is not open yet: the job's first
-    /// statement opens it, sent in front of that statement in the same
-    /// call to the driver's thread (SQLite runs a text of several
-    /// statements in order, preparing each only after the one before it
-    /// ran), which saves a round trip per job. A job that runs no statement
-    /// leaves the flag set and has nothing to roll back.
-    SqliteJob(&'a mut SqliteConnection, &'a mut bool),
+    /// The SQLite writer's connection during one write job. While the
+    /// savepoint is pending, the job's first statement opens it, sent in
+    /// front of that statement in the same call to the driver's thread
+    /// (SQLite runs a text of several statements in order, preparing each
+    /// only after the one before it ran), which saves a round trip per job;
+    /// the previous job's savepoint is released in the same text. A job
+    /// that runs no statement leaves it pending and has nothing to roll back.
+    SqliteJob(&'a mut SqliteConnection, &'a mut JobSavepoint),
 }
 
 impl Conn<'_> {
@@ -81,23 +93,27 @@ impl Conn<'_> {
 
     /// On SQLite: the connection and `sql` to run on it, with the job's
     /// savepoint in front if this is the job's first statement (and then
-    /// `true`). `None` on PostgreSQL.
+    /// the number of statements in front). `None` on PostgreSQL.
     fn sqlite<'s>(
         &'s mut self,
         sql: &'s str,
-    ) -> Option<(&'s mut SqliteConnection, Cow<'s, str>, bool)> {
+    ) -> Option<(&'s mut SqliteConnection, Cow<'s, str>, usize)> {
         match self {
-            Self::Sqlite(conn) => Some((&mut **conn, Cow::Borrowed(sql), false)),
-            Self::SqliteJob(conn, pending) => {
-                if std::mem::take(&mut **pending) {
-                    Some((
-                        &mut **conn,
-                        Cow::Owned(format!("{JOB_SAVEPOINT}; {sql}")),
-                        true,
-                    ))
+            Self::Sqlite(conn) => Some((&mut **conn, Cow::Borrowed(sql), 0)),
+            Self::SqliteJob(conn, savepoint) => {
+                let JobSavepoint::Pending { release_previous } = **savepoint else {
+                    return Some((&mut **conn, Cow::Borrowed(sql), 0));
+                };
+                **savepoint = JobSavepoint::Open;
+                let (sql, before) = if release_previous {
+                    (
+                        format!("RELEASE SAVEPOINT bosun_job; {JOB_SAVEPOINT}; {sql}"),
+                        2,
+                    )
                 } else {
-                    Some((&mut **conn, Cow::Borrowed(sql), false))
-                }
+                    (format!("{JOB_SAVEPOINT}; {sql}"), 1)
+                };
+                Some((&mut **conn, Cow::Owned(sql), before))
             }
             Self::Postgres(_) => None,
         }
@@ -193,24 +209,24 @@ impl<'q> Query<'q> {
                 .rows_affected());
         }
         let args = sqlite_args(self.values)?;
-        let Some((c, sql, with_savepoint)) = conn.sqlite(&self.sqlite) else {
+        let Some((c, sql, before)) = conn.sqlite(&self.sqlite) else {
             unreachable!("PostgreSQL was handled above")
         };
-        if !with_savepoint {
+        if before == 0 {
             return Ok(sqlx::query_with(&sql, args)
                 .execute(c)
                 .await?
                 .rows_affected());
         }
-        // Each statement reports sqlite3_changes(), which after the
-        // SAVEPOINT still counts the statement before it: count the rest.
+        // Each statement reports sqlite3_changes(), which after a SAVEPOINT
+        // or RELEASE still counts the statement before it: count the rest.
         let results: Vec<_> = sqlx::Executor::fetch_many(c, sqlx::query_with(&sql, args))
             .try_filter_map(|step| async move { Ok(step.left()) })
             .try_collect()
             .await?;
         Ok(results
             .iter()
-            .skip(1)
+            .skip(before)
             .map(|done| done.rows_affected())
             .sum())
     }
