@@ -98,6 +98,11 @@ struct ShimArgs {
     /// Where the shim keeps its dedup memory [default: ./data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Keep the dedup memory in this shared PostgreSQL database
+    /// (postgres://...) instead, as bosun's replicas on it do [default:
+    /// database_url].
+    #[arg(long, value_name = "URL")]
+    database_url: Option<DatabaseUrl>,
     /// The HTTP listen address, IP:PORT [default: 127.0.0.1:7071].
     #[arg(long, value_name = "ADDR")]
     http_addr: Option<SocketAddr>,
@@ -110,6 +115,7 @@ impl ShimArgs {
     fn load(&self) -> Result<Config, ConfigError> {
         let overrides = Overrides {
             data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
             http_addr: self.http_addr,
             log_format: self.log_format,
             ..Overrides::default()

@@ -897,10 +897,15 @@ async fn the_shim_binary_forwards_to_a_separately_started_serve() {
             command.env_remove(key);
         }
     }
-    let mut child = command
+    command
         .args(["shim", "--upstream", &format!("http://{}", server.addr)])
         .args(["--http-addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
+        .arg(dir.path());
+    // On PostgreSQL the shim shares bosun's database for its dedup memory.
+    if let Some(url) = &server.config.database_url {
+        command.args(["--database-url", url.reveal()]);
+    }
+    let mut child = command
         .env("BOSUN_WEBHOOKS__GITHUB__SECRET", GITHUB_SECRET)
         .stderr(Stdio::piped())
         .spawn()
@@ -944,7 +949,18 @@ async fn the_shim_binary_forwards_to_a_separately_started_serve() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
-    assert!(dir.path().join(bosun::webhooks::DEDUP_FILE).exists());
+    let local = dir.path().join(bosun::webhooks::DEDUP_FILE).exists();
+    if server.config.database_url.is_none() {
+        assert!(
+            local,
+            "on SQLite the shim remembers deliveries in its data dir"
+        );
+    } else {
+        assert!(!local, "on PostgreSQL it keeps no memory of its own");
+        // The replica's own endpoint knows the delivery the shim took.
+        let again = common::webhooks::deliver(server.http_addr, &check_run_failure("b-1")).await;
+        assert_eq!((again.status, again.outcome.as_str()), (200, "duplicate"));
+    }
 }
 
 #[tokio::test]

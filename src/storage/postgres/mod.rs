@@ -51,6 +51,12 @@ impl DatabaseUrl {
             .map_err(|err| format!("database_url is not a valid PostgreSQL URL: {err}"))
     }
 
+    /// The URL as given, password included: for handing it on to another
+    /// process (a test's child), never for logs or errors.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+
     /// "database NAME on HOST:PORT as USER", without the password.
     pub fn describe(&self) -> String {
         match self.connect_options() {
