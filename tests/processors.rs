@@ -8,6 +8,7 @@ mod common;
 mod transcripts;
 
 use bosun::storage::sql::query;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
@@ -48,6 +49,18 @@ async fn run(server: &TestServer, name: &str) -> pb::ProcessorRun {
         run.skipped_unchanged + run.skipped_same_hash + run.skipped_quarantined
     );
     run
+}
+
+/// A server running the test processor `flaky` (hourly) over `transcripts`.
+async fn start_flaky(transcripts: &Transcripts) -> (TestServer, Arc<Flaky>) {
+    let flaky = Flaky::new("flaky");
+    let dir = transcripts.path();
+    let server = TestServer::start_with_processors(
+        move |config| config.processors.transcripts_dir = dir,
+        vec![registration(flaky.clone(), settings(HOUR))],
+    )
+    .await;
+    (server, flaky)
 }
 
 /// (scanned, processed, skipped unchanged, same hash, quarantined, errors, deferred)
@@ -235,13 +248,7 @@ async fn two_processors_on_one_transcript_are_independent() {
 async fn a_failing_processor_leaves_no_state_and_succeeds_on_retry() {
     let transcripts = Transcripts::new();
     transcripts.write_old("alice/s1.jsonl", &session_lines("s1"), HOUR);
-    let flaky = Flaky::new("flaky");
-    let dir = transcripts.path();
-    let server = TestServer::start_with_processors(
-        move |config| config.processors.transcripts_dir = dir,
-        vec![registration(flaky.clone(), settings(HOUR))],
-    )
-    .await;
+    let (server, flaky) = start_flaky(&transcripts).await;
 
     flaky.fail.store(true, Ordering::SeqCst);
     let failed = run(&server, "flaky").await;
@@ -302,13 +309,7 @@ async fn a_result_that_cannot_be_stored_fails_alone_and_is_read_again() {
     for key in keys {
         transcripts.write_old(key, &session_lines("s1"), HOUR);
     }
-    let flaky = Flaky::new("flaky");
-    let dir = transcripts.path();
-    let server = TestServer::start_with_processors(
-        move |config| config.processors.transcripts_dir = dir,
-        vec![registration(flaky.clone(), settings(HOUR))],
-    )
-    .await;
+    let (server, flaky) = start_flaky(&transcripts).await;
 
     let first = run(&server, "flaky").await;
     assert_eq!(counts(&first), [3, 2, 0, 0, 0, 1, 0]);
