@@ -999,6 +999,58 @@ async fn list_sessions_filters_by_stored_and_derived_fields() {
         ["mer-1"]
     );
     assert!(rest.next_page_token.is_empty());
+
+    // Walking the pages, with or without a display-status filter (applied
+    // after reading, a page's worth of rows at a time), gives every
+    // session of the single answer once, in order.
+    let mut client = server.sessions_client();
+    let mut statuses: Vec<i32> = client
+        .list_sessions(pb::ListSessionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .sessions
+        .iter()
+        .map(|s| s.display_status)
+        .collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    for display_status in std::iter::once(DisplayStatus::Unspecified as i32).chain(statuses) {
+        let request = pb::ListSessionsRequest {
+            display_status,
+            ..Default::default()
+        };
+        let whole: Vec<String> = client
+            .list_sessions(request.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .sessions
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        for page_size in 1..=3 {
+            let (mut walked, mut token) = (Vec::new(), String::new());
+            loop {
+                let page = client
+                    .list_sessions(pb::ListSessionsRequest {
+                        page_size,
+                        page_token: token,
+                        ..request.clone()
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert!(page.sessions.len() <= page_size as usize);
+                walked.extend(page.sessions.into_iter().map(|s| s.id));
+                token = page.next_page_token;
+                if token.is_empty() {
+                    break;
+                }
+            }
+            assert_eq!(walked, whole, "{display_status:?}, pages of {page_size}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use super::Reaction;
 use super::attention::{AttentionReason, TaskHold, attention_reasons, is_for_a_person};
 use super::error::SessionError;
-use super::service::{SessionFilter, SessionView, SessionsService, load_facts, view, view_of};
+use super::service::{SessionFilter, SessionView, SessionsService, load_facts, view_of, views};
 use super::store::{self, ReactionQuery};
 use crate::pagination::{OrderedCursor, OrderedPageRequest, PageRequest, split_page};
 
@@ -46,32 +46,39 @@ impl SessionsService {
         const BATCH: u32 = 500;
         let mut reader = self.db.read().await?;
         let mut conn = reader.conn();
-        let mut views = Vec::new();
+        let mut found = Vec::new();
         let mut cursor = page.after;
         loop {
             let batch = store::list_sessions(&mut conn, &filter.query, cursor, BATCH).await?;
             let exhausted = batch.len() < BATCH as usize;
-            for (row_cursor, session) in batch {
-                let view = view(&mut conn, session).await?;
-                cursor = Some(row_cursor);
-                if filter
-                    .display_status
-                    .is_none_or(|wanted| wanted == view.display_status)
+            // Viewed a page's worth at a time (one statement each), so a
+            // page that fills early costs no views past it.
+            let mut rows = batch.into_iter().peekable();
+            while rows.peek().is_some() {
+                let (cursors, sessions): (Vec<_>, Vec<_>) =
+                    rows.by_ref().take(page.size as usize).unzip();
+                for (row_cursor, view) in cursors.into_iter().zip(views(&mut conn, sessions).await?)
                 {
-                    views.push(view);
-                    if views.len() == page.size as usize {
-                        // More may follow unless this was the very last row.
-                        let more = !exhausted
-                            || store::list_sessions(&mut conn, &filter.query, cursor, 1)
-                                .await?
-                                .len()
-                                == 1;
-                        return Ok((views, if more { cursor } else { None }));
+                    cursor = Some(row_cursor);
+                    if filter
+                        .display_status
+                        .is_none_or(|wanted| wanted == view.display_status)
+                    {
+                        found.push(view);
+                        if found.len() == page.size as usize {
+                            // More may follow unless this was the very last row.
+                            let more = !exhausted
+                                || store::list_sessions(&mut conn, &filter.query, cursor, 1)
+                                    .await?
+                                    .len()
+                                    == 1;
+                            return Ok((found, if more { cursor } else { None }));
+                        }
                     }
                 }
             }
             if exhausted {
-                return Ok((views, None));
+                return Ok((found, None));
             }
         }
     }
@@ -97,8 +104,10 @@ impl SessionsService {
         let mut reader = self.db.read().await?;
         let mut conn = reader.conn();
         let candidates = store::attention_candidates(&mut conn, project_id).await?;
+        let sessions = candidates.iter().map(|c| c.session.clone()).collect();
+        let viewed = views(&mut conn, sessions).await?;
         let mut items = Vec::with_capacity(candidates.len());
-        for candidate in candidates {
+        for (candidate, view) in candidates.into_iter().zip(viewed) {
             let hold = candidate.held_task.as_ref().map(|(_, reason, _)| {
                 if reason == "merge_unverified" {
                     TaskHold::MergeUnverified
@@ -106,7 +115,6 @@ impl SessionsService {
                     TaskHold::Other
                 }
             });
-            let view = view(&mut conn, candidate.session).await?;
             let reasons = attention_reasons(view.display_status, &candidate.reactions, hold);
             if reasons.is_empty() {
                 continue;

@@ -566,6 +566,24 @@ pub(super) async fn view(
     Ok(view_of(SessionFacts { session, ..facts }))
 }
 
+/// [`view`] of each of `sessions`, in one statement.
+pub(super) async fn views(
+    conn: &mut Conn<'_>,
+    sessions: Vec<Session>,
+) -> Result<Vec<SessionView>, SessionError> {
+    let ids: Vec<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+    let mut facts = store::sessions_facts(conn, &ids).await?;
+    sessions
+        .into_iter()
+        .map(|session| {
+            let found = facts
+                .remove(&session.id)
+                .ok_or_else(|| SessionError::SessionNotFound(session.id.clone()))?;
+            Ok(view_of(SessionFacts { session, ..found }))
+        })
+        .collect()
+}
+
 /// The session with its pull request (checks on the head commit, comments),
 /// derived display status and token usage.
 pub(super) fn view_of(facts: SessionFacts) -> SessionView {

@@ -5,7 +5,7 @@
 mod facts;
 mod lists;
 
-pub use facts::{SessionFacts, session_facts};
+pub use facts::{SessionFacts, session_facts, sessions_facts};
 pub use lists::{
     ReactionQuery, SessionOrder, SessionQuery, attention_candidates, list_reactions, list_sessions,
 };
