@@ -5,8 +5,9 @@
 use super::attention::AttentionReason;
 use super::decide::Probe;
 use super::observe::{CheckReport, PullRequestReport, SessionRef};
-use super::service::{Launch, NewProject, NewSession, ProjectPatch, PullRequestView, SessionView};
+use super::service::{Launch, NewProject, NewSession, ProjectPatch};
 use super::store::SessionOrder;
+use super::view::{PullRequestView, SessionView};
 use super::{
     ActivitySource, ActivityState, Check, CheckStatus, CiState, Comment, DisplayStatus, Harness,
     Mergeability, PlaneBinding, ProcessProbe, Project, PullRequest, PullRequestState, Reaction,

@@ -15,6 +15,7 @@ pub mod reactions;
 mod reads;
 mod service;
 mod store;
+mod view;
 
 pub use convert::{
     check_from_payload, project_from_payload, pull_request_from_payload, reaction_from_payload,
@@ -27,12 +28,10 @@ pub use observe::{
 };
 pub use reads::{AttentionItem, HeldTask};
 pub(crate) use service::insert_not_started;
-pub use service::{
-    Launch, NewProject, NewSession, ProjectPatch, PullRequestView, SessionFilter, SessionView,
-    SessionsService,
-};
+pub use service::{Launch, NewProject, NewSession, ProjectPatch, SessionFilter, SessionsService};
 pub use store::{ReactionQuery, SessionOrder, SessionQuery};
 pub(crate) use store::{get_project, list_projects};
+pub use view::{PullRequestView, SessionView};
 
 use serde::{Deserialize, Serialize};
 

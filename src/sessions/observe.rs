@@ -10,11 +10,10 @@ use tokio_util::sync::CancellationToken;
 use super::decide::{Probe, apply_activity, apply_probe};
 use super::error::SessionError;
 use super::reactions::{self, Change, ESCALATE_AFTER, Facts};
-use super::service::{
-    SessionView, SessionsService, load_facts, load_session, terminate, view, view_of,
-};
+use super::service::{SessionsService, load_session, terminate};
 use super::store;
 use super::store::SessionFacts;
+use super::view::{SessionView, load_facts, view, view_of};
 use super::{
     ActivitySource, ActivityState, Check, CheckStatus, Comment, PullRequest, PullRequestState,
     Reaction, ReactionPriority, ReactionStatus, ReactionTarget, Session, SessionState,

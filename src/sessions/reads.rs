@@ -5,8 +5,9 @@
 use super::Reaction;
 use super::attention::{AttentionReason, TaskHold, attention_reasons, is_for_a_person};
 use super::error::SessionError;
-use super::service::{SessionFilter, SessionView, SessionsService, load_facts, view_of, views};
+use super::service::{SessionFilter, SessionsService};
 use super::store::{self, ReactionQuery};
+use super::view::{SessionView, load_facts, view_of, views};
 use crate::pagination::{OrderedCursor, OrderedPageRequest, PageRequest, split_page};
 
 /// One session that needs a person (ListAttention).
