@@ -128,8 +128,8 @@ impl Pass {
         // Transcripts are read a chunk at a time on a blocking thread (a
         // hand-off per chunk, not per transcript), `workers` chunks at once;
         // small passes keep one transcript per chunk, so they still spread
-        // over the workers. Each item is None when the cap or the budget
-        // defers the transcript.
+        // over the workers. Each item is None when the time budget (or a
+        // stop) defers the transcript; the cap was applied above.
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let chunk = (candidates.len() / (workers * 8)).clamp(1, READ_CHUNK);
         let starts = Arc::new(Starts {

@@ -342,14 +342,13 @@ mod tests {
     /// scans no table (PostgreSQL's planner picks by table statistics, so
     /// its plan on a small table says nothing).
     #[tokio::test]
-    async fn the_schedulers_question_is_answered_from_indexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path()).await.unwrap();
+    async fn the_schedulers_question_is_answered_from_indexes() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = Db::open(dir.path()).await?;
         let plan: Vec<(i64, i64, i64, String)> = query(&format!("EXPLAIN QUERY PLAN {LATEST}"))
             .bind("usage")
-            .fetch_all(&mut db.read().await.unwrap().conn())
-            .await
-            .unwrap();
+            .fetch_all(&mut db.read().await?.conn())
+            .await?;
         let steps: Vec<&str> = plan.iter().map(|(.., detail)| detail.as_str()).collect();
         assert!(
             steps
@@ -364,5 +363,6 @@ mod tests {
             );
         }
         db.close().await;
+        Ok(())
     }
 }
