@@ -3,9 +3,11 @@
 //! (the kept log stays a gapless suffix), in small transactions so writers
 //! never wait long, then checkpoints the WAL so the file shrinks.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::store;
@@ -23,11 +25,23 @@ const DELETE_BATCH: i64 = 1_000;
 pub struct Compactor {
     db: Db,
     retention: Duration,
+    /// How many passes of this compactor ended.
+    passes: Arc<watch::Sender<u64>>,
 }
 
 impl Compactor {
     pub fn new(db: Db, retention: Duration) -> Self {
-        Self { db, retention }
+        Self {
+            db,
+            retention,
+            passes: Arc::new(watch::Sender::new(0)),
+        }
+    }
+
+    /// How many passes have ended (with or without deleting anything):
+    /// lets a caller wait for the pass the server runs at start-up.
+    pub fn passes(&self) -> watch::Receiver<u64> {
+        self.passes.subscribe()
     }
 
     /// One pass; returns how many events were deleted.
@@ -58,6 +72,7 @@ impl Compactor {
                 .await?;
             tracing::info!(deleted, "compacted the change log");
         }
+        self.passes.send_modify(|passes| *passes += 1);
         Ok(deleted)
     }
 
