@@ -124,3 +124,45 @@ async fn failing_and_panicking_jobs_are_undone_alone_in_a_shared_batch() {
     assert_eq!(stored, expected);
     db.close().await;
 }
+
+/// The writer never checkpoints the WAL itself (a checkpoint inside a
+/// commit held up that write and every event it carried); the checkpointer
+/// beside it does, soon after commits: the database file grows as the WAL's
+/// pages are copied into it, with no other connection open.
+#[tokio::test]
+async fn the_wal_is_checkpointed_beside_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).await.unwrap();
+    let file = dir.path().join(bosun::storage::DB_FILE);
+    let size = || std::fs::metadata(&file).unwrap().len();
+    let before = size();
+    db.write(|conn| {
+        async move {
+            query("CREATE TABLE scratch (value TEXT NOT NULL)")
+                .execute(&mut *conn)
+                .await?;
+            for n in 0..2_000 {
+                query("INSERT INTO scratch (value) VALUES ($1)")
+                    .bind(format!("{n:01000}"))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok::<_, JobError>(())
+        }
+        .boxed()
+    })
+    .await
+    .unwrap();
+    // Two megabytes went into the WAL; wait (bounded) for them to reach
+    // the database file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while size() < before + 1_000_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not checkpointed: {} bytes, {before} before",
+            size()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    db.close().await;
+}

@@ -10,6 +10,7 @@
 //! second start on the same data dir changes nothing. One process at a time
 //! uses a data dir (see [`files::DataDirLock`]).
 
+mod checkpoint;
 mod error;
 pub mod feed;
 mod files;
@@ -29,9 +30,10 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, PgPool, SqliteConnection, SqlitePool};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use checkpoint::Checkpointer;
 pub use error::StoreError;
 use feed::Feed;
 use files::DataDirLock;
@@ -98,6 +100,8 @@ struct Closing {
     lock: Option<DataDirLock>,
     /// PostgreSQL: the listener for other replicas' commits.
     head_signal: Option<HeadSignal>,
+    /// SQLite: the WAL's checkpoints.
+    checkpointer: Option<Checkpointer>,
 }
 
 impl Db {
@@ -114,8 +118,10 @@ impl Db {
         // The writer keeps up to WRITER_CACHE_KIB of pages in memory (SQLite's
         // default is 2 MiB): every write walks the indexes it changes, and a
         // page that falls out of the cache is read back from the file.
-        let writer_options =
-            connect_options(&path, settings).pragma("cache_size", format!("-{WRITER_CACHE_KIB}"));
+        // It never checkpoints the WAL itself: see [`checkpoint`].
+        let writer_options = connect_options(&path, settings)
+            .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+            .pragma("wal_autocheckpoint", "0");
         let mut conn = connect_writer(&path, &writer_options).await?;
         MIGRATOR
             .run(&mut conn)
@@ -133,10 +139,24 @@ impl Db {
             .with_context(|| format!("cannot open {} for reading", path.display()))?;
         let (head_tx, head_rx) = watch::channel(head);
         let feed = Arc::new(Feed::default());
+        let committed = Arc::new(Notify::new());
         let head = Head {
             tx: head_tx,
             feed: feed.clone(),
+            committed: committed.clone(),
         };
+        // Connected directly, not through `connect_writer`: that opens and
+        // closes the database file itself, and closing any descriptor of
+        // the file drops every POSIX lock this process holds on it,
+        // SQLite's writer's included (which let another process reset the
+        // WAL under it: the crash test lost acknowledged writes).
+        let checkpointer = Checkpointer::start(
+            connect_options(&path, settings)
+                .connect()
+                .await
+                .with_context(|| format!("cannot open {} to checkpoint", path.display()))?,
+            committed,
+        );
         let (stop_tx, stop_rx) = oneshot::channel();
         let (writer, writer_task) =
             Writer::start(Link::Sqlite(conn, writer_options), head, stop_rx);
@@ -151,6 +171,7 @@ impl Db {
                 writer_task,
                 lock: Some(lock),
                 head_signal: None,
+                checkpointer: Some(checkpointer),
             }))),
         })
     }
@@ -191,6 +212,7 @@ impl Db {
         let head = Head {
             tx: head_tx,
             feed: feed.clone(),
+            committed: Arc::new(Notify::new()),
         };
         let (stop_tx, stop_rx) = oneshot::channel();
         let (writer, writer_task) = Writer::start(Link::Postgres(conn, options), head, stop_rx);
@@ -205,6 +227,7 @@ impl Db {
                 writer_task,
                 lock: None,
                 head_signal: Some(head_signal),
+                checkpointer: None,
             }))),
         })
     }
@@ -303,6 +326,7 @@ impl Db {
             writer_task,
             lock,
             head_signal,
+            checkpointer,
         }) = closing
         else {
             return;
@@ -310,6 +334,9 @@ impl Db {
         let _ = stop_tx.send(());
         if let Err(err) = writer_task.await {
             tracing::error!(error = %err, "the writer task failed");
+        }
+        if let Some(checkpointer) = checkpointer {
+            checkpointer.stop().await;
         }
         drop(head_signal);
         match &self.reader {

@@ -34,7 +34,7 @@ use futures::future::BoxFuture;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection, SqliteConnection};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::StoreError;
@@ -143,6 +143,9 @@ impl Writer {
 pub struct Head {
     pub tx: watch::Sender<i64>,
     pub feed: Arc<Feed>,
+    /// Notified after every commit, events or not (SQLite's checkpointer
+    /// waits on it).
+    pub committed: Arc<Notify>,
 }
 
 /// The writer's connection, and how to open it again.
@@ -371,6 +374,7 @@ async fn commit_batch(link: &mut Link, batch: &mut Vec<Job>, head: &Head) -> Out
         return Outcome::FailedAfterBegin;
     }
     head.feed.push(appended.rows);
+    head.committed.notify_one();
     publish(&head.tx, appended.head);
     for (reply, result) in finished {
         // The caller may have gone away; its change is committed regardless.

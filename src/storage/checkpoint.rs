@@ -1,0 +1,73 @@
+//! SQLite's WAL checkpoints, off the writer. Left to itself, SQLite
+//! checkpoints inside the COMMIT that takes the WAL past 1,000 pages: every
+//! so often one write, and every event it carried, waited while pages were
+//! copied into the database file and synced (the change stream's p99 showed
+//! it). The writer runs with `wal_autocheckpoint = 0` instead, and this task
+//! checkpoints on a connection of its own, shortly after commits. It asks
+//! for a PASSIVE checkpoint, which never waits for the writer or a reader:
+//! it copies what no reader still needs, and SQLite starts the WAL over at
+//! the writer's next transaction once all of it was copied.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// After a commit, how long the checkpointer lets further commits gather
+/// before it checkpoints them together.
+const GATHER: Duration = Duration::from_millis(200);
+
+/// The checkpointing task; [`Checkpointer::stop`] ends it.
+pub struct Checkpointer {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Checkpointer {
+    /// Checkpoints on `conn` (a connection that may write, which it never
+    /// does otherwise) after the writer's commits (`committed`), at most
+    /// once per [`GATHER`].
+    pub fn start(conn: SqliteConnection, committed: Arc<Notify>) -> Self {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(conn, committed, stop.clone()));
+        Self { stop, task }
+    }
+
+    /// Checkpoints once more, then closes the connection.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        if let Err(err) = self.task.await {
+            tracing::error!(error = %err, "the checkpointer failed");
+        }
+    }
+}
+
+async fn run(mut conn: SqliteConnection, committed: Arc<Notify>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = committed.notified() => {}
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(GATHER) => {}
+        }
+        checkpoint(&mut conn).await;
+    }
+    checkpoint(&mut conn).await;
+    if let Err(err) = conn.close().await {
+        tracing::warn!(error = %err, "closing the checkpointer's connection failed");
+    }
+}
+
+async fn checkpoint(conn: &mut SqliteConnection) {
+    if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .execute(conn)
+        .await
+    {
+        tracing::warn!(error = %err, "a WAL checkpoint failed; the next commit retries it");
+    }
+}
