@@ -18,7 +18,9 @@ use bosun::pb::{
     ResetProcessorStateRequest, RunProcessorRequest, event::Payload,
 };
 use common::TestServer;
-use transcripts::{Flaky, Transcripts, assistant, registration, settings, user};
+use transcripts::{
+    Flaky, Transcripts, assistant, registration, settings, tool_result, tool_use, user,
+};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -522,6 +524,133 @@ async fn the_time_budget_stops_starting_transcripts() {
     assert!(run.capped, "{run:?}");
     assert!(run.processed >= 1 && run.deferred >= 1, "{run:?}");
     assert_eq!(run.processed + run.deferred, 6);
+}
+
+/// The transcripts each processor remembers, by key.
+async fn remembered(server: &TestServer, processor: &str) -> Vec<String> {
+    let request = ListProcessorStateRequest {
+        processor: processor.into(),
+        ..Default::default()
+    };
+    let states = states(server, request).await;
+    states.into_iter().map(|s| s.transcript).collect()
+}
+
+#[tokio::test]
+async fn a_transcript_deleted_from_the_folder_is_forgotten_by_every_processor() {
+    let transcripts = Transcripts::new();
+    let failing = |session: &str| {
+        let mut lines = session_lines(session);
+        lines.push(tool_use(session, "msg_2", "toolu_1", "Bash"));
+        lines.push(tool_result(session, "toolu_1", true));
+        lines
+    };
+    transcripts.write_old("alice/s1.jsonl", &failing("s1"), HOUR);
+    transcripts.write_old("bob/s2.jsonl", &failing("s2"), HOUR);
+    let server = start(&transcripts, |_| {}).await;
+    let both = ["alice/s1.jsonl", "bob/s2.jsonl"];
+    let pass = || async {
+        (
+            counts(&run(&server, "usage").await),
+            counts(&run(&server, "tool_errors").await),
+        )
+    };
+    pass().await;
+    assert_eq!(remembered(&server, "usage").await, both);
+    assert_eq!(remembered(&server, "tool_errors").await, both);
+
+    // Out of sight is not gone: the whole folder away (not mounted yet),
+    // then one owner's folder out of reach, forget nothing.
+    let away = transcripts.dir().with_extension("away");
+    std::fs::rename(transcripts.dir(), &away).unwrap();
+    assert_eq!(pass().await, ([0; 7], [0; 7]));
+    std::fs::rename(&away, transcripts.dir()).unwrap();
+    let bob = transcripts.dir().join("bob");
+    std::fs::rename(&bob, &away).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/bob", &bob).unwrap();
+    pass().await;
+    std::fs::remove_file(&bob).unwrap();
+    std::fs::rename(&away, &bob).unwrap();
+    for processor in ["usage", "tool_errors"] {
+        assert_eq!(remembered(&server, processor).await, both, "{processor}");
+    }
+
+    transcripts.remove("alice/s1.jsonl");
+    let (usage, tool_errors) = pass().await;
+    assert_eq!(usage, [1, 0, 1, 0, 0, 0, 0], "bob's is unchanged");
+    assert_eq!(tool_errors, usage);
+    for processor in ["usage", "tool_errors"] {
+        assert_eq!(remembered(&server, processor).await, ["bob/s2.jsonl"]);
+    }
+    let usage = server
+        .processors_client()
+        .get_usage(pb::GetUsageRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let keys: Vec<&str> = usage
+        .transcripts
+        .iter()
+        .map(|t| t.transcript.as_str())
+        .collect();
+    assert_eq!(keys, ["bob/s2.jsonl"]);
+    assert_eq!(
+        usage.total.unwrap().input_tokens,
+        11,
+        "bob's 10 + 1 (the tool call); alice's are gone"
+    );
+    let failures = server
+        .processors_client()
+        .get_tool_errors(pb::GetToolErrorsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(failures.errors, 1, "alice's failure is gone");
+
+    // Each deletion is an event carrying the row as it was.
+    let events = server
+        .events()
+        .list_events(ListEventsRequest {
+            filter: Some(EventFilter {
+                event_type_prefixes: vec![
+                    "processor_state.forgotten".into(),
+                    "transcript_usage.deleted".into(),
+                    "transcript_tool_errors.deleted".into(),
+                ],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.event_type.as_str(), e.entity_id.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("transcript_usage.deleted", "alice/s1.jsonl"),
+            ("processor_state.forgotten", "usage/alice/s1.jsonl"),
+            ("transcript_tool_errors.deleted", "alice/s1.jsonl"),
+            ("processor_state.forgotten", "tool_errors/alice/s1.jsonl"),
+        ]
+    );
+    let Some(Payload::TranscriptUsage(gone)) = &events[0].payload else {
+        panic!("a typed usage payload: {:?}", events[0]);
+    };
+    assert_eq!(gone.usage.unwrap().input_tokens, 11);
+    let Some(Payload::TranscriptToolErrors(gone)) = &events[2].payload else {
+        panic!("a typed tool errors payload: {:?}", events[2]);
+    };
+    assert_eq!(gone.errors, 1);
+
+    // Written again, it is read again, as a new transcript.
+    transcripts.write_old("alice/s1.jsonl", &failing("s1"), HOUR);
+    assert_eq!(pass().await.0, [2, 1, 1, 0, 0, 0, 0]);
+    assert_eq!(remembered(&server, "usage").await, both);
 }
 
 #[tokio::test]

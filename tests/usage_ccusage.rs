@@ -232,6 +232,39 @@ async fn synthetic_api_errors_are_no_model_and_no_message() {
     assert_eq!(listed[0].usage.unwrap().messages, 2);
 }
 
+#[tokio::test]
+async fn a_deleted_transcripts_responses_count_where_a_copy_is_left() {
+    let transcripts = Transcripts::new();
+    transcripts.write_old(ORIGINAL, &original_lines(), HOUR);
+    transcripts.write_old(RESUMED, &resumed_lines(), HOUR);
+    let server = start(&transcripts).await;
+    run_usage(&server).await;
+
+    transcripts.remove(ORIGINAL);
+    let pass = run_usage(&server).await;
+    assert_eq!((pass.scanned, pass.processed), (1, 0));
+    // msg_1 now counts in the resume, as its partial copy: the only one
+    // left; msg_2 and msg_3 counted there already.
+    let (listed, all) = all_usage(&server, GetUsageRequest::default()).await;
+    assert_eq!(
+        by_transcript(&listed),
+        BTreeMap::from([(RESUMED.to_string(), ((16, 12, 103, 3004), 3))])
+    );
+    assert_eq!(tokens_of(&all.total.unwrap()), (16, 12, 103, 3004));
+
+    // Back again (restored from a backup): as before it went.
+    transcripts.write_old(ORIGINAL, &original_lines(), HOUR);
+    run_usage(&server).await;
+    let (listed, _) = all_usage(&server, GetUsageRequest::default()).await;
+    assert_eq!(
+        by_transcript(&listed),
+        BTreeMap::from([
+            (RESUMED.to_string(), ((6, 9, 3, 2004), 2)),
+            (ORIGINAL.to_string(), ((10, 40, 100, 1000), 1)),
+        ])
+    );
+}
+
 /// The pinned ccusage, installed by the test tooling; `None` when it cannot
 /// be installed (outside CI only: in CI that fails the test).
 fn ccusage() -> Option<PathBuf> {
@@ -304,11 +337,12 @@ fn add(total: &mut Tokens, more: Tokens) {
     total.3 += more.3;
 }
 
-/// How many (message id, request id) keys the corpus repeats across
-/// transcripts, and how many lines carry a partial copy (fewer tokens than
-/// the key's largest): the cases a per-file or first-line count gets wrong.
-fn repeats(corpus: &claude_corpus::Corpus) -> (usize, usize) {
-    let mut copies: BTreeMap<(String, String), Vec<(String, u64)>> = BTreeMap::new();
+/// Every copy of each (message id, request id) in the corpus: the
+/// transcript holding it and its input + output tokens.
+type Copies = BTreeMap<(String, String), Vec<(String, u64)>>;
+
+fn copies(corpus: &claude_corpus::Corpus) -> Copies {
+    let mut copies = Copies::new();
     for key in &corpus.keys {
         let content = std::fs::read_to_string(corpus.projects_dir().join(key)).unwrap();
         for line in content.lines() {
@@ -330,6 +364,13 @@ fn repeats(corpus: &claude_corpus::Corpus) -> (usize, usize) {
                 .push((key.clone(), total));
         }
     }
+    copies
+}
+
+/// How many (message id, request id) keys the corpus repeats across
+/// transcripts, and how many lines carry a partial copy (fewer tokens than
+/// the key's largest): the cases a per-file or first-line count gets wrong.
+fn repeats(copies: &Copies) -> (usize, usize) {
     let across = copies
         .values()
         .filter(|c| c.iter().any(|(key, _)| key != &c[0].0))
@@ -344,6 +385,98 @@ fn repeats(corpus: &claude_corpus::Corpus) -> (usize, usize) {
     (across, partial)
 }
 
+/// Transcripts holding the largest copy of a response that another
+/// transcript also has (the copy that counts), `n` of them: deleting one
+/// moves its responses to the copies left.
+fn holders_of_repeated_responses(copies: &Copies, n: usize) -> Vec<String> {
+    let mut holders = std::collections::BTreeSet::new();
+    for copies in copies.values() {
+        let largest = copies
+            .iter()
+            .map(|(key, total)| (std::cmp::Reverse(*total), key))
+            .min();
+        if let Some((_, holder)) = largest
+            && copies.iter().any(|(key, _)| key != holder)
+        {
+            holders.insert(holder.clone());
+        }
+    }
+    holders.into_iter().take(n).collect()
+}
+
+/// bosun's usage equals ccusage's on the corpus folder as it is now: per
+/// session and model, per model, in total (session and daily reports), and
+/// through the session filter.
+async fn assert_agrees(
+    server: &TestServer,
+    binary: &PathBuf,
+    corpus: &claude_corpus::Corpus,
+    label: &str,
+) {
+    let (listed, all) = all_usage(server, GetUsageRequest::default()).await;
+    let sessions = ccusage_report(binary, corpus, "session");
+    let expected: BTreeMap<String, (Tokens, BTreeMap<String, Tokens>)> = sessions["session"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let id = s["period"].as_str().unwrap().to_string();
+            (id, (json_tokens(s), json_models(s)))
+        })
+        .collect();
+    let mut actual = BTreeMap::new();
+    let mut per_model: BTreeMap<String, Tokens> = BTreeMap::new();
+    for transcript in &listed {
+        let usage = tokens_of(&transcript.usage.unwrap());
+        let models: BTreeMap<String, Tokens> = transcript
+            .by_model
+            .iter()
+            .map(|m| (m.model.clone(), tokens_of(&m.usage.unwrap())))
+            .collect();
+        for (model, tokens) in &models {
+            add(per_model.entry(model.clone()).or_default(), *tokens);
+        }
+        if usage != (0, 0, 0, 0) {
+            actual.insert(transcript.session_id.clone(), (usage, models));
+        }
+    }
+    assert_eq!(actual, expected, "{label}: per session and model");
+    let mut ccusage_models: BTreeMap<String, Tokens> = BTreeMap::new();
+    for (_, models) in expected.values() {
+        for (model, tokens) in models {
+            add(ccusage_models.entry(model.clone()).or_default(), *tokens);
+        }
+    }
+    let bosun_models: BTreeMap<String, Tokens> = all
+        .by_model
+        .iter()
+        .map(|m| (m.model.clone(), tokens_of(&m.usage.unwrap())))
+        .collect();
+    assert_eq!(bosun_models, ccusage_models, "{label}: per model");
+    assert_eq!(bosun_models, per_model, "{label}: totals agree with pages");
+    let total = tokens_of(&all.total.unwrap());
+    assert_eq!(total, json_tokens(&sessions["totals"]), "{label}: corpus");
+    let daily = ccusage_report(binary, corpus, "daily");
+    assert_eq!(total, json_tokens(&daily["totals"]), "{label}: daily");
+
+    // Per agent session, through the session filter.
+    for (session_id, (tokens, _)) in expected.iter().take(4) {
+        let (_, one) = all_usage(
+            server,
+            GetUsageRequest {
+                session_id: session_id.clone(),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            tokens_of(&one.total.unwrap()),
+            *tokens,
+            "{label}: {session_id}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn usage_equals_ccusage_on_a_generated_claude_code_corpus() {
     let Some(binary) = ccusage() else {
@@ -351,7 +484,8 @@ async fn usage_equals_ccusage_on_a_generated_claude_code_corpus() {
     };
     for seed in [7, 2026] {
         let corpus = claude_corpus::generate(seed);
-        let (across, partial) = repeats(&corpus);
+        let copies = copies(&corpus);
+        let (across, partial) = repeats(&copies);
         assert!(
             across >= 50 && partial >= 100,
             "seed {seed}: {across} {partial}"
@@ -365,75 +499,28 @@ async fn usage_equals_ccusage_on_a_generated_claude_code_corpus() {
             pass.malformed_lines >= 2,
             "seed {seed}: the cut-off and junk lines"
         );
-        let (listed, all) = all_usage(&server, GetUsageRequest::default()).await;
+        assert_agrees(&server, &binary, &corpus, &format!("seed {seed}")).await;
 
-        let sessions = ccusage_report(&binary, &corpus, "session");
-        let expected: BTreeMap<String, (Tokens, BTreeMap<String, Tokens>)> = sessions["session"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                let id = s["period"].as_str().unwrap().to_string();
-                (id, (json_tokens(s), json_models(s)))
-            })
-            .collect();
-        let mut actual = BTreeMap::new();
-        let mut per_model: BTreeMap<String, Tokens> = BTreeMap::new();
-        for transcript in &listed {
-            let usage = tokens_of(&transcript.usage.unwrap());
-            let models: BTreeMap<String, Tokens> = transcript
-                .by_model
-                .iter()
-                .map(|m| (m.model.clone(), tokens_of(&m.usage.unwrap())))
-                .collect();
-            for (model, tokens) in &models {
-                add(per_model.entry(model.clone()).or_default(), *tokens);
-            }
-            if usage != (0, 0, 0, 0) {
-                actual.insert(transcript.session_id.clone(), (usage, models));
-            }
+        // Transcripts deleted (Claude Code cleans up old ones), among them
+        // holders of the counted copy of a repeated response: the next pass
+        // forgets them, and the totals are still ccusage's on the folder.
+        let gone = holders_of_repeated_responses(&copies, 5);
+        assert_eq!(gone.len(), 5, "seed {seed}");
+        for key in &gone {
+            std::fs::remove_file(corpus.projects_dir().join(key)).unwrap();
         }
-        assert_eq!(actual, expected, "seed {seed}: per session and model");
-        let mut ccusage_models: BTreeMap<String, Tokens> = BTreeMap::new();
-        for (_, models) in expected.values() {
-            for (model, tokens) in models {
-                add(ccusage_models.entry(model.clone()).or_default(), *tokens);
-            }
-        }
-        let bosun_models: BTreeMap<String, Tokens> = all
-            .by_model
-            .iter()
-            .map(|m| (m.model.clone(), tokens_of(&m.usage.unwrap())))
-            .collect();
-        assert_eq!(bosun_models, ccusage_models, "seed {seed}: per model");
+        let pass = run_usage(&server).await;
         assert_eq!(
-            bosun_models, per_model,
-            "seed {seed}: totals agree with pages"
+            (pass.scanned as usize, pass.processed),
+            (corpus.keys.len() - gone.len(), 0),
+            "seed {seed}: only forgetting"
         );
-        let total = tokens_of(&all.total.unwrap());
-        assert_eq!(
-            total,
-            json_tokens(&sessions["totals"]),
-            "seed {seed}: corpus"
-        );
-        let daily = ccusage_report(&binary, &corpus, "daily");
-        assert_eq!(total, json_tokens(&daily["totals"]), "seed {seed}: daily");
-
-        // Per agent session, through the session filter.
-        for (session_id, (tokens, _)) in expected.iter().take(4) {
-            let (_, one) = all_usage(
-                &server,
-                GetUsageRequest {
-                    session_id: session_id.clone(),
-                    ..Default::default()
-                },
-            )
-            .await;
-            assert_eq!(
-                tokens_of(&one.total.unwrap()),
-                *tokens,
-                "seed {seed}: {session_id}"
-            );
-        }
+        assert_agrees(
+            &server,
+            &binary,
+            &corpus,
+            &format!("seed {seed}, 5 deleted"),
+        )
+        .await;
     }
 }

@@ -25,8 +25,9 @@ pub async fn measure(root: &Path, count: usize, rows: &mut Vec<Row>) -> anyhow::
     let read_and_hash = transcripts::time(|| transcripts::read_all(&dir, threads, Work::Hash));
     let read_hash_count =
         transcripts::time(|| transcripts::read_all(&dir, threads, Work::HashAndCount));
-    let stat_all =
-        transcripts::time(|| bosun::processors::transcript::list(&dir).map(|listed| listed.len()));
+    let stat_all = transcripts::time(|| {
+        bosun::processors::transcript::list(&dir).map(|listing| listing.transcripts.len())
+    });
 
     let bosun = Bosun::start(&root.join("processors"), &config(&dir)).await?;
     let mut client = ProcessorsClient::new(bosun.connections(1).await?.remove(0));

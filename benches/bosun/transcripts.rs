@@ -36,6 +36,7 @@ pub enum Work {
 
 pub fn read_all(dir: &Path, threads: usize, work: Work) -> std::io::Result<usize> {
     let files: Vec<_> = transcript::list(dir)?
+        .transcripts
         .into_iter()
         .map(|listed| (dir.join(listed.key.as_str()), listed.key))
         .collect();

@@ -24,7 +24,7 @@ use super::decide::{self, Precheck, Remembered};
 use super::processor::{Processor, StoredTranscript};
 use super::results::{self, Outcome, Tally};
 use super::store;
-use super::transcript::{self, Listed, Transcript, TranscriptKey};
+use super::transcript::{self, Listed, Listing, Transcript, TranscriptKey};
 use super::{ProcessorRun, ProcessorSettings, RunCounts, RunState, RunTrigger};
 use crate::storage::{Db, StoreError};
 use crate::time::UnixMicros;
@@ -108,7 +108,7 @@ impl Pass {
     async fn go_through(&self, run: &mut ProcessorRun) -> Result<(), String> {
         let started_at = Instant::now();
         let dir = self.dir.clone();
-        let listed = tokio::task::spawn_blocking(move || transcript::list(&dir))
+        let listing = tokio::task::spawn_blocking(move || transcript::list(&dir))
             .await
             .map_err(|err| format!("listing the transcripts dir failed: {err}"))?
             .map_err(|err| format!("cannot list the transcripts dir: {err}"))?;
@@ -117,7 +117,8 @@ impl Pass {
             .await
             .map_err(storage_failed)?;
         drop(reader);
-        let mut candidates = triage(listed, remembered, &mut run.counts);
+        let (mut candidates, gone) = triage(listing, remembered, &mut run.counts);
+        self.forget(gone).await?;
         let cap = self.settings.max_transcripts_per_pass as usize;
         if cap > 0 && candidates.len() > cap {
             run.counts.deferred += (candidates.len() - cap) as i64;
@@ -195,6 +196,28 @@ impl Pass {
         tally(Some(tokio::spawn(self.store(batch))), run).await
     }
 
+    /// Forgets transcripts deleted from the folder: their state and what
+    /// the processor stored for them, in one write transaction.
+    async fn forget(&self, gone: Vec<TranscriptKey>) -> Result<(), String> {
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let processor = self.processor.clone();
+        let forgotten = self
+            .db
+            .write(move |conn| {
+                async move {
+                    processor.forget(conn, &gone).await?;
+                    store::forget_gone(conn, processor.name(), &gone).await
+                }
+                .boxed()
+            })
+            .await
+            .map_err(storage_failed)?;
+        tracing::info!(processor = %self.processor.name(), forgotten, "forgot transcripts deleted from the transcripts dir");
+        Ok(())
+    }
+
     /// Stores a batch of results in one write transaction.
     fn store(
         &self,
@@ -233,15 +256,17 @@ async fn tally(
 }
 
 /// Counts the transcripts skipped without reading; returns the others,
-/// oldest modification first (those that cannot be stat'ed first of all).
+/// oldest modification first (those that cannot be stat'ed first of all),
+/// and the remembered transcripts the listing shows gone from the folder,
+/// sorted.
 fn triage(
-    listed: Vec<Listed>,
+    mut listing: Listing,
     mut remembered: HashMap<String, Remembered>,
     counts: &mut RunCounts,
-) -> Vec<Candidate> {
-    counts.scanned = listed.len() as i64;
+) -> (Vec<Candidate>, Vec<TranscriptKey>) {
+    counts.scanned = listing.transcripts.len() as i64;
     let mut candidates = Vec::new();
-    for Listed { key, mtime } in listed {
+    for Listed { key, mtime } in std::mem::take(&mut listing.transcripts) {
         let state = remembered.remove(key.as_str());
         let mtime = mtime.ok();
         match decide::precheck(state.as_ref(), mtime) {
@@ -255,7 +280,13 @@ fn triage(
         }
     }
     candidates.sort_by(|a, b| (a.mtime, &a.key).cmp(&(b.mtime, &b.key)));
-    candidates
+    let mut gone: Vec<TranscriptKey> = remembered
+        .into_keys()
+        .filter_map(|key| TranscriptKey::parse(&key))
+        .filter(|key| listing.shows_gone(key))
+        .collect();
+    gone.sort();
+    (candidates, gone)
 }
 
 /// The transcripts a pass has started, against its cap and time budget;

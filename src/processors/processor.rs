@@ -1,7 +1,9 @@
 //! The plug-in contract. A [`Processor`] reads one transcript into a
 //! [`Product`] (CPU only, on a blocking thread); the pass stores the product
 //! together with the transcript's state, in one transaction, so what a
-//! processor produced and what it remembers never disagree.
+//! processor produced and what it remembers never disagree; when a
+//! transcript is deleted from the folder, [`Processor::forget`] removes its
+//! products in the transaction that deletes its state.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -43,6 +45,20 @@ pub trait Processor: Send + Sync + 'static {
             Ok(())
         }
         .boxed()
+    }
+
+    /// Removes what this processor stored for transcripts deleted from the
+    /// folder, inside the write transaction that also deletes their state
+    /// (`gone` is sorted and never empty). The default has nothing to
+    /// remove; a processor whose products outlive a transcript's state
+    /// overrides it, or its figures keep counting files that are gone.
+    fn forget<'c>(
+        &'c self,
+        conn: &'c mut Conn<'_>,
+        gone: &'c [TranscriptKey],
+    ) -> BoxFuture<'c, Result<(), StoreError>> {
+        let _ = (conn, gone);
+        async { Ok(()) }.boxed()
     }
 }
 

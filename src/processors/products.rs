@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use super::processor::StoredTranscript;
 use super::tool_errors::{LESSON_TYPE, ToolErrorCount};
-use super::{TokenUsage, ToolErrorFilter, TranscriptToolErrors, TranscriptUsage, UsageFilter};
+use super::{
+    TokenUsage, ToolErrorFilter, TranscriptKey, TranscriptToolErrors, TranscriptUsage, UsageFilter,
+};
 use crate::lessons::{Journal, NewLesson};
 use crate::storage::sql::{Builder, Conn, JsonText, query, query_per_engine};
 use crate::storage::{StoreError, json_value};
@@ -182,6 +184,23 @@ pub async fn save_tool_errors(
         let lesson = burst_lesson(conn, transcript, count, new_bursts).await?;
         journal.record_auto(conn, lesson).await;
     }
+    Ok(())
+}
+
+/// Deletes the tool errors stored for transcripts gone from the folder.
+pub async fn forget_tool_errors(
+    conn: &mut Conn<'_>,
+    gone: &[TranscriptKey],
+) -> Result<(), StoreError> {
+    let keys: Vec<&str> = gone.iter().map(TranscriptKey::as_str).collect();
+    query_per_engine(
+        "DELETE FROM transcript_tool_errors WHERE transcript IN (SELECT value FROM json_each($1))",
+        "DELETE FROM transcript_tool_errors \
+         WHERE transcript IN (SELECT jsonb_array_elements_text($1))",
+    )
+    .bind(json_value(&keys)?)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -323,6 +323,26 @@ pub async fn forget(conn: &mut Conn<'_>, forget: &Forget) -> Result<u64, StoreEr
     query.build().execute(conn).await
 }
 
+/// Deletes the processor's state of transcripts gone from the folder (the
+/// keys go as one JSON array, however many); returns how many rows went.
+pub async fn forget_gone(
+    conn: &mut Conn<'_>,
+    processor: &str,
+    gone: &[TranscriptKey],
+) -> Result<u64, StoreError> {
+    let keys: Vec<&str> = gone.iter().map(TranscriptKey::as_str).collect();
+    query_per_engine(
+        "DELETE FROM processor_state WHERE processor = $1 \
+         AND transcript IN (SELECT value FROM json_each($2))",
+        "DELETE FROM processor_state WHERE processor = $1 \
+         AND transcript IN (SELECT jsonb_array_elements_text($2))",
+    )
+    .bind(processor)
+    .bind(json_value(&keys)?)
+    .execute(conn)
+    .await
+}
+
 /// How many transcripts the processor holds in quarantine.
 pub async fn count_quarantined(conn: &mut Conn<'_>, processor: &str) -> Result<i64, StoreError> {
     query(

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 
 use super::processor::{Processed, Processor, Product, StoredTranscript};
-use super::{Transcript, products};
+use super::{Transcript, TranscriptKey, products};
 use crate::lessons::Journal;
 use crate::storage::StoreError;
 use crate::storage::sql::Conn;
@@ -180,6 +180,16 @@ impl Processor for ToolErrors {
                 journal: self.journal.clone(),
             }),
         })
+    }
+
+    /// The counts go; the burst lessons stay in the journal, which is
+    /// history.
+    fn forget<'c>(
+        &'c self,
+        conn: &'c mut Conn<'_>,
+        gone: &'c [TranscriptKey],
+    ) -> BoxFuture<'c, Result<(), StoreError>> {
+        async move { products::forget_tool_errors(conn, gone).await }.boxed()
     }
 }
 

@@ -4,6 +4,7 @@
 //! server paths.
 
 use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -84,32 +85,64 @@ pub struct Listed {
     pub mtime: Result<UnixMicros, String>,
 }
 
+/// What listing the transcripts dir found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Every transcript found, sorted by key.
+    pub transcripts: Vec<Listed>,
+    /// Whether the dir exists (a missing one lists nothing, and says
+    /// nothing about what was there before: a folder not mounted yet).
+    pub found: bool,
+    /// Owner folders that could not be listed in full: their transcripts
+    /// may be missing from `transcripts` while still on disk.
+    pub unlisted_owners: BTreeSet<String>,
+}
+
+impl Listing {
+    /// Whether a transcript this listing does not hold is gone from the
+    /// folder, not merely out of sight.
+    pub fn shows_gone(&self, key: &TranscriptKey) -> bool {
+        self.found && !self.unlisted_owners.contains(key.owner())
+    }
+}
+
 /// Lists every transcript under `dir` (following symlinks), sorted by key. A
 /// missing `dir` has none; one that cannot be read is an error. An owner
-/// folder that cannot be read is logged and left out.
-pub fn list(dir: &Path) -> io::Result<Vec<Listed>> {
+/// folder that cannot be listed is logged and left out, and named in
+/// [`Listing::unlisted_owners`].
+pub fn list(dir: &Path) -> io::Result<Listing> {
     let owners = match std::fs::read_dir(dir) {
         Ok(owners) => owners,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Listing::default()),
         Err(err) => return Err(err),
     };
-    let mut listed = Vec::new();
+    let mut listing = Listing {
+        found: true,
+        ..Listing::default()
+    };
     for owner in owners {
         let owner = owner?;
         let Ok(owner_name) = owner.file_name().into_string() else {
             continue;
         };
-        if !std::fs::metadata(owner.path()).is_ok_and(|meta| meta.is_dir()) {
-            continue;
-        }
-        let files = match std::fs::read_dir(owner.path()) {
+        let files = match std::fs::metadata(owner.path()) {
+            Ok(meta) if !meta.is_dir() => continue,
+            Ok(_) => std::fs::read_dir(owner.path()),
+            Err(err) => Err(err),
+        };
+        let files = match files {
             Ok(files) => files,
             Err(err) => {
                 tracing::warn!(owner = %owner_name, error = %err, "cannot list a transcripts folder; leaving it out");
+                listing.unlisted_owners.insert(owner_name);
                 continue;
             }
         };
-        for file in files.flatten() {
+        for file in files {
+            let Ok(file) = file else {
+                listing.unlisted_owners.insert(owner_name.clone());
+                continue;
+            };
             let Ok(name) = file.file_name().into_string() else {
                 continue;
             };
@@ -121,16 +154,17 @@ pub fn list(dir: &Path) -> io::Result<Vec<Listed>> {
                 Ok(_) => continue,
                 Err(err) => Err(describe(err)),
             };
-            listed.push(Listed { key, mtime });
+            listing.transcripts.push(Listed { key, mtime });
         }
     }
-    listed.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(listed)
+    listing.transcripts.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(listing)
 }
 
 /// The newest modification time among the transcripts under `dir`.
 pub fn newest_mtime(dir: &Path) -> io::Result<Option<UnixMicros>> {
     Ok(list(dir)?
+        .transcripts
         .into_iter()
         .filter_map(|listed| listed.mtime.ok())
         .max())
@@ -281,7 +315,13 @@ mod tests {
     #[test]
     fn listing_follows_the_layout_and_a_missing_dir_is_empty() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(list(&dir.path().join("absent")).unwrap(), []);
+        let absent = list(&dir.path().join("absent")).unwrap();
+        assert_eq!(absent, Listing::default());
+        let somewhere = TranscriptKey::parse("alice/s1.jsonl").unwrap();
+        assert!(
+            !absent.shows_gone(&somewhere),
+            "a missing dir shows nothing gone"
+        );
         std::fs::create_dir_all(dir.path().join("bob")).unwrap();
         std::fs::create_dir_all(dir.path().join("alice/nested.jsonl")).unwrap();
         std::fs::write(dir.path().join("alice/s2.jsonl"), "{}").unwrap();
@@ -290,12 +330,27 @@ mod tests {
         std::fs::write(dir.path().join("stray.jsonl"), "{}").unwrap();
         std::os::unix::fs::symlink("/nonexistent/target", dir.path().join("bob/gone.jsonl"))
             .unwrap();
-        let listed = list(dir.path()).unwrap();
+        let listing = list(dir.path()).unwrap();
+        assert!(listing.found && listing.unlisted_owners.is_empty());
+        assert!(listing.shows_gone(&somewhere));
+        let listed = listing.transcripts;
         let keys: Vec<_> = listed.iter().map(|l| l.key.as_str()).collect();
         assert_eq!(keys, ["alice/s2.jsonl", "bob/gone.jsonl", "bob/s1.jsonl"]);
         assert!(listed[0].mtime.is_ok());
         let err = listed[1].mtime.clone().unwrap_err();
         assert!(!err.contains("/nonexistent"), "no server paths: {err}");
+
+        // An owner folder out of reach (a sync target not mounted) hides its
+        // transcripts but shows none of them gone.
+        std::os::unix::fs::symlink("/nonexistent/folder", dir.path().join("carol")).unwrap();
+        let listing = list(dir.path()).unwrap();
+        assert_eq!(listing.transcripts.len(), 3);
+        assert_eq!(
+            listing.unlisted_owners,
+            BTreeSet::from(["carol".to_string()])
+        );
+        assert!(!listing.shows_gone(&TranscriptKey::parse("carol/s9.jsonl").unwrap()));
+        assert!(listing.shows_gone(&TranscriptKey::parse("bob/s9.jsonl").unwrap()));
     }
 
     #[test]

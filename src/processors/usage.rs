@@ -21,7 +21,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::processor::{Processed, Processor, Product, Saving, StoredTranscript};
-use super::{TokenUsage, Transcript, usage_store};
+use super::{TokenUsage, Transcript, TranscriptKey, usage_store};
 use crate::storage::StoreError;
 use crate::storage::sql::Conn;
 
@@ -220,6 +220,15 @@ impl Processor for Usage {
             usage_store::save_usage(conn, &counts).await
         }
         .boxed()
+    }
+
+    fn forget<'c>(
+        &'c self,
+        conn: &'c mut Conn<'_>,
+        gone: &'c [TranscriptKey],
+    ) -> BoxFuture<'c, Result<(), StoreError>> {
+        let keys: Vec<&str> = gone.iter().map(TranscriptKey::as_str).collect();
+        async move { usage_store::forget_usage(conn, &keys).await }.boxed()
     }
 }
 

@@ -30,16 +30,7 @@ pub async fn save_usage(
         return Ok(());
     }
     let keys: Vec<&str> = transcripts.iter().map(|(t, _)| t.key.as_str()).collect();
-    let removed: Vec<Option<String>> = query_per_engine(
-        "DELETE FROM usage_responses WHERE transcript IN (SELECT value FROM json_each($1)) \
-         RETURNING message_id",
-        "DELETE FROM usage_responses WHERE transcript IN (SELECT jsonb_array_elements_text($1)) \
-         RETURNING message_id",
-    )
-    .bind(json_value(&keys)?)
-    .fetch_all_scalars(conn)
-    .await?;
-    let mut message_ids: BTreeSet<String> = removed.into_iter().flatten().collect();
+    let mut message_ids = delete_responses(conn, &keys).await?;
     for (_, count) in transcripts {
         message_ids.extend(count.responses.iter().filter_map(|r| r.message_id.clone()));
     }
@@ -64,12 +55,7 @@ pub async fn save_usage(
     }
     let decided = dedup::counted(&copies);
     let (stored_decided, new_decided) = decided.split_at(stored.len());
-    let flipped: Vec<(&str, i64)> = stored
-        .iter()
-        .zip(stored_decided)
-        .filter(|((_, counted), counts)| counted != *counts)
-        .map(|((copy, _), _)| (copy.transcript.as_str(), copy.line))
-        .collect();
+    let flipped = flips(&stored, stored_decided);
     let mut new_decided = new_decided.iter().copied();
     // A response without a message id always counts (see dedup).
     let counted: Vec<Vec<bool>> = transcripts
@@ -115,8 +101,63 @@ pub async fn save_usage(
     .execute(conn)
     .await?;
 
-    // The other transcripts whose counted responses changed, each written
-    // only when its usage changed: each write is a transcript_usage event.
+    rewrite_usage(conn, &flipped).await
+}
+
+/// Forgets transcripts deleted from the folder: their responses and usage
+/// go, and a response they held the counted copy of counts where another
+/// copy of it is left, as if they had never been read.
+pub async fn forget_usage(conn: &mut Conn<'_>, gone: &[&str]) -> Result<(), StoreError> {
+    if gone.is_empty() {
+        return Ok(());
+    }
+    let message_ids = delete_responses(conn, gone).await?;
+    let stored = stored_copies(conn, &message_ids).await?;
+    let copies: Vec<ResponseCopy> = stored.iter().map(|(copy, _)| copy.clone()).collect();
+    let flipped = flips(&stored, &dedup::counted(&copies));
+    flip(conn, &flipped).await?;
+    query_per_engine(
+        "DELETE FROM transcript_usage WHERE transcript IN (SELECT value FROM json_each($1))",
+        "DELETE FROM transcript_usage WHERE transcript IN (SELECT jsonb_array_elements_text($1))",
+    )
+    .bind(json_value(gone)?)
+    .execute(conn)
+    .await?;
+    rewrite_usage(conn, &flipped).await
+}
+
+/// Deletes the responses stored for `transcripts`; returns the message ids
+/// they held.
+async fn delete_responses(
+    conn: &mut Conn<'_>,
+    transcripts: &[&str],
+) -> Result<BTreeSet<String>, StoreError> {
+    let removed: Vec<Option<String>> = query_per_engine(
+        "DELETE FROM usage_responses WHERE transcript IN (SELECT value FROM json_each($1)) \
+         RETURNING message_id",
+        "DELETE FROM usage_responses WHERE transcript IN (SELECT jsonb_array_elements_text($1)) \
+         RETURNING message_id",
+    )
+    .bind(json_value(transcripts)?)
+    .fetch_all_scalars(conn)
+    .await?;
+    Ok(removed.into_iter().flatten().collect())
+}
+
+/// The stored copies whose decision changed: (transcript, line) of each.
+fn flips<'a>(stored: &'a [(ResponseCopy, bool)], decided: &[bool]) -> Vec<(&'a str, i64)> {
+    stored
+        .iter()
+        .zip(decided)
+        .filter(|((_, counted), counts)| counted != *counts)
+        .map(|((copy, _), _)| (copy.transcript.as_str(), copy.line))
+        .collect()
+}
+
+/// Sums again the usage of the transcripts whose copies flipped, each
+/// written only when its usage changed: each write is a transcript_usage
+/// event.
+async fn rewrite_usage(conn: &mut Conn<'_>, flipped: &[(&str, i64)]) -> Result<(), StoreError> {
     let others: BTreeSet<&str> = flipped.iter().map(|(transcript, _)| *transcript).collect();
     if others.is_empty() {
         return Ok(());

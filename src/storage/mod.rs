@@ -448,11 +448,11 @@ pub fn decode_payloads<T: serde::de::DeserializeOwned>(
 }
 
 /// A value as JSON, to bind into a JSON column (jsonb on PostgreSQL).
-pub fn json_value<T: serde::Serialize>(value: &T) -> Result<sql::JsonOwned, StoreError> {
+pub fn json_value<T: serde::Serialize + ?Sized>(value: &T) -> Result<sql::JsonOwned, StoreError> {
     json_text(value).map(sql::JsonOwned)
 }
 
 /// A value as JSON text, for a JSON column.
-pub fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+pub fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|err| StoreError::Malformed(err.to_string()))
 }

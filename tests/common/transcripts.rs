@@ -65,6 +65,11 @@ impl Transcripts {
         }
     }
 
+    /// Deletes the transcript (Claude Code's clean-up, or a user).
+    pub fn remove(&self, key: &str) {
+        std::fs::remove_file(self.file(key)).unwrap();
+    }
+
     pub fn set_mtime(&self, key: &str, time: SystemTime) {
         std::fs::File::options()
             .write(true)

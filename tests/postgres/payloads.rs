@@ -92,6 +92,9 @@ const CHANGES: &[&str] = &[
     "INSERT INTO transcript_tool_errors (transcript, owner, session_id, by_tool, errors, bursts, processed_time) \
      VALUES ('alice/s1.jsonl', 'alice', 'agent-abc', '{\"Bash\":3}', 3, 0, 173)",
     "UPDATE transcript_tool_errors SET errors = 6, bursts = 1, by_tool = '{\"Bash\":6}'",
+    "DELETE FROM transcript_usage WHERE transcript = 'alice/s1.jsonl'",
+    "DELETE FROM transcript_usage WHERE transcript = 'nobody/s.jsonl'",
+    "DELETE FROM transcript_tool_errors",
 ];
 
 /// (event_type, entity_kind, entity_id, project_id, session_id, task_id, payload)
