@@ -39,6 +39,28 @@ struct LessonRow {
     target_domain: Option<String>,
 }
 
+crate::direct_row!(LessonRow {
+    id,
+    create_time,
+    update_time,
+    lesson_type,
+    work_item_id,
+    task_id,
+    session_id,
+    stage,
+    agent,
+    repo,
+    root_cause,
+    suggestion,
+    detail,
+    status,
+    related_task,
+    source,
+    attribution,
+    target_repo,
+    target_domain,
+});
+
 impl LessonRow {
     fn into_lesson(self) -> Result<Lesson, StoreError> {
         let malformed = |column: &str, value: &str| {

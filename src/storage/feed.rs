@@ -39,6 +39,18 @@ pub struct ChangeRow {
     pub create_time: i64,
 }
 
+crate::direct_row!(ChangeRow {
+    seq,
+    event_type,
+    entity_kind,
+    entity_id,
+    project_id,
+    session_id,
+    task_id,
+    payload,
+    create_time,
+});
+
 /// Batches of committed change-log rows, newest last, each with contiguous
 /// seqs.
 #[derive(Default)]

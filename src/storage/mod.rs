@@ -42,6 +42,7 @@ pub use lease::{Lease, Leases};
 pub use pool::{Pooled, Tx};
 use postgres::{DatabaseUrl, HeadSignal};
 pub use sql::{Conn, Engine};
+use sql::{Direct, DirectOptions};
 pub use writer::MAX_BATCH;
 use writer::{Head, Link, Writer};
 
@@ -115,14 +116,7 @@ impl Db {
     /// data dir.
     pub async fn open_with(data_dir: &Path, settings: StorageSettings) -> anyhow::Result<Self> {
         let (path, lock) = prepare(data_dir)?;
-        // The writer keeps up to WRITER_CACHE_KIB of pages in memory (SQLite's
-        // default is 2 MiB): every write walks the indexes it changes, and a
-        // page that falls out of the cache is read back from the file.
-        // It never checkpoints the WAL itself: see [`checkpoint`].
-        let writer_options = connect_options(&path, settings)
-            .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
-            .pragma("wal_autocheckpoint", "0");
-        let mut conn = connect_writer(&path, &writer_options).await?;
+        let mut conn = connect_writer(&path, &connect_options(&path, settings)).await?;
         MIGRATOR
             .run(&mut conn)
             .await
@@ -131,6 +125,19 @@ impl Db {
             .fetch_one(&mut conn)
             .await
             .context("cannot read the change log")?;
+        // The writer calls SQLite in place on its own thread (see
+        // [`sql::direct`]). It keeps up to WRITER_CACHE_KIB of pages in
+        // memory (SQLite's default is 2 MiB): every write walks the indexes
+        // it changes, and a page that falls out of the cache is read back
+        // from the file. It never checkpoints the WAL itself: see
+        // [`checkpoint`].
+        let writer_options = DirectOptions {
+            path: path.clone(),
+            busy_timeout: settings.busy_timeout,
+            cache_kib: WRITER_CACHE_KIB,
+        };
+        let writer_conn = Direct::open(&writer_options)
+            .with_context(|| format!("cannot open database {} for writing", path.display()))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
             .min_connections(1)
@@ -158,8 +165,11 @@ impl Db {
             committed,
         );
         let (stop_tx, stop_rx) = oneshot::channel();
+        conn.close()
+            .await
+            .with_context(|| format!("cannot close {} after migrating", path.display()))?;
         let (writer, writer_task) =
-            Writer::start(Link::Sqlite(conn, writer_options), head, stop_rx);
+            Writer::start(Link::Sqlite(writer_conn, writer_options), head, stop_rx);
         Ok(Self {
             reader: ReadPool::Sqlite(reader),
             writer,

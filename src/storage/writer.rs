@@ -11,10 +11,15 @@
 //! streams are open, the rows the batch appended go to them first, read once
 //! inside the transaction (see [`super::feed`]).
 //!
+//! On SQLite the writer runs on a thread of its own and calls SQLite's C
+//! API in place ([`Direct`]): a statement is a function call, not a
+//! hand-off to a driver's thread and back, so a batch runs its statements
+//! back to back while it holds the write lock.
+//!
 //! A transaction that fails after it began (a full disk, an I/O error) may
-//! have been rolled back by SQLite itself, behind sqlx's back; the writer
-//! then opens a fresh connection rather than trust the old one's state, so
-//! writes succeed again as soon as the fault clears.
+//! have been rolled back by SQLite itself; the writer then opens a fresh
+//! connection rather than trust the old one's state, so writes succeed
+//! again as soon as the fault clears.
 //!
 //! On PostgreSQL each replica has one such writer, and every batch first
 //! locks the change-log counter row (`change_log_head`) for its whole
@@ -32,14 +37,13 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection, PgConnection, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, PgConnection};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::StoreError;
 use super::feed::{self, Feed};
-use super::sql::{Conn, JOB_SAVEPOINT, JobSavepoint, query};
+use super::sql::{Conn, Direct, DirectOptions, JOB_SAVEPOINT, query};
 
 /// The most jobs one transaction takes.
 pub const MAX_BATCH: usize = 256;
@@ -75,9 +79,25 @@ impl Writer {
     /// it appended to the feed (while anyone follows it), publishes the
     /// change-log head, and stops once every handle is dropped
     /// or `stop` is sent, finishing the jobs already queued.
+    ///
+    /// On SQLite the writer gets a thread of its own (it blocks in SQLite
+    /// while a batch runs), driving the jobs on a runtime of its own; on
+    /// PostgreSQL it is a task like any other.
     pub fn start(link: Link, head: Head, stop_rx: oneshot::Receiver<()>) -> (Self, JoinHandle<()>) {
         let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
-        let task = tokio::spawn(run(link, jobs_rx, head, stop_rx));
+        let task = match link {
+            Link::Sqlite(..) => tokio::task::spawn_blocking(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(run(link, jobs_rx, head, stop_rx)),
+                    // Every write then fails as Closed, which callers report.
+                    Err(err) => tracing::error!(error = %err, "cannot start the writer's runtime"),
+                }
+            }),
+            Link::Postgres(..) => tokio::spawn(run(link, jobs_rx, head, stop_rx)),
+        };
         (Self { jobs_tx }, task)
     }
 
@@ -150,14 +170,14 @@ pub struct Head {
 
 /// The writer's connection, and how to open it again.
 pub enum Link {
-    Sqlite(SqliteConnection, SqliteConnectOptions),
+    Sqlite(Direct, DirectOptions),
     Postgres(PgConnection, PgConnectOptions),
 }
 
 impl Link {
     fn conn(&mut self) -> Conn<'_> {
         match self {
-            Self::Sqlite(conn, _) => Conn::Sqlite(conn),
+            Self::Sqlite(conn, _) => Conn::Direct(conn),
             Self::Postgres(conn, _) => Conn::Postgres(conn),
         }
     }
@@ -167,15 +187,6 @@ impl Link {
         match self {
             Self::Sqlite(..) => MAX_BATCH,
             Self::Postgres(..) => MAX_BATCH_POSTGRES,
-        }
-    }
-
-    /// The connection for one job; on SQLite its first statement opens the
-    /// job's savepoint, and `savepoint` says whether that is still to come.
-    fn job_conn<'s>(&'s mut self, savepoint: &'s mut JobSavepoint) -> Conn<'s> {
-        match self {
-            Self::Sqlite(conn, _) => Conn::SqliteJob(conn, savepoint),
-            Self::Postgres(conn, _) => Conn::Postgres(conn),
         }
     }
 
@@ -228,10 +239,10 @@ impl Link {
         })
     }
 
-    async fn close(self) -> Result<(), sqlx::Error> {
+    async fn close(self) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(conn, _) => conn.close().await,
-            Self::Postgres(conn, _) => conn.close().await,
+            Self::Sqlite(conn, _) => conn.close(),
+            Self::Postgres(conn, _) => Ok(conn.close().await?),
         }
     }
 
@@ -240,14 +251,14 @@ impl Link {
     /// tell).
     async fn reconnect(self) -> Self {
         let fresh = match &self {
-            Self::Sqlite(_, options) => options
-                .connect()
-                .await
-                .map(|conn| Self::Sqlite(conn, options.clone())),
+            Self::Sqlite(_, options) => {
+                Direct::open(options).map(|conn| Self::Sqlite(conn, options.clone()))
+            }
             Self::Postgres(_, options) => options
                 .connect()
                 .await
-                .map(|conn| Self::Postgres(conn, options.clone())),
+                .map(|conn| Self::Postgres(conn, options.clone()))
+                .map_err(StoreError::from),
         };
         match fresh {
             Ok(fresh) => {
@@ -343,10 +354,8 @@ async fn commit_batch(link: &mut Link, batch: &mut Vec<Job>, head: &Head) -> Out
     };
     let mut finished = Vec::with_capacity(batch.len());
     let mut jobs = batch.drain(..);
-    // Whether the previous job left its savepoint open (SQLite).
-    let mut open = false;
     while let Some(job) = jobs.next() {
-        match run_job(link, job.run, &mut open).await {
+        match run_job(link, job.run).await {
             Ok(result) => finished.push((job.reply, result)),
             Err(err) => {
                 // The transaction itself is unusable: fail the whole batch.
@@ -386,53 +395,33 @@ async fn commit_batch(link: &mut Link, batch: &mut Vec<Job>, head: &Head) -> Out
 /// Runs one job in a savepoint. The outer `Err` means the transaction can no
 /// longer be used; the inner one is this job's own failure (a panic).
 ///
-/// On PostgreSQL the savepoint is a statement of its own; on SQLite it goes
-/// in front of the job's first statement (see [`Conn::SqliteJob`]), and a
-/// job that ran no statement has no savepoint and nothing to undo.
-/// A savepoint is never released by its own job: COMMIT keeps every job's
-/// changes, and a failed job is undone with `ROLLBACK TO`, which leaves the
-/// (now empty) savepoint on the stack. On SQLite the next job's first
-/// statement releases it (`open` says it is there), so SQLite, which walks
-/// the open savepoints as pages change, never holds more than one; on
-/// PostgreSQL releasing would not help (a released subtransaction still
-/// counts until COMMIT), so batches are smaller there (see [`Link::max_batch`]).
-async fn run_job(
-    link: &mut Link,
-    run: JobFn,
-    open: &mut bool,
-) -> Result<Result<Erased, StoreError>, StoreError> {
-    let mut savepoint = match link {
-        Link::Sqlite(..) => JobSavepoint::Pending {
-            release_previous: *open,
-        },
-        Link::Postgres(..) => {
-            query(JOB_SAVEPOINT).execute(&mut link.conn()).await?;
-            JobSavepoint::Open
-        }
-    };
-    let outcome = {
-        let mut conn = link.job_conn(&mut savepoint);
-        AssertUnwindSafe(run(&mut conn)).catch_unwind().await
-    };
-    let opened = savepoint == JobSavepoint::Open;
-    // A job that ran no statement left the previous savepoint as it was.
-    *open |= opened;
-    match outcome {
-        Ok((true, result)) => Ok(Ok(result)),
+/// A failed job is undone with `ROLLBACK TO`. On SQLite each job's
+/// savepoint is then released (a function call each), so SQLite, which
+/// walks the open savepoints as pages change, holds one at a time. On
+/// PostgreSQL savepoints are left for COMMIT (releasing one would not help:
+/// a released subtransaction still counts until COMMIT), so batches are
+/// smaller there (see [`Link::max_batch`]).
+async fn run_job(link: &mut Link, run: JobFn) -> Result<Result<Erased, StoreError>, StoreError> {
+    query(JOB_SAVEPOINT).execute(&mut link.conn()).await?;
+    let outcome = AssertUnwindSafe(run(&mut link.conn())).catch_unwind().await;
+    let result = match outcome {
+        Ok((true, result)) => Ok(result),
         Ok((false, result)) => {
-            if opened {
-                rollback_job(link).await?;
-            }
-            Ok(Ok(result))
+            rollback_job(link).await?;
+            Ok(result)
         }
         Err(_) => {
             tracing::error!("a write job panicked; its changes were rolled back");
-            if opened {
-                rollback_job(link).await?;
-            }
-            Ok(Err(StoreError::Panicked))
+            rollback_job(link).await?;
+            Err(StoreError::Panicked)
         }
+    };
+    if let Link::Sqlite(..) = link {
+        query("RELEASE SAVEPOINT bosun_job")
+            .execute(&mut link.conn())
+            .await?;
     }
+    Ok(result)
 }
 
 /// Undoes the newest job's changes.

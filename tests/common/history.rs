@@ -26,6 +26,14 @@ pub struct TableEvent {
     pub task_id: Option<i64>,
 }
 
+bosun::direct_row!(TableEvent {
+    seq,
+    event_type,
+    project_id,
+    session_id,
+    task_id,
+});
+
 /// One message a stream delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {

@@ -7,23 +7,25 @@
 //!
 //! This is a thin dispatch onto each engine's own sqlx driver: values are
 //! bound with the driver's types, statements are prepared and cached per
-//! connection, rows decode through `FromRow` for each driver. (sqlx's `Any`
+//! connection, rows decode through `FromRow` for each driver. The SQLite
+//! writer's connection is the exception: it calls SQLite in place
+//! ([`direct`]), so row types also decode from a `rusqlite` row. (sqlx's `Any`
 //! driver was the alternative; it converts every value through its own
 //! narrower types, cannot decode SQLite's integer flags as `bool` or
 //! PostgreSQL's jsonb as text, and would hide the connection the writer
 //! needs for SQLite's `BEGIN IMMEDIATE`.)
 
+pub mod direct;
 mod values;
 
 use std::borrow::Cow;
-
-use futures::TryStreamExt;
 
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection, Type};
 
 use super::StoreError;
+pub use direct::{Direct, DirectOptions, DirectRow};
 pub use values::{Json, JsonOwned, JsonText, Value};
 use values::{pg_args, sqlite_args};
 
@@ -34,41 +36,23 @@ pub enum Engine {
     Postgres,
 }
 
-/// The statement that opens a write job's savepoint (see
-/// [`Conn::SqliteJob`]).
+/// The statement that opens a write job's savepoint.
 pub(crate) const JOB_SAVEPOINT: &str = "SAVEPOINT bosun_job";
-
-/// Where a SQLite write job's savepoint stands (see [`Conn::SqliteJob`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobSavepoint {
-    /// To be opened in front of the job's first statement; `release_previous`
-    /// when the job before it in the batch left its savepoint open, which is
-    /// then released first (its changes stay in the transaction), so the
-    /// savepoint stack never grows past one job.
-    Pending { release_previous: bool },
-    /// Opened by the job's first statement.
-    Open,
-}
 
 /// A connection of either engine, borrowed: the writer's transaction, or a
 /// connection from the read pool.
 pub enum Conn<'a> {
     Sqlite(&'a mut SqliteConnection),
     Postgres(&'a mut PgConnection),
-    /// The SQLite writer's connection during one write job. While the
-    /// savepoint is pending, the job's first statement opens it, sent in
-    /// front of that statement in the same call to the driver's thread
-    /// (SQLite runs a text of several statements in order, preparing each
-    /// only after the one before it ran), which saves a round trip per job;
-    /// the previous job's savepoint is released in the same text. A job
-    /// that runs no statement leaves it pending and has nothing to roll back.
-    SqliteJob(&'a mut SqliteConnection, &'a mut JobSavepoint),
+    /// The SQLite writer's connection, called in place on the writer's own
+    /// thread (see [`direct`]).
+    Direct(&'a mut Direct),
 }
 
 impl Conn<'_> {
     pub fn engine(&self) -> Engine {
         match self {
-            Self::Sqlite(_) | Self::SqliteJob(..) => Engine::Sqlite,
+            Self::Sqlite(_) | Self::Direct(_) => Engine::Sqlite,
             Self::Postgres(_) => Engine::Postgres,
         }
     }
@@ -87,35 +71,7 @@ impl Conn<'_> {
         match self {
             Self::Sqlite(conn) => Conn::Sqlite(conn),
             Self::Postgres(conn) => Conn::Postgres(conn),
-            Self::SqliteJob(conn, pending) => Conn::SqliteJob(conn, pending),
-        }
-    }
-
-    /// On SQLite: the connection and `sql` to run on it, with the job's
-    /// savepoint in front if this is the job's first statement (and then
-    /// the number of statements in front). `None` on PostgreSQL.
-    fn sqlite<'s>(
-        &'s mut self,
-        sql: &'s str,
-    ) -> Option<(&'s mut SqliteConnection, Cow<'s, str>, usize)> {
-        match self {
-            Self::Sqlite(conn) => Some((&mut **conn, Cow::Borrowed(sql), 0)),
-            Self::SqliteJob(conn, savepoint) => {
-                let JobSavepoint::Pending { release_previous } = **savepoint else {
-                    return Some((&mut **conn, Cow::Borrowed(sql), 0));
-                };
-                **savepoint = JobSavepoint::Open;
-                let (sql, before) = if release_previous {
-                    (
-                        format!("RELEASE SAVEPOINT bosun_job; {JOB_SAVEPOINT}; {sql}"),
-                        2,
-                    )
-                } else {
-                    (format!("{JOB_SAVEPOINT}; {sql}"), 1)
-                };
-                Some((&mut **conn, Cow::Owned(sql), before))
-            }
-            Self::Postgres(_) => None,
+            Self::Direct(conn) => Conn::Direct(conn),
         }
     }
 
@@ -140,10 +96,15 @@ impl Conn<'_> {
     }
 }
 
-/// A row type both engines can decode.
-pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
-impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
-{}
+/// A row type both engines (and the direct SQLite connection) can decode.
+pub trait Row:
+    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + DirectRow + Send + Unpin
+{
+}
+impl<T> Row for T where
+    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + DirectRow + Send + Unpin
+{
+}
 
 /// A column type both engines can decode.
 pub trait Column:
@@ -151,6 +112,7 @@ pub trait Column:
     + Type<Sqlite>
     + for<'r> Decode<'r, Postgres>
     + Type<Postgres>
+    + rusqlite::types::FromSql
     + Send
     + Unpin
 {
@@ -160,6 +122,7 @@ impl<T> Column for T where
         + Type<Sqlite>
         + for<'r> Decode<'r, Postgres>
         + Type<Postgres>
+        + rusqlite::types::FromSql
         + Send
         + Unpin
 {
@@ -201,49 +164,42 @@ impl<'q> Query<'q> {
 
     /// Runs the statement; returns how many rows it changed.
     pub async fn execute(self, conn: &mut Conn<'_>) -> Result<u64, StoreError> {
-        if let Conn::Postgres(c) = conn {
-            let args = pg_args(self.values)?;
-            return Ok(sqlx::query_with(&self.postgres, args)
-                .execute(&mut **c)
-                .await?
-                .rows_affected());
+        match conn {
+            Conn::Postgres(c) => {
+                let args = pg_args(self.values)?;
+                Ok(sqlx::query_with(&self.postgres, args)
+                    .execute(&mut **c)
+                    .await?
+                    .rows_affected())
+            }
+            Conn::Sqlite(c) => {
+                let args = sqlite_args(self.values)?;
+                Ok(sqlx::query_with(&self.sqlite, args)
+                    .execute(&mut **c)
+                    .await?
+                    .rows_affected())
+            }
+            Conn::Direct(c) => c.execute(&self.sqlite, self.values),
         }
-        let args = sqlite_args(self.values)?;
-        let Some((c, sql, before)) = conn.sqlite(&self.sqlite) else {
-            unreachable!("PostgreSQL was handled above")
-        };
-        if before == 0 {
-            return Ok(sqlx::query_with(&sql, args)
-                .execute(c)
-                .await?
-                .rows_affected());
-        }
-        // Each statement reports sqlite3_changes(), which after a SAVEPOINT
-        // or RELEASE still counts the statement before it: count the rest.
-        let results: Vec<_> = sqlx::Executor::fetch_many(c, sqlx::query_with(&sql, args))
-            .try_filter_map(|step| async move { Ok(step.left()) })
-            .try_collect()
-            .await?;
-        Ok(results
-            .iter()
-            .skip(before)
-            .map(|done| done.rows_affected())
-            .sum())
     }
 
     /// Every row.
     pub async fn fetch_all<R: Row>(self, conn: &mut Conn<'_>) -> Result<Vec<R>, StoreError> {
-        if let Conn::Postgres(c) = conn {
-            let args = pg_args(self.values)?;
-            return Ok(sqlx::query_as_with(&self.postgres, args)
-                .fetch_all(&mut **c)
-                .await?);
+        match conn {
+            Conn::Postgres(c) => {
+                let args = pg_args(self.values)?;
+                Ok(sqlx::query_as_with(&self.postgres, args)
+                    .fetch_all(&mut **c)
+                    .await?)
+            }
+            Conn::Sqlite(c) => {
+                let args = sqlite_args(self.values)?;
+                Ok(sqlx::query_as_with(&self.sqlite, args)
+                    .fetch_all(&mut **c)
+                    .await?)
+            }
+            Conn::Direct(c) => c.fetch(&self.sqlite, self.values, None),
         }
-        let args = sqlite_args(self.values)?;
-        let Some((c, sql, _)) = conn.sqlite(&self.sqlite) else {
-            unreachable!("PostgreSQL was handled above")
-        };
-        Ok(sqlx::query_as_with(&sql, args).fetch_all(c).await?)
     }
 
     /// The first row, if any.
@@ -251,17 +207,21 @@ impl<'q> Query<'q> {
         self,
         conn: &mut Conn<'_>,
     ) -> Result<Option<R>, StoreError> {
-        if let Conn::Postgres(c) = conn {
-            let args = pg_args(self.values)?;
-            return Ok(sqlx::query_as_with(&self.postgres, args)
-                .fetch_optional(&mut **c)
-                .await?);
+        match conn {
+            Conn::Postgres(c) => {
+                let args = pg_args(self.values)?;
+                Ok(sqlx::query_as_with(&self.postgres, args)
+                    .fetch_optional(&mut **c)
+                    .await?)
+            }
+            Conn::Sqlite(c) => {
+                let args = sqlite_args(self.values)?;
+                Ok(sqlx::query_as_with(&self.sqlite, args)
+                    .fetch_optional(&mut **c)
+                    .await?)
+            }
+            Conn::Direct(c) => Ok(c.fetch(&self.sqlite, self.values, Some(1))?.pop()),
         }
-        let args = sqlite_args(self.values)?;
-        let Some((c, sql, _)) = conn.sqlite(&self.sqlite) else {
-            unreachable!("PostgreSQL was handled above")
-        };
-        Ok(sqlx::query_as_with(&sql, args).fetch_optional(c).await?)
     }
 
     /// The one row the statement must return.

@@ -1,0 +1,327 @@
+//! The SQLite writer's connection, called through SQLite's C API
+//! (`rusqlite`, the same SQLite library sqlx links) on the writer's own
+//! thread. Through sqlx every statement is a hand-off to the connection's
+//! worker thread and back; here it is a function call, so a batch of jobs
+//! runs its statements back to back while it holds the write lock.
+//! Statements are prepared once and cached; placeholders are `$1`, `$2`...
+//! as everywhere else, bound by number; errors are classified exactly as
+//! sqlx's SQLite errors are (see [`StoreError`]).
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+pub use rusqlite;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{CachedStatement, OpenFlags};
+
+use super::values::{JsonText, Value};
+use crate::storage::StoreError;
+
+/// Prepared statements kept per connection: every statement the domain
+/// stores write, with room to spare (SQL built from optional filters
+/// varies; the least recently used goes first).
+const STATEMENT_CACHE: usize = 512;
+
+/// A row type the direct connection decodes: rusqlite's tuples, or a struct
+/// given [`direct_row!`](crate::direct_row).
+pub trait DirectRow: for<'a> TryFrom<&'a rusqlite::Row<'a>, Error = rusqlite::Error> {}
+impl<T> DirectRow for T where T: for<'a> TryFrom<&'a rusqlite::Row<'a>, Error = rusqlite::Error> {}
+
+/// Decodes a struct from a row by column name, as sqlx's `FromRow` derive
+/// does: `direct_row!(LessonRow { id, create_time, ... })`.
+#[macro_export]
+macro_rules! direct_row {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        impl<'a> TryFrom<&'a $crate::storage::sql::direct::rusqlite::Row<'a>> for $ty {
+            type Error = $crate::storage::sql::direct::rusqlite::Error;
+            fn try_from(
+                row: &'a $crate::storage::sql::direct::rusqlite::Row<'a>,
+            ) -> Result<Self, Self::Error> {
+                Ok(Self { $($field: row.get(stringify!($field))?,)* })
+            }
+        }
+    };
+}
+
+/// How the writer's connection is opened (again, after a failed
+/// transaction).
+#[derive(Debug, Clone)]
+pub struct DirectOptions {
+    pub path: std::path::PathBuf,
+    pub busy_timeout: Duration,
+    /// The page cache, in KiB.
+    pub cache_kib: u32,
+}
+
+/// A SQLite connection used in place, on the calling thread.
+pub struct Direct {
+    conn: rusqlite::Connection,
+}
+
+impl Direct {
+    /// Opens the database (which must exist: migrations made it) with the
+    /// settings of every bosun connection (WAL, synchronous NORMAL, foreign
+    /// keys, the busy timeout, temp tables in memory), the writer's page
+    /// cache, and no automatic WAL checkpoint (see `storage::checkpoint`).
+    pub fn open(options: &DirectOptions) -> Result<Self, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = rusqlite::Connection::open_with_flags(&options.path, flags)?;
+        conn.busy_timeout(options.busy_timeout)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Malformed(format!(
+                "the database is in journal mode {mode:?}, not WAL"
+            )));
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+             PRAGMA cache_size = -{}; PRAGMA wal_autocheckpoint = 0;",
+            options.cache_kib
+        ))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(Self { conn })
+    }
+
+    /// Closes the connection (finalizing its statements).
+    pub fn close(self) -> Result<(), StoreError> {
+        self.conn.close().map_err(|(_, err)| StoreError::from(err))
+    }
+
+    /// The statement for `sql`, prepared once, with `values` bound to its
+    /// `$n` placeholders.
+    fn statement(
+        &self,
+        sql: &str,
+        values: Vec<Value<'_>>,
+    ) -> Result<CachedStatement<'_>, StoreError> {
+        let mut statement = self.conn.prepare_cached(sql)?;
+        for index in 1..=statement.parameter_count() {
+            // `$n` takes the n-th value, wherever it appears; `?` the next.
+            let position = statement
+                .parameter_name(index)
+                .and_then(|name| name.strip_prefix('$'))
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(index);
+            let value = values.get(position - 1).ok_or_else(|| {
+                StoreError::Malformed(format!("no value for placeholder {position} of {sql:?}"))
+            })?;
+            statement.raw_bind_parameter(index, Bound(value))?;
+        }
+        Ok(statement)
+    }
+
+    /// Runs the statement to its end; returns how many rows it changed.
+    pub fn execute(&mut self, sql: &str, values: Vec<Value<'_>>) -> Result<u64, StoreError> {
+        {
+            let mut statement = self.statement(sql, values)?;
+            let mut rows = statement.raw_query();
+            while rows.next()?.is_some() {}
+        }
+        Ok(self.conn.changes())
+    }
+
+    /// Up to `limit` rows (all when `None`).
+    pub fn fetch<R: DirectRow>(
+        &mut self,
+        sql: &str,
+        values: Vec<Value<'_>>,
+        limit: Option<usize>,
+    ) -> Result<Vec<R>, StoreError> {
+        let mut statement = self.statement(sql, values)?;
+        let mut rows = statement.raw_query();
+        let mut decoded = Vec::new();
+        while limit.is_none_or(|limit| decoded.len() < limit) {
+            let Some(row) = rows.next()? else { break };
+            decoded.push(R::try_from(row)?);
+        }
+        Ok(decoded)
+    }
+}
+
+/// A bound value, as sqlx binds it on SQLite: booleans as 0 and 1, JSON as
+/// its text.
+struct Bound<'v, 'q>(&'v Value<'q>);
+
+impl rusqlite::ToSql for Bound<'_, '_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        let value = match self.0 {
+            Value::Int(Some(v)) => ValueRef::Integer(*v),
+            Value::Real(Some(v)) => ValueRef::Real(*v),
+            Value::Bool(Some(v)) => ValueRef::Integer(i64::from(*v)),
+            Value::Text(Some(v)) | Value::Json(Some(v)) => ValueRef::Text(v.as_bytes()),
+            Value::Blob(Some(v)) => ValueRef::Blob(v),
+            Value::Int(None)
+            | Value::Real(None)
+            | Value::Bool(None)
+            | Value::Text(None)
+            | Value::Json(None)
+            | Value::Blob(None) => ValueRef::Null,
+        };
+        Ok(ToSqlOutput::Borrowed(value))
+    }
+}
+
+impl FromSql for JsonText {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        String::column_result(value).map(Self)
+    }
+}
+
+/// A SQLite error as sqlx reports one, so [`StoreError`] classifies both
+/// paths alike (full disk, busy, unique violation...).
+#[derive(Debug)]
+struct SqliteFailure {
+    /// The extended result code, when SQLite gave one.
+    code: Option<i32>,
+    message: String,
+}
+
+impl std::fmt::Display for SqliteFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.code {
+            Some(code) => write!(f, "(code: {code}) {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for SqliteFailure {}
+
+// SQLite's extended codes for constraint failures.
+const SQLITE_CONSTRAINT_CHECK: i32 = 275;
+const SQLITE_CONSTRAINT_FOREIGNKEY: i32 = 787;
+const SQLITE_CONSTRAINT_NOTNULL: i32 = 1299;
+const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
+const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
+
+impl sqlx::error::DatabaseError for SqliteFailure {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        self.code.map(|code| Cow::Owned(code.to_string()))
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        use sqlx::error::ErrorKind;
+        match self.code {
+            Some(SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY) => {
+                ErrorKind::UniqueViolation
+            }
+            Some(SQLITE_CONSTRAINT_FOREIGNKEY) => ErrorKind::ForeignKeyViolation,
+            Some(SQLITE_CONSTRAINT_NOTNULL) => ErrorKind::NotNullViolation,
+            Some(SQLITE_CONSTRAINT_CHECK) => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        let failure = match err {
+            rusqlite::Error::SqliteFailure(failure, message) => SqliteFailure {
+                code: Some(failure.extended_code),
+                message: message.unwrap_or_else(|| failure.to_string()),
+            },
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::InvalidColumnIndex(..)
+            | rusqlite::Error::InvalidColumnName(..) => {
+                return Self::Malformed(format!("cannot decode a column: {err}"));
+            }
+            other => SqliteFailure {
+                code: None,
+                message: other.to_string(),
+            },
+        };
+        Self::from(sqlx::Error::Database(Box::new(failure)))
+    }
+}
+
+impl From<FromSqlError> for StoreError {
+    fn from(err: FromSqlError) -> Self {
+        Self::Malformed(format!("cannot decode a column: {err}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ServiceError;
+
+    fn open() -> (tempfile::TempDir, Direct) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        rusqlite::Connection::open(&path).unwrap();
+        let options = DirectOptions {
+            path,
+            busy_timeout: Duration::from_secs(1),
+            cache_kib: 1024,
+        };
+        let mut direct = Direct::open(&options).unwrap();
+        direct
+            .execute(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE, flag INTEGER, doc TEXT)",
+                Vec::new(),
+            )
+            .unwrap();
+        (dir, direct)
+    }
+
+    #[test]
+    fn placeholders_take_their_numbered_value_wherever_they_appear() {
+        let (_dir, mut direct) = open();
+        let insert = "INSERT INTO t (doc, name, flag) VALUES ($3, $1, $2) RETURNING id";
+        let values = vec![
+            Value::from("a"),
+            Value::from(true),
+            Value::from(super::super::Json("{\"k\":1}")),
+        ];
+        let ids: Vec<(i64,)> = direct.fetch(insert, values, None).unwrap();
+        assert_eq!(ids, [(1,)]);
+        let rows: Vec<(String, bool, JsonText)> = direct
+            .fetch("SELECT name, flag, doc FROM t", Vec::new(), None)
+            .unwrap();
+        assert_eq!(rows, [("a".into(), true, JsonText("{\"k\":1}".into()))]);
+        let changed = direct
+            .execute(
+                "UPDATE t SET flag = $1 WHERE name = $2",
+                vec![Value::from(false), Value::from("a")],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
+
+    #[test]
+    fn errors_are_classified_as_sqlx_s_are() {
+        let (_dir, mut direct) = open();
+        let insert = "INSERT INTO t (name) VALUES ($1)";
+        direct.execute(insert, vec![Value::from("a")]).unwrap();
+        let twice = direct.execute(insert, vec![Value::from("a")]).unwrap_err();
+        assert!(matches!(twice, StoreError::UniqueViolation(_)), "{twice:?}");
+        let missing = direct.execute(insert, Vec::new()).unwrap_err();
+        assert!(matches!(missing, StoreError::Malformed(_)), "{missing:?}");
+        let bad = direct
+            .execute("INSERT INTO nowhere VALUES (1)", Vec::new())
+            .unwrap_err();
+        assert_eq!(bad.reason(), "INTERNAL");
+        let text_as_number = direct
+            .fetch::<(i64,)>("SELECT name FROM t", Vec::new(), None)
+            .unwrap_err();
+        assert!(matches!(text_as_number, StoreError::Malformed(_)));
+    }
+}
