@@ -86,16 +86,33 @@ impl Writer {
     pub fn start(link: Link, head: Head, stop_rx: oneshot::Receiver<()>) -> (Self, JoinHandle<()>) {
         let (jobs_tx, jobs_rx) = mpsc::channel(QUEUE_DEPTH);
         let task = match link {
-            Link::Sqlite(..) => tokio::task::spawn_blocking(move || {
-                match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime.block_on(run(link, jobs_rx, head, stop_rx)),
-                    // Every write then fails as Closed, which callers report.
-                    Err(err) => tracing::error!(error = %err, "cannot start the writer's runtime"),
+            Link::Sqlite(..) => {
+                // A named thread (`bosun-writer` in profiles and `top -H`);
+                // the task returned ends when it does.
+                let (done_tx, done_rx) = oneshot::channel::<()>();
+                let thread = std::thread::Builder::new()
+                    .name("bosun-writer".into())
+                    .spawn(move || {
+                        match tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                        {
+                            Ok(runtime) => runtime.block_on(run(link, jobs_rx, head, stop_rx)),
+                            Err(err) => {
+                                tracing::error!(error = %err, "cannot start the writer's runtime");
+                            }
+                        }
+                        let _ = done_tx.send(());
+                    });
+                // Without its thread every write fails as Closed, which
+                // callers report.
+                if let Err(err) = thread {
+                    tracing::error!(error = %err, "cannot start the writer's thread");
                 }
-            }),
+                tokio::spawn(async move {
+                    let _ = done_rx.await;
+                })
+            }
             Link::Postgres(..) => tokio::spawn(run(link, jobs_rx, head, stop_rx)),
         };
         (Self { jobs_tx }, task)
