@@ -22,15 +22,19 @@ impl From<ChangeRow> for StoredEvent {
     }
 }
 
+/// The newest and oldest kept seqs. Each is a subquery of its own: SQLite
+/// answers a lone MIN or MAX from the primary key, but MIN and MAX in one
+/// query scan the whole table (every Watch reads this when it opens and
+/// every few seconds after).
+const BOUNDS: &str = "SELECT COALESCE((SELECT MAX(seq) FROM change_log), 0), \
+    COALESCE((SELECT MIN(seq) FROM change_log), 0)";
+
 /// The newest and oldest kept seqs, read in one statement.
 ///
 /// On PostgreSQL, MAX(seq) is a safe head too: appends hold the counter row
 /// until they commit, so no smaller seq can commit after a larger one.
 pub async fn bounds(conn: &mut Conn<'_>) -> Result<LogBounds, StoreError> {
-    let (head_seq, oldest_seq): (i64, i64) =
-        query("SELECT COALESCE(MAX(seq), 0), COALESCE(MIN(seq), 0) FROM change_log")
-            .fetch_one(conn)
-            .await?;
+    let (head_seq, oldest_seq): (i64, i64) = query(BOUNDS).fetch_one(conn).await?;
     Ok(LogBounds {
         head_seq,
         oldest_seq,
@@ -139,4 +143,38 @@ pub async fn delete_before(
     .bind(limit)
     .execute(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite's plan for the bounds looks up each end of the primary key
+    /// and scans nothing (with MIN and MAX in one query it scanned the
+    /// whole log, for every Watch, every few seconds).
+    #[tokio::test]
+    async fn the_bounds_are_read_from_the_ends_of_the_log() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = Db::open(dir.path()).await?;
+        let plan: Vec<(i64, i64, i64, String)> = query(&format!("EXPLAIN QUERY PLAN {BOUNDS}"))
+            .fetch_all(&mut db.read().await?.conn())
+            .await?;
+        let steps: Vec<&str> = plan.iter().map(|(.., detail)| detail.as_str()).collect();
+        assert!(
+            !steps.iter().any(|step| step.starts_with("SCAN change_log")),
+            "{steps:?}"
+        );
+        assert_eq!(
+            steps
+                .iter()
+                .filter(|step| step.starts_with("SEARCH change_log"))
+                .count(),
+            2,
+            "{steps:?}"
+        );
+        let bounds = bounds(&mut db.read().await?.conn()).await?;
+        assert_eq!((bounds.head_seq, bounds.oldest_seq), (0, 0), "an empty log");
+        db.close().await;
+        Ok(())
+    }
 }
