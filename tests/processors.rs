@@ -526,6 +526,25 @@ async fn the_time_budget_stops_starting_transcripts() {
     assert_eq!(run.processed + run.deferred, 6);
 }
 
+/// Every event whose type starts with one of `prefixes`, oldest first.
+async fn events_of(server: &TestServer, prefixes: &[&str]) -> Vec<pb::Event> {
+    let filter = EventFilter {
+        event_type_prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
+        ..Default::default()
+    };
+    server
+        .events()
+        .list_events(ListEventsRequest {
+            filter: Some(filter),
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("list events")
+        .into_inner()
+        .events
+}
+
 /// The transcripts each processor remembers, by key.
 async fn remembered(server: &TestServer, processor: &str) -> Vec<String> {
     let request = ListProcessorStateRequest {
@@ -608,23 +627,15 @@ async fn a_transcript_deleted_from_the_folder_is_forgotten_by_every_processor() 
     assert_eq!(failures.errors, 1, "alice's failure is gone");
 
     // Each deletion is an event carrying the row as it was.
-    let events = server
-        .events()
-        .list_events(ListEventsRequest {
-            filter: Some(EventFilter {
-                event_type_prefixes: vec![
-                    "processor_state.forgotten".into(),
-                    "transcript_usage.deleted".into(),
-                    "transcript_tool_errors.deleted".into(),
-                ],
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let events = events_of(
+        &server,
+        &[
+            "processor_state.forgotten",
+            "transcript_usage.deleted",
+            "transcript_tool_errors.deleted",
+        ],
+    )
+    .await;
     let seen: Vec<(&str, &str)> = events
         .iter()
         .map(|e| (e.event_type.as_str(), e.entity_id.as_str()))
@@ -660,19 +671,7 @@ async fn each_pass_is_a_row_and_events() {
     let server = start(&transcripts, |_| {}).await;
     let done = run(&server, "usage").await;
 
-    let events = server
-        .events()
-        .list_events(ListEventsRequest {
-            filter: Some(EventFilter {
-                event_type_prefixes: vec!["processor_".into()],
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let events = events_of(&server, &["processor_"]).await;
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(
         types,
