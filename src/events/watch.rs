@@ -258,11 +258,12 @@ impl Stream {
         let _ = tokio::time::timeout(Duration::from_millis(100), self.tx.send(Err(status))).await;
     }
 
-    /// The progress interval +-20%, so streams opened together spread out.
+    /// The log's bounds, for the safety poll.
     async fn read_bounds(&self) -> Result<super::LogBounds, crate::storage::StoreError> {
         store::bounds(&mut self.db.read().await?.conn()).await
     }
 
+    /// The progress interval +-20%, so streams opened together spread out.
     fn jittered_interval(&self) -> Duration {
         self.progress_interval
             .mul_f64(rand::rng().random_range(0.8..1.2))
