@@ -136,6 +136,8 @@ async fn the_wal_is_checkpointed_beside_the_writer() {
     let file = dir.path().join(bosun::storage::DB_FILE);
     let size = || std::fs::metadata(&file).unwrap().len();
     let before = size();
+    let mut checkpoints = db.checkpoints().expect("SQLite checkpoints its WAL");
+    let seen = *checkpoints.borrow_and_update();
     db.write(|conn| {
         async move {
             query("CREATE TABLE scratch (value TEXT NOT NULL)")
@@ -153,16 +155,19 @@ async fn the_wal_is_checkpointed_beside_the_writer() {
     })
     .await
     .unwrap();
-    // Two megabytes went into the WAL; wait (bounded) for them to reach
-    // the database file.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while size() < before + 1_000_000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not checkpointed: {} bytes, {before} before",
-            size()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    // Two megabytes went into the WAL; the checkpoint after that commit
+    // copies them into the database file.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        checkpoints.wait_for(|done| *done > seen),
+    )
+    .await
+    .expect("a checkpoint after the commit")
+    .expect("the checkpointer runs");
+    assert!(
+        size() >= before + 1_000_000,
+        "not checkpointed: {} bytes, {before} before",
+        size()
+    );
     db.close().await;
 }

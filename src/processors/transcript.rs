@@ -313,44 +313,48 @@ mod tests {
     }
 
     #[test]
-    fn listing_follows_the_layout_and_a_missing_dir_is_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        let absent = list(&dir.path().join("absent")).unwrap();
+    fn listing_follows_the_layout_and_a_missing_dir_is_empty() -> anyhow::Result<()> {
+        let key = |k: &str| TranscriptKey::parse(k).ok_or_else(|| anyhow::anyhow!("bad key {k}"));
+        let dir = tempfile::tempdir()?;
+        let absent = list(&dir.path().join("absent"))?;
         assert_eq!(absent, Listing::default());
-        let somewhere = TranscriptKey::parse("alice/s1.jsonl").unwrap();
+        let somewhere = key("alice/s1.jsonl")?;
         assert!(
             !absent.shows_gone(&somewhere),
             "a missing dir shows nothing gone"
         );
-        std::fs::create_dir_all(dir.path().join("bob")).unwrap();
-        std::fs::create_dir_all(dir.path().join("alice/nested.jsonl")).unwrap();
-        std::fs::write(dir.path().join("alice/s2.jsonl"), "{}").unwrap();
-        std::fs::write(dir.path().join("alice/notes.txt"), "x").unwrap();
-        std::fs::write(dir.path().join("bob/s1.jsonl"), "{}").unwrap();
-        std::fs::write(dir.path().join("stray.jsonl"), "{}").unwrap();
-        std::os::unix::fs::symlink("/nonexistent/target", dir.path().join("bob/gone.jsonl"))
-            .unwrap();
-        let listing = list(dir.path()).unwrap();
+        std::fs::create_dir_all(dir.path().join("bob"))?;
+        std::fs::create_dir_all(dir.path().join("alice/nested.jsonl"))?;
+        std::fs::write(dir.path().join("alice/s2.jsonl"), "{}")?;
+        std::fs::write(dir.path().join("alice/notes.txt"), "x")?;
+        std::fs::write(dir.path().join("bob/s1.jsonl"), "{}")?;
+        std::fs::write(dir.path().join("stray.jsonl"), "{}")?;
+        std::os::unix::fs::symlink("/nonexistent/target", dir.path().join("bob/gone.jsonl"))?;
+        let listing = list(dir.path())?;
         assert!(listing.found && listing.unlisted_owners.is_empty());
         assert!(listing.shows_gone(&somewhere));
         let listed = listing.transcripts;
         let keys: Vec<_> = listed.iter().map(|l| l.key.as_str()).collect();
         assert_eq!(keys, ["alice/s2.jsonl", "bob/gone.jsonl", "bob/s1.jsonl"]);
         assert!(listed[0].mtime.is_ok());
-        let err = listed[1].mtime.clone().unwrap_err();
+        let err = listed[1]
+            .mtime
+            .clone()
+            .expect_err("a dangling symlink has no mtime");
         assert!(!err.contains("/nonexistent"), "no server paths: {err}");
 
         // An owner folder out of reach (a sync target not mounted) hides its
         // transcripts but shows none of them gone.
-        std::os::unix::fs::symlink("/nonexistent/folder", dir.path().join("carol")).unwrap();
-        let listing = list(dir.path()).unwrap();
+        std::os::unix::fs::symlink("/nonexistent/folder", dir.path().join("carol"))?;
+        let listing = list(dir.path())?;
         assert_eq!(listing.transcripts.len(), 3);
         assert_eq!(
             listing.unlisted_owners,
             BTreeSet::from(["carol".to_string()])
         );
-        assert!(!listing.shows_gone(&TranscriptKey::parse("carol/s9.jsonl").unwrap()));
-        assert!(listing.shows_gone(&TranscriptKey::parse("bob/s9.jsonl").unwrap()));
+        assert!(!listing.shows_gone(&key("carol/s9.jsonl")?));
+        assert!(listing.shows_gone(&key("bob/s9.jsonl")?));
+        Ok(())
     }
 
     #[test]

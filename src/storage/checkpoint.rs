@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::{Connection, SqliteConnection};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +24,7 @@ const GATHER: Duration = Duration::from_millis(200);
 pub struct Checkpointer {
     stop: CancellationToken,
     task: JoinHandle<()>,
+    done: watch::Receiver<u64>,
 }
 
 impl Checkpointer {
@@ -32,8 +33,15 @@ impl Checkpointer {
     /// once per [`GATHER`].
     pub fn start(conn: SqliteConnection, committed: Arc<Notify>) -> Self {
         let stop = CancellationToken::new();
-        let task = tokio::spawn(run(conn, committed, stop.clone()));
-        Self { stop, task }
+        let (done_tx, done) = watch::channel(0);
+        let task = tokio::spawn(run(conn, committed, stop.clone(), done_tx));
+        Self { stop, task, done }
+    }
+
+    /// How many checkpoints have succeeded so far, updated after each (for
+    /// whoever needs to know the WAL was copied back, such as a test).
+    pub fn done(&self) -> watch::Receiver<u64> {
+        self.done.clone()
     }
 
     /// Checkpoints once more, then closes the connection.
@@ -45,7 +53,12 @@ impl Checkpointer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, committed: Arc<Notify>, stop: CancellationToken) {
+async fn run(
+    mut conn: SqliteConnection,
+    committed: Arc<Notify>,
+    stop: CancellationToken,
+    done: watch::Sender<u64>,
+) {
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
@@ -55,7 +68,9 @@ async fn run(mut conn: SqliteConnection, committed: Arc<Notify>, stop: Cancellat
             () = stop.cancelled() => break,
             () = tokio::time::sleep(GATHER) => {}
         }
-        checkpoint(&mut conn).await;
+        if checkpoint(&mut conn).await {
+            done.send_modify(|n| *n += 1);
+        }
     }
     checkpoint(&mut conn).await;
     if let Err(err) = conn.close().await {
@@ -63,11 +78,16 @@ async fn run(mut conn: SqliteConnection, committed: Arc<Notify>, stop: Cancellat
     }
 }
 
-async fn checkpoint(conn: &mut SqliteConnection) {
-    if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+/// Whether the checkpoint ran.
+async fn checkpoint(conn: &mut SqliteConnection) -> bool {
+    match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
         .execute(conn)
         .await
     {
-        tracing::warn!(error = %err, "a WAL checkpoint failed; the next commit retries it");
+        Ok(_) => true,
+        Err(err) => {
+            tracing::warn!(error = %err, "a WAL checkpoint failed; the next commit retries it");
+            false
+        }
     }
 }

@@ -84,6 +84,8 @@ pub struct Db {
     head_rx: watch::Receiver<i64>,
     feed: Arc<Feed>,
     busy_timeout: Duration,
+    /// SQLite: the checkpoints done (see [`Db::checkpoints`]).
+    checkpoints: Option<watch::Receiver<u64>>,
     shutdown: Arc<Mutex<Option<Closing>>>,
 }
 
@@ -176,6 +178,7 @@ impl Db {
             head_rx,
             feed,
             busy_timeout: settings.busy_timeout,
+            checkpoints: Some(checkpointer.done()),
             shutdown: Arc::new(Mutex::new(Some(Closing {
                 stop_tx,
                 writer_task,
@@ -232,6 +235,7 @@ impl Db {
             head_rx,
             feed,
             busy_timeout: settings.busy_timeout,
+            checkpoints: None,
             shutdown: Arc::new(Mutex::new(Some(Closing {
                 stop_tx,
                 writer_task,
@@ -320,6 +324,12 @@ impl Db {
     /// while someone subscribes (see [`feed`]).
     pub fn feed(&self) -> &Arc<Feed> {
         &self.feed
+    }
+
+    /// SQLite: how many WAL checkpoints have run, updated after each (the
+    /// WAL's pages are then in the database file). `None` on PostgreSQL.
+    pub fn checkpoints(&self) -> Option<watch::Receiver<u64>> {
+        self.checkpoints.clone()
     }
 
     /// How long statements wait for another process's lock.
