@@ -102,7 +102,8 @@ impl Direct {
                 .and_then(|name| name.strip_prefix('$'))
                 .and_then(|n| n.parse::<usize>().ok())
                 .unwrap_or(index);
-            let value = values.get(position - 1).ok_or_else(|| {
+            let value = position.checked_sub(1).and_then(|i| values.get(i));
+            let value = value.ok_or_else(|| {
                 StoreError::Malformed(format!("no value for placeholder {position} of {sql:?}"))
             })?;
             statement.raw_bind_parameter(index, Bound(value))?;
