@@ -28,8 +28,8 @@ use anyhow::Context;
 use futures::future::BoxFuture;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, PgPool, SqliteConnection, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, PgPool, SqliteConnection};
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -39,6 +39,7 @@ use feed::Feed;
 use files::DataDirLock;
 pub use files::{LOCK_FILE, create_data_dir, owner_only_database};
 pub use lease::{Lease, Leases};
+use pool::{Opener, Readers, Snapshot};
 pub use pool::{Pooled, Tx};
 use postgres::{DatabaseUrl, HeadSignal};
 pub use sql::{Conn, Engine};
@@ -54,7 +55,8 @@ pub const DB_FILE: &str = "bosun.db";
 /// How long a statement waits, by default, for a lock held by another
 /// process (see [`StorageSettings`]).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Read-only connections in the pool.
+/// Read-only connections in the pool, at most (each opened when first
+/// needed).
 const READERS: u32 = 8;
 /// How often a PostgreSQL replica re-reads the change-log head even if no
 /// notification came (a lost notification delays a Watch at most this).
@@ -91,7 +93,7 @@ pub struct Db {
 
 #[derive(Clone)]
 enum ReadPool {
-    Sqlite(SqlitePool),
+    Sqlite(Readers),
     Postgres(PgPool),
 }
 
@@ -137,15 +139,19 @@ impl Db {
             path: path.clone(),
             busy_timeout: settings.busy_timeout,
             cache_kib: WRITER_CACHE_KIB,
+            read_only: false,
         };
         let writer_conn = Direct::open(&writer_options)
             .with_context(|| format!("cannot open database {} for writing", path.display()))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .min_connections(1)
-            .connect_with(connect_options(&path, settings).read_only(true))
-            .await
-            .with_context(|| format!("cannot open {} for reading", path.display()))?;
+        let reader = Readers::builder(Opener(DirectOptions {
+            path: path.clone(),
+            busy_timeout: settings.busy_timeout,
+            cache_kib: READER_CACHE_KIB,
+            read_only: true,
+        }))
+        .max_size(READERS as usize)
+        .build()
+        .context("cannot make the read pool")?;
         let (head_tx, head_rx) = watch::channel(head);
         let feed = Arc::new(Feed::default());
         let committed = Arc::new(Notify::new());
@@ -269,7 +275,7 @@ impl Db {
     /// and never wait for the writer.
     pub async fn read(&self) -> Result<Pooled, StoreError> {
         Ok(match &self.reader {
-            ReadPool::Sqlite(pool) => Pooled::Sqlite(pool.acquire().await?),
+            ReadPool::Sqlite(readers) => Pooled::Direct(pool::reader(readers).await?),
             ReadPool::Postgres(pool) => Pooled::Postgres(pool.acquire().await?),
         })
     }
@@ -277,7 +283,7 @@ impl Db {
     /// A read transaction: its statements agree with each other.
     pub async fn snapshot(&self) -> Result<Tx, StoreError> {
         Ok(match &self.reader {
-            ReadPool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            ReadPool::Sqlite(readers) => Tx::Direct(Snapshot::begin(readers).await?),
             ReadPool::Postgres(pool) => Tx::Postgres(
                 pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?,
@@ -360,7 +366,7 @@ impl Db {
         }
         drop(head_signal);
         match &self.reader {
-            ReadPool::Sqlite(pool) => pool.close().await,
+            ReadPool::Sqlite(readers) => readers.close(),
             ReadPool::Postgres(pool) => pool.close().await,
         }
         drop(lock);
@@ -412,6 +418,8 @@ async fn connect_writer(
 /// The most page cache the SQLite writer keeps, in KiB (pages are cached
 /// as they are used: an idle or small database takes far less).
 const WRITER_CACHE_KIB: u32 = 64 * 1024;
+/// Each reader's page cache, in KiB: SQLite's default.
+const READER_CACHE_KIB: u32 = 2000;
 
 /// The connection settings every bosun connection uses (WAL, synchronous
 /// NORMAL, foreign keys, busy timeout); public for the benchmarks' raw

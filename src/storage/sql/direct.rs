@@ -1,14 +1,17 @@
-//! The SQLite writer's connection, called through SQLite's C API
-//! (`rusqlite`, the same SQLite library sqlx links) on the writer's own
-//! thread. Through sqlx every statement is a hand-off to the connection's
-//! worker thread and back; here it is a function call, so a batch of jobs
-//! runs its statements back to back while it holds the write lock.
+//! SQLite connections called through SQLite's C API (`rusqlite`, the same
+//! SQLite library sqlx links) in place: the writer's, on the writer's own
+//! thread, and the read pool's, on the thread of the task that reads.
+//! Through sqlx every statement is a hand-off to the connection's worker
+//! thread and back (and every row another); here it is a function call, so
+//! a batch of jobs runs its statements back to back while it holds the
+//! write lock, and a point read costs microseconds, less than the hand-off
+//! it replaces.
 //! Statements are prepared once and cached; placeholders are `$1`, `$2`...
 //! as everywhere else, bound by number; errors are classified exactly as
 //! sqlx's SQLite errors are (see [`StoreError`]).
 
 use std::borrow::Cow;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use rusqlite;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
@@ -43,7 +46,7 @@ macro_rules! direct_row {
     };
 }
 
-/// How the writer's connection is opened (again, after a failed
+/// How a connection is opened (the writer's again, after a failed
 /// transaction).
 #[derive(Debug, Clone)]
 pub struct DirectOptions {
@@ -51,6 +54,8 @@ pub struct DirectOptions {
     pub busy_timeout: Duration,
     /// The page cache, in KiB.
     pub cache_kib: u32,
+    /// Opened read-only (the read pool's): a write fails.
+    pub read_only: bool,
 }
 
 /// A SQLite connection used in place, on the calling thread.
@@ -61,10 +66,15 @@ pub struct Direct {
 impl Direct {
     /// Opens the database (which must exist: migrations made it) with the
     /// settings of every bosun connection (WAL, synchronous NORMAL, foreign
-    /// keys, the busy timeout, temp tables in memory), the writer's page
-    /// cache, and no automatic WAL checkpoint (see `storage::checkpoint`).
+    /// keys, the busy timeout, temp tables in memory), the given page cache,
+    /// and no automatic WAL checkpoint (see `storage::checkpoint`).
     pub fn open(options: &DirectOptions) -> Result<Self, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let access = if options.read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        };
+        let flags = access | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = rusqlite::Connection::open_with_flags(&options.path, flags)?;
         conn.busy_timeout(options.busy_timeout)?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
@@ -80,6 +90,11 @@ impl Direct {
         ))?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(Self { conn })
+    }
+
+    /// Whether a transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        !self.conn.is_autocommit()
     }
 
     /// Closes the connection (finalizing its statements).
@@ -113,12 +128,15 @@ impl Direct {
 
     /// Runs the statement to its end; returns how many rows it changed.
     pub fn execute(&mut self, sql: &str, values: Vec<Value<'_>>) -> Result<u64, StoreError> {
+        let started = Instant::now();
         {
             let mut statement = self.statement(sql, values)?;
             let mut rows = statement.raw_query();
             while rows.next()?.is_some() {}
         }
-        Ok(self.conn.changes())
+        let changed = self.conn.changes();
+        logged(sql, changed, started.elapsed());
+        Ok(changed)
     }
 
     /// Up to `limit` rows (all when `None`).
@@ -128,6 +146,7 @@ impl Direct {
         values: Vec<Value<'_>>,
         limit: Option<usize>,
     ) -> Result<Vec<R>, StoreError> {
+        let started = Instant::now();
         let mut statement = self.statement(sql, values)?;
         let mut rows = statement.raw_query();
         let mut decoded = Vec::new();
@@ -135,7 +154,21 @@ impl Direct {
             let Some(row) = rows.next()? else { break };
             decoded.push(R::try_from(row)?);
         }
+        logged(sql, decoded.len() as u64, started.elapsed());
         Ok(decoded)
+    }
+}
+
+/// A statement slower than this is logged as a warning (as sqlx does).
+const SLOW_STATEMENT: Duration = Duration::from_secs(1);
+
+/// Logs a statement that ran, as sqlx logs its own: every one at debug
+/// level, a slow one as a warning.
+fn logged(sql: &str, rows: u64, elapsed: Duration) {
+    if elapsed >= SLOW_STATEMENT {
+        tracing::warn!(statement = sql, rows, ?elapsed, "slow statement");
+    } else {
+        tracing::debug!(statement = sql, rows, ?elapsed, "statement");
     }
 }
 
@@ -272,6 +305,7 @@ mod tests {
             path,
             busy_timeout: Duration::from_secs(1),
             cache_kib: 1024,
+            read_only: false,
         };
         let mut direct = Direct::open(&options)?;
         direct.execute(
