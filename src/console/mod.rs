@@ -148,16 +148,46 @@ impl ConsoleCommand {
 /// A command-line value parser for a proto enum: its values' short names
 /// (`needs-input` for SESSION_STATE_NEEDS_INPUT; `needs_input` is taken
 /// too), offered to completions and checked by clap, as the enum number.
-pub fn proto_enum(full_name: &'static str) -> impl TypedValueParser<Value = i32> {
-    let values = render::enum_values(full_name);
-    let choices: Vec<PossibleValue> = values
-        .iter()
-        .map(|(name, _)| PossibleValue::new(name.clone()).alias(name.replace('-', "_")))
-        .collect();
-    PossibleValuesParser::new(choices).map(move |name| {
-        values
-            .iter()
+/// The names are read from the descriptors only when this argument is
+/// parsed or shown, so `bosun serve` never decodes them (the decoded
+/// descriptor pool is a few MB that would stay for the server's life).
+pub fn proto_enum(full_name: &'static str) -> ProtoEnum {
+    ProtoEnum { full_name }
+}
+
+/// See [`proto_enum`].
+#[derive(Debug, Clone, Copy)]
+pub struct ProtoEnum {
+    full_name: &'static str,
+}
+
+impl ProtoEnum {
+    fn choices(&self) -> Vec<PossibleValue> {
+        render::enum_values(self.full_name)
+            .into_iter()
+            .map(|(name, _)| PossibleValue::new(name.clone()).alias(name.replace('-', "_")))
+            .collect()
+    }
+}
+
+impl TypedValueParser for ProtoEnum {
+    type Value = i32;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<i32, clap::Error> {
+        // clap's own parser checks the value (and words the error).
+        let name = PossibleValuesParser::new(self.choices()).parse_ref(cmd, arg, value)?;
+        Ok(render::enum_values(self.full_name)
+            .into_iter()
             .find(|(known, _)| *known == name)
-            .map_or(0, |(_, number)| *number)
-    })
+            .map_or(0, |(_, number)| number))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(self.choices().into_iter()))
+    }
 }

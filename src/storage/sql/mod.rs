@@ -7,9 +7,11 @@
 //!
 //! This is a thin dispatch onto each engine's own sqlx driver: values are
 //! bound with the driver's types, statements are prepared and cached per
-//! connection, rows decode through `FromRow` for each driver. The SQLite
-//! writer's connection is the exception: it calls SQLite in place
-//! ([`direct`]), so row types also decode from a `rusqlite` row. (sqlx's `Any`
+//! connection, rows decode through `FromRow` for each driver. bosun's own
+//! SQLite connections (the writer's and the read pool's) are the exception:
+//! they call SQLite in place ([`direct`]), so row types also decode from a
+//! `rusqlite` row; sqlx's SQLite driver runs migrations, the checkpointer
+//! and the shim's delivery memory. (sqlx's `Any`
 //! driver was the alternative; it converts every value through its own
 //! narrower types, cannot decode SQLite's integer flags as `bool` or
 //! PostgreSQL's jsonb as text, and would hide the connection the writer
@@ -44,8 +46,8 @@ pub(crate) const JOB_SAVEPOINT: &str = "SAVEPOINT bosun_job";
 pub enum Conn<'a> {
     Sqlite(&'a mut SqliteConnection),
     Postgres(&'a mut PgConnection),
-    /// The SQLite writer's connection, called in place on the writer's own
-    /// thread (see [`direct`]).
+    /// A SQLite connection called in place: the writer's, on its own
+    /// thread, or the read pool's (see [`direct`]).
     Direct(&'a mut Direct),
 }
 
