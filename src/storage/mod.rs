@@ -39,8 +39,8 @@ use feed::Feed;
 use files::DataDirLock;
 pub use files::{LOCK_FILE, create_data_dir, owner_only_database};
 pub use lease::{Lease, Leases};
-use pool::{Opener, Readers, Snapshot};
 pub use pool::{Pooled, Tx};
+use pool::{Readers, Snapshot};
 use postgres::{DatabaseUrl, HeadSignal};
 pub use sql::{Conn, Engine};
 use sql::{Direct, DirectOptions};
@@ -143,14 +143,16 @@ impl Db {
         };
         let writer_conn = Direct::open(&writer_options)
             .with_context(|| format!("cannot open database {} for writing", path.display()))?;
-        let reader = Readers::builder(Opener(DirectOptions {
-            path: path.clone(),
-            busy_timeout: settings.busy_timeout,
-            cache_kib: READER_CACHE_KIB,
-            read_only: true,
-        }))
-        .max_size(READERS as usize)
-        .build()
+        let reader = pool::readers(
+            DirectOptions {
+                path: path.clone(),
+                busy_timeout: settings.busy_timeout,
+                cache_kib: READER_CACHE_KIB,
+                read_only: true,
+            },
+            READERS as usize,
+            pool::READER_WAIT,
+        )
         .context("cannot make the read pool")?;
         let (head_tx, head_rx) = watch::channel(head);
         let feed = Arc::new(Feed::default());

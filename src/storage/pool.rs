@@ -2,6 +2,9 @@
 //! of either engine. On SQLite the pool holds read-only connections called
 //! in place (see [`super::sql::direct`]); on PostgreSQL it is sqlx's.
 
+use std::time::Duration;
+
+use deadpool::Runtime;
 use deadpool::managed::{self, Metrics, Object, PoolError, RecycleResult};
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
@@ -90,12 +93,31 @@ impl Drop for Snapshot {
     }
 }
 
+/// How long a read waits for a free connection before it fails as
+/// unavailable (sqlx's own default for its pools).
+pub(super) const READER_WAIT: Duration = Duration::from_secs(30);
+
+/// [`Readers`] of at most `size` connections opened with `options`; a read
+/// waits up to `wait` for one.
+pub(super) fn readers(
+    options: DirectOptions,
+    size: usize,
+    wait: Duration,
+) -> anyhow::Result<Readers> {
+    Ok(Readers::builder(Opener(options))
+        .max_size(size)
+        .wait_timeout(Some(wait))
+        .runtime(Runtime::Tokio1)
+        .build()?)
+}
+
 /// A connection from `readers`.
 pub(super) async fn reader(readers: &Readers) -> Result<Object<Opener>, StoreError> {
     readers.get().await.map_err(|err| match err {
         PoolError::Backend(err) => err,
+        PoolError::Timeout(_) => StoreError::from(sqlx::Error::PoolTimedOut),
         PoolError::Closed => StoreError::Closed,
-        other => StoreError::Malformed(format!("the read pool failed: {other}")),
+        other => StoreError::Internal(sqlx::Error::Configuration(other.to_string().into())),
     })
 }
 
@@ -131,11 +153,9 @@ fn end_transaction(conn: &mut Direct) {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
-    fn readers(dir: &tempfile::TempDir) -> anyhow::Result<Readers> {
+    fn pool_on(dir: &tempfile::TempDir) -> anyhow::Result<Readers> {
         let path = dir.path().join("t.db");
         let conn = rusqlite::Connection::open(&path)?;
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY);")?;
@@ -145,13 +165,13 @@ mod tests {
             cache_kib: 1024,
             read_only: true,
         };
-        Ok(Readers::builder(Opener(options)).max_size(1).build()?)
+        readers(options, 1, Duration::from_millis(50))
     }
 
     #[tokio::test]
     async fn a_snapshot_dropped_unfinished_rolls_back_at_once() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
-        let readers = readers(&dir)?;
+        let readers = pool_on(&dir)?;
         let mut snapshot = Snapshot::begin(&readers).await?;
         let rows: Vec<(i64,)> = snapshot.0.fetch("SELECT id FROM t", Vec::new(), None)?;
         assert!(rows.is_empty());
@@ -164,9 +184,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_read_that_finds_every_connection_busy_fails_as_unavailable() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let readers = pool_on(&dir)?;
+        let held = reader(&readers).await?;
+        let waited = reader(&readers).await;
+        assert!(
+            matches!(
+                waited,
+                Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut))
+            ),
+            "{:?}",
+            waited.err()
+        );
+        drop(held);
+        assert!(reader(&readers).await.is_ok());
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn readers_cannot_write() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
-        let readers = readers(&dir)?;
+        let readers = pool_on(&dir)?;
         let mut conn = reader(&readers).await?;
         let write = conn.execute("INSERT INTO t (id) VALUES (1)", Vec::new());
         assert!(write.is_err(), "{write:?}");
