@@ -190,6 +190,8 @@ fn processor_run(run: &pb::ProcessorRun) -> String {
         ("processed", run.processed.to_string()),
         ("skipped", run.skipped.to_string()),
         ("errors", run.errors.to_string()),
+        ("deferred", run.deferred.to_string()),
+        ("forgotten", run.forgotten.to_string()),
         ("items", run.items.to_string()),
         ("error", run.error.clone()),
     ])

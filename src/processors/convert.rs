@@ -188,6 +188,7 @@ pub fn run_to_pb(run: ProcessorRun) -> pb::ProcessorRun {
         capped: run.capped,
         deferred: counts.deferred,
         quarantined: counts.quarantined,
+        forgotten: counts.forgotten,
         error: run.error.unwrap_or_default(),
         replica: run.replica.unwrap_or_default(),
     }

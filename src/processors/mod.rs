@@ -128,6 +128,12 @@ pub struct RunCounts {
     pub malformed_lines: i64,
     pub deferred: i64,
     pub quarantined: i64,
+    /// Transcripts remembered from earlier passes that were gone from the
+    /// transcripts dir: this pass forgot their state and products. Not
+    /// part of `scanned` (they were not listed). 0 in payloads recorded
+    /// before it was counted.
+    #[serde(default)]
+    pub forgotten: i64,
 }
 
 impl RunCounts {

@@ -118,7 +118,7 @@ impl Pass {
             .map_err(storage_failed)?;
         drop(reader);
         let (mut candidates, gone) = triage(listing, remembered, &mut run.counts);
-        self.forget(gone).await?;
+        run.counts.forgotten = self.forget(gone).await?;
         let cap = self.settings.max_transcripts_per_pass as usize;
         if cap > 0 && candidates.len() > cap {
             run.counts.deferred += (candidates.len() - cap) as i64;
@@ -197,10 +197,11 @@ impl Pass {
     }
 
     /// Forgets transcripts deleted from the folder: their state and what
-    /// the processor stored for them, in one write transaction.
-    async fn forget(&self, gone: Vec<TranscriptKey>) -> Result<(), String> {
+    /// the processor stored for them, in one write transaction; returns how
+    /// many were forgotten.
+    async fn forget(&self, gone: Vec<TranscriptKey>) -> Result<i64, String> {
         if gone.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let processor = self.processor.clone();
         let forgotten = self
@@ -215,7 +216,7 @@ impl Pass {
             .await
             .map_err(storage_failed)?;
         tracing::info!(processor = %self.processor.name(), forgotten, "forgot transcripts deleted from the transcripts dir");
-        Ok(())
+        Ok(i64::try_from(forgotten).unwrap_or(i64::MAX))
     }
 
     /// Stores a batch of results in one write transaction.

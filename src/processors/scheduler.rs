@@ -226,7 +226,8 @@ impl Inner {
                 processor = %slot.name(), run = run.id, state = run.state.as_str(),
                 scanned = run.counts.scanned, processed = run.counts.processed,
                 skipped = run.counts.skipped(), errors = run.counts.errors,
-                deferred = run.counts.deferred, "processor pass ended"
+                deferred = run.counts.deferred, forgotten = run.counts.forgotten,
+                "processor pass ended"
             ),
             Err(err) => {
                 tracing::warn!(processor = %slot.name(), error = ?err, "processor pass could not be recorded")

@@ -47,7 +47,7 @@ pub async fn finish_run(conn: &mut Conn<'_>, run: &ProcessorRun) -> Result<(), S
         "UPDATE processor_runs SET state = $1, end_time = $2, scanned = $3, processed = $4, \
          skipped_unchanged = $5, skipped_same_hash = $6, skipped_quarantined = $7, errors = $8, \
          error_details = $9, items = $10, malformed_lines = $11, capped = $12, deferred = $13, \
-         quarantined = $14, error = $15 WHERE id = $16",
+         quarantined = $14, forgotten = $15, error = $16 WHERE id = $17",
     )
     .bind(run.state.as_str())
     .bind(run.end_time.map(|t| t.0))
@@ -63,6 +63,7 @@ pub async fn finish_run(conn: &mut Conn<'_>, run: &ProcessorRun) -> Result<(), S
     .bind(run.capped)
     .bind(counts.deferred)
     .bind(counts.quarantined)
+    .bind(counts.forgotten)
     .bind(&run.error)
     .bind(run.id)
     .execute(conn)

@@ -433,7 +433,13 @@ type ProcessorRun struct {
 	Error string `protobuf:"bytes,20,opt,name=error,proto3" json:"error,omitempty"`
 	// The replica that ran the pass: its configured replica_name, or
 	// "<hostname>:<pid>". Empty for passes recorded before bosun kept it.
-	Replica       string `protobuf:"bytes,21,opt,name=replica,proto3" json:"replica,omitempty"`
+	Replica string `protobuf:"bytes,21,opt,name=replica,proto3" json:"replica,omitempty"`
+	// Transcripts remembered from earlier passes that were gone from the
+	// transcripts dir (deleted, e.g. by Claude Code's cleanupPeriodDays): this
+	// pass forgot their state and what the processor stored for them. Not part
+	// of scanned, since they were not listed. 0 for passes recorded before
+	// bosun counted them.
+	Forgotten     int64 `protobuf:"varint,22,opt,name=forgotten,proto3" json:"forgotten,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -613,6 +619,13 @@ func (x *ProcessorRun) GetReplica() string {
 		return x.Replica
 	}
 	return ""
+}
+
+func (x *ProcessorRun) GetForgotten() int64 {
+	if x != nil {
+		return x.Forgotten
+	}
+	return 0
 }
 
 // A ProcessorState is what one processor remembers about one transcript. A
@@ -1845,7 +1858,7 @@ const file_bosun_v1_processors_proto_rawDesc = "" +
 	"transcript\x18\x01 \x01(\tR\n" +
 	"transcript\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12 \n" +
-	"\vquarantined\x18\x03 \x01(\bR\vquarantined\"\x95\x06\n" +
+	"\vquarantined\x18\x03 \x01(\bR\vquarantined\"\xb3\x06\n" +
 	"\fProcessorRun\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x1c\n" +
 	"\tprocessor\x18\x02 \x01(\tR\tprocessor\x127\n" +
@@ -1869,7 +1882,8 @@ const file_bosun_v1_processors_proto_rawDesc = "" +
 	"\bdeferred\x18\x12 \x01(\x03R\bdeferred\x12 \n" +
 	"\vquarantined\x18\x13 \x01(\x03R\vquarantined\x12\x14\n" +
 	"\x05error\x18\x14 \x01(\tR\x05error\x12\x18\n" +
-	"\areplica\x18\x15 \x01(\tR\areplica\"\xdd\x03\n" +
+	"\areplica\x18\x15 \x01(\tR\areplica\x12\x1c\n" +
+	"\tforgotten\x18\x16 \x01(\x03R\tforgotten\"\xdd\x03\n" +
 	"\x0eProcessorState\x12\x1c\n" +
 	"\tprocessor\x18\x01 \x01(\tR\tprocessor\x12\x1e\n" +
 	"\n" +

@@ -27,55 +27,55 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x62osun/v1/processors.proto\x12\x08\x62osun.v1\x1a\x15\x62osun/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x03\n\tProcessor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12*\n\x07\x63\x61\x64\x65nce\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0f\n\x07\x65nabled\x18\x04 \x01(\x08\x12 \n\x18max_transcripts_per_pass\x18\x05 \x01(\x05\x12.\n\x0btime_budget\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12!\n\x19quarantine_after_failures\x18\x07 \x01(\x05\x12\x0f\n\x07running\x18\x08 \x01(\x08\x12(\n\x08last_run\x18\t \x01(\x0b\x32\x16.bosun.v1.ProcessorRun\x12\x31\n\rlast_run_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rnext_run_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\x16newest_transcript_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0blag_warning\x18\r \x01(\x08\x12\x12\n\nlag_detail\x18\x0e \x01(\t\x12\x13\n\x0bquarantined\x18\x0f \x01(\x03\"M\n\x11ProcessorRunError\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x13\n\x0bquarantined\x18\x03 \x01(\x08\"\xb2\x04\n\x0cProcessorRun\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x11\n\tprocessor\x18\x02 \x01(\t\x12.\n\x07trigger\x18\x03 \x01(\x0e\x32\x1d.bosun.v1.ProcessorRunTrigger\x12*\n\x05state\x18\x04 \x01(\x0e\x32\x1b.bosun.v1.ProcessorRunState\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07scanned\x18\x07 \x01(\x03\x12\x11\n\tprocessed\x18\x08 \x01(\x03\x12\x0f\n\x07skipped\x18\t \x01(\x03\x12\x19\n\x11skipped_unchanged\x18\n \x01(\x03\x12\x19\n\x11skipped_same_hash\x18\x0b \x01(\x03\x12\x1b\n\x13skipped_quarantined\x18\x0c \x01(\x03\x12\x0e\n\x06\x65rrors\x18\r \x01(\x03\x12\x32\n\rerror_details\x18\x0e \x03(\x0b\x32\x1b.bosun.v1.ProcessorRunError\x12\r\n\x05items\x18\x0f \x01(\x03\x12\x17\n\x0fmalformed_lines\x18\x10 \x01(\x03\x12\x0e\n\x06\x63\x61pped\x18\x11 \x01(\x08\x12\x10\n\x08\x64\x65\x66\x65rred\x18\x12 \x01(\x03\x12\x13\n\x0bquarantined\x18\x13 \x01(\x03\x12\r\n\x05\x65rror\x18\x14 \x01(\t\x12\x0f\n\x07replica\x18\x15 \x01(\t\"\xd0\x02\n\x0eProcessorState\x12\x11\n\tprocessor\x18\x01 \x01(\t\x12\x12\n\ntranscript\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x32\n\x0eprocessed_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05items\x18\x05 \x01(\x03\x12\x14\n\x0c\x63ontent_hash\x18\x06 \x01(\t\x12\x1c\n\x14\x63onsecutive_failures\x18\x07 \x01(\x05\x12\x12\n\nlast_error\x18\x08 \x01(\t\x12\x33\n\x0flast_error_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bquarantined\x18\n \x01(\x08\x12\x33\n\x0fquarantine_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\">\n\x15ListProcessorsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x16ListProcessorsResponse\x12\'\n\nprocessors\x18\x01 \x03(\x0b\x32\x13.bosun.v1.Processor\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x13RunProcessorRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x92\x01\n\x19ListProcessorStateRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\tprocessor\x18\x03 \x01(\t\x12\r\n\x05owner\x18\x04 \x01(\t\x12\x12\n\ntranscript\x18\x05 \x01(\t\x12\x18\n\x10quarantined_only\x18\x06 \x01(\x08\"_\n\x1aListProcessorStateResponse\x12(\n\x06states\x18\x01 \x03(\x0b\x32\x18.bosun.v1.ProcessorState\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"^\n\x1aResetProcessorStateRequest\x12\x11\n\tprocessor\x18\x01 \x01(\t\x12\x13\n\x0btranscripts\x18\x02 \x03(\t\x12\x18\n\x10quarantined_only\x18\x03 \x01(\x08\"0\n\x1bResetProcessorStateResponse\x12\x11\n\tforgotten\x18\x01 \x01(\x03\"~\n\x0fGetUsageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\ntranscript\x18\x03 \x01(\t\x12\r\n\x05owner\x18\x04 \x01(\t\x12\x12\n\nsession_id\x18\x05 \x01(\t\x12\r\n\x05model\x18\x06 \x01(\t\"@\n\nModelUsage\x12\r\n\x05model\x18\x01 \x01(\t\x12#\n\x05usage\x18\x02 \x01(\x0b\x32\x14.bosun.v1.TokenUsage\"\xc9\x01\n\x0fTranscriptUsage\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12#\n\x05usage\x18\x04 \x01(\x0b\x32\x14.bosun.v1.TokenUsage\x12&\n\x08\x62y_model\x18\x05 \x03(\x0b\x32\x14.bosun.v1.ModelUsage\x12\x32\n\x0eprocessed_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa8\x01\n\x10GetUsageResponse\x12.\n\x0btranscripts\x18\x01 \x03(\x0b\x32\x19.bosun.v1.TranscriptUsage\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12&\n\x08\x62y_model\x18\x03 \x03(\x0b\x32\x14.bosun.v1.ModelUsage\x12#\n\x05total\x18\x04 \x01(\x0b\x32\x14.bosun.v1.TokenUsage\"t\n\x14GetToolErrorsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\ntranscript\x18\x03 \x01(\t\x12\r\n\x05owner\x18\x04 \x01(\t\x12\x12\n\nsession_id\x18\x05 \x01(\t\".\n\x0eToolErrorCount\x12\x0c\n\x04tool\x18\x01 \x01(\t\x12\x0e\n\x06\x65rrors\x18\x02 \x01(\x03\"\xcc\x01\n\x14TranscriptToolErrors\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12)\n\x07\x62y_tool\x18\x04 \x03(\x0b\x32\x18.bosun.v1.ToolErrorCount\x12\x0e\n\x06\x65rrors\x18\x05 \x01(\x03\x12\x0e\n\x06\x62ursts\x18\x06 \x01(\x03\x12\x32\n\x0eprocessed_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb0\x01\n\x15GetToolErrorsResponse\x12\x33\n\x0btranscripts\x18\x01 \x03(\x0b\x32\x1e.bosun.v1.TranscriptToolErrors\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12)\n\x07\x62y_tool\x18\x03 \x03(\x0b\x32\x18.bosun.v1.ToolErrorCount\x12\x0e\n\x06\x65rrors\x18\x04 \x01(\x03\x12\x0e\n\x06\x62ursts\x18\x05 \x01(\x03*\x83\x01\n\x13ProcessorRunTrigger\x12%\n!PROCESSOR_RUN_TRIGGER_UNSPECIFIED\x10\x00\x12#\n\x1fPROCESSOR_RUN_TRIGGER_SCHEDULED\x10\x01\x12 \n\x1cPROCESSOR_RUN_TRIGGER_MANUAL\x10\x02*\x9c\x01\n\x11ProcessorRunState\x12#\n\x1fPROCESSOR_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPROCESSOR_RUN_STATE_RUNNING\x10\x01\x12!\n\x1dPROCESSOR_RUN_STATE_SUCCEEDED\x10\x02\x12\x1e\n\x1aPROCESSOR_RUN_STATE_FAILED\x10\x03\x32\x82\x04\n\nProcessors\x12S\n\x0eListProcessors\x12\x1f.bosun.v1.ListProcessorsRequest\x1a .bosun.v1.ListProcessorsResponse\x12\x45\n\x0cRunProcessor\x12\x1d.bosun.v1.RunProcessorRequest\x1a\x16.bosun.v1.ProcessorRun\x12_\n\x12ListProcessorState\x12#.bosun.v1.ListProcessorStateRequest\x1a$.bosun.v1.ListProcessorStateResponse\x12\x62\n\x13ResetProcessorState\x12$.bosun.v1.ResetProcessorStateRequest\x1a%.bosun.v1.ResetProcessorStateResponse\x12\x41\n\x08GetUsage\x12\x19.bosun.v1.GetUsageRequest\x1a\x1a.bosun.v1.GetUsageResponse\x12P\n\rGetToolErrors\x12\x1e.bosun.v1.GetToolErrorsRequest\x1a\x1f.bosun.v1.GetToolErrorsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x62osun/v1/processors.proto\x12\x08\x62osun.v1\x1a\x15\x62osun/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x03\n\tProcessor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12*\n\x07\x63\x61\x64\x65nce\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0f\n\x07\x65nabled\x18\x04 \x01(\x08\x12 \n\x18max_transcripts_per_pass\x18\x05 \x01(\x05\x12.\n\x0btime_budget\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12!\n\x19quarantine_after_failures\x18\x07 \x01(\x05\x12\x0f\n\x07running\x18\x08 \x01(\x08\x12(\n\x08last_run\x18\t \x01(\x0b\x32\x16.bosun.v1.ProcessorRun\x12\x31\n\rlast_run_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rnext_run_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\x16newest_transcript_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0blag_warning\x18\r \x01(\x08\x12\x12\n\nlag_detail\x18\x0e \x01(\t\x12\x13\n\x0bquarantined\x18\x0f \x01(\x03\"M\n\x11ProcessorRunError\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x13\n\x0bquarantined\x18\x03 \x01(\x08\"\xc5\x04\n\x0cProcessorRun\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x11\n\tprocessor\x18\x02 \x01(\t\x12.\n\x07trigger\x18\x03 \x01(\x0e\x32\x1d.bosun.v1.ProcessorRunTrigger\x12*\n\x05state\x18\x04 \x01(\x0e\x32\x1b.bosun.v1.ProcessorRunState\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07scanned\x18\x07 \x01(\x03\x12\x11\n\tprocessed\x18\x08 \x01(\x03\x12\x0f\n\x07skipped\x18\t \x01(\x03\x12\x19\n\x11skipped_unchanged\x18\n \x01(\x03\x12\x19\n\x11skipped_same_hash\x18\x0b \x01(\x03\x12\x1b\n\x13skipped_quarantined\x18\x0c \x01(\x03\x12\x0e\n\x06\x65rrors\x18\r \x01(\x03\x12\x32\n\rerror_details\x18\x0e \x03(\x0b\x32\x1b.bosun.v1.ProcessorRunError\x12\r\n\x05items\x18\x0f \x01(\x03\x12\x17\n\x0fmalformed_lines\x18\x10 \x01(\x03\x12\x0e\n\x06\x63\x61pped\x18\x11 \x01(\x08\x12\x10\n\x08\x64\x65\x66\x65rred\x18\x12 \x01(\x03\x12\x13\n\x0bquarantined\x18\x13 \x01(\x03\x12\r\n\x05\x65rror\x18\x14 \x01(\t\x12\x0f\n\x07replica\x18\x15 \x01(\t\x12\x11\n\tforgotten\x18\x16 \x01(\x03\"\xd0\x02\n\x0eProcessorState\x12\x11\n\tprocessor\x18\x01 \x01(\t\x12\x12\n\ntranscript\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x32\n\x0eprocessed_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05items\x18\x05 \x01(\x03\x12\x14\n\x0c\x63ontent_hash\x18\x06 \x01(\t\x12\x1c\n\x14\x63onsecutive_failures\x18\x07 \x01(\x05\x12\x12\n\nlast_error\x18\x08 \x01(\t\x12\x33\n\x0flast_error_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bquarantined\x18\n \x01(\x08\x12\x33\n\x0fquarantine_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\">\n\x15ListProcessorsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x16ListProcessorsResponse\x12\'\n\nprocessors\x18\x01 \x03(\x0b\x32\x13.bosun.v1.Processor\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x13RunProcessorRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x92\x01\n\x19ListProcessorStateRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\tprocessor\x18\x03 \x01(\t\x12\r\n\x05owner\x18\x04 \x01(\t\x12\x12\n\ntranscript\x18\x05 \x01(\t\x12\x18\n\x10quarantined_only\x18\x06 \x01(\x08\"_\n\x1aListProcessorStateResponse\x12(\n\x06states\x18\x01 \x03(\x0b\x32\x18.bosun.v1.ProcessorState\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"^\n\x1aResetProcessorStateRequest\x12\x11\n\tprocessor\x18\x01 \x01(\t\x12\x13\n\x0btranscripts\x18\x02 \x03(\t\x12\x18\n\x10quarantined_only\x18\x03 \x01(\x08\"0\n\x1bResetProcessorStateResponse\x12\x11\n\tforgotten\x18\x01 \x01(\x03\"~\n\x0fGetUsageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\ntranscript\x18\x03 \x01(\t\x12\r\n\x05owner\x18\x04 \x01(\t\x12\x12\n\nsession_id\x18\x05 \x01(\t\x12\r\n\x05model\x18\x06 \x01(\t\"@\n\nModelUsage\x12\r\n\x05model\x18\x01 \x01(\t\x12#\n\x05usage\x18\x02 \x01(\x0b\x32\x14.bosun.v1.TokenUsage\"\xc9\x01\n\x0fTranscriptUsage\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12#\n\x05usage\x18\x04 \x01(\x0b\x32\x14.bosun.v1.TokenUsage\x12&\n\x08\x62y_model\x18\x05 \x03(\x0b\x32\x14.bosun.v1.ModelUsage\x12\x32\n\x0eprocessed_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa8\x01\n\x10GetUsageResponse\x12.\n\x0btranscripts\x18\x01 \x03(\x0b\x32\x19.bosun.v1.TranscriptUsage\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12&\n\x08\x62y_model\x18\x03 \x03(\x0b\x32\x14.bosun.v1.ModelUsage\x12#\n\x05total\x18\x04 \x01(\x0b\x32\x14.bosun.v1.TokenUsage\"t\n\x14GetToolErrorsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\ntranscript\x18\x03 \x01(\t\x12\r\n\x05owner\x18\x04 \x01(\t\x12\x12\n\nsession_id\x18\x05 \x01(\t\".\n\x0eToolErrorCount\x12\x0c\n\x04tool\x18\x01 \x01(\t\x12\x0e\n\x06\x65rrors\x18\x02 \x01(\x03\"\xcc\x01\n\x14TranscriptToolErrors\x12\x12\n\ntranscript\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12)\n\x07\x62y_tool\x18\x04 \x03(\x0b\x32\x18.bosun.v1.ToolErrorCount\x12\x0e\n\x06\x65rrors\x18\x05 \x01(\x03\x12\x0e\n\x06\x62ursts\x18\x06 \x01(\x03\x12\x32\n\x0eprocessed_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb0\x01\n\x15GetToolErrorsResponse\x12\x33\n\x0btranscripts\x18\x01 \x03(\x0b\x32\x1e.bosun.v1.TranscriptToolErrors\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12)\n\x07\x62y_tool\x18\x03 \x03(\x0b\x32\x18.bosun.v1.ToolErrorCount\x12\x0e\n\x06\x65rrors\x18\x04 \x01(\x03\x12\x0e\n\x06\x62ursts\x18\x05 \x01(\x03*\x83\x01\n\x13ProcessorRunTrigger\x12%\n!PROCESSOR_RUN_TRIGGER_UNSPECIFIED\x10\x00\x12#\n\x1fPROCESSOR_RUN_TRIGGER_SCHEDULED\x10\x01\x12 \n\x1cPROCESSOR_RUN_TRIGGER_MANUAL\x10\x02*\x9c\x01\n\x11ProcessorRunState\x12#\n\x1fPROCESSOR_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPROCESSOR_RUN_STATE_RUNNING\x10\x01\x12!\n\x1dPROCESSOR_RUN_STATE_SUCCEEDED\x10\x02\x12\x1e\n\x1aPROCESSOR_RUN_STATE_FAILED\x10\x03\x32\x82\x04\n\nProcessors\x12S\n\x0eListProcessors\x12\x1f.bosun.v1.ListProcessorsRequest\x1a .bosun.v1.ListProcessorsResponse\x12\x45\n\x0cRunProcessor\x12\x1d.bosun.v1.RunProcessorRequest\x1a\x16.bosun.v1.ProcessorRun\x12_\n\x12ListProcessorState\x12#.bosun.v1.ListProcessorStateRequest\x1a$.bosun.v1.ListProcessorStateResponse\x12\x62\n\x13ResetProcessorState\x12$.bosun.v1.ResetProcessorStateRequest\x1a%.bosun.v1.ResetProcessorStateResponse\x12\x41\n\x08GetUsage\x12\x19.bosun.v1.GetUsageRequest\x1a\x1a.bosun.v1.GetUsageResponse\x12P\n\rGetToolErrors\x12\x1e.bosun.v1.GetToolErrorsRequest\x1a\x1f.bosun.v1.GetToolErrorsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bosun.v1.processors_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROCESSORRUNTRIGGER']._serialized_start=3327
-  _globals['_PROCESSORRUNTRIGGER']._serialized_end=3458
-  _globals['_PROCESSORRUNSTATE']._serialized_start=3461
-  _globals['_PROCESSORRUNSTATE']._serialized_end=3617
+  _globals['_PROCESSORRUNTRIGGER']._serialized_start=3346
+  _globals['_PROCESSORRUNTRIGGER']._serialized_end=3477
+  _globals['_PROCESSORRUNSTATE']._serialized_start=3480
+  _globals['_PROCESSORRUNSTATE']._serialized_end=3636
   _globals['_PROCESSOR']._serialized_start=128
   _globals['_PROCESSOR']._serialized_end=635
   _globals['_PROCESSORRUNERROR']._serialized_start=637
   _globals['_PROCESSORRUNERROR']._serialized_end=714
   _globals['_PROCESSORRUN']._serialized_start=717
-  _globals['_PROCESSORRUN']._serialized_end=1279
-  _globals['_PROCESSORSTATE']._serialized_start=1282
-  _globals['_PROCESSORSTATE']._serialized_end=1618
-  _globals['_LISTPROCESSORSREQUEST']._serialized_start=1620
-  _globals['_LISTPROCESSORSREQUEST']._serialized_end=1682
-  _globals['_LISTPROCESSORSRESPONSE']._serialized_start=1684
-  _globals['_LISTPROCESSORSRESPONSE']._serialized_end=1774
-  _globals['_RUNPROCESSORREQUEST']._serialized_start=1776
-  _globals['_RUNPROCESSORREQUEST']._serialized_end=1811
-  _globals['_LISTPROCESSORSTATEREQUEST']._serialized_start=1814
-  _globals['_LISTPROCESSORSTATEREQUEST']._serialized_end=1960
-  _globals['_LISTPROCESSORSTATERESPONSE']._serialized_start=1962
-  _globals['_LISTPROCESSORSTATERESPONSE']._serialized_end=2057
-  _globals['_RESETPROCESSORSTATEREQUEST']._serialized_start=2059
-  _globals['_RESETPROCESSORSTATEREQUEST']._serialized_end=2153
-  _globals['_RESETPROCESSORSTATERESPONSE']._serialized_start=2155
-  _globals['_RESETPROCESSORSTATERESPONSE']._serialized_end=2203
-  _globals['_GETUSAGEREQUEST']._serialized_start=2205
-  _globals['_GETUSAGEREQUEST']._serialized_end=2331
-  _globals['_MODELUSAGE']._serialized_start=2333
-  _globals['_MODELUSAGE']._serialized_end=2397
-  _globals['_TRANSCRIPTUSAGE']._serialized_start=2400
-  _globals['_TRANSCRIPTUSAGE']._serialized_end=2601
-  _globals['_GETUSAGERESPONSE']._serialized_start=2604
-  _globals['_GETUSAGERESPONSE']._serialized_end=2772
-  _globals['_GETTOOLERRORSREQUEST']._serialized_start=2774
-  _globals['_GETTOOLERRORSREQUEST']._serialized_end=2890
-  _globals['_TOOLERRORCOUNT']._serialized_start=2892
-  _globals['_TOOLERRORCOUNT']._serialized_end=2938
-  _globals['_TRANSCRIPTTOOLERRORS']._serialized_start=2941
-  _globals['_TRANSCRIPTTOOLERRORS']._serialized_end=3145
-  _globals['_GETTOOLERRORSRESPONSE']._serialized_start=3148
-  _globals['_GETTOOLERRORSRESPONSE']._serialized_end=3324
-  _globals['_PROCESSORS']._serialized_start=3620
-  _globals['_PROCESSORS']._serialized_end=4134
+  _globals['_PROCESSORRUN']._serialized_end=1298
+  _globals['_PROCESSORSTATE']._serialized_start=1301
+  _globals['_PROCESSORSTATE']._serialized_end=1637
+  _globals['_LISTPROCESSORSREQUEST']._serialized_start=1639
+  _globals['_LISTPROCESSORSREQUEST']._serialized_end=1701
+  _globals['_LISTPROCESSORSRESPONSE']._serialized_start=1703
+  _globals['_LISTPROCESSORSRESPONSE']._serialized_end=1793
+  _globals['_RUNPROCESSORREQUEST']._serialized_start=1795
+  _globals['_RUNPROCESSORREQUEST']._serialized_end=1830
+  _globals['_LISTPROCESSORSTATEREQUEST']._serialized_start=1833
+  _globals['_LISTPROCESSORSTATEREQUEST']._serialized_end=1979
+  _globals['_LISTPROCESSORSTATERESPONSE']._serialized_start=1981
+  _globals['_LISTPROCESSORSTATERESPONSE']._serialized_end=2076
+  _globals['_RESETPROCESSORSTATEREQUEST']._serialized_start=2078
+  _globals['_RESETPROCESSORSTATEREQUEST']._serialized_end=2172
+  _globals['_RESETPROCESSORSTATERESPONSE']._serialized_start=2174
+  _globals['_RESETPROCESSORSTATERESPONSE']._serialized_end=2222
+  _globals['_GETUSAGEREQUEST']._serialized_start=2224
+  _globals['_GETUSAGEREQUEST']._serialized_end=2350
+  _globals['_MODELUSAGE']._serialized_start=2352
+  _globals['_MODELUSAGE']._serialized_end=2416
+  _globals['_TRANSCRIPTUSAGE']._serialized_start=2419
+  _globals['_TRANSCRIPTUSAGE']._serialized_end=2620
+  _globals['_GETUSAGERESPONSE']._serialized_start=2623
+  _globals['_GETUSAGERESPONSE']._serialized_end=2791
+  _globals['_GETTOOLERRORSREQUEST']._serialized_start=2793
+  _globals['_GETTOOLERRORSREQUEST']._serialized_end=2909
+  _globals['_TOOLERRORCOUNT']._serialized_start=2911
+  _globals['_TOOLERRORCOUNT']._serialized_end=2957
+  _globals['_TRANSCRIPTTOOLERRORS']._serialized_start=2960
+  _globals['_TRANSCRIPTTOOLERRORS']._serialized_end=3164
+  _globals['_GETTOOLERRORSRESPONSE']._serialized_start=3167
+  _globals['_GETTOOLERRORSRESPONSE']._serialized_end=3343
+  _globals['_PROCESSORS']._serialized_start=3639
+  _globals['_PROCESSORS']._serialized_end=4153
 # @@protoc_insertion_point(module_scope)

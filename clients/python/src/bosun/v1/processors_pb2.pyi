@@ -251,6 +251,7 @@ class ProcessorRun(_message.Message):
     QUARANTINED_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     REPLICA_FIELD_NUMBER: _builtins.int
+    FORGOTTEN_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """Assigned by bosun, increasing."""
     processor: _builtins.str
@@ -297,6 +298,13 @@ class ProcessorRun(_message.Message):
     """The replica that ran the pass: its configured replica_name, or
     "<hostname>:<pid>". Empty for passes recorded before bosun kept it.
     """
+    forgotten: _builtins.int
+    """Transcripts remembered from earlier passes that were gone from the
+    transcripts dir (deleted, e.g. by Claude Code's cleanupPeriodDays): this
+    pass forgot their state and what the processor stored for them. Not part
+    of scanned, since they were not listed. 0 for passes recorded before
+    bosun counted them.
+    """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """When the pass started."""
@@ -335,10 +343,11 @@ class ProcessorRun(_message.Message):
         quarantined: _builtins.int = ...,
         error: _builtins.str = ...,
         replica: _builtins.str = ...,
+        forgotten: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capped", b"capped", "deferred", b"deferred", "end_time", b"end_time", "error", b"error", "error_details", b"error_details", "errors", b"errors", "id", b"id", "items", b"items", "malformed_lines", b"malformed_lines", "processed", b"processed", "processor", b"processor", "quarantined", b"quarantined", "replica", b"replica", "scanned", b"scanned", "skipped", b"skipped", "skipped_quarantined", b"skipped_quarantined", "skipped_same_hash", b"skipped_same_hash", "skipped_unchanged", b"skipped_unchanged", "start_time", b"start_time", "state", b"state", "trigger", b"trigger"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capped", b"capped", "deferred", b"deferred", "end_time", b"end_time", "error", b"error", "error_details", b"error_details", "errors", b"errors", "forgotten", b"forgotten", "id", b"id", "items", b"items", "malformed_lines", b"malformed_lines", "processed", b"processed", "processor", b"processor", "quarantined", b"quarantined", "replica", b"replica", "scanned", b"scanned", "skipped", b"skipped", "skipped_quarantined", b"skipped_quarantined", "skipped_same_hash", b"skipped_same_hash", "skipped_unchanged", b"skipped_unchanged", "start_time", b"start_time", "state", b"state", "trigger", b"trigger"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
