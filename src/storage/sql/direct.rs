@@ -31,7 +31,9 @@ pub trait DirectRow: for<'a> TryFrom<&'a rusqlite::Row<'a>, Error = rusqlite::Er
 impl<T> DirectRow for T where T: for<'a> TryFrom<&'a rusqlite::Row<'a>, Error = rusqlite::Error> {}
 
 /// Decodes a struct from a row by column name, as sqlx's `FromRow` derive
-/// does: `direct_row!(LessonRow { id, create_time, ... })`.
+/// does: `direct_row!(LessonRow { id, create_time, ... })`. Fields listed in
+/// the order the statement selects them are found at once (see
+/// [`column`]); any other order still decodes, by name.
 #[macro_export]
 macro_rules! direct_row {
     ($ty:ident { $($field:ident),* $(,)? }) => {
@@ -40,10 +42,37 @@ macro_rules! direct_row {
             fn try_from(
                 row: &'a $crate::storage::sql::direct::rusqlite::Row<'a>,
             ) -> Result<Self, Self::Error> {
-                Ok(Self { $($field: row.get(stringify!($field))?,)* })
+                // Fields are initialized in the order written.
+                let mut position = 0;
+                Ok(Self {
+                    $($field: $crate::storage::sql::direct::column(
+                        row,
+                        &mut position,
+                        stringify!($field),
+                    )?,)*
+                })
             }
         }
     };
+}
+
+/// The column `name` of `row`, looked for first at `position` (the next
+/// field's place when a struct lists its fields in the statement's order),
+/// then by name; `position` moves past the column found. rusqlite's lookup
+/// by name compares every column's name, so a row of n fields would cost
+/// n^2 comparisons.
+pub fn column<T: FromSql>(
+    row: &rusqlite::Row<'_>,
+    position: &mut usize,
+    name: &str,
+) -> rusqlite::Result<T> {
+    let statement: &rusqlite::Statement<'_> = row.as_ref();
+    let index = match statement.column_name(*position) {
+        Ok(found) if found == name => *position,
+        _ => statement.column_index(name)?,
+    };
+    *position = index + 1;
+    row.get(index)
 }
 
 /// How a connection is opened (the writer's again, after a failed
@@ -334,6 +363,38 @@ mod tests {
             vec![Value::from(false), Value::from("a")],
         )?;
         assert_eq!(changed, 1);
+        Ok(())
+    }
+
+    struct Named {
+        name: String,
+        flag: bool,
+    }
+    crate::direct_row!(Named { name, flag });
+
+    #[test]
+    fn structs_decode_by_name_in_any_column_order() -> anyhow::Result<()> {
+        let (_dir, mut direct) = open()?;
+        direct.execute(
+            "INSERT INTO t (name, flag) VALUES ($1, $2)",
+            vec![Value::from("a"), Value::from(true)],
+        )?;
+        for sql in [
+            "SELECT name, flag FROM t",
+            "SELECT flag, name FROM t",
+            "SELECT id, flag, doc, name FROM t",
+        ] {
+            let rows: Vec<Named> = direct.fetch(sql, Vec::new(), None)?;
+            let decoded: Vec<(&str, bool)> =
+                rows.iter().map(|r| (r.name.as_str(), r.flag)).collect();
+            assert_eq!(decoded, [("a", true)], "{sql}");
+        }
+        let missing = direct.fetch::<Named>("SELECT name FROM t", Vec::new(), None);
+        assert!(
+            matches!(missing, Err(StoreError::Malformed(_))),
+            "{:?}",
+            missing.err()
+        );
         Ok(())
     }
 
