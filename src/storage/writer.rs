@@ -93,8 +93,11 @@ impl Writer {
                 let thread = std::thread::Builder::new()
                     .name("bosun-writer".into())
                     .spawn(move || {
+                        // Timers only: no I/O driver, so no second signal
+                        // driver in the process competing with the main
+                        // runtime's for tokio's signal pipe.
                         match tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
+                            .enable_time()
                             .build()
                         {
                             Ok(runtime) => runtime.block_on(run(link, jobs_rx, head, stop_rx)),
