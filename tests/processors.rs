@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 
 use bosun::config::Config;
 use bosun::pb::{
-    self, EventFilter, ListEventsRequest, ListProcessorStateRequest, ProcessorRunState,
-    ResetProcessorStateRequest, RunProcessorRequest, event::Payload,
+    self, EventFilter, ListProcessorStateRequest, ProcessorRunState, ResetProcessorStateRequest,
+    RunProcessorRequest, event::Payload,
 };
 use common::TestServer;
 use transcripts::{
@@ -532,17 +532,7 @@ async fn events_of(server: &TestServer, prefixes: &[&str]) -> Vec<pb::Event> {
         event_type_prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
         ..Default::default()
     };
-    server
-        .events()
-        .list_events(ListEventsRequest {
-            filter: Some(filter),
-            page_size: 1000,
-            ..Default::default()
-        })
-        .await
-        .expect("list events")
-        .into_inner()
-        .events
+    server.list_events(0, filter).await
 }
 
 /// The transcripts each processor remembers, by key.

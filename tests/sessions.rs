@@ -5,9 +5,9 @@ mod common;
 
 use bosun::pb::{
     self, ActivityState, Check, CheckStatus, Comment, DisplayStatus, EventFilter, Harness,
-    ListEventsRequest, ProcessProbeResult, Project, PullRequest, PullRequestCiState,
-    PullRequestState, ReactionStatus, ReactionTarget, ReviewDecision, RuntimeProbeResult,
-    SessionState, TerminationReason, WatchRequest, event::Payload,
+    ProcessProbeResult, Project, PullRequest, PullRequestCiState, PullRequestState, ReactionStatus,
+    ReactionTarget, ReviewDecision, RuntimeProbeResult, SessionState, TerminationReason,
+    WatchRequest, event::Payload,
 };
 use bosun::storage::sql::query;
 use common::{TestServer, assert_error, bad_fields};
@@ -187,16 +187,8 @@ async fn event_types(server: &TestServer, session: &str) -> Vec<String> {
         ..Default::default()
     };
     server
-        .events()
-        .list_events(ListEventsRequest {
-            filter: Some(filter),
-            page_size: 1000,
-            ..Default::default()
-        })
+        .list_events(0, filter)
         .await
-        .unwrap()
-        .into_inner()
-        .events
         .into_iter()
         .map(|e| e.event_type)
         .collect()

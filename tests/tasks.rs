@@ -35,21 +35,14 @@ async fn session(server: &TestServer, id: &str) -> pb::Session {
 }
 
 async fn task_events(server: &TestServer, task_id: i64) -> Vec<String> {
+    let filter = pb::EventFilter {
+        task_id,
+        event_type_prefixes: vec!["task.".into()],
+        ..Default::default()
+    };
     server
-        .events()
-        .list_events(pb::ListEventsRequest {
-            filter: Some(pb::EventFilter {
-                task_id,
-                event_type_prefixes: vec!["task.".into()],
-                ..Default::default()
-            }),
-            page_size: 1000,
-            ..Default::default()
-        })
+        .list_events(0, filter)
         .await
-        .expect("list events")
-        .into_inner()
-        .events
         .into_iter()
         .map(|e| e.event_type)
         .collect()

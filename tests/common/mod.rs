@@ -147,6 +147,35 @@ impl TestServer {
         EventsClient::new(self.channel.clone())
     }
 
+    /// Every event after `after_seq` that `filter` keeps, oldest first,
+    /// through ListEvents page by page.
+    pub async fn list_events(
+        &self,
+        after_seq: i64,
+        filter: bosun::pb::EventFilter,
+    ) -> Vec<bosun::pb::Event> {
+        let mut client = self.events();
+        let mut events = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = client
+                .list_events(bosun::pb::ListEventsRequest {
+                    after_seq,
+                    filter: Some(filter.clone()),
+                    page_size: 1000,
+                    page_token,
+                })
+                .await
+                .expect("list events")
+                .into_inner();
+            events.extend(page.events);
+            if page.next_page_token.is_empty() {
+                return events;
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
     pub fn sessions_client(&self) -> bosun::pb::sessions_client::SessionsClient<Channel> {
         bosun::pb::sessions_client::SessionsClient::new(self.channel.clone())
     }

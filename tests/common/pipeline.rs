@@ -378,26 +378,16 @@ pub async fn events(
     prefix: &str,
     task_id: i64,
 ) -> Vec<pb::Event> {
-    server
-        .events()
-        .list_events(pb::ListEventsRequest {
-            after_seq,
-            filter: Some(pb::EventFilter {
-                event_type_prefixes: if prefix.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![prefix.into()]
-                },
-                task_id,
-                ..Default::default()
-            }),
-            page_size: 1000,
-            ..Default::default()
-        })
-        .await
-        .expect("list events")
-        .into_inner()
-        .events
+    let filter = pb::EventFilter {
+        event_type_prefixes: if prefix.is_empty() {
+            Vec::new()
+        } else {
+            vec![prefix.into()]
+        },
+        task_id,
+        ..Default::default()
+    };
+    server.list_events(after_seq, filter).await
 }
 
 /// A task of project "shop" stuck in development by a lost transition: its
