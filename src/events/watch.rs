@@ -144,7 +144,10 @@ impl Stream {
     async fn run(mut self) {
         let mut head_rx = self.db.head();
         let mut polled_head = 0;
-        let mut safety = tokio::time::interval_at(Instant::now() + SAFETY_POLL, SAFETY_POLL);
+        // The first poll at a random point of the period, so streams opened
+        // together (a client reconnecting a thousand watches) poll apart.
+        let first_poll = SAFETY_POLL.mul_f64(rand::rng().random_range(0.5..1.5));
+        let mut safety = tokio::time::interval_at(Instant::now() + first_poll, SAFETY_POLL);
         let mut next_progress = Instant::now() + self.jittered_interval();
         loop {
             let head = (*head_rx.borrow_and_update()).max(polled_head);
