@@ -162,11 +162,9 @@ pub struct ProtoEnum {
 }
 
 impl ProtoEnum {
-    fn choices(&self) -> Vec<PossibleValue> {
-        render::enum_values(self.full_name)
-            .into_iter()
-            .map(|(name, _)| PossibleValue::new(name.clone()).alias(name.replace('-', "_")))
-            .collect()
+    /// A value's short name, with its snake_case alias, as clap offers it.
+    fn choice(name: &str) -> PossibleValue {
+        PossibleValue::new(name.to_string()).alias(name.replace('-', "_"))
     }
 }
 
@@ -179,15 +177,20 @@ impl TypedValueParser for ProtoEnum {
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
     ) -> Result<i32, clap::Error> {
+        let values = render::enum_values(self.full_name);
+        let choices = values.iter().map(|(name, _)| Self::choice(name));
         // clap's own parser checks the value (and words the error).
-        let name = PossibleValuesParser::new(self.choices()).parse_ref(cmd, arg, value)?;
-        Ok(render::enum_values(self.full_name)
+        let name = PossibleValuesParser::new(choices).parse_ref(cmd, arg, value)?;
+        Ok(values
             .into_iter()
             .find(|(known, _)| *known == name)
             .map_or(0, |(_, number)| number))
     }
 
     fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        Some(Box::new(self.choices().into_iter()))
+        let values = render::enum_values(self.full_name);
+        Some(Box::new(
+            values.into_iter().map(|(name, _)| Self::choice(&name)),
+        ))
     }
 }
