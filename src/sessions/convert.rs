@@ -1,18 +1,18 @@
 //! Proto <-> domain conversion for Sessions: requests are validated here,
 //! once, naming each bad field by its request path; answers and event
-//! payloads are built here.
+//! payloads are built here. Projects' are in `convert_projects`.
 
 use super::attention::AttentionReason;
 use super::decide::Probe;
 use super::observe::{CheckReport, PullRequestReport, SessionRef};
-use super::service::{Launch, NewProject, NewSession, ProjectPatch};
+use super::service::{Launch, NewSession};
 use super::store::SessionOrder;
 use super::view::{PullRequestView, SessionView};
 use super::{
     ActivitySource, ActivityState, Check, CheckStatus, CiState, Comment, DisplayStatus, Harness,
-    Mergeability, PlaneBinding, ProcessProbe, Project, PullRequest, PullRequestState, Reaction,
-    ReactionPriority, ReactionStatus, ReactionTarget, ReviewDecision, Role, RuntimeProbe, Session,
-    SessionState, TerminationReason,
+    Mergeability, ProcessProbe, PullRequest, PullRequestState, Reaction, ReactionPriority,
+    ReactionStatus, ReactionTarget, ReviewDecision, Role, RuntimeProbe, Session, SessionState,
+    TerminationReason,
 };
 use crate::error::Violations;
 use crate::pb;
@@ -20,7 +20,7 @@ use crate::proto_enum::{
     ProtoEnum, optional_from_pb, optional_to_pb, proto_enum, required_from_pb,
 };
 use crate::time::UnixMicros;
-use crate::validate::{self, long_text, short_text, update_mask_paths};
+use crate::validate::{self, long_text, short_text};
 
 proto_enum!(SessionState => pb::SessionState { NotStarted, Working, Idle, NeedsInput, Stuck, Detecting, Done, Terminated });
 proto_enum!(TerminationReason => pb::TerminationReason {
@@ -87,166 +87,6 @@ fn session_id(v: &mut Violations, field: &str, id: String) -> String {
 
 pub(super) fn finish<T>(v: Violations, value: T) -> Result<T, Violations> {
     v.finish(value)
-}
-
-// Projects.
-
-pub fn new_project(
-    request: pb::RegisterProjectRequest,
-) -> Result<(Option<String>, NewProject), Violations> {
-    let mut v = Violations::new();
-    let request_id = validate::request_id(&mut v, "request_id", request.request_id);
-    let project = request.project.unwrap_or_default();
-    let new = NewProject {
-        id: project_id(&mut v, "project.id", project.id),
-        repo_path: repo_path(&mut v, "project.repo_path", project.repo_path),
-        origin_url: short_text(&mut v, "project.origin_url", project.origin_url),
-        display_name: short_text(&mut v, "project.display_name", project.display_name),
-        coverage_threshold: coverage(
-            &mut v,
-            "project.coverage_threshold",
-            project.coverage_threshold,
-        ),
-        plane: plane(&mut v, "project.plane", project.plane),
-        required_ci_contexts: contexts(
-            &mut v,
-            "project.required_ci_contexts",
-            project.required_ci_contexts,
-        ),
-    };
-    if new.repo_path.is_none() && new.origin_url.is_none() && v.is_empty() {
-        v.add(
-            "project.repo_path",
-            "either repo_path or origin_url is required",
-        );
-    }
-    finish(v, (request_id, new))
-}
-
-pub fn project_patch(
-    request: pb::UpdateProjectRequest,
-) -> Result<(String, ProjectPatch), Violations> {
-    let mut v = Violations::new();
-    let project = request.project.unwrap_or_default();
-    let id = project_id(&mut v, "project.id", project.id);
-    let mut patch = ProjectPatch::default();
-    for path in update_mask_paths(&mut v, request.update_mask, ProjectPatch::PATHS) {
-        match path {
-            "display_name" => {
-                patch.display_name = Some(
-                    short_text(&mut v, "project.display_name", project.display_name.clone())
-                        .unwrap_or_else(|| id.clone()),
-                )
-            }
-            "repo_path" => {
-                patch.repo_path = Some(repo_path(
-                    &mut v,
-                    "project.repo_path",
-                    project.repo_path.clone(),
-                ))
-            }
-            "origin_url" => {
-                patch.origin_url = Some(short_text(
-                    &mut v,
-                    "project.origin_url",
-                    project.origin_url.clone(),
-                ))
-            }
-            "coverage_threshold" => {
-                patch.coverage_threshold = Some(coverage(
-                    &mut v,
-                    "project.coverage_threshold",
-                    project.coverage_threshold,
-                ))
-            }
-            "plane" => patch.plane = Some(plane(&mut v, "project.plane", project.plane.clone())),
-            "required_ci_contexts" => {
-                patch.required_ci_contexts = Some(contexts(
-                    &mut v,
-                    "project.required_ci_contexts",
-                    project.required_ci_contexts.clone(),
-                ))
-            }
-            _ => {}
-        }
-    }
-    finish(v, (id, patch))
-}
-
-pub fn project_key(v: &mut Violations, id: String) -> String {
-    project_id(v, "project_id", id)
-}
-
-fn repo_path(v: &mut Violations, field: &str, path: String) -> Option<String> {
-    let path = short_text(v, field, path)?;
-    if !path.starts_with('/') {
-        v.add(field, "must be an absolute path");
-        return None;
-    }
-    Some(path)
-}
-
-fn coverage(v: &mut Violations, field: &str, value: f64) -> f64 {
-    if !(0.0..=100.0).contains(&value) {
-        v.add(field, "must be a percentage from 0 to 100");
-        return 0.0;
-    }
-    value
-}
-
-fn plane(v: &mut Violations, field: &str, plane: Option<pb::PlaneBinding>) -> Option<PlaneBinding> {
-    let plane = plane?;
-    let mut required = |name: &str, value: String| {
-        let value = short_text(v, &format!("{field}.{name}"), value);
-        if value.is_none() {
-            v.add(format!("{field}.{name}"), "is required");
-        }
-        value.unwrap_or_default()
-    };
-    let workspace_slug = required("workspace_slug", plane.workspace_slug);
-    let plane_project_id = required("plane_project_id", plane.plane_project_id);
-    let mut state = |name: &str, value: String, default: &str| {
-        short_text(v, &format!("{field}.{name}"), value).unwrap_or_else(|| default.to_string())
-    };
-    Some(PlaneBinding {
-        workspace_slug,
-        plane_project_id,
-        in_progress_state: state("in_progress_state", plane.in_progress_state, "In Progress"),
-        approved_state: state("approved_state", plane.approved_state, "Approved"),
-        rejected_state: state("rejected_state", plane.rejected_state, "Rejected"),
-    })
-}
-
-fn contexts(v: &mut Violations, field: &str, contexts: Vec<String>) -> Vec<String> {
-    if contexts.len() > 50 {
-        v.add(field, "at most 50 contexts");
-        return Vec::new();
-    }
-    contexts
-        .into_iter()
-        .filter_map(|context| short_text(v, field, context))
-        .collect()
-}
-
-pub fn project_to_pb(project: Project) -> pb::Project {
-    pb::Project {
-        id: project.id,
-        repo_path: project.repo_path.unwrap_or_default(),
-        origin_url: project.origin_url.unwrap_or_default(),
-        display_name: project.display_name,
-        register_time: Some(project.register_time.to_timestamp()),
-        update_time: project.update_time.map(UnixMicros::to_timestamp),
-        archive_time: project.archive_time.map(UnixMicros::to_timestamp),
-        coverage_threshold: project.coverage_threshold,
-        plane: project.plane.map(|plane| pb::PlaneBinding {
-            workspace_slug: plane.workspace_slug,
-            plane_project_id: plane.plane_project_id,
-            in_progress_state: plane.in_progress_state,
-            approved_state: plane.approved_state,
-            rejected_state: plane.rejected_state,
-        }),
-        required_ci_contexts: project.required_ci_contexts,
-    }
 }
 
 // Session lifecycle requests.
@@ -640,10 +480,6 @@ pub fn reaction_to_pb(reaction: Reaction) -> pb::Reaction {
 }
 
 // Event payloads.
-
-pub fn project_from_payload(json: &str) -> Result<pb::Project, serde_json::Error> {
-    serde_json::from_str(json).map(project_to_pb)
-}
 
 pub fn session_from_payload(json: &str) -> Result<pb::Session, serde_json::Error> {
     serde_json::from_str(json).map(session_to_pb)

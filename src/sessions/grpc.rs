@@ -2,7 +2,10 @@
 
 use tonic::{Request, Response, Status};
 
-use super::{ReportOutcome, SessionError, SessionOrder, SessionsService, convert, convert_reads};
+use super::{
+    ReportOutcome, SessionError, SessionOrder, SessionsService, convert, convert_projects,
+    convert_reads,
+};
 use crate::error::{Violations, to_status};
 use crate::pagination::{self, next_page_token};
 use crate::pb;
@@ -30,22 +33,23 @@ impl pb::sessions_server::Sessions for SessionsApi {
         &self,
         request: Request<pb::RegisterProjectRequest>,
     ) -> Reply<pb::Project> {
-        let (request_id, new) = convert::new_project(request.into_inner()).map_err(status)?;
+        let (request_id, new) =
+            convert_projects::new_project(request.into_inner()).map_err(status)?;
         let project = self
             .service
             .register_project(new, request_id)
             .await
             .map_err(status)?;
-        Ok(Response::new(convert::project_to_pb(project)))
+        Ok(Response::new(convert_projects::project_to_pb(project)))
     }
 
     #[tracing::instrument(name = "sessions.get_project", skip_all)]
     async fn get_project(&self, request: Request<pb::GetProjectRequest>) -> Reply<pb::Project> {
         let mut v = Violations::new();
-        let id = convert::project_key(&mut v, request.into_inner().project_id);
+        let id = convert_projects::project_key(&mut v, request.into_inner().project_id);
         v.finish(()).map_err(status)?;
         let project = self.service.get_project(&id).await.map_err(status)?;
-        Ok(Response::new(convert::project_to_pb(project)))
+        Ok(Response::new(convert_projects::project_to_pb(project)))
     }
 
     #[tracing::instrument(name = "sessions.list_projects", skip_all)]
@@ -64,7 +68,10 @@ impl pb::sessions_server::Sessions for SessionsApi {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListProjectsResponse {
-            projects: projects.into_iter().map(convert::project_to_pb).collect(),
+            projects: projects
+                .into_iter()
+                .map(convert_projects::project_to_pb)
+                .collect(),
             next_page_token: next
                 .map(|id| next_page_token(id, &fingerprint))
                 .unwrap_or_default(),
@@ -76,13 +83,13 @@ impl pb::sessions_server::Sessions for SessionsApi {
         &self,
         request: Request<pb::UpdateProjectRequest>,
     ) -> Reply<pb::Project> {
-        let (id, patch) = convert::project_patch(request.into_inner()).map_err(status)?;
+        let (id, patch) = convert_projects::project_patch(request.into_inner()).map_err(status)?;
         let project = self
             .service
             .update_project(id, patch)
             .await
             .map_err(status)?;
-        Ok(Response::new(convert::project_to_pb(project)))
+        Ok(Response::new(convert_projects::project_to_pb(project)))
     }
 
     #[tracing::instrument(name = "sessions.archive_project", skip_all)]
@@ -91,10 +98,10 @@ impl pb::sessions_server::Sessions for SessionsApi {
         request: Request<pb::ArchiveProjectRequest>,
     ) -> Reply<pb::Project> {
         let mut v = Violations::new();
-        let id = convert::project_key(&mut v, request.into_inner().project_id);
+        let id = convert_projects::project_key(&mut v, request.into_inner().project_id);
         v.finish(()).map_err(status)?;
         let project = self.service.archive_project(id).await.map_err(status)?;
-        Ok(Response::new(convert::project_to_pb(project)))
+        Ok(Response::new(convert_projects::project_to_pb(project)))
     }
 
     #[tracing::instrument(name = "sessions.spawn", skip_all)]

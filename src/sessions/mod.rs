@@ -6,6 +6,7 @@
 
 pub mod attention;
 mod convert;
+mod convert_projects;
 mod convert_reads;
 pub mod decide;
 mod error;
@@ -18,9 +19,9 @@ mod store;
 mod view;
 
 pub use convert::{
-    check_from_payload, project_from_payload, pull_request_from_payload, reaction_from_payload,
-    session_from_payload,
+    check_from_payload, pull_request_from_payload, reaction_from_payload, session_from_payload,
 };
+pub use convert_projects::project_from_payload;
 pub use error::SessionError;
 pub use grpc::SessionsApi;
 pub use observe::{
