@@ -29,5 +29,55 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .codec_path("crate::codec::BosunCodec")
         .compile_fds(descriptors)?;
+    events_server();
     Ok(())
+}
+
+/// The Events server bosun serves: the same routes and messages as
+/// events.proto's, except that Watch replies with `events::wire`'s
+/// WatchResponse, whose events are encoded once for every stream (the same
+/// bytes on the wire; see src/events/wire.rs).
+fn events_server() {
+    use tonic_build::manual::{Builder, Method, Service};
+    let method = |name: &str, route: &str, input: &str, output: &str| {
+        Method::builder()
+            .name(name)
+            .route_name(route)
+            .input_type(format!("crate::pb::{input}"))
+            .output_type(output)
+            .codec_path("crate::codec::BosunCodec")
+    };
+    let service = Service::builder()
+        .name("Events")
+        .package("bosun.v1")
+        .method(
+            method(
+                "watch",
+                "Watch",
+                "WatchRequest",
+                "crate::events::wire::WatchResponse",
+            )
+            .server_streaming()
+            .build(),
+        )
+        .method(
+            method(
+                "get_head",
+                "GetHead",
+                "GetHeadRequest",
+                "crate::pb::GetHeadResponse",
+            )
+            .build(),
+        )
+        .method(
+            method(
+                "list_events",
+                "ListEvents",
+                "ListEventsRequest",
+                "crate::pb::ListEventsResponse",
+            )
+            .build(),
+        )
+        .build();
+    Builder::new().build_client(false).compile(&[service]);
 }

@@ -3,6 +3,7 @@
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::wire::{self, WatchResponse};
 use super::{EventError, Watchers, convert, store};
 use crate::error::{Violations, to_status};
 use crate::pagination::{self, next_page_token};
@@ -33,9 +34,10 @@ fn status(err: impl Into<EventError>) -> Status {
     to_status(err.into())
 }
 
+/// Served by [`wire::EventsServer`]: Watch replies carry events encoded once.
 #[tonic::async_trait]
-impl pb::events_server::Events for EventsApi {
-    type WatchStream = ReceiverStream<Result<pb::WatchResponse, Status>>;
+impl wire::Events for EventsApi {
+    type WatchStream = ReceiverStream<Result<WatchResponse, Status>>;
 
     #[tracing::instrument(name = "events.watch", skip_all)]
     async fn watch(

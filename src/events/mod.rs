@@ -9,6 +9,7 @@ mod grpc;
 mod store;
 mod tail;
 mod watch;
+mod wire;
 
 use crate::error::{ErrorCode, FieldViolation, ServiceError, Violations};
 use crate::storage::StoreError;
@@ -17,6 +18,7 @@ use crate::time::UnixMicros;
 pub use compaction::{Compactor, KEEP_NEWEST};
 pub use grpc::EventsApi;
 pub use watch::Watchers;
+pub use wire::EventsServer;
 
 /// Which events to return; unset parts match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

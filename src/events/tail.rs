@@ -14,10 +14,11 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 
+use bytes::Bytes;
 use tokio::sync::Mutex;
 
+use super::wire::EncodedEvent;
 use super::{EventFilter, KEEP_NEWEST, StoredEvent, convert, store};
-use crate::pb;
 use crate::storage::feed::ChangeRow;
 use crate::storage::{Db, StoreError};
 
@@ -37,7 +38,7 @@ pub struct Tail {
 
 /// Events with contiguous seqs ending at `head`.
 struct Recent {
-    events: VecDeque<Arc<pb::Event>>,
+    events: VecDeque<EncodedEvent>,
     head: i64,
 }
 
@@ -62,7 +63,7 @@ impl Tail {
     }
 
     /// Up to `limit` events matching `filter` with seq in (`after`, `up_to`],
-    /// and the seq the reader has then seen everything up to; `None` if the
+    /// encoded, and the seq the reader has then seen everything up to; `None` if the
     /// tail does not hold all of (`after`, `up_to`] (the caller reads the
     /// table).
     pub async fn read(
@@ -71,7 +72,7 @@ impl Tail {
         up_to: i64,
         filter: &EventFilter,
         limit: usize,
-    ) -> Result<Option<(Vec<pb::Event>, i64)>, StoreError> {
+    ) -> Result<Option<(Vec<Bytes>, i64)>, StoreError> {
         if self.head() < up_to {
             self.fill(up_to).await?;
         }
@@ -91,7 +92,7 @@ impl Tail {
                     seen = event.seq - 1;
                     break;
                 }
-                events.push(pb::Event::clone(event));
+                events.push(event.bytes.clone());
             }
         }
         Ok(Some((events, seen)))
@@ -124,7 +125,7 @@ impl Tail {
         let converted = batch
             .into_iter()
             .filter(|row| row.seq > head)
-            .map(|row| Arc::new(convert::event_to_pb(StoredEvent::from(row))));
+            .map(|row| EncodedEvent::new(convert::event_to_pb(StoredEvent::from(row))));
         self.append(head, converted.collect());
         Ok(())
     }
@@ -148,7 +149,7 @@ impl Tail {
             }
             let converted = page
                 .into_iter()
-                .map(|event| Arc::new(convert::event_to_pb(event)))
+                .map(|event| EncodedEvent::new(convert::event_to_pb(event)))
                 .collect();
             self.append(head, converted);
         }
@@ -156,7 +157,7 @@ impl Tail {
 
     /// Appends events with contiguous seqs; if they do not follow `head`
     /// (the tail's head when they were read), the tail restarts from them.
-    fn append(&self, head: i64, events: Vec<Arc<pb::Event>>) {
+    fn append(&self, head: i64, events: Vec<EncodedEvent>) {
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             return;
         };
@@ -174,7 +175,7 @@ impl Tail {
 
 /// Whether `event` passes `filter`: the same rule as the SQL in
 /// [`store::list`] (ids are never empty, so an empty proto field is unset).
-fn matches(filter: &EventFilter, event: &pb::Event) -> bool {
+fn matches(filter: &EventFilter, event: &EncodedEvent) -> bool {
     (filter.event_type_prefixes.is_empty()
         || filter
             .event_type_prefixes
@@ -194,16 +195,17 @@ fn matches(filter: &EventFilter, event: &pb::Event) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pb;
 
-    fn event(event_type: &str, project: &str, session: &str, task: i64) -> pb::Event {
-        pb::Event {
+    fn event(event_type: &str, project: &str, session: &str, task: i64) -> EncodedEvent {
+        EncodedEvent::new(pb::Event {
             seq: 1,
             event_type: event_type.into(),
             project_id: project.into(),
             session_id: session.into(),
             task_id: task,
             ..Default::default()
-        }
+        })
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! compacted), then waits for the writer's post-commit head signal, so a
 //! commit reaches streams in milliseconds without polling (a slow re-read of
 //! the head is only a safety net). Streams near the head take new events
-//! from the shared [`Tail`], read once per commit for all of them. Each stream's queue holds at most
+//! from the shared [`Tail`], read and encoded once per commit for all of them.
+//! Each stream's queue holds at most
 //! [`QUEUE`] messages: a consumer that stops reading parks its own task,
 //! never the writer or other streams, and is caught up from the table when
 //! it reads again. Progress messages are sent only when caught up to a
@@ -21,9 +22,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 use super::tail::Tail;
+use super::wire::{self, WatchResponse};
 use super::{EventError, EventFilter, convert, store};
 use crate::error::{CommonError, to_status};
-use crate::pb;
 use crate::storage::Db;
 use crate::storage::feed::Subscription;
 
@@ -76,7 +77,7 @@ impl Watchers {
         &self,
         after_seq: i64,
         filter: EventFilter,
-    ) -> Result<ReceiverStream<Result<pb::WatchResponse, Status>>, EventError> {
+    ) -> Result<ReceiverStream<Result<WatchResponse, Status>>, EventError> {
         let bounds = store::bounds(&mut self.db.read().await?.conn()).await?;
         if bounds.is_compacted(after_seq) {
             return Err(EventError::CursorCompacted {
@@ -130,7 +131,7 @@ struct Stream {
     filter: EventFilter,
     /// Every matching event with seq <= cursor has been sent.
     cursor: i64,
-    tx: mpsc::Sender<Result<pb::WatchResponse, Status>>,
+    tx: mpsc::Sender<Result<WatchResponse, Status>>,
     shutdown: CancellationToken,
     progress_interval: Duration,
     delivered: Counter,
@@ -166,7 +167,7 @@ impl Stream {
                     }
                 }
                 () = tokio::time::sleep_until(next_progress) => {
-                    let progress = pb::WatchResponse { events: Vec::new(), resume_seq: self.cursor, progress: true };
+                    let progress = WatchResponse { events: Vec::new(), resume_seq: self.cursor, progress: true };
                     if let Flow::Stop = self.send(Ok(progress)).await {
                         return;
                     }
@@ -203,7 +204,7 @@ impl Stream {
         let sent_events = !page.is_empty();
         if sent_events {
             let count = page.len() as u64;
-            let message = pb::WatchResponse {
+            let message = WatchResponse {
                 events: page,
                 resume_seq: next_cursor,
                 progress: false,
@@ -217,9 +218,9 @@ impl Stream {
         Some(sent_events)
     }
 
-    /// The next page from the table (the stream is behind the tail), and
-    /// the cursor after it; `None` if the stream must end.
-    async fn read_table(&mut self, head: i64) -> Option<(Vec<pb::Event>, i64)> {
+    /// The next page from the table (the stream is behind the tail),
+    /// encoded, and the cursor after it; `None` if the stream must end.
+    async fn read_table(&mut self, head: i64) -> Option<(Vec<bytes::Bytes>, i64)> {
         let page = match store::read_page(&self.db, self.cursor, head, &self.filter, PAGE).await {
             Ok(Ok(page)) => page,
             Ok(Err(bounds)) => {
@@ -241,13 +242,15 @@ impl Stream {
             _ => head,
         };
         Some((
-            page.into_iter().map(convert::event_to_pb).collect(),
+            page.into_iter()
+                .map(|event| wire::encode(&convert::event_to_pb(event)))
+                .collect(),
             next_cursor,
         ))
     }
 
     /// Queues a message, waiting for room unless the stream must end.
-    async fn send(&self, message: Result<pb::WatchResponse, Status>) -> Flow {
+    async fn send(&self, message: Result<WatchResponse, Status>) -> Flow {
         tokio::select! {
             sent = self.tx.send(message) => if sent.is_ok() { Flow::Continue } else { Flow::Stop },
             () = self.shutdown.cancelled() => Flow::Stop,

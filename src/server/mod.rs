@@ -37,7 +37,7 @@ use tower::{ServiceBuilder, ServiceExt};
 
 use crate::auth::{Authenticator, Role};
 use crate::config::{Config, ConfigError};
-use crate::events::{Compactor, EventsApi, Watchers};
+use crate::events::{Compactor, EventsApi, EventsServer, Watchers};
 use crate::lessons::{Journal, LessonsApi};
 use crate::processors::{self, ProcessorsApi, ProcessorsService, Registration, Scheduler};
 use crate::reconciler::{Reconciler, ReconcilerApi};
@@ -334,9 +334,10 @@ impl Server {
             .add_service(limited!(pb::processors_server::ProcessorsServer::new(
                 ProcessorsApi::new(processors)
             )))
-            .add_service(limited!(pb::events_server::EventsServer::new(
-                EventsApi::new(db.clone(), watchers)
-            )));
+            .add_service(limited!(EventsServer::new(EventsApi::new(
+                db.clone(),
+                watchers
+            ))));
         let stack = ServiceBuilder::new()
             .layer(grpc_metrics)
             .layer(FrontDoorLayer::new(front_door.clone()))
