@@ -44,7 +44,6 @@ use pool::{Readers, Snapshot};
 use postgres::{DatabaseUrl, HeadSignal};
 pub use sql::{Conn, Engine};
 use sql::{Direct, DirectOptions};
-pub use writer::MAX_BATCH;
 use writer::{Head, Link, Writer};
 
 /// The migrations in `migrations/`, embedded in the binary.
