@@ -17,6 +17,8 @@ pub mod exposition;
 mod front_door;
 mod limits;
 mod metrics;
+mod process;
+mod reflection;
 mod tls;
 
 use std::future::Future;
@@ -36,7 +38,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
 
 use crate::auth::{Authenticator, Role};
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::events::{Compactor, EventsApi, EventsServer, Watchers};
 use crate::lessons::{Journal, LessonsApi};
 use crate::processors::{self, ProcessorsApi, ProcessorsService, Registration, Scheduler};
@@ -49,6 +51,9 @@ use crate::{dashboard, idempotency, pb};
 use admission::AdmissionLayer;
 use front_door::{FrontDoorLayer, FrontDoorState};
 pub use limits::LimitsConfig;
+pub use process::run;
+pub(crate) use process::shutdown_signal;
+use reflection::reflection;
 pub use tls::{ServerTls, TlsConfig, install_ring_provider};
 
 /// The bosun services that answer today.
@@ -469,90 +474,6 @@ impl Server {
         db.close().await;
         tracing::info!("stopped");
         result
-    }
-}
-
-/// Reflection v1 and v1alpha over every bosun and health descriptor, plus
-/// google.rpc's error details so grpcurl can print ErrorInfo and BadRequest.
-fn reflection() -> anyhow::Result<(
-    tonic_reflection::server::v1::ServerReflectionServer<
-        impl tonic_reflection::server::v1::ServerReflection,
-    >,
-    tonic_reflection::server::v1alpha::ServerReflectionServer<
-        impl tonic_reflection::server::v1alpha::ServerReflection,
-    >,
-)> {
-    let descriptor_sets = [
-        pb::FILE_DESCRIPTOR_SET,
-        tonic_health::pb::FILE_DESCRIPTOR_SET,
-        tonic_types::pb::FILE_DESCRIPTOR_SET,
-    ];
-    let mut v1 = tonic_reflection::server::Builder::configure();
-    let mut v1alpha = tonic_reflection::server::Builder::configure();
-    for set in descriptor_sets {
-        v1 = v1.register_encoded_file_descriptor_set(set);
-        v1alpha = v1alpha.register_encoded_file_descriptor_set(set);
-    }
-    Ok((
-        v1.build_v1().context("cannot build reflection v1")?,
-        v1alpha
-            .build_v1alpha()
-            .context("cannot build reflection v1alpha")?,
-    ))
-}
-
-/// Binds the configured gRPC and HTTP addresses, serves until
-/// SIGINT/SIGTERM, and applies `reload()`ed settings on SIGHUP.
-pub async fn run(
-    config: Config,
-    reload: impl Fn() -> Result<Config, ConfigError> + Send + 'static,
-) -> anyhow::Result<()> {
-    let grpc = TcpListener::bind(config.grpc_addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.grpc_addr))?;
-    let http = TcpListener::bind(config.http_addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.http_addr))?;
-    let data_dir = config.data_dir.clone();
-    let server = Server::open(config).await?;
-    // SIGHUP is handled before "bosun serving" is logged: whoever reads that
-    // line may reload at once (unhandled, SIGHUP would end the process).
-    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    tracing::info!(grpc_addr = %grpc.local_addr()?, http_addr = %http.local_addr()?, data_dir = %data_dir.display(), "bosun serving");
-    let reloader = server.reloader();
-    tokio::spawn(async move {
-        while hangups.recv().await.is_some() {
-            match reload() {
-                Ok(config) => reloader.apply(&config),
-                Err(err) => {
-                    tracing::error!(error = %err, "configuration reload refused; keeping the old settings")
-                }
-            }
-        }
-    });
-    let listeners = Listeners {
-        grpc,
-        http: Some(http),
-    };
-    server.serve(listeners, shutdown_signal()).await
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
     }
 }
 
