@@ -3,7 +3,7 @@
 //! the project as answers and event payloads carry it.
 
 use super::convert::{finish, project_id};
-use super::service::{NewProject, ProjectPatch};
+use super::projects::{NewProject, ProjectPatch};
 use super::{PlaneBinding, Project};
 use crate::error::Violations;
 use crate::pb;

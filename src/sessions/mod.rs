@@ -12,6 +12,7 @@ pub mod decide;
 mod error;
 mod grpc;
 mod observe;
+mod projects;
 pub mod reactions;
 mod reads;
 mod service;
@@ -27,9 +28,10 @@ pub use grpc::SessionsApi;
 pub use observe::{
     CheckReport, PullRequestReport, ReportOutcome, SessionRef, origin_matches, origin_repo,
 };
+pub use projects::{NewProject, ProjectPatch};
 pub use reads::{AttentionItem, HeldTask};
 pub(crate) use service::insert_not_started;
-pub use service::{Launch, NewProject, NewSession, ProjectPatch, SessionFilter, SessionsService};
+pub use service::{Launch, NewSession, SessionFilter, SessionsService};
 pub use store::{ReactionQuery, SessionOrder, SessionQuery};
 pub(crate) use store::{get_project, list_projects};
 pub use view::{PullRequestView, SessionView};
