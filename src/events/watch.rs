@@ -3,11 +3,10 @@
 //! compacted), then waits for the writer's post-commit head signal, so a
 //! commit reaches streams in milliseconds without polling (a slow re-read of
 //! the head is only a safety net). Streams near the head take new events
-//! from the shared [`Tail`], read and encoded once per commit for all of them.
-//! Each stream's queue holds at most
-//! [`QUEUE`] messages: a consumer that stops reading parks its own task,
-//! never the writer or other streams, and is caught up from the table when
-//! it reads again. Progress messages are sent only when caught up to a
+//! from the shared [`Tail`], read and encoded once per commit for all of
+//! them. Each stream's queue holds at most [`QUEUE`] messages: a consumer
+//! that stops reading parks its own task, never the writer or other streams,
+//! and is caught up from the table when it reads again. Progress messages are sent only when caught up to a
 //! committed head, so they never split a transaction's events.
 
 use std::sync::Arc;
@@ -242,9 +241,7 @@ impl Stream {
             _ => head,
         };
         Some((
-            page.into_iter()
-                .map(|event| wire::encode(&convert::event_to_pb(event)))
-                .collect(),
+            wire::encode_page(page.into_iter().map(convert::event_to_pb).collect()),
             next_cursor,
         ))
     }

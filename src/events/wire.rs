@@ -14,7 +14,7 @@
 //! names this type as Watch's reply. Its client, its messages and the
 //! descriptors reflection serves still come from `proto/bosun/v1/events.proto`.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use prost::Message;
 
 use crate::pb;
@@ -51,7 +51,7 @@ pub struct EncodedEvent {
 
 impl EncodedEvent {
     pub fn new(event: pb::Event) -> Self {
-        let bytes = Bytes::from(event.encode_to_vec());
+        let bytes = encode(&event);
         Self {
             seq: event.seq,
             event_type: event.event_type,
@@ -63,9 +63,28 @@ impl EncodedEvent {
     }
 }
 
-/// Encodes `event` for a stream that sends it alone (read from the table).
+/// Encodes `event`.
 pub fn encode(event: &pb::Event) -> Bytes {
     Bytes::from(event.encode_to_vec())
+}
+
+/// Encodes a page of events (a stream catching up from the table) into one
+/// buffer, each event a slice of it: one allocation per page, not per
+/// event.
+pub fn encode_page(events: Vec<pb::Event>) -> Vec<Bytes> {
+    let total = events.iter().map(Message::encoded_len).sum();
+    let mut buffer = BytesMut::with_capacity(total);
+    events
+        .iter()
+        .map(|event| {
+            // A BytesMut grows as needed, so encoding into it cannot run out
+            // of room, prost's only error.
+            event
+                .encode(&mut buffer)
+                .unwrap_or_else(|_| unreachable!("a BytesMut always has room"));
+            buffer.split().freeze()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -128,6 +147,14 @@ mod tests {
                 Some(generated)
             );
         }
+    }
+
+    #[test]
+    fn a_page_encodes_each_event_as_alone() {
+        let page = encode_page(events());
+        let alone: Vec<Bytes> = events().iter().map(encode).collect();
+        assert_eq!(page, alone);
+        assert!(encode_page(Vec::new()).is_empty());
     }
 
     #[test]
