@@ -118,8 +118,11 @@ async fn without_any_notification_the_fallback_re_read_finds_the_head() {
     reaches(&mut head, 7).await;
 }
 
+/// One notification per commit, with its last seq: a listener that saw
+/// one per row could publish a head inside the transaction, and a Watch
+/// stream would then bookmark the middle of it.
 #[tokio::test]
-async fn each_commit_notifies_the_seqs_it_appended_once_committed() {
+async fn each_commit_notifies_once_with_its_last_seq_once_committed() {
     let Some(url) = migrated_database().await else {
         return;
     };
@@ -128,7 +131,7 @@ async fn each_commit_notifies_the_seqs_it_appended_once_committed() {
     listener.listen(CHANNEL).await.unwrap();
 
     let mut tx = writer.begin().await.unwrap();
-    for _ in 0..2 {
+    for _ in 0..3 {
         sqlx::query(
             "INSERT INTO lessons (create_time, lesson_type, source) VALUES (1, 'z', 'manual')",
         )
@@ -136,17 +139,28 @@ async fn each_commit_notifies_the_seqs_it_appended_once_committed() {
         .await
         .unwrap();
     }
+    sqlx::query("UPDATE lessons SET related_task = 'x' WHERE id = 1")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     let early = tokio::time::timeout(Duration::from_millis(200), listener.recv()).await;
     assert!(early.is_err(), "notified before COMMIT: {early:?}");
     tx.commit().await.unwrap();
+    // A second commit, of one row: notifications arrive in commit order, so
+    // anything more the first commit sent comes before this one's.
+    insert_lesson(&writer).await;
 
     let mut payloads = Vec::new();
-    while payloads.len() < 2 {
+    while payloads.last().map(String::as_str) != Some("5") {
         let notification = tokio::time::timeout(DEADLINE, listener.recv())
             .await
             .expect("notified after COMMIT")
             .unwrap();
         payloads.push(notification.payload().to_owned());
     }
-    assert_eq!(payloads, ["1", "2"], "each append's seq, in order");
+    assert_eq!(
+        payloads,
+        ["4", "5"],
+        "each commit's last seq, once, in order"
+    );
 }

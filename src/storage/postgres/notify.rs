@@ -1,13 +1,15 @@
-//! Wake-ups for Watch streams on PostgreSQL: every change-log append
-//! NOTIFYs [`CHANNEL`] with its seq, delivered after its transaction
-//! commits (see `migrations/postgres/0011_notify_seq.sql`), and
-//! [`HeadSignal`] turns that into the same `watch::Receiver<i64>` of the
+//! Wake-ups for Watch streams on PostgreSQL: every commit that appends to
+//! the change log NOTIFYs [`CHANNEL`] once, with its last seq, delivered
+//! after the commit (see `migrations/postgres/0015_notify_once_per_commit.sql`),
+//! and [`HeadSignal`] turns that into the same `watch::Receiver<i64>` of the
 //! committed head that the SQLite engine's writer gives. A seq that arrives
-//! is committed, and so is every seq below it: appends hold the counter row
-//! until they commit, so they commit in seq order. A notification lost
-//! with a dropped connection delays a wake-up by at most the fallback
-//! interval (the head is then re-read from `change_log_head`), and never
-//! skips an event: streams read events from the table, never from here.
+//! ends a committed transaction, and every seq below it is committed too:
+//! appends hold the counter row until they commit, so they commit in seq
+//! order. So a published head never falls inside a transaction, and neither
+//! does a progress message a stream sends there. A notification lost with a
+//! dropped connection delays a wake-up by at most the fallback interval (the
+//! head is then re-read from `change_log_head`), and never skips an event:
+//! streams read events from the table, never from here.
 
 use std::sync::Arc;
 use std::time::Duration;
