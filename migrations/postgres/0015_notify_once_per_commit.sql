@@ -5,14 +5,19 @@
 -- first rows before its last ones had arrived: the replica published a
 -- head inside that transaction, a caught-up Watch stream sent a progress
 -- message there, and a client that persisted that cursor resumed in the
--- middle of the transaction. Now a deferred trigger runs at COMMIT for
--- each appended row and notifies the counter's value then, which is this
--- transaction's last seq; PostgreSQL delivers identical notifications of
--- one transaction once, so a listener sees exactly one seq per commit, and
--- every seq it sees is a transaction's end.
+-- middle of the transaction.
+--
+-- Now each append also stamps the counter row with its transaction's id,
+-- and a deferred trigger on the counter row, which fires only for the
+-- transaction's first append (the one that changes the stamp), runs at
+-- COMMIT and notifies the counter's value then: this transaction's last
+-- seq. Once per transaction, so a commit of many rows costs one trigger
+-- call, not one per row.
+ALTER TABLE change_log_head ADD COLUMN xact bigint NOT NULL DEFAULT 0;
+
 CREATE OR REPLACE FUNCTION change_log_append() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE change_log_head SET seq = seq + 1 RETURNING seq INTO NEW.seq;
+    UPDATE change_log_head SET seq = seq + 1, xact = txid_current() RETURNING seq INTO NEW.seq;
     NEW.create_time := floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
     RETURN NEW;
 END
@@ -26,6 +31,8 @@ END
 $$;
 
 CREATE CONSTRAINT TRIGGER change_log_notify
-    AFTER INSERT ON change_log
+    AFTER UPDATE ON change_log_head
     DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION change_log_notify();
+    FOR EACH ROW
+    WHEN (OLD.xact IS DISTINCT FROM NEW.xact)
+    EXECUTE FUNCTION change_log_notify();
