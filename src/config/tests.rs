@@ -3,6 +3,8 @@
 
 #![allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 
+use std::path::Path;
+
 use figment::Jail;
 
 use super::*;
