@@ -2,7 +2,8 @@
 //! ListReactions' filters, validated once and naming each bad field, and
 //! ListAttention's request and answer.
 
-use super::convert::{finish, project_id, reaction_to_pb, view_to_pb};
+use super::convert::{finish, project_id};
+use super::convert_answers::{reaction_to_pb, view_to_pb};
 use super::reads::AttentionItem;
 use super::service::SessionFilter;
 use super::store::{ReactionQuery, SessionOrder, SessionQuery};

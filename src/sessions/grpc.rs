@@ -3,8 +3,8 @@
 use tonic::{Request, Response, Status};
 
 use super::{
-    ReportOutcome, SessionError, SessionOrder, SessionsService, convert, convert_projects,
-    convert_reads,
+    ReportOutcome, SessionError, SessionOrder, SessionsService, convert, convert_answers,
+    convert_projects, convert_reads,
 };
 use crate::error::{Violations, to_status};
 use crate::pagination::{self, next_page_token};
@@ -108,7 +108,7 @@ impl pb::sessions_server::Sessions for SessionsApi {
     async fn spawn_session(&self, request: Request<pb::SpawnSessionRequest>) -> Reply<pb::Session> {
         let (request_id, new) = convert::new_session(request.into_inner()).map_err(status)?;
         let view = self.service.spawn(new, request_id).await.map_err(status)?;
-        Ok(Response::new(convert::view_to_pb(view)))
+        Ok(Response::new(convert_answers::view_to_pb(view)))
     }
 
     #[tracing::instrument(name = "sessions.complete_spawn", skip_all)]
@@ -122,7 +122,7 @@ impl pb::sessions_server::Sessions for SessionsApi {
             .complete_spawn(id, launch, request_id)
             .await
             .map_err(status)?;
-        Ok(Response::new(convert::view_to_pb(view)))
+        Ok(Response::new(convert_answers::view_to_pb(view)))
     }
 
     #[tracing::instrument(name = "sessions.fail_spawn", skip_all)]
@@ -133,7 +133,7 @@ impl pb::sessions_server::Sessions for SessionsApi {
             .fail_spawn(id, error, request_id)
             .await
             .map_err(status)?;
-        Ok(Response::new(convert::view_to_pb(view)))
+        Ok(Response::new(convert_answers::view_to_pb(view)))
     }
 
     #[tracing::instrument(name = "sessions.finish", skip_all)]
@@ -145,7 +145,7 @@ impl pb::sessions_server::Sessions for SessionsApi {
         let (request_id, id) =
             convert::session_call(request.request_id, request.session_id).map_err(status)?;
         let view = self.service.finish(id, request_id).await.map_err(status)?;
-        Ok(Response::new(convert::view_to_pb(view)))
+        Ok(Response::new(convert_answers::view_to_pb(view)))
     }
 
     #[tracing::instrument(name = "sessions.kill", skip_all)]
@@ -161,7 +161,7 @@ impl pb::sessions_server::Sessions for SessionsApi {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::KillSessionResponse {
-            session: Some(convert::view_to_pb(view)),
+            session: Some(convert_answers::view_to_pb(view)),
             already_terminal,
         }))
     }
@@ -175,7 +175,7 @@ impl pb::sessions_server::Sessions for SessionsApi {
         let (request_id, id) =
             convert::session_call(request.request_id, request.session_id).map_err(status)?;
         let view = self.service.restore(id, request_id).await.map_err(status)?;
-        Ok(Response::new(convert::view_to_pb(view)))
+        Ok(Response::new(convert_answers::view_to_pb(view)))
     }
 
     #[tracing::instrument(name = "sessions.report_activity", skip_all)]
@@ -190,7 +190,7 @@ impl pb::sessions_server::Sessions for SessionsApi {
             .report_activity(id, state, source, request_id)
             .await
             .map_err(status)?;
-        Ok(Response::new(convert::view_to_pb(view)))
+        Ok(Response::new(convert_answers::view_to_pb(view)))
     }
 
     #[tracing::instrument(name = "sessions.report_probe", skip_all)]
@@ -204,7 +204,7 @@ impl pb::sessions_server::Sessions for SessionsApi {
             .report_probe(id, probe, request_id)
             .await
             .map_err(status)?;
-        Ok(Response::new(convert::view_to_pb(view)))
+        Ok(Response::new(convert_answers::view_to_pb(view)))
     }
 
     #[tracing::instrument(name = "sessions.report_pull_request", skip_all)]
@@ -220,7 +220,7 @@ impl pb::sessions_server::Sessions for SessionsApi {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ReportPullRequestResponse {
-            session: Some(convert::view_to_pb(view)),
+            session: Some(convert_answers::view_to_pb(view)),
             dropped: outcome == ReportOutcome::Dropped,
             stale: outcome == ReportOutcome::Stale,
         }))
@@ -231,7 +231,7 @@ impl pb::sessions_server::Sessions for SessionsApi {
         let (_, id) = convert::session_call(String::new(), request.into_inner().session_id)
             .map_err(status)?;
         let view = self.service.get_session(&id).await.map_err(status)?;
-        Ok(Response::new(convert::view_to_pb(view)))
+        Ok(Response::new(convert_answers::view_to_pb(view)))
     }
 
     #[tracing::instrument(name = "sessions.list", skip_all)]
@@ -256,7 +256,7 @@ impl pb::sessions_server::Sessions for SessionsApi {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListSessionsResponse {
-            sessions: views.into_iter().map(convert::view_to_pb).collect(),
+            sessions: views.into_iter().map(convert_answers::view_to_pb).collect(),
             next_page_token: next
                 .map(|cursor| next_page_token(cursor, &fingerprint))
                 .unwrap_or_default(),
@@ -279,7 +279,10 @@ impl pb::sessions_server::Sessions for SessionsApi {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListReactionsResponse {
-            reactions: reactions.into_iter().map(convert::reaction_to_pb).collect(),
+            reactions: reactions
+                .into_iter()
+                .map(convert_answers::reaction_to_pb)
+                .collect(),
             next_page_token: next
                 .map(|cursor| next_page_token(cursor, &fingerprint))
                 .unwrap_or_default(),

@@ -6,6 +6,7 @@
 
 pub mod attention;
 mod convert;
+mod convert_answers;
 mod convert_projects;
 mod convert_reads;
 pub mod decide;
@@ -19,7 +20,7 @@ mod service;
 mod store;
 mod view;
 
-pub use convert::{
+pub use convert_answers::{
     check_from_payload, pull_request_from_payload, reaction_from_payload, session_from_payload,
 };
 pub use convert_projects::project_from_payload;
