@@ -13,23 +13,22 @@
 //! both listeners serve TLS.
 
 mod admission;
+mod background;
 pub mod exposition;
 mod front_door;
 mod limits;
 mod metrics;
+mod open;
 mod process;
 mod reflection;
 mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use futures::FutureExt;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
@@ -37,20 +36,21 @@ use tonic_health::ServingStatus;
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
 
-use crate::auth::{Authenticator, Role};
 use crate::config::Config;
 use crate::events::{Compactor, EventsApi, EventsServer, Watchers};
 use crate::lessons::{Journal, LessonsApi};
-use crate::processors::{self, ProcessorsApi, ProcessorsService, Registration, Scheduler};
+use crate::processors::{ProcessorsApi, ProcessorsService, Scheduler};
 use crate::reconciler::{Reconciler, ReconcilerApi};
 use crate::sessions::{SessionsApi, SessionsService};
-use crate::storage::{Db, Leases, StoreError};
+use crate::storage::{Db, Leases};
 use crate::tasks::{TasksApi, TasksService};
 use crate::webhooks::{self, DedupStore, HttpServer};
-use crate::{dashboard, idempotency, pb};
+use crate::{dashboard, pb};
 use admission::AdmissionLayer;
+use background::Loops;
 use front_door::{FrontDoorLayer, FrontDoorState};
 pub use limits::LimitsConfig;
+pub use open::Reloader;
 pub use process::run;
 pub(crate) use process::shutdown_signal;
 use reflection::reflection;
@@ -65,12 +65,6 @@ pub const SERVING_SERVICES: &[&str] = &[
     "bosun.v1.Reconciler",
     "bosun.v1.Processors",
 ];
-
-/// How often unresolved reactions are checked for escalation by time.
-const REACTION_TICK: Duration = Duration::from_secs(30);
-
-/// How often forgotten request_ids are pruned.
-const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// A bosun server over an open database, ready to serve.
 pub struct Server {
@@ -118,147 +112,7 @@ enum Stopped {
     Signal,
 }
 
-/// Applies a reloaded configuration's run-time settings.
-#[derive(Clone)]
-pub struct Reloader {
-    journal: Journal,
-    reconciler: Reconciler,
-}
-
-impl Reloader {
-    pub fn apply(&self, config: &Config) {
-        let settings = config.lessons.journal_settings();
-        self.journal.update_settings(|current| *current = settings);
-        self.reconciler.apply_config(&config.reconciler);
-    }
-}
-
 impl Server {
-    /// Opens the database (applying migrations) and builds the services.
-    pub async fn open(config: Config) -> anyhow::Result<Self> {
-        Self::open_with_processors(config, Vec::new()).await
-    }
-
-    /// Like [`Server::open`], with `extra` processors beside the built-in
-    /// ones (an embedder's own passes over the transcripts).
-    pub async fn open_with_processors(
-        config: Config,
-        extra: Vec<Registration>,
-    ) -> anyhow::Result<Self> {
-        let tls = config.tls.load()?;
-        let db = Db::open_configured(
-            &config.data_dir,
-            config.database_url.as_ref(),
-            config.storage.settings(),
-        )
-        .await?;
-        let replica = config.replica();
-        let leases = match &config.database_url {
-            Some(url) => {
-                Leases::shared(url.connect_options().map_err(anyhow::Error::msg)?, &replica)
-            }
-            None => Leases::local(&replica),
-        };
-        let capacity = config.webhooks.dedup_capacity;
-        let deliveries = match db.postgres_pool() {
-            Some(pool) => DedupStore::shared(pool.clone(), capacity),
-            None => DedupStore::open(&config.data_dir, capacity).await?,
-        };
-        let journal = Journal::new(db.clone(), config.lessons.journal_settings());
-        // The shim calls the public API like any client; with auth on it
-        // gets a token of its own, valid for this process only.
-        let shim_token =
-            (!config.auth.tokens.is_empty()).then(|| hex::encode(rand::random::<[u8; 32]>()));
-        let auth = Authenticator::new(
-            config
-                .auth
-                .tokens
-                .iter()
-                .map(|token| (token.name.as_str(), token.role, token.token.as_str()))
-                .chain(
-                    shim_token
-                        .as_deref()
-                        .map(|token| ("webhook shim (internal)", Role::Webhook, token)),
-                ),
-        );
-        let streams = CancellationToken::new();
-        let watchers = Watchers::new(db.clone(), config.events.progress_interval, streams.clone());
-        let compactor = Compactor::new(db.clone(), config.events.retention);
-        let sessions = SessionsService::new(db.clone(), config.sessions.quarantine_limits());
-        let tasks = TasksService::new(db.clone(), journal.clone(), config.tasks.settings());
-        let reconciler = Reconciler::open(
-            db.clone(),
-            leases.clone(),
-            tasks.clone(),
-            config.reconciler.clone(),
-        )
-        .await?;
-        let mut registrations = processors::builtin(
-            config.processors.usage.settings(),
-            config.processors.tool_errors.settings(),
-            config.processors.tool_error_burst_threshold,
-            journal.clone(),
-        );
-        registrations.extend(extra);
-        let (processors, scheduler) = ProcessorsService::new(
-            db.clone(),
-            leases.clone(),
-            config.processors.transcripts_dir.clone(),
-            registrations,
-        )?;
-        scheduler.end_interrupted_passes().await?;
-        Ok(Self {
-            config,
-            db,
-            journal,
-            sessions,
-            tasks,
-            reconciler,
-            processors,
-            scheduler,
-            watchers,
-            compactor,
-            streams,
-            front_door: FrontDoorState::new(auth),
-            deliveries,
-            leases,
-            shim_token,
-            tls,
-        })
-    }
-
-    /// The Sessions service (its timers also run on their own schedule).
-    pub fn sessions(&self) -> SessionsService {
-        self.sessions.clone()
-    }
-
-    /// The Watch streams (to count the open ones).
-    pub fn watchers(&self) -> Watchers {
-        self.watchers.clone()
-    }
-
-    /// The change-log retention job (it also runs on its own schedule).
-    pub fn compactor(&self) -> Compactor {
-        self.compactor.clone()
-    }
-
-    /// The Tasks service.
-    pub fn tasks(&self) -> TasksService {
-        self.tasks.clone()
-    }
-
-    /// The Reconciler (its loop also runs on its own schedule).
-    pub fn reconciler(&self) -> Reconciler {
-        self.reconciler.clone()
-    }
-
-    pub fn reloader(&self) -> Reloader {
-        Reloader {
-            journal: self.journal.clone(),
-            reconciler: self.reconciler.clone(),
-        }
-    }
-
     /// Serves gRPC (and HTTP, when given a listener for it) until
     /// `shutdown` resolves or serving fails. A bare `TcpListener` is gRPC
     /// only.
@@ -374,24 +228,18 @@ impl Server {
         };
 
         let background = CancellationToken::new();
-        let mut loops = JoinSet::new();
-        loops.spawn(prune_request_ids(
-            db.clone(),
-            leases.clone(),
-            background.clone(),
-        ));
-        loops.spawn(compactor.run_every(
-            config.events.compaction_interval,
-            leases.clone(),
-            background.clone(),
-        ));
-        loops.spawn(
-            sessions
-                .clone()
-                .run_timers(REACTION_TICK, leases.clone(), background.clone()),
+        let mut loops = background::spawn(
+            Loops {
+                db: db.clone(),
+                leases,
+                compactor,
+                sessions,
+                reconciler,
+                scheduler,
+                compaction_interval: config.events.compaction_interval,
+            },
+            &background,
         );
-        loops.spawn(reconciler.clone().run_every(background.clone()));
-        loops.spawn(scheduler.run(background.clone()));
 
         let stop_accepting = CancellationToken::new();
         let limits = &config.limits;
@@ -474,26 +322,5 @@ impl Server {
         db.close().await;
         tracing::info!("stopped");
         result
-    }
-}
-
-async fn prune_request_ids(db: Db, leases: Leases, stop: CancellationToken) {
-    let mut ticker = tokio::time::interval(PRUNE_INTERVAL);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = ticker.tick() => {
-                let pruned = db.write(|conn| idempotency::prune(conn).boxed());
-                match leases.run("request_id_pruning", pruned).await {
-                    None | Some(Ok(0)) => {}
-                    Some(Ok(pruned)) => tracing::info!(pruned, "forgot old request ids"),
-                    Some(Err(err @ StoreError::Closed)) => {
-                        tracing::debug!(error = %err, "request id pruning stopped");
-                        return;
-                    }
-                    Some(Err(err)) => tracing::warn!(error = ?err, "pruning request ids failed"),
-                }
-            }
-        }
     }
 }
