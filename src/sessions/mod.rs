@@ -14,10 +14,12 @@ mod error;
 mod grpc;
 mod observe;
 mod projects;
+mod react;
 pub mod reactions;
 mod reads;
 mod service;
 mod store;
+mod timers;
 mod view;
 
 pub use convert_answers::{

@@ -1,28 +1,24 @@
 //! What runners and forges report about a session (activity, probes, pull
-//! requests) and the reactions those facts raise. Reactions are planned by
-//! the pure [`super::reactions`] planner and applied in the same transaction
-//! as the facts that caused them.
+//! requests). The reactions those facts raise are applied in the same
+//! transaction (see [`super::react`]).
 
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
 
 use super::decide::{Probe, apply_activity, apply_probe};
 use super::error::SessionError;
-use super::reactions::{self, Change, ESCALATE_AFTER, Facts};
+use super::react::react;
 use super::service::{SessionsService, load_session, terminate};
 use super::store;
-use super::store::SessionFacts;
 use super::view::{SessionView, load_facts, view, view_of};
 use super::{
     ActivitySource, ActivityState, Check, CheckStatus, Comment, PullRequest, PullRequestState,
-    Reaction, ReactionPriority, ReactionStatus, ReactionTarget, Session, SessionState,
-    TerminationReason,
+    Session, SessionState, TerminationReason,
 };
 use crate::idempotency::IdempotencyKey;
 use crate::repo_id::RepoId;
+use crate::storage::StoreError;
 use crate::storage::sql::Conn;
-use crate::storage::{Leases, StoreError};
 use crate::time::UnixMicros;
 
 /// Which session a pull-request report is about.
@@ -204,53 +200,6 @@ impl SessionsService {
         })
         .await
     }
-
-    /// Escalates merge-conflict and idle reactions left unresolved too long;
-    /// returns how many.
-    pub async fn escalate_due(&self) -> Result<usize, SessionError> {
-        self.write(None, |conn| {
-            async move {
-                let now = UnixMicros::now();
-                let due = store::pending_reactions_before(
-                    &mut *conn,
-                    &["merge-conflicts", "agent-idle"],
-                    now.minus(ESCALATE_AFTER),
-                )
-                .await?;
-                let changes = reactions::plan_timers(&due, now);
-                let count = changes.len();
-                for change in changes {
-                    apply_change(conn, &due, None, change, now).await?;
-                }
-                Ok(count)
-            }
-            .boxed()
-        })
-        .await
-    }
-
-    /// Runs [`Self::escalate_due`] every `interval` until `stop`, each time
-    /// under the "reaction_timers" lease (one replica at a time; the others
-    /// skip that tick).
-    pub async fn run_timers(
-        self,
-        interval: std::time::Duration,
-        leases: Leases,
-        stop: CancellationToken,
-    ) {
-        let mut ticker = tokio::time::interval(interval);
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                _ = ticker.tick() => match leases.run("reaction_timers", self.escalate_due()).await {
-                    None | Some(Ok(0)) => {}
-                    Some(Ok(escalated)) => tracing::info!(escalated, "escalated unresolved reactions"),
-                    Some(Err(SessionError::Store(StoreError::Closed))) => return,
-                    Some(Err(err)) => tracing::warn!(error = ?err, "escalating reactions failed"),
-                },
-            }
-        }
-    }
 }
 
 /// Finds the session a report names.
@@ -376,104 +325,6 @@ async fn record_pull_request(
         }
     }
     Ok(())
-}
-
-/// Plans and applies the reactions the session's current facts call for.
-pub(super) async fn react(conn: &mut Conn<'_>, facts: &SessionFacts) -> Result<(), StoreError> {
-    let now = UnixMicros::now();
-    let session = &facts.session;
-    let open = store::open_reactions(&mut *conn, &session.id).await?;
-    let (pull_request, comments) = match &facts.pull_request {
-        Some((pr, comments)) => (Some(pr), comments.as_slice()),
-        None => (None, &[][..]),
-    };
-    let facts = Facts {
-        session,
-        pull_request,
-        checks: &facts.checks,
-        comments,
-        now,
-    };
-    for change in reactions::plan(&facts, &open) {
-        apply_change(conn, &open, Some(session), change, now).await?;
-    }
-    Ok(())
-}
-
-async fn apply_change(
-    conn: &mut Conn<'_>,
-    open: &[Reaction],
-    session: Option<&Session>,
-    change: Change,
-    now: UnixMicros,
-) -> Result<(), StoreError> {
-    let find = |id: i64| {
-        open.iter()
-            .find(|r| r.id == id)
-            .cloned()
-            .ok_or_else(|| StoreError::Malformed(format!("reaction {id} is not open")))
-    };
-    let mut reaction = match change {
-        Change::Open {
-            key,
-            priority,
-            target,
-            message,
-            dedup_key,
-        } => {
-            let Some(session) = session else {
-                return Ok(());
-            };
-            let nudged = target == ReactionTarget::Agent;
-            let reaction = Reaction {
-                id: 0,
-                session_id: session.id.clone(),
-                project_id: session.project_id.clone(),
-                key: key.to_string(),
-                priority,
-                target,
-                status: ReactionStatus::Pending,
-                message,
-                nudge_count: u32::from(nudged),
-                dedup_key,
-                create_time: now,
-                update_time: None,
-                nudge_time: nudged.then_some(now),
-                escalate_time: None,
-                clear_time: None,
-            };
-            return store::insert_reaction(conn, &reaction).await;
-        }
-        Change::Nudge {
-            id,
-            message,
-            dedup_key,
-        } => {
-            let mut reaction = find(id)?;
-            reaction.message = message;
-            reaction.dedup_key = dedup_key;
-            reaction.nudge_count += 1;
-            reaction.nudge_time = Some(now);
-            reaction
-        }
-        Change::Escalate { id, message } => {
-            let mut reaction = find(id)?;
-            reaction.message = message;
-            reaction.target = ReactionTarget::Human;
-            reaction.priority = ReactionPriority::Urgent;
-            reaction.status = ReactionStatus::Escalated;
-            reaction.escalate_time = Some(now);
-            reaction
-        }
-        Change::Clear { id } => {
-            let mut reaction = find(id)?;
-            reaction.status = ReactionStatus::Cleared;
-            reaction.clear_time = Some(now);
-            reaction
-        }
-    };
-    reaction.update_time = Some(now);
-    store::save_reaction(conn, &reaction).await
 }
 
 #[cfg(test)]

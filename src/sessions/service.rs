@@ -206,7 +206,7 @@ impl SessionsService {
                 if !already_terminal {
                     terminate(&mut facts.session, reason, detail, UnixMicros::now());
                     store::save_session(conn, &facts.session).await?;
-                    super::observe::react(conn, &facts).await?;
+                    super::react::react(conn, &facts).await?;
                 }
                 Ok((view_of(facts), already_terminal))
             }
@@ -248,7 +248,7 @@ impl SessionsService {
                 session.restore_time = Some(now);
                 session.update_time = Some(now);
                 store::save_session(conn, session).await?;
-                super::observe::react(conn, &facts).await?;
+                super::react::react(conn, &facts).await?;
                 Ok(view_of(facts))
             }
             .boxed()
@@ -285,7 +285,7 @@ impl SessionsService {
                     facts = load_facts(conn, &id).await?;
                 }
                 if reactions::session_facts_changed(&before, &facts.session) {
-                    super::observe::react(conn, &facts).await?;
+                    super::react::react(conn, &facts).await?;
                 }
                 Ok(view_of(facts))
             }
