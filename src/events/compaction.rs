@@ -53,9 +53,11 @@ impl Compactor {
                 .db
                 .write(move |conn| {
                     async move {
-                        let boundary =
-                            store::compaction_boundary(&mut *conn, cutoff, KEEP_NEWEST).await?;
-                        store::delete_before(conn, boundary, DELETE_BATCH).await
+                        let front = store::front(&mut *conn, KEEP_NEWEST, DELETE_BATCH).await?;
+                        match last_expired(&front, cutoff) {
+                            Some(last) => store::delete_through(conn, last).await,
+                            None => Ok(0),
+                        }
                     }
                     .boxed()
                 })
@@ -94,6 +96,18 @@ impl Compactor {
     }
 }
 
+/// The last seq of `front` (the log's oldest events, in seq order, as
+/// `(seq, create_time)`) that compaction deletes: the events before the
+/// first one not older than `cutoff`. An old event after a newer one (the
+/// clock went back) stays, so the kept log is always a suffix.
+fn last_expired(front: &[(i64, i64)], cutoff: UnixMicros) -> Option<i64> {
+    front
+        .iter()
+        .take_while(|(_, create_time)| *create_time < cutoff.0)
+        .last()
+        .map(|(seq, _)| *seq)
+}
+
 /// Truncates the WAL, waiting at most briefly for readers so the writer is
 /// not held up, then restores the connection's `busy_timeout`.
 /// (SQLite only: PostgreSQL's autovacuum reclaims the space.)
@@ -104,4 +118,27 @@ async fn checkpoint(conn: &mut Conn<'_>, busy_timeout: Duration) -> Result<(), S
     query(&restore).execute(conn).await?;
     result?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compaction_takes_the_expired_front_and_stops_at_the_first_kept_event() {
+        let cutoff = UnixMicros(100);
+        // (seq, create_time) of the front, and the last seq compacted.
+        type Front = &'static [(i64, i64)];
+        let cases: &[(Front, Option<i64>)] = &[
+            (&[], None),
+            (&[(1, 10), (2, 20), (3, 30)], Some(3)),
+            (&[(1, 10), (2, 100), (3, 30)], Some(1)),
+            (&[(5, 99), (6, 100)], Some(5)),
+            (&[(1, 100), (2, 10)], None),
+            (&[(7, 150)], None),
+        ];
+        for (front, expected) in cases {
+            assert_eq!(last_expired(front, cutoff), *expected, "{front:?}");
+        }
+    }
 }

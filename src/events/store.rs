@@ -112,37 +112,34 @@ pub async fn read_page(
     Ok(Ok(events))
 }
 
-/// The first seq compaction must keep: the oldest event not older than
-/// `cutoff`, and never later than the newest `keep_newest` events.
-pub async fn compaction_boundary(
+const FRONT: &str = "SELECT seq, create_time FROM change_log \
+    WHERE seq <= (SELECT COALESCE(MAX(seq), 0) FROM change_log) - $1 \
+    ORDER BY seq LIMIT $2";
+
+/// The seq and create_time of up to `limit` of the oldest events, leaving
+/// out the newest `keep_newest`: what compaction may delete, front first.
+/// One seek for the head and one read along the primary key from its start,
+/// however long the log is.
+pub async fn front(
     conn: &mut Conn<'_>,
-    cutoff: UnixMicros,
     keep_newest: i64,
-) -> Result<i64, StoreError> {
-    let (head, first_recent): (i64, Option<i64>) = query(
-        "SELECT COALESCE(MAX(seq), 0), (SELECT MIN(seq) FROM change_log WHERE create_time >= $1) FROM change_log",
-    )
-    .bind(cutoff.0)
-    .fetch_one(conn)
-    .await?;
-    let keep_from = head - keep_newest + 1;
-    Ok(first_recent.unwrap_or(head + 1).min(keep_from))
+    limit: i64,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    query(FRONT)
+        .bind(keep_newest)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
 }
 
-/// Deletes up to `limit` of the oldest events before `boundary`; returns how
-/// many. Deleting only from the front keeps the log a gapless suffix.
-pub async fn delete_before(
-    conn: &mut Conn<'_>,
-    boundary: i64,
-    limit: i64,
-) -> Result<u64, StoreError> {
-    query(
-        "DELETE FROM change_log WHERE seq IN (SELECT seq FROM change_log WHERE seq < $1 ORDER BY seq LIMIT $2)",
-    )
-    .bind(boundary)
-    .bind(limit)
-    .execute(conn)
-    .await
+/// Deletes every event up to and including `last`; returns how many. Only
+/// ever called with the end of a [`front`] prefix, so the kept log stays a
+/// gapless suffix.
+pub async fn delete_through(conn: &mut Conn<'_>, last: i64) -> Result<u64, StoreError> {
+    query("DELETE FROM change_log WHERE seq <= $1")
+        .bind(last)
+        .execute(conn)
+        .await
 }
 
 #[cfg(test)]
@@ -174,6 +171,35 @@ mod tests {
         );
         let bounds = bounds(&mut db.read().await?.conn()).await?;
         assert_eq!((bounds.head_seq, bounds.oldest_seq), (0, 0), "an empty log");
+        db.close().await;
+        Ok(())
+    }
+
+    /// Compaction's read of the log's front walks the primary key from its
+    /// start and seeks the head: no scan of the log, and no walk of the
+    /// recent events (it used to find the first recent event through the
+    /// time index, a walk over every event kept, in each 1,000-event
+    /// transaction).
+    #[tokio::test]
+    async fn compaction_reads_the_front_along_the_key() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = Db::open(dir.path()).await?;
+        let plan: Vec<(i64, i64, i64, String)> = query(&format!("EXPLAIN QUERY PLAN {FRONT}"))
+            .bind(10_000_i64)
+            .bind(1_000_i64)
+            .fetch_all(&mut db.read().await?.conn())
+            .await?;
+        let steps: Vec<&str> = plan.iter().map(|(.., detail)| detail.as_str()).collect();
+        assert!(
+            steps.contains(&"SEARCH change_log USING INTEGER PRIMARY KEY (rowid<?)"),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.iter().any(|step| step.starts_with("SCAN")
+                || step.contains("change_log_by_time")
+                || step.contains("TEMP B-TREE")),
+            "{steps:?}"
+        );
         db.close().await;
         Ok(())
     }
