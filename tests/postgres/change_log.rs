@@ -298,3 +298,63 @@ async fn three_replicas_write_concurrently_and_every_reader_sees_every_event_onc
         }
     }
 }
+
+/// A transaction counts its seqs on from its first append without touching
+/// the counter row again; a rolled-back savepoint gives back its seqs (and,
+/// when it held the first append, the counter's update too), so what
+/// commits is still gapless and the counter ends at the last seq.
+#[tokio::test]
+async fn rolled_back_savepoints_give_their_seqs_back() {
+    let Some(url) = migrated_database().await else {
+        return;
+    };
+    let pool = pool(&url, 1).await;
+    let mut tx = pool.begin().await.unwrap();
+    let statements: &[Option<&str>] = &[
+        // The first append, in a savepoint rolled back.
+        Some("SAVEPOINT a"),
+        None,
+        Some("ROLLBACK TO SAVEPOINT a"),
+        None,
+        // Two appends rolled back after one kept.
+        Some("SAVEPOINT b"),
+        None,
+        None,
+        Some("ROLLBACK TO SAVEPOINT b"),
+        Some("SAVEPOINT c"),
+        None,
+        Some("RELEASE SAVEPOINT c"),
+    ];
+    for statement in statements {
+        match statement {
+            Some(sql) => {
+                sqlx::query(sql).execute(&mut *tx).await.unwrap();
+            }
+            None => {
+                lesson_insert(&mut tx, "savepoints").await;
+            }
+        }
+    }
+    tx.commit().await.unwrap();
+    let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM change_log ORDER BY seq")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(seqs, [1, 2], "the kept appends, gapless");
+    let counter: i64 = sqlx::query_scalar("SELECT seq FROM change_log_head")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(counter, 2, "the counter is the last committed seq");
+
+    // The next transaction counts on from there.
+    let mut tx = pool.begin().await.unwrap();
+    lesson_insert(&mut tx, "next").await;
+    lesson_insert(&mut tx, "next").await;
+    tx.commit().await.unwrap();
+    let newest: Vec<i64> = sqlx::query_scalar("SELECT seq FROM change_log ORDER BY seq")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(newest, [1, 2, 3, 4]);
+}

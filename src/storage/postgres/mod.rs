@@ -1,13 +1,15 @@
-//! PostgreSQL engine, in progress (issue 16): the schema in
+//! The PostgreSQL engine: `database_url`, the schema in
 //! `migrations/postgres/` and `bosun migrate` on it ([`migrate`]), and the
-//! change-log head signal for Watch streams ([`HeadSignal`]). The domain
-//! stores are still SQLite-only, so `bosun serve` refuses a `database_url`.
+//! change-log head signal for Watch streams ([`HeadSignal`]).
 //!
 //! Why the change log keeps its promises with writers on several replicas
 //! (seq gapless, in commit order, every event in its change's transaction)
 //! is written down in `migrations/postgres/0001_change_log.sql`: seq comes
 //! from one counter row that each appending transaction holds locked until
-//! it ends, so appends are serialized and seq order is commit order.
+//! it ends, so appends are serialized and seq order is commit order. (Since
+//! `0015_counter_once_per_commit.sql` a transaction updates that row at its
+//! first append and at COMMIT only, counting in between in a
+//! transaction-local setting.)
 
 mod migrate;
 mod notify;

@@ -1,6 +1,6 @@
 //! Wake-ups for Watch streams on PostgreSQL: every commit that appends to
 //! the change log NOTIFYs [`CHANNEL`] once, with its last seq, delivered
-//! after the commit (see `migrations/postgres/0015_notify_once_per_commit.sql`),
+//! after the commit (see `migrations/postgres/0015_counter_once_per_commit.sql`),
 //! and [`HeadSignal`] turns that into the same `watch::Receiver<i64>` of the
 //! committed head that the SQLite engine's writer gives. A seq that arrives
 //! ends a committed transaction, and every seq below it is committed too:

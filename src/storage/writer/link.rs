@@ -75,9 +75,15 @@ impl Link {
             let head = rows.last().map_or(before, |row| row.seq);
             return Ok(Appended { head, rows });
         }
+        // On PostgreSQL the counter row gets the batch's last seq only at
+        // COMMIT; until then the transaction's appends count in the
+        // setting bosun.seq (see migrations/postgres/0015_counter_once_per_commit.sql).
         let sql = match self {
             Self::Sqlite(..) => "SELECT COALESCE(MAX(seq), 0) FROM change_log",
-            Self::Postgres(..) => "SELECT seq FROM change_log_head",
+            Self::Postgres(..) => {
+                "SELECT COALESCE(NULLIF(current_setting('bosun.seq', true), '')::bigint, \
+                 (SELECT seq FROM change_log_head))"
+            }
         };
         let head = query(sql).fetch_scalar(&mut self.conn()).await?;
         Ok(Appended {
