@@ -23,6 +23,11 @@
 -- Savepoints: a rolled-back subtransaction undoes its appends, its counter
 -- update (with the trigger it queued) and its changes to bosun.seq alike,
 -- so the next append counts on from what the transaction still holds.
+--
+-- Nothing in bosun sets this constraint IMMEDIATE. A session that did would
+-- run the trigger at its first append and leave the counter at that seq;
+-- the next transaction's first seq would then collide with change_log's
+-- primary key and fail, never reuse a seq.
 ALTER TABLE change_log_head ADD COLUMN xact bigint NOT NULL DEFAULT 0;
 
 CREATE OR REPLACE FUNCTION change_log_append() RETURNS trigger LANGUAGE plpgsql AS $$
