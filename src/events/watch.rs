@@ -6,8 +6,10 @@
 //! from the shared [`Tail`], read and encoded once per commit for all of
 //! them. Each stream's queue holds at most [`QUEUE`] messages: a consumer
 //! that stops reading parks its own task, never the writer or other streams,
-//! and is caught up from the table when it reads again. Progress messages are sent only when caught up to a
-//! committed head, so they never split a transaction's events.
+//! and is caught up from the table when it reads again. Progress messages
+//! are sent only when caught up to a committed head, which always ends a
+//! transaction (on PostgreSQL too: a commit notifies once, with its last
+//! seq), so they never split a transaction's events.
 
 use std::sync::Arc;
 use std::time::Duration;
