@@ -10,7 +10,7 @@ use super::error::SessionError;
 use super::react::react;
 use super::service::{SessionsService, load_session, terminate};
 use super::store;
-use super::view::{SessionView, load_facts, view, view_of};
+use super::view::{SessionView, load_facts_to_change, view, view_of};
 use super::{
     ActivitySource, ActivityState, Check, CheckStatus, Comment, PullRequest, PullRequestState,
     Session, SessionState, TerminationReason,
@@ -186,14 +186,14 @@ impl SessionsService {
                     crate::tasks::note_head_sha(conn, task_id, sha).await?;
                 }
                 record_pull_request(conn, &session, report, now).await?;
-                let mut facts = load_facts(conn, &session.id).await?;
+                let (mut facts, open) = load_facts_to_change(conn, &session.id).await?;
                 let merged = (facts.pull_request.as_ref())
                     .is_some_and(|(pr, _)| pr.state == PullRequestState::Merged);
                 if merged && !facts.session.state.is_terminal() {
                     terminate(&mut facts.session, TerminationReason::PrMerged, None, now);
                     store::save_session(conn, &facts.session).await?;
                 }
-                react(conn, &facts).await?;
+                react(conn, &facts, &open).await?;
                 Ok((view_of(facts), ReportOutcome::Applied))
             }
             .boxed()

@@ -28,11 +28,16 @@ pub(super) async fn escalate_due(conn: &mut Conn<'_>) -> Result<usize, StoreErro
     Ok(count)
 }
 
-/// Plans and applies the reactions the session's current facts call for.
-pub(super) async fn react(conn: &mut Conn<'_>, facts: &SessionFacts) -> Result<(), StoreError> {
+/// Plans and applies the reactions the session's current facts call for,
+/// given its `open` reactions (read with the facts, see
+/// [`store::session_facts_to_change`]).
+pub(super) async fn react(
+    conn: &mut Conn<'_>,
+    facts: &SessionFacts,
+    open: &[Reaction],
+) -> Result<(), StoreError> {
     let now = UnixMicros::now();
     let session = &facts.session;
-    let open = store::open_reactions(&mut *conn, &session.id).await?;
     let (pull_request, comments) = match &facts.pull_request {
         Some((pr, comments)) => (Some(pr), comments.as_slice()),
         None => (None, &[][..]),
@@ -44,8 +49,8 @@ pub(super) async fn react(conn: &mut Conn<'_>, facts: &SessionFacts) -> Result<(
         comments,
         now,
     };
-    for change in reactions::plan(&facts, &open) {
-        apply_change(conn, &open, Some(session), change, now).await?;
+    for change in reactions::plan(&facts, open) {
+        apply_change(conn, open, Some(session), change, now).await?;
     }
     Ok(())
 }

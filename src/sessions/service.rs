@@ -11,7 +11,7 @@ use super::decide::QuarantineLimits;
 use super::error::SessionError;
 use super::reactions;
 use super::store::{self, SessionQuery};
-use super::view::{SessionView, load_facts, view, view_of};
+use super::view::{SessionView, load_facts, load_facts_to_change, view, view_of};
 use super::{DisplayStatus, Harness, Project, Role, Session, SessionState, TerminationReason};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::storage::sql::Conn;
@@ -201,12 +201,12 @@ impl SessionsService {
         let key = IdempotencyKey::new("sessions.kill", request_id, &(&id, reason, &detail));
         self.write(key, move |conn| {
             async move {
-                let mut facts = load_facts(conn, &id).await?;
+                let (mut facts, open) = load_facts_to_change(conn, &id).await?;
                 let already_terminal = facts.session.state.is_terminal();
                 if !already_terminal {
                     terminate(&mut facts.session, reason, detail, UnixMicros::now());
                     store::save_session(conn, &facts.session).await?;
-                    super::react::react(conn, &facts).await?;
+                    super::react::react(conn, &facts, &open).await?;
                 }
                 Ok((view_of(facts), already_terminal))
             }
@@ -223,7 +223,7 @@ impl SessionsService {
         let key = IdempotencyKey::new("sessions.restore", request_id, &id);
         self.write(key, move |conn| {
             async move {
-                let mut facts = load_facts(conn, &id).await?;
+                let (mut facts, open) = load_facts_to_change(conn, &id).await?;
                 let session = &mut facts.session;
                 if !session.state.is_terminal() {
                     return Err(SessionError::NotTerminal {
@@ -248,7 +248,7 @@ impl SessionsService {
                 session.restore_time = Some(now);
                 session.update_time = Some(now);
                 store::save_session(conn, session).await?;
-                super::react::react(conn, &facts).await?;
+                super::react::react(conn, &facts, &open).await?;
                 Ok(view_of(facts))
             }
             .boxed()
@@ -258,8 +258,8 @@ impl SessionsService {
 
     /// Applies `change` to one session, saves it if it changed and, when a
     /// fact the reaction planner reads changed, plans reactions; the common
-    /// shape of the lifecycle calls. Reads the session and what its reply
-    /// shows in one statement and writes it in one more.
+    /// shape of the lifecycle calls. Reads the session, what its reply shows
+    /// and its open reactions in one statement and writes it in one more.
     pub(super) async fn change<F>(
         &self,
         key: Option<IdempotencyKey>,
@@ -271,7 +271,7 @@ impl SessionsService {
     {
         self.write(key, move |conn| {
             async move {
-                let mut facts = load_facts(conn, &id).await?;
+                let (mut facts, open) = load_facts_to_change(conn, &id).await?;
                 let before = facts.session.clone();
                 let now = UnixMicros::now();
                 change(&mut facts.session, now)?;
@@ -285,7 +285,7 @@ impl SessionsService {
                     facts = load_facts(conn, &id).await?;
                 }
                 if reactions::session_facts_changed(&before, &facts.session) {
-                    super::react::react(conn, &facts).await?;
+                    super::react::react(conn, &facts, &open).await?;
                 }
                 Ok(view_of(facts))
             }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::decide::display_status;
 use super::error::SessionError;
 use super::store::{self, SessionFacts};
-use super::{Check, Comment, DisplayStatus, PullRequest, Session};
+use super::{Check, Comment, DisplayStatus, PullRequest, Reaction, Session};
 use crate::processors::TokenUsage;
 use crate::storage::sql::Conn;
 
@@ -38,6 +38,17 @@ pub(super) async fn load_facts(
     id: &str,
 ) -> Result<SessionFacts, SessionError> {
     store::session_facts(conn, id)
+        .await?
+        .ok_or_else(|| SessionError::SessionNotFound(id.to_string()))
+}
+
+/// [`load_facts`] with the session's open reactions, for a write that
+/// changes the session and then plans reactions (one statement).
+pub(super) async fn load_facts_to_change(
+    conn: &mut Conn<'_>,
+    id: &str,
+) -> Result<(SessionFacts, Vec<Reaction>), SessionError> {
+    store::session_facts_to_change(conn, id)
         .await?
         .ok_or_else(|| SessionError::SessionNotFound(id.to_string()))
 }

@@ -2,13 +2,14 @@
 //! pull request (with comments), every check run, and the token usage of
 //! its transcripts. One statement per engine, the related rows folded into
 //! JSON arrays by the database, so GetSession and a session write's reply
-//! cost one round trip instead of four.
+//! cost one round trip instead of four; a session write reads the session's
+//! open reactions in the same statement.
 
 use std::collections::HashMap;
 
 use super::{decode_pull_request, decode_row};
 use crate::processors::{self, TokenUsage};
-use crate::sessions::{Check, Comment, PullRequest, Session};
+use crate::sessions::{Check, Comment, PullRequest, Reaction, Session};
 use crate::storage::sql::{Conn, JsonText, query_per_engine};
 use crate::storage::{StoreError, json_value};
 
@@ -28,22 +29,37 @@ pub struct SessionFacts {
 // The usage column is `[[transcript, by_model], ...]`, the shape
 // `processors::usage_total` reads. Checks are newest first (id descending),
 // as `super::checks` lists them.
-const FACTS_SQLITE: &str = "SELECT s.id, p.payload, \
+const COLUMNS_SQLITE: &str = "s.id, p.payload, \
     (SELECT r.payload FROM pull_requests_payload r WHERE r.session_id = s.id), \
     (SELECT json_group_array(json(c.payload) ORDER BY c.id DESC) \
        FROM checks k JOIN checks_payload c ON c.id = k.id WHERE k.session_id = s.id), \
     (SELECT json_group_array(json_array(u.transcript, json(u.by_model))) \
-       FROM transcript_usage u WHERE u.session_id = s.agent_session_id) \
-    FROM sessions s JOIN sessions_payload p ON p.id = s.id";
-const FACTS_POSTGRES: &str = "SELECT s.id, p.payload, \
+       FROM transcript_usage u WHERE u.session_id = s.agent_session_id)";
+const COLUMNS_POSTGRES: &str = "s.id, p.payload, \
     (SELECT r.payload FROM pull_requests_payload r WHERE r.session_id = s.id), \
     (SELECT COALESCE(jsonb_agg(c.payload ORDER BY c.id DESC), '[]'::jsonb) \
        FROM checks k JOIN checks_payload c ON c.id = k.id WHERE k.session_id = s.id), \
     (SELECT COALESCE(jsonb_agg(jsonb_build_array(u.transcript, u.by_model)), '[]'::jsonb) \
-       FROM transcript_usage u WHERE u.session_id = s.agent_session_id) \
-    FROM sessions s JOIN sessions_payload p ON p.id = s.id";
+       FROM transcript_usage u WHERE u.session_id = s.agent_session_id)";
+// The open (pending or escalated) reactions, oldest first; an index holds
+// exactly the open ones per session.
+const OPEN_REACTIONS_SQLITE: &str = "(SELECT json_group_array(json(o.payload) ORDER BY x.id) \
+    FROM reactions x JOIN reactions_payload o ON o.id = x.id \
+    WHERE x.session_id = s.id AND x.status IN ('pending', 'escalated'))";
+const OPEN_REACTIONS_POSTGRES: &str = "(SELECT COALESCE(jsonb_agg(o.payload ORDER BY x.id), '[]'::jsonb) \
+    FROM reactions x JOIN reactions_payload o ON o.id = x.id \
+    WHERE x.session_id = s.id AND x.status IN ('pending', 'escalated'))";
+const FROM: &str = "FROM sessions s JOIN sessions_payload p ON p.id = s.id";
 
 type FactsRow = (String, JsonText, Option<JsonText>, JsonText, JsonText);
+type FactsToChangeRow = (
+    String,
+    JsonText,
+    Option<JsonText>,
+    JsonText,
+    JsonText,
+    JsonText,
+);
 
 /// The session `id` and its facts, or `None` when there is no such session.
 pub async fn session_facts(
@@ -51,13 +67,35 @@ pub async fn session_facts(
     id: &str,
 ) -> Result<Option<SessionFacts>, StoreError> {
     let row: Option<FactsRow> = query_per_engine(
-        &format!("{FACTS_SQLITE} WHERE s.id = $1"),
-        &format!("{FACTS_POSTGRES} WHERE s.id = $1"),
+        &format!("SELECT {COLUMNS_SQLITE} {FROM} WHERE s.id = $1"),
+        &format!("SELECT {COLUMNS_POSTGRES} {FROM} WHERE s.id = $1"),
     )
     .bind(id)
     .fetch_optional(conn)
     .await?;
     row.map(decode_facts).transpose()
+}
+
+/// [`session_facts`] with the session's open reactions, in the same
+/// statement: what a session write reads before it changes the session and
+/// plans reactions (writing the session does not change its reactions, so
+/// they are as the planner would read them after the write).
+pub async fn session_facts_to_change(
+    conn: &mut Conn<'_>,
+    id: &str,
+) -> Result<Option<(SessionFacts, Vec<Reaction>)>, StoreError> {
+    let row: Option<FactsToChangeRow> = query_per_engine(
+        &format!("SELECT {COLUMNS_SQLITE}, {OPEN_REACTIONS_SQLITE} {FROM} WHERE s.id = $1"),
+        &format!("SELECT {COLUMNS_POSTGRES}, {OPEN_REACTIONS_POSTGRES} {FROM} WHERE s.id = $1"),
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|(id, session, pull_request, checks, usage, open)| {
+        let facts = decode_facts((id, session, pull_request, checks, usage))?;
+        Ok((facts, decode_row("reaction", &open.0)?))
+    })
+    .transpose()
 }
 
 /// The facts of each of the sessions `ids` that exists, by id, in one
@@ -70,8 +108,11 @@ pub async fn sessions_facts(
         return Ok(HashMap::new());
     }
     let rows: Vec<FactsRow> = query_per_engine(
-        &format!("{FACTS_SQLITE} WHERE s.id IN (SELECT value FROM json_each($1))"),
-        &format!("{FACTS_POSTGRES} WHERE s.id IN (SELECT jsonb_array_elements_text($1))"),
+        &format!("SELECT {COLUMNS_SQLITE} {FROM} WHERE s.id IN (SELECT value FROM json_each($1))"),
+        &format!(
+            "SELECT {COLUMNS_POSTGRES} {FROM} \
+             WHERE s.id IN (SELECT jsonb_array_elements_text($1))"
+        ),
     )
     .bind(json_value(&ids)?)
     .fetch_all(conn)
@@ -91,4 +132,40 @@ fn decode_facts(row: FactsRow) -> Result<SessionFacts, StoreError> {
         checks: decode_row("check", &checks.0)?,
         usage: processors::usage_total(&usage.0)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Db;
+    use crate::storage::sql::query;
+
+    /// Every part of a session write's read is a lookup: the session by its
+    /// key, and its open reactions through the index that holds only the
+    /// open ones (a session's cleared reactions grow without bound).
+    #[tokio::test]
+    async fn a_write_reads_the_facts_and_open_reactions_by_lookups() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = Db::open(dir.path()).await?;
+        let statement = format!(
+            "EXPLAIN QUERY PLAN SELECT {COLUMNS_SQLITE}, {OPEN_REACTIONS_SQLITE} {FROM} WHERE s.id = $1"
+        );
+        let plan: Vec<(i64, i64, i64, String)> = query(&statement)
+            .bind("acme-1")
+            .fetch_all(&mut db.read().await?.conn())
+            .await?;
+        let steps: Vec<&str> = plan.iter().map(|(.., detail)| detail.as_str()).collect();
+        assert!(
+            !steps.iter().any(|step| step.starts_with("SCAN")),
+            "{steps:?}"
+        );
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.starts_with("SEARCH x USING INDEX reactions_one_open")),
+            "{steps:?}"
+        );
+        db.close().await;
+        Ok(())
+    }
 }

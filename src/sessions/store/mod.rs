@@ -6,7 +6,7 @@ mod facts;
 mod lists;
 mod projects;
 
-pub use facts::{SessionFacts, session_facts, sessions_facts};
+pub use facts::{SessionFacts, session_facts, session_facts_to_change, sessions_facts};
 pub use lists::{
     ReactionQuery, SessionOrder, SessionQuery, attention_candidates, list_reactions, list_sessions,
 };
@@ -237,21 +237,6 @@ pub async fn save_check(conn: &mut Conn<'_>, check: &Check) -> Result<(), StoreE
 }
 
 // Reactions.
-
-/// The session's open (pending or escalated) reactions.
-pub async fn open_reactions(
-    conn: &mut Conn<'_>,
-    session_id: &str,
-) -> Result<Vec<Reaction>, StoreError> {
-    let payloads: Vec<JsonText> = query(
-        "SELECT p.payload FROM reactions r JOIN reactions_payload p ON p.id = r.id \
-         WHERE r.session_id = $1 AND r.status IN ('pending', 'escalated') ORDER BY r.id",
-    )
-    .bind(session_id)
-    .fetch_all_scalars(conn)
-    .await?;
-    decode_payloads("reaction", &payloads)
-}
 
 /// Pending reactions of `keys` opened before `before` (for the timer tick).
 pub async fn pending_reactions_before(
