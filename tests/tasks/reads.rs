@@ -198,44 +198,6 @@ async fn advance_task_checks_the_session_and_a_repeated_request_id_moves_once() 
 }
 
 #[tokio::test]
-async fn spawn_session_checks_the_task_it_names() {
-    let server = server().await;
-    server
-        .project("other", |p| {
-            p.origin_url = "https://github.com/acme/other".into()
-        })
-        .await;
-    let task = server
-        .start_task("shop", "i-1", "SHOP-1")
-        .await
-        .task
-        .unwrap();
-    let spawn = |project: &str, task_id: i64| pb::SpawnSessionRequest {
-        project_id: project.into(),
-        task_id,
-        harness: pb::Harness::ClaudeCode.into(),
-        ..Default::default()
-    };
-    let mut sessions = server.sessions_client();
-    let status = sessions
-        .spawn_session(spawn("shop", 999))
-        .await
-        .unwrap_err();
-    assert_error(&status, Code::NotFound, "TASK_NOT_FOUND");
-    let status = sessions
-        .spawn_session(spawn("other", task.id))
-        .await
-        .unwrap_err();
-    assert_error(&status, Code::FailedPrecondition, "TASK_PROJECT_MISMATCH");
-    let spawned = sessions
-        .spawn_session(spawn("shop", task.id))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(spawned.task_id, task.id);
-}
-
-#[tokio::test]
 async fn list_tasks_filters_and_pages_newest_first() {
     let server = server().await;
     let mut ids = Vec::new();
