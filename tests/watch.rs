@@ -595,6 +595,69 @@ async fn compaction_keeps_the_newest_10000_and_refuses_compacted_cursors() {
     }
 }
 
+/// Appends runs of events, in one transaction: each run `(old, count)` is
+/// dated at the epoch (far past any retention) when `old`, else now.
+async fn append_aged_events(server: &TestServer, runs: &[(bool, usize)]) {
+    let mut db = server.direct().await;
+    let mut conn = db.conn();
+    begin_external(&mut conn).await;
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros(),
+    )
+    .unwrap();
+    for &(old, count) in runs {
+        let age = if old { "old" } else { "young" };
+        for _ in 0..count {
+            query("INSERT INTO change_log (event_type, entity_kind, entity_id, payload, create_time) VALUES ('test.aged', 'test', $1, $2, $3)")
+                .bind(age)
+                .bind(Json("{}"))
+                .bind(now)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+    // On PostgreSQL the append trigger stamps the time: set the old ones back.
+    query("UPDATE change_log SET create_time = 0 WHERE event_type = 'test.aged' AND entity_id = 'old'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    query("COMMIT").execute(&mut conn).await.unwrap();
+}
+
+/// With more events than the newest 10,000, compaction still goes by age:
+/// it deletes the events older than the retention from the front, over
+/// more than one of its 1,000-event transactions, and stops at the first
+/// one that is not old enough, even when older ones follow it (a clock
+/// stepped back): the kept log stays a gapless suffix.
+#[tokio::test]
+async fn compaction_deletes_by_age_from_the_front_and_stops_at_the_first_young_event() {
+    let server = start().await;
+    startup_compaction_done(&server).await;
+    assert_eq!(head(&server).await, 0, "a fresh log");
+    append_aged_events(
+        &server,
+        &[(true, 1_500), (false, 1), (true, 200), (false, 12_000)],
+    )
+    .await;
+    assert_eq!(server.compactor.run_once().await.unwrap(), 1_500);
+    assert_eq!(
+        server.compactor.run_once().await.unwrap(),
+        0,
+        "the young event at 1,501 keeps the old ones behind it"
+    );
+    let bounds = server
+        .events()
+        .get_head(GetHeadRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((bounds.oldest_seq, bounds.head_seq), (1_501, 13_701));
+}
+
 #[tokio::test]
 async fn a_stream_whose_cursor_is_compacted_under_it_ends_with_cursor_compacted() {
     let server = start().await;
