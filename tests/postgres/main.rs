@@ -11,6 +11,8 @@
 //! - data_migrations: migrations that rewrite rows (0007, 0008) leave the
 //!   same rows and events as on SQLite;
 //! - notify: LISTEN/NOTIFY wakes the head signal of another replica;
+//! - writer: a batch that cannot commit (an aborted transaction, an error
+//!   at COMMIT) fails its callers, and the writer goes on;
 //! - failover: three `bosun serve` replicas SIGKILLed and restarted under
 //!   load: nothing acknowledged lost or applied twice, the log gapless,
 //!   watchers resume on another replica, background passes one at a time.
@@ -30,6 +32,7 @@ mod migrate;
 mod notify;
 mod payloads;
 mod schema;
+mod writer;
 
 use bosun::storage::postgres::MIGRATOR;
 use sqlx::PgPool;

@@ -3,8 +3,8 @@
 //! appended to the change log, and how the connection is replaced after a
 //! failed transaction.
 
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, PgConnection};
+use sqlx::postgres::{PgConnectOptions, PgRow};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection, Row};
 
 use super::{MAX_BATCH, MAX_BATCH_POSTGRES};
 use crate::storage::StoreError;
@@ -44,48 +44,67 @@ impl Link {
                 query("BEGIN IMMEDIATE").execute(&mut self.conn()).await?;
                 Ok(published)
             }
-            Self::Postgres(..) => {
-                let mut conn = self.conn();
-                query("BEGIN ISOLATION LEVEL READ COMMITTED")
-                    .execute(&mut conn)
+            // Both statements in one message (the simple query protocol):
+            // one round trip instead of two before every batch.
+            Self::Postgres(conn, _) => {
+                let rows = conn
+                    .fetch_all(
+                        "BEGIN ISOLATION LEVEL READ COMMITTED; \
+                         SELECT seq FROM change_log_head FOR UPDATE",
+                    )
                     .await?;
-                query("SELECT seq FROM change_log_head FOR UPDATE")
-                    .fetch_scalar(&mut conn)
-                    .await
+                first_bigint(&rows)
             }
         }
     }
 
-    /// What the batch appended to the change log (its rows when `rows`, else
-    /// only the new head), read in the transaction just before COMMIT.
+    /// Commits the batch and returns what it appended to the change log
+    /// (its rows when `rows`, else only the new head), read in the
+    /// transaction just before COMMIT.
     ///
-    /// On PostgreSQL this read also proves the transaction can still
+    /// On PostgreSQL that read also proves the transaction can still
     /// commit: PostgreSQL answers COMMIT of a transaction an error aborted
     /// with a quiet ROLLBACK, so a job that swallowed a statement's error
     /// must not let the batch be acknowledged; any statement fails in that
-    /// state, and tells.
-    pub(super) async fn appended(
+    /// state, and tells. When only the head is wanted, the read and COMMIT
+    /// go in one message (one round trip, while the batch holds the
+    /// counter-row lock); a failed read skips the COMMIT.
+    ///
+    /// Any error leaves the transaction's outcome unknown to the caller.
+    pub(super) async fn commit(
         &mut self,
         before: i64,
         rows: bool,
     ) -> Result<Appended, StoreError> {
-        let mut conn = self.conn();
         if rows {
-            let rows = feed::appended(&mut conn, before).await?;
+            let rows = feed::appended(&mut self.conn(), before).await?;
             let head = rows.last().map_or(before, |row| row.seq);
+            query("COMMIT").execute(&mut self.conn()).await?;
             return Ok(Appended { head, rows });
         }
-        // On PostgreSQL the counter row gets the batch's last seq only at
-        // COMMIT; until then the transaction's appends count in the
-        // setting bosun.seq (see migrations/postgres/0015_counter_once_per_commit.sql).
-        let sql = match self {
-            Self::Sqlite(..) => "SELECT COALESCE(MAX(seq), 0) FROM change_log",
-            Self::Postgres(..) => {
-                "SELECT COALESCE(NULLIF(current_setting('bosun.seq', true), '')::bigint, \
-                 (SELECT seq FROM change_log_head))"
+        let head = match self {
+            Self::Sqlite(..) => {
+                let head = query("SELECT COALESCE(MAX(seq), 0) FROM change_log")
+                    .fetch_scalar(&mut self.conn())
+                    .await?;
+                query("COMMIT").execute(&mut self.conn()).await?;
+                head
+            }
+            // The counter row gets the batch's last seq only at COMMIT;
+            // until then the transaction's appends count in the setting
+            // bosun.seq (see migrations/postgres/0015_counter_once_per_commit.sql).
+            // fetch_all reads the answer to the end, so an error at
+            // COMMIT (a deferred trigger's, a failed flush) is seen here.
+            Self::Postgres(conn, _) => {
+                let rows = conn
+                    .fetch_all(
+                        "SELECT COALESCE(NULLIF(current_setting('bosun.seq', true), '')::bigint, \
+                         (SELECT seq FROM change_log_head)); COMMIT",
+                    )
+                    .await?;
+                first_bigint(&rows)?
             }
         };
-        let head = query(sql).fetch_scalar(&mut self.conn()).await?;
         Ok(Appended {
             head,
             rows: Vec::new(),
@@ -126,6 +145,17 @@ impl Link {
                 self
             }
         }
+    }
+}
+
+/// The one bigint a PostgreSQL simple query answered (in text).
+fn first_bigint(rows: &[PgRow]) -> Result<i64, StoreError> {
+    match rows {
+        [row] => Ok(row.try_get(0)?),
+        _ => Err(StoreError::Malformed(format!(
+            "expected one row, got {}",
+            rows.len()
+        ))),
     }
 }
 

@@ -277,17 +277,13 @@ async fn commit_batch(link: &mut Link, batch: &mut Vec<Job>, head: &Head) -> Out
         }
     }
     drop(jobs);
-    let appended = match link.appended(before, head.feed.wanted()).await {
+    let appended = match link.commit(before, head.feed.wanted()).await {
         Ok(appended) => appended,
         Err(err) => {
             fail_all(finished.into_iter().map(|(reply, _)| reply), err);
             return Outcome::FailedAfterBegin;
         }
     };
-    if let Err(err) = query("COMMIT").execute(&mut link.conn()).await {
-        fail_all(finished.into_iter().map(|(reply, _)| reply), err);
-        return Outcome::FailedAfterBegin;
-    }
     head.feed.push(appended.rows);
     head.committed.notify_one();
     publish(&head.tx, appended.head);

@@ -1,0 +1,106 @@
+//! The writer's transaction on PostgreSQL: a batch begins with the counter
+//! lock in one message and, when no rows are wanted, reads its head and
+//! commits in another. Whatever fails in those messages, or at COMMIT
+//! itself, fails the batch: no caller hears "done" for a change that was
+//! not committed, and the writer goes on with the next batch.
+
+use bosun::storage::postgres::DatabaseUrl;
+use bosun::storage::sql::{Conn, query};
+use bosun::storage::{Db, StorageSettings, StoreError};
+use futures::FutureExt;
+
+use super::{migrated_database, pool};
+
+async fn open(url: &str) -> Db {
+    let url: DatabaseUrl = url.parse().expect("a database URL");
+    Db::open_postgres(&url, StorageSettings::default())
+        .await
+        .expect("open bosun's storage on the test database")
+}
+
+async fn insert_lesson(conn: &mut Conn<'_>, lesson_type: &str) -> Result<u64, StoreError> {
+    query("INSERT INTO lessons (create_time, lesson_type, source) VALUES (1, $1, 'manual')")
+        .bind(lesson_type)
+        .execute(conn)
+        .await
+}
+
+async fn counts(url: &str) -> (i64, i64) {
+    let pool = pool(url, 1).await;
+    let counts = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM lessons), (SELECT COALESCE(max(seq), 0) FROM change_log)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    counts
+}
+
+/// A job that swallowed a statement's error leaves the transaction
+/// aborted: the head read before COMMIT fails, COMMIT is not sent, the
+/// caller gets the error, and the next write commits.
+#[tokio::test]
+async fn a_batch_whose_job_swallowed_an_error_is_refused_and_the_next_commits() {
+    let Some(url) = migrated_database().await else {
+        return;
+    };
+    let db = open(&url).await;
+    let swallowed: Result<(), StoreError> = db
+        .write(|conn| {
+            async move {
+                insert_lesson(conn, "review").await?;
+                let _ = query("SELECT 1 / 0").execute(conn).await;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await;
+    assert!(swallowed.is_err(), "{swallowed:?}");
+    assert_eq!(counts(&url).await, (0, 0), "nothing committed");
+
+    let next: Result<u64, StoreError> = db
+        .write(|conn| insert_lesson(conn, "review").boxed())
+        .await;
+    assert_eq!(next.unwrap(), 1);
+    assert_eq!(counts(&url).await, (1, 1));
+    assert_eq!(*db.head().borrow(), 1, "the head the commit read");
+    db.close().await;
+}
+
+/// An error raised at COMMIT itself (here a deferred constraint trigger
+/// of the test's own) reaches the caller: the head read and COMMIT go in
+/// one message, and its answer is read to the end.
+#[tokio::test]
+async fn an_error_at_commit_reaches_the_caller_and_changes_nothing() {
+    let Some(url) = migrated_database().await else {
+        return;
+    };
+    let setup = pool(&url, 1).await;
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'refused at commit'; END $$; \
+         CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON lessons \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW \
+         WHEN (NEW.lesson_type = 'refused_at_commit') EXECUTE FUNCTION refuse_at_commit();",
+    )
+    .execute(&setup)
+    .await
+    .unwrap();
+    setup.close().await;
+
+    let db = open(&url).await;
+    let refused: Result<u64, StoreError> = db
+        .write(|conn| insert_lesson(conn, "refused_at_commit").boxed())
+        .await;
+    let err = refused.expect_err("COMMIT failed, so the write must not succeed");
+    assert!(format!("{err:?}").contains("refused at commit"), "{err:?}");
+    assert_eq!(counts(&url).await, (0, 0), "nothing committed");
+
+    let next: Result<u64, StoreError> = db
+        .write(|conn| insert_lesson(conn, "review").boxed())
+        .await;
+    assert_eq!(next.unwrap(), 1);
+    assert_eq!(counts(&url).await, (1, 1));
+    db.close().await;
+}
