@@ -59,9 +59,8 @@ async fn a_batch_whose_job_swallowed_an_error_is_refused_and_the_next_commits() 
     assert!(swallowed.is_err(), "{swallowed:?}");
     assert_eq!(counts(&url).await, (0, 0), "nothing committed");
 
-    let next: Result<u64, StoreError> = db
-        .write(|conn| insert_lesson(conn, "review").boxed())
-        .await;
+    let next: Result<u64, StoreError> =
+        db.write(|conn| insert_lesson(conn, "review").boxed()).await;
     assert_eq!(next.unwrap(), 1);
     assert_eq!(counts(&url).await, (1, 1));
     assert_eq!(*db.head().borrow(), 1, "the head the commit read");
@@ -97,9 +96,8 @@ async fn an_error_at_commit_reaches_the_caller_and_changes_nothing() {
     assert!(format!("{err:?}").contains("refused at commit"), "{err:?}");
     assert_eq!(counts(&url).await, (0, 0), "nothing committed");
 
-    let next: Result<u64, StoreError> = db
-        .write(|conn| insert_lesson(conn, "review").boxed())
-        .await;
+    let next: Result<u64, StoreError> =
+        db.write(|conn| insert_lesson(conn, "review").boxed()).await;
     assert_eq!(next.unwrap(), 1);
     assert_eq!(counts(&url).await, (1, 1));
     db.close().await;

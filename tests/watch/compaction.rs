@@ -18,26 +18,39 @@ async fn startup_compaction_done(server: &TestServer) {
 
 /// Appends `count` events dated at the epoch, i.e. far past any retention.
 async fn append_old_events(server: &TestServer, count: usize) {
-    append_old_events_sized(server, count, 0).await;
+    append_events(server, &[(true, count)], 1).await;
 }
 
-/// Like [`append_old_events`], each with an entity id `id_len` bytes long
+/// Appends runs of events in one transaction, behind the server's back:
+/// each run `(old, count)` is dated at the epoch (far past any retention)
+/// when `old`, else now; each event's entity id is `id_len` bytes long
 /// (the id is sent on the wire; a test kind's payload is not).
-async fn append_old_events_sized(server: &TestServer, count: usize, id_len: usize) {
+async fn append_events(server: &TestServer, runs: &[(bool, usize)], id_len: usize) {
     let entity_id = "0".repeat(id_len.max(1));
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros(),
+    )
+    .unwrap();
     let mut db = server.direct().await;
     let mut conn = db.conn();
-    // The events are old: create_time 0 (on PostgreSQL the append trigger
-    // stamps the time, so it is set back after).
     begin_external(&mut conn).await;
-    for _ in 0..count {
-        query("INSERT INTO change_log (event_type, entity_kind, entity_id, payload, create_time) VALUES ('test.old', 'test', $1, $2, 0)")
-            .bind(&entity_id)
-            .bind(Json("{}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+    for &(old, count) in runs {
+        let event_type = if old { "test.old" } else { "test.young" };
+        for _ in 0..count {
+            query("INSERT INTO change_log (event_type, entity_kind, entity_id, payload, create_time) VALUES ($1, 'test', $2, $3, $4)")
+                .bind(event_type)
+                .bind(&entity_id)
+                .bind(Json("{}"))
+                .bind(now)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
     }
+    // On PostgreSQL the append trigger stamps the time: set the old ones back.
     query("UPDATE change_log SET create_time = 0 WHERE event_type = 'test.old'")
         .execute(&mut conn)
         .await
@@ -113,39 +126,6 @@ async fn compaction_keeps_the_newest_10000_and_refuses_compacted_cursors() {
     }
 }
 
-/// Appends runs of events, in one transaction: each run `(old, count)` is
-/// dated at the epoch (far past any retention) when `old`, else now.
-async fn append_aged_events(server: &TestServer, runs: &[(bool, usize)]) {
-    let mut db = server.direct().await;
-    let mut conn = db.conn();
-    begin_external(&mut conn).await;
-    let now = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_micros(),
-    )
-    .unwrap();
-    for &(old, count) in runs {
-        let age = if old { "old" } else { "young" };
-        for _ in 0..count {
-            query("INSERT INTO change_log (event_type, entity_kind, entity_id, payload, create_time) VALUES ('test.aged', 'test', $1, $2, $3)")
-                .bind(age)
-                .bind(Json("{}"))
-                .bind(now)
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-    }
-    // On PostgreSQL the append trigger stamps the time: set the old ones back.
-    query("UPDATE change_log SET create_time = 0 WHERE event_type = 'test.aged' AND entity_id = 'old'")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    query("COMMIT").execute(&mut conn).await.unwrap();
-}
-
 /// With more events than the newest 10,000, compaction still goes by age:
 /// it deletes the events older than the retention from the front, over
 /// more than one of its 1,000-event transactions, and stops at the first
@@ -156,9 +136,10 @@ async fn compaction_deletes_by_age_from_the_front_and_stops_at_the_first_young_e
     let server = start().await;
     startup_compaction_done(&server).await;
     assert_eq!(head(&server).await, 0, "a fresh log");
-    append_aged_events(
+    append_events(
         &server,
         &[(true, 1_500), (false, 1), (true, 200), (false, 12_000)],
+        1,
     )
     .await;
     assert_eq!(server.compactor.run_once().await.unwrap(), 1_500);
@@ -186,7 +167,7 @@ async fn a_stream_whose_cursor_is_compacted_under_it_ends_with_cursor_compacted(
     // far before seq 6001 when compaction runs. (With small events, transport buffers could hold the whole
     // backlog: the stream would pass the compacted range before it was
     // deleted and rightly never fail.)
-    append_old_events_sized(&server, 16_000, 2048).await;
+    append_events(&server, &[(true, 16_000)], 2048).await;
     write(&server, "gate_failure", "s-0", 1).await;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr))
         .unwrap()

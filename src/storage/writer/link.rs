@@ -71,11 +71,7 @@ impl Link {
     /// counter-row lock); a failed read skips the COMMIT.
     ///
     /// Any error leaves the transaction's outcome unknown to the caller.
-    pub(super) async fn commit(
-        &mut self,
-        before: i64,
-        rows: bool,
-    ) -> Result<Appended, StoreError> {
+    pub(super) async fn commit(&mut self, before: i64, rows: bool) -> Result<Appended, StoreError> {
         if rows {
             let rows = feed::appended(&mut self.conn(), before).await?;
             let head = rows.last().map_or(before, |row| row.seq);
