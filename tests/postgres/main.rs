@@ -17,6 +17,8 @@
 //!   load: nothing acknowledged lost or applied twice, the log gapless,
 //!   watchers resume on another replica, background passes one at a time.
 
+#[path = "../common/batches.rs"]
+mod batches;
 #[path = "../common/history.rs"]
 mod history;
 #[path = "../common/postgres.rs"]

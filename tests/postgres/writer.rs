@@ -1,15 +1,17 @@
 //! The writer's transaction on PostgreSQL: a batch begins with the counter
 //! lock in one message and, when no rows are wanted, reads its head and
-//! commits in another. Whatever fails in those messages, or at COMMIT
-//! itself, fails the batch: no caller hears "done" for a change that was
-//! not committed, and the writer goes on with the next batch.
+//! commits in another; its first job runs without a savepoint. Jobs that
+//! fail or panic are undone alone, the first ones with their whole
+//! transaction. Whatever fails in those messages, or at COMMIT itself,
+//! fails the batch: no caller hears "done" for a change that was not
+//! committed, and the writer goes on with the next batch.
 
 use bosun::storage::postgres::DatabaseUrl;
 use bosun::storage::sql::{Conn, query};
 use bosun::storage::{Db, StorageSettings, StoreError};
 use futures::FutureExt;
 
-use super::{migrated_database, pool};
+use super::{batches, migrated_database, pool};
 
 async fn open(url: &str) -> Db {
     let url: DatabaseUrl = url.parse().expect("a database URL");
@@ -100,5 +102,56 @@ async fn an_error_at_commit_reaches_the_caller_and_changes_nothing() {
         db.write(|conn| insert_lesson(conn, "review").boxed()).await;
     assert_eq!(next.unwrap(), 1);
     assert_eq!(counts(&url).await, (1, 1));
+    db.close().await;
+}
+
+/// The shared-batch test of tests/storage.rs on PostgreSQL, where a
+/// batch takes at most 48 jobs and each transaction's first job has no
+/// savepoint (it fails with its transaction).
+#[tokio::test]
+async fn failing_and_panicking_jobs_are_undone_alone_in_a_shared_batch() {
+    let Some(url) = migrated_database().await else {
+        return;
+    };
+    batches::failing_and_panicking_jobs_are_undone_alone(open(&url).await).await;
+}
+
+/// A transaction's first job fails and the jobs queued behind it commit in
+/// the transaction begun after it; a batch of one failing job commits
+/// nothing and leaves the writer ready.
+#[tokio::test]
+async fn a_first_job_that_fails_takes_only_its_own_transaction_with_it() {
+    let Some(url) = migrated_database().await else {
+        return;
+    };
+    let db = open(&url).await;
+    let alone: Result<u64, StoreError> = db
+        .write(|conn| {
+            async move {
+                insert_lesson(conn, "review").await?;
+                Err(StoreError::Malformed("refused after writing".into()))
+            }
+            .boxed()
+        })
+        .await;
+    assert!(alone.is_err());
+    assert_eq!(counts(&url).await, (0, 0));
+
+    // Queued together, first the one that fails after writing: the writer
+    // usually takes them in one batch (if not, the same must hold).
+    let failing = db.write(|conn| {
+        async move {
+            insert_lesson(conn, "review").await?;
+            Err::<u64, _>(StoreError::Malformed("refused after writing".into()))
+        }
+        .boxed()
+    });
+    let others = (0..5).map(|_| db.write(|conn| insert_lesson(conn, "review").boxed()));
+    let (failing, others) = tokio::join!(failing, futures::future::join_all(others));
+    assert!(failing.is_err());
+    for other in others {
+        assert_eq!(other.unwrap(), 1);
+    }
+    assert_eq!(counts(&url).await, (5, 5), "the five after it, and no more");
     db.close().await;
 }

@@ -33,6 +33,16 @@ impl Link {
         }
     }
 
+    /// Whether the first job of a transaction runs in a savepoint too. On
+    /// SQLite a savepoint costs nothing (it rides in front of the job's
+    /// first statement, see [`Direct`]), so every job has one. On
+    /// PostgreSQL it is a round trip, and the first job needs none: should
+    /// it fail, the transaction holds nothing else, so the writer rolls it
+    /// all back and begins again for the next job.
+    pub(super) fn guards_first_job(&self) -> bool {
+        matches!(self, Self::Sqlite(..))
+    }
+
     /// Opens the batch's transaction and returns the change-log head it
     /// starts from. On PostgreSQL it also takes the lock that runs write
     /// transactions one at a time (see the module docs), which reads the

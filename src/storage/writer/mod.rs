@@ -5,8 +5,11 @@
 //! Jobs queue on a bounded channel. The writer takes all queued jobs (up to
 //! [`MAX_BATCH`]; [`MAX_BATCH_POSTGRES`] on PostgreSQL) and runs them in ONE
 //! `BEGIN IMMEDIATE ... COMMIT` (group commit), each inside its own
-//! SAVEPOINT so a job that fails or panics is rolled back alone. Replies are sent only after COMMIT returned: nothing is
-//! acknowledged before it is durable. After each commit the new head of the
+//! SAVEPOINT so a job that fails or panics is rolled back alone (on
+//! PostgreSQL the first job of a transaction has none: if it fails, the
+//! whole transaction is rolled back and the next job begins another).
+//! Replies are sent only after COMMIT returned: nothing is acknowledged
+//! before it is durable. After each commit the new head of the
 //! change log is published, which wakes event streams without polling; while
 //! streams are open, the rows the batch appended go to them first, read once
 //! inside the transaction (see [`super::feed`]).
@@ -247,22 +250,40 @@ enum Outcome {
 
 async fn commit_batch(link: &mut Link, batch: &mut Vec<Job>, head: &Head) -> Outcome {
     let published = *head.tx.borrow();
-    let before = match link.begin(published).await {
+    let mut before = match link.begin(published).await {
         Ok(before) => before,
         Err(err) => {
             fail_all(batch.drain(..).map(|job| job.reply), err);
-            // A PostgreSQL BEGIN that failed half-way leaves a transaction open.
-            return match link {
-                Link::Sqlite(..) => Outcome::Clean,
-                Link::Postgres(..) => Outcome::FailedAfterBegin,
-            };
+            return begin_failed(link);
         }
     };
+    let mut open = true;
     let mut finished = Vec::with_capacity(batch.len());
     let mut jobs = batch.drain(..);
     while let Some(job) = jobs.next() {
-        match run_job(link, job.run).await {
-            Ok(result) => finished.push((job.reply, result)),
+        if !open {
+            let published = *head.tx.borrow();
+            before = match link.begin(published).await {
+                Ok(before) => before,
+                Err(err) => {
+                    fail_all(
+                        std::iter::once(job.reply).chain(jobs.map(|job| job.reply)),
+                        err,
+                    );
+                    return begin_failed(link);
+                }
+            };
+            open = true;
+        }
+        let guarded = !finished.is_empty() || link.guards_first_job();
+        match run_job(link, job.run, guarded).await {
+            Ok(Ran::Kept(result)) => finished.push((job.reply, result)),
+            // The transaction held only this job: it was rolled back, and
+            // the next job begins another.
+            Ok(Ran::RolledBack(result)) => {
+                let _ = job.reply.send(result);
+                open = false;
+            }
             Err(err) => {
                 // The transaction itself is unusable: fail the whole batch.
                 let _ = query("ROLLBACK").execute(&mut link.conn()).await;
@@ -277,6 +298,11 @@ async fn commit_batch(link: &mut Link, batch: &mut Vec<Job>, head: &Head) -> Out
         }
     }
     drop(jobs);
+    if !open {
+        // The last job failed alone in a transaction of its own: nothing
+        // is left to commit (`finished` only fills in an open one).
+        return Outcome::Clean;
+    }
     let appended = match link.commit(before, head.feed.wanted()).await {
         Ok(appended) => appended,
         Err(err) => {
@@ -294,36 +320,66 @@ async fn commit_batch(link: &mut Link, batch: &mut Vec<Job>, head: &Head) -> Out
     Outcome::Clean
 }
 
-/// Runs one job in a savepoint. The outer `Err` means the transaction can no
-/// longer be used; the inner one is this job's own failure (a panic).
+/// After a BEGIN that failed: a PostgreSQL BEGIN that failed half-way
+/// leaves a transaction open.
+fn begin_failed(link: &Link) -> Outcome {
+    match link {
+        Link::Sqlite(..) => Outcome::Clean,
+        Link::Postgres(..) => Outcome::FailedAfterBegin,
+    }
+}
+
+/// What became of a job that ran.
+enum Ran {
+    /// Its changes stay in the transaction (none, if it failed in its
+    /// savepoint and was rolled back to it).
+    Kept(Result<Erased, StoreError>),
+    /// It failed with no savepoint of its own, so the whole transaction,
+    /// which held only it, was rolled back.
+    RolledBack(Result<Erased, StoreError>),
+}
+
+/// Runs one job, in a savepoint when `guarded`. The outer `Err` means the
+/// transaction can no longer be used; the inner one is this job's own
+/// failure (a panic).
 ///
-/// A failed job is undone with `ROLLBACK TO`. On SQLite each job's
-/// savepoint is then released (a function call each), so SQLite, which
-/// walks the open savepoints as pages change, holds one at a time. On
-/// PostgreSQL savepoints are left for COMMIT (releasing one would not help:
-/// a released subtransaction still counts until COMMIT), so batches are
-/// smaller there (see [`Link::max_batch`]).
-async fn run_job(link: &mut Link, run: JobFn) -> Result<Result<Erased, StoreError>, StoreError> {
-    query(JOB_SAVEPOINT).execute(&mut link.conn()).await?;
+/// A guarded job that fails is undone with `ROLLBACK TO`. On SQLite each
+/// job's savepoint is then released (a function call each), so SQLite,
+/// which walks the open savepoints as pages change, holds one at a time.
+/// On PostgreSQL savepoints are left for COMMIT (releasing one would not
+/// help: a released subtransaction still counts until COMMIT), so batches
+/// are smaller there (see [`Link::max_batch`]). An unguarded job (on
+/// PostgreSQL, the first of its transaction; see
+/// [`Link::guards_first_job`]) that fails is undone with the whole
+/// transaction.
+async fn run_job(link: &mut Link, run: JobFn, guarded: bool) -> Result<Ran, StoreError> {
+    if guarded {
+        query(JOB_SAVEPOINT).execute(&mut link.conn()).await?;
+    }
     let outcome = AssertUnwindSafe(run(&mut link.conn())).catch_unwind().await;
-    let result = match outcome {
-        Ok((true, result)) => Ok(result),
-        Ok((false, result)) => {
-            rollback_job(link).await?;
-            Ok(result)
-        }
+    let (succeeded, result) = match outcome {
+        Ok((succeeded, result)) => (succeeded, Ok(result)),
         Err(_) => {
             tracing::error!("a write job panicked; its changes were rolled back");
-            rollback_job(link).await?;
-            Err(StoreError::Panicked)
+            (false, Err(StoreError::Panicked))
         }
     };
+    if !guarded {
+        if succeeded {
+            return Ok(Ran::Kept(result));
+        }
+        query("ROLLBACK").execute(&mut link.conn()).await?;
+        return Ok(Ran::RolledBack(result));
+    }
+    if !succeeded {
+        rollback_job(link).await?;
+    }
     if let Link::Sqlite(..) = link {
         query("RELEASE SAVEPOINT bosun_job")
             .execute(&mut link.conn())
             .await?;
     }
-    Ok(result)
+    Ok(Ran::Kept(result))
 }
 
 /// Undoes the newest job's changes.
