@@ -91,17 +91,28 @@ async fn an_error_at_commit_reaches_the_caller_and_changes_nothing() {
     setup.close().await;
 
     let db = open(&url).await;
-    let refused: Result<u64, StoreError> = db
-        .write(|conn| insert_lesson(conn, "refused_at_commit").boxed())
-        .await;
-    let err = refused.expect_err("COMMIT failed, so the write must not succeed");
-    assert!(format!("{err:?}").contains("refused at commit"), "{err:?}");
-    assert_eq!(counts(&url).await, (0, 0), "nothing committed");
+    // Without, then with, a stream following the head: with one, the batch
+    // reads its rows (not only its head) in the message with COMMIT.
+    for (committed, following) in [(0, false), (1, true)] {
+        let subscription = following.then(|| db.feed().subscribe());
+        let refused: Result<u64, StoreError> = db
+            .write(|conn| insert_lesson(conn, "refused_at_commit").boxed())
+            .await;
+        let err = refused.expect_err("COMMIT failed, so the write must not succeed");
+        assert!(format!("{err:?}").contains("refused at commit"), "{err:?}");
+        assert_eq!(
+            counts(&url).await,
+            (committed, committed),
+            "nothing committed (following: {following})"
+        );
 
-    let next: Result<u64, StoreError> =
-        db.write(|conn| insert_lesson(conn, "review").boxed()).await;
-    assert_eq!(next.unwrap(), 1);
-    assert_eq!(counts(&url).await, (1, 1));
+        let next: Result<u64, StoreError> =
+            db.write(|conn| insert_lesson(conn, "review").boxed()).await;
+        assert_eq!(next.unwrap(), 1);
+        assert_eq!(counts(&url).await, (committed + 1, committed + 1));
+        assert_eq!(*db.head().borrow(), committed + 1);
+        drop(subscription);
+    }
     db.close().await;
 }
 

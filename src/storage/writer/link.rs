@@ -4,11 +4,11 @@
 //! failed transaction.
 
 use sqlx::postgres::{PgConnectOptions, PgRow};
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection, Row};
+use sqlx::{ConnectOptions, Connection, Executor, FromRow, PgConnection, Row};
 
 use super::{MAX_BATCH, MAX_BATCH_POSTGRES};
 use crate::storage::StoreError;
-use crate::storage::feed;
+use crate::storage::feed::{self, CHANGE_ROW_COLUMNS, ChangeRow};
 use crate::storage::sql::{Conn, Direct, DirectOptions, query};
 
 /// The writer's connection, and how to open it again.
@@ -76,16 +76,34 @@ impl Link {
     /// commit: PostgreSQL answers COMMIT of a transaction an error aborted
     /// with a quiet ROLLBACK, so a job that swallowed a statement's error
     /// must not let the batch be acknowledged; any statement fails in that
-    /// state, and tells. When only the head is wanted, the read and COMMIT
-    /// go in one message (one round trip, while the batch holds the
-    /// counter-row lock); a failed read skips the COMMIT.
+    /// state, and tells. On PostgreSQL the read and COMMIT go in one
+    /// message (one round trip, while the batch holds the counter-row
+    /// lock), answered in text; a failed read skips the COMMIT.
     ///
     /// Any error leaves the transaction's outcome unknown to the caller.
     pub(super) async fn commit(&mut self, before: i64, rows: bool) -> Result<Appended, StoreError> {
         if rows {
-            let rows = feed::appended(&mut self.conn(), before).await?;
-            let head = rows.last().map_or(before, |row| row.seq);
-            query("COMMIT").execute(&mut self.conn()).await?;
+            let rows = match self {
+                Self::Sqlite(..) => {
+                    let rows = feed::appended(&mut self.conn(), before).await?;
+                    query("COMMIT").execute(&mut self.conn()).await?;
+                    rows
+                }
+                // The same read, with COMMIT, in one message. A simple
+                // query takes no parameters: `before` is an integer of our
+                // own, written into the text.
+                Self::Postgres(conn, _) => {
+                    let sql = format!(
+                        "SELECT {CHANGE_ROW_COLUMNS} FROM change_log WHERE seq > {before} \
+                         ORDER BY seq; COMMIT"
+                    );
+                    let rows = conn.fetch_all(sql.as_str()).await?;
+                    rows.iter()
+                        .map(ChangeRow::from_row)
+                        .collect::<Result<_, _>>()?
+                }
+            };
+            let head = rows.last().map_or(before, |row: &ChangeRow| row.seq);
             return Ok(Appended { head, rows });
         }
         let head = match self {
