@@ -16,6 +16,17 @@ async fn startup_compaction_done(server: &TestServer) {
         .expect("the compactor is alive");
 }
 
+/// The log's (oldest kept seq, head seq), as GetHead tells them.
+async fn bounds(server: &TestServer) -> (i64, i64) {
+    let head = server
+        .events()
+        .get_head(GetHeadRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    (head.oldest_seq, head.head_seq)
+}
+
 /// Appends `count` events dated at the epoch, i.e. far past any retention.
 async fn append_old_events(server: &TestServer, count: usize) {
     append_events(server, &[(true, count)], 1).await;
@@ -73,13 +84,8 @@ async fn compaction_keeps_the_newest_10000_and_refuses_compacted_cursors() {
         0,
         "never below the newest 10,000"
     );
-    let bounds = server
-        .events()
-        .get_head(GetHeadRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!((bounds.oldest_seq, bounds.head_seq), (106, 10_105));
+    let (oldest_seq, head_seq) = bounds(&server).await;
+    assert_eq!((oldest_seq, head_seq), (106, 10_105));
 
     // A compacted cursor: OUT_OF_RANGE with the oldest kept seq.
     let status = server
@@ -102,7 +108,7 @@ async fn compaction_keeps_the_newest_10000_and_refuses_compacted_cursors() {
         let mut live = Live::open(&server, after_seq, EventFilter::default())
             .await
             .unwrap();
-        live.reach(bounds.head_seq).await;
+        live.reach(head_seq).await;
         let segment = live.disconnect();
         let first = segment
             .received
@@ -148,13 +154,7 @@ async fn compaction_deletes_by_age_from_the_front_and_stops_at_the_first_young_e
         0,
         "the young event at 1,501 keeps the old ones behind it"
     );
-    let bounds = server
-        .events()
-        .get_head(GetHeadRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!((bounds.oldest_seq, bounds.head_seq), (1_501, 13_701));
+    assert_eq!(bounds(&server).await, (1_501, 13_701));
 }
 
 #[tokio::test]
