@@ -1,7 +1,7 @@
 //! The processor framework (SPEC §9) through the real server: the pass
 //! algorithm over real transcript files, per-processor state, failures and
 //! the quarantine, the cap and the time budget, and each pass as a row and an
-//! event. Scheduling, concurrency and validation are in processors_api.rs.
+//! event. Scheduling, concurrency and validation are in tests/processors_api/.
 //! - passes: what a pass reads, skips and reads again, per processor;
 //! - failures: failing processors, unstorable results, the quarantine;
 //! - limits: the cap and the time budget;
