@@ -34,6 +34,7 @@ use tokio::task::JoinSet;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status, Streaming};
 
+use crate::cpu::{self, CpuUse, per_call};
 use crate::daemon::{Bosun, rss_of};
 use crate::load::{Run, Window, closed_loop, histogram};
 use crate::report::{Row, Target, figure};
@@ -104,11 +105,19 @@ pub async fn measure(
     let bosun_channels = Arc::new(bosun.connections(rpc::CONNECTIONS).await?);
     let etcd_channels = Arc::new(etcd.connections(rpc::CONNECTIONS).await?);
     let mut writes: [Vec<Run>; 2] = Default::default();
+    let mut cpu: [CpuUse; 2] = Default::default();
     for _ in 0..ROUNDS {
-        writes[0].push(rpc::record_lesson(bosun_channels.clone(), WRITERS, window).await);
-        writes[1].push(put(etcd_channels.clone(), WRITERS, window).await);
+        let load = rpc::record_lesson(bosun_channels.clone(), WRITERS, window);
+        let (run, used) = cpu::measured(bosun.pid(), window, load).await;
+        writes[0].push(run);
+        cpu[0].add(&used);
+        let load = put(etcd_channels.clone(), WRITERS, window);
+        let (run, used) = cpu::measured(etcd.pid(), window, load).await;
+        writes[1].push(run);
+        cpu[1].add(&used);
     }
     rows.extend(write_rows(&writes, &etcd.version));
+    rows.extend(write_cpu_rows(&writes, &cpu));
 
     for (watchers, rate) in WATCHES {
         let mut deliveries: [Vec<Delivery>; 2] = Default::default();
@@ -177,6 +186,48 @@ fn write_rows(runs: &[Vec<Run>; 2], version: &str) -> Vec<Row> {
         }
     }
     vec![row]
+}
+
+/// Where the writes' CPU went, per write: on two busy cores, the rate is
+/// bounded by the cores over the CPU a write costs, the server's and the
+/// load generator's.
+fn write_cpu_rows(runs: &[Vec<Run>; 2], cpu: &[CpuUse; 2]) -> Vec<Row> {
+    let calls = runs
+        .each_ref()
+        .map(|runs| runs.iter().map(|run| run.calls).sum::<u64>());
+    let server = [0, 1].map(|i| per_call(cpu[i].server_total(), calls[i]));
+    let load = [0, 1].map(|i| per_call(cpu[i].load, calls[i]));
+    let both = [0, 1].map(|i| server[i] + load[i]);
+    let writer = per_call(cpu[0].thread("bosun-writer"), calls[0]);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pair = |values: [f64; 2], unit: &str| {
+        format!("{} / {} {unit}", figure(values[0]), figure(values[1]))
+    };
+    let row = |what: String, values: [f64; 2], unit: &str| {
+        let mut row = Row::value(what, 0.0, "").against("etcd", values[0], values[1]);
+        row.figure = pair(values, unit);
+        row
+    };
+    let mut server_row = row(
+        "peer: CPU per write, server (bosun / etcd)".into(),
+        server,
+        "µs",
+    );
+    server_row.latency = format!(
+        "bosun's writer thread {} µs, the rest {} µs",
+        figure(writer),
+        figure(server[0] - writer)
+    );
+    vec![
+        server_row,
+        row("  load generator (bosun / etcd)".into(), load, "µs"),
+        row("  both (bosun / etcd)".into(), both, "µs"),
+        row(
+            format!("  {cores} cores / CPU per write: the rate's bound (bosun / etcd)"),
+            both.map(|micros| cores as f64 * 1e6 / micros),
+            "/s",
+        ),
+    ]
 }
 
 /// Latency and completeness rows of one watcher count.
@@ -568,6 +619,10 @@ impl Etcd {
 
     pub fn rss_bytes(&self) -> anyhow::Result<u64> {
         rss_of(self.child.id())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn stop(mut self) {

@@ -10,6 +10,7 @@
 //! server of yours).
 
 mod ceiling;
+mod cpu;
 mod daemon;
 mod etcd;
 mod load;
@@ -168,11 +169,13 @@ async fn unary(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyhow::Resu
     let channels = Arc::new(bosun.connections(rpc::CONNECTIONS).await?);
     let mut null = Vec::new();
     for concurrency in CONCURRENCIES {
-        let run = rpc::health(channels.clone(), concurrency, window).await;
+        let load = rpc::health(channels.clone(), concurrency, window);
+        let (run, cpu) = cpu::measured(bosun.pid(), window, load).await;
         rows.push(Row::run(
             format!("null RPC (health Check), concurrency {concurrency}"),
             &run,
         ));
+        cpu_row(rows, concurrency, &run, &cpu);
         null.push((concurrency, run.rate()));
     }
     let null_at = |concurrency| {
@@ -227,8 +230,10 @@ async fn unary(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyhow::Resu
     };
 
     let sessions = Arc::new(rpc::sessions(channels[0].clone()).await?);
+    let pid = bosun.pid();
     for concurrency in CONCURRENCIES {
-        let run = rpc::record_lesson(channels.clone(), concurrency, window).await;
+        let load = rpc::record_lesson(channels.clone(), concurrency, window);
+        let (run, cpu) = cpu::measured(pid, window, load).await;
         write_rows(
             rows,
             "RecordLesson",
@@ -237,10 +242,11 @@ async fn unary(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyhow::Resu
             baselines,
             null_at(concurrency),
         );
+        cpu_row(rows, concurrency, &run, &cpu);
     }
     for concurrency in CONCURRENCIES {
-        let run =
-            rpc::report_activity(channels.clone(), sessions.clone(), concurrency, window).await;
+        let load = rpc::report_activity(channels.clone(), sessions.clone(), concurrency, window);
+        let (run, cpu) = cpu::measured(pid, window, load).await;
         write_rows(
             rows,
             "ReportActivity",
@@ -249,11 +255,15 @@ async fn unary(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyhow::Resu
             baselines,
             null_at(concurrency),
         );
+        cpu_row(rows, concurrency, &run, &cpu);
     }
     for concurrency in [1, 64] {
-        let run = rpc::get_session(channels.clone(), sessions.clone(), concurrency, window).await;
+        let load = rpc::get_session(channels.clone(), sessions.clone(), concurrency, window);
+        let (run, cpu) = cpu::measured(pid, window, load).await;
         read_row(rows, "GetSession", concurrency, &run, null_at(concurrency));
-        let run = rpc::list_lessons(channels.clone(), concurrency, window).await;
+        cpu_row(rows, concurrency, &run, &cpu);
+        let load = rpc::list_lessons(channels.clone(), concurrency, window);
+        let (run, cpu) = cpu::measured(pid, window, load).await;
         read_row(
             rows,
             "ListLessons (page of 100)",
@@ -261,6 +271,7 @@ async fn unary(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyhow::Resu
             &run,
             null_at(concurrency),
         );
+        cpu_row(rows, concurrency, &run, &cpu);
     }
     bosun.stop();
     Ok(())
@@ -316,6 +327,30 @@ fn read_row(rows: &mut Vec<Row>, rpc: &str, concurrency: usize, run: &Run, null:
     if TARGET_CONCURRENCY.contains(&concurrency) {
         row = row.target(Target::RatioAtLeast(0.7), rate);
     }
+    rows.push(row);
+}
+
+/// At the target concurrency, the CPU a call cost: the server's (and of it,
+/// the writer thread's) and the load generator's. The two cores are busy
+/// there, so these, not the wait for a lock or the disk, set the rate.
+fn cpu_row(rows: &mut Vec<Row>, concurrency: usize, run: &Run, used: &cpu::CpuUse) {
+    if concurrency != TARGET_CONCURRENCY[0] {
+        return;
+    }
+    let server = cpu::per_call(used.server_total(), run.calls);
+    let writer = cpu::per_call(used.thread("bosun-writer"), run.calls);
+    let load = cpu::per_call(used.load, run.calls);
+    let mut row = Row::value(
+        "  CPU per call: server (its writer thread) / load generator",
+        0.0,
+        "",
+    );
+    row.figure = format!(
+        "{} ({}) / {} µs",
+        report::figure(server),
+        report::figure(writer),
+        report::figure(load)
+    );
     rows.push(row);
 }
 
