@@ -2,11 +2,14 @@
 //! checkpoints inside the COMMIT that takes the WAL past 1,000 pages: every
 //! so often one write, and every event it carried, waited while pages were
 //! copied into the database file and synced (the change stream's p99 showed
-//! it). The writer runs with `wal_autocheckpoint = 0` instead, and this task
-//! checkpoints on a connection of its own, shortly after commits. It asks
-//! for a PASSIVE checkpoint, which never waits for the writer or a reader:
-//! it copies what no reader still needs, and SQLite starts the WAL over at
-//! the writer's next transaction once all of it was copied.
+//! it). This task checkpoints on a connection of its own instead, shortly
+//! after commits. It asks for a PASSIVE checkpoint, which never waits for
+//! the writer or a reader: it copies what no reader still needs, and SQLite
+//! starts the WAL over at the writer's next transaction once all of it was
+//! copied. While commits keep coming it never copies the last one, so the
+//! writer checkpoints too, past a bound of its own (see
+//! `sql::direct::WRITER_WAL_PAGES`): then only the few frames this task has
+//! not copied yet are left for it.
 
 use std::sync::Arc;
 use std::time::Duration;

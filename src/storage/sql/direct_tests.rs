@@ -96,3 +96,32 @@ fn errors_are_classified_as_sqlx_s_are() -> anyhow::Result<()> {
     assert!(matches!(text_as_number, Err(StoreError::Malformed(_))));
     Ok(())
 }
+
+#[test]
+fn a_writer_alone_keeps_its_wal_bounded() -> anyhow::Result<()> {
+    // No checkpointer runs here, as none keeps up under a steady stream of
+    // commits: the writer's own checkpoint past WRITER_WAL_PAGES must let
+    // the WAL start over. 2,400 commits of 64 KiB are about 150 MiB of
+    // frames, more than twice the bound.
+    let (dir, mut direct) = open()?;
+    let wal = dir.path().join("t.db-wal");
+    let page_frame = 4096 + 24;
+    let bound = u64::from(WRITER_WAL_PAGES + 64) * page_frame;
+    let mut largest = 0;
+    for n in 0..2400 {
+        direct.execute("BEGIN IMMEDIATE", Vec::new())?;
+        direct.execute(
+            "INSERT INTO t (name, doc) VALUES ($1, hex(randomblob(32768)))",
+            vec![Value::from(format!("row {n}"))],
+        )?;
+        direct.execute("COMMIT", Vec::new())?;
+        largest = largest.max(std::fs::metadata(&wal)?.len());
+    }
+    assert!(
+        largest <= bound,
+        "the WAL grew to {largest} bytes, past {bound}"
+    );
+    let rows: Vec<(i64,)> = direct.fetch("SELECT count(*) FROM t", Vec::new(), None)?;
+    assert_eq!(rows, [(2400,)]);
+    Ok(())
+}
