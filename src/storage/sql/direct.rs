@@ -97,9 +97,10 @@ pub struct DirectOptions {
 /// while writes kept coming (3.9 GB in 35 s of the benchmark's writes), and
 /// every frame appended to new blocks of the file made the kernel allocate
 /// and zero them, a quarter of the writer's CPU. Past the bound the writer
-/// copies the few frames the checkpointer has not (it is the only writer,
-/// so nothing is left behind), and its next transaction starts the WAL
-/// over, reusing the file.
+/// copies the few frames the checkpointer has not (no other writer can
+/// append meanwhile), and its next transaction starts the WAL over, reusing
+/// the file. A reader still on an older snapshot can hold frames back; then
+/// every commit past the bound tries again.
 const WRITER_WAL_PAGES: u32 = 16_384;
 const WAL_FILE_LIMIT: u64 = 128 << 20;
 
