@@ -3,7 +3,8 @@
 //! others commit (tests/common/batches.rs, also run on PostgreSQL). A
 //! job's savepoint rides in front of its first statement, so those jobs
 //! also fail before any statement, at their first statement, and count the
-//! rows their first statement changed. And the WAL's checkpoints.
+//! rows their first statement changed. And the WAL's checkpoints, and the
+//! schema's CHECK constraints.
 
 #[path = "common/batches.rs"]
 mod batches;
@@ -20,10 +21,11 @@ async fn failing_and_panicking_jobs_are_undone_alone_in_a_shared_batch() {
     batches::failing_and_panicking_jobs_are_undone_alone(db).await;
 }
 
-/// The writer never checkpoints the WAL itself (a checkpoint inside a
-/// commit held up that write and every event it carried); the checkpointer
-/// beside it does, soon after commits: the database file grows as the WAL's
-/// pages are copied into it, with no other connection open.
+/// The checkpointer beside the writer copies the WAL into the database soon
+/// after commits (the writer itself checkpoints only a WAL past its bound, as
+/// a checkpoint inside a commit holds up that write and every event it
+/// carried): the database file grows as the WAL's pages are copied into it,
+/// with no other connection open.
 #[tokio::test]
 async fn the_wal_is_checkpointed_beside_the_writer() {
     let dir = tempfile::tempdir().unwrap();
@@ -65,4 +67,83 @@ async fn the_wal_is_checkpointed_beside_the_writer() {
         size()
     );
     db.close().await;
+}
+
+/// SQLite evaluates a CHECK's `IN` list of more than two constants by
+/// building a temporary index on every write that checks the column;
+/// migration 0014 writes those lists as comparisons joined by OR. No table
+/// keeps such a list, a new lesson and a session's save build no temporary
+/// index, and the constraints still refuse what they refused.
+#[tokio::test]
+async fn checks_build_no_temporary_index_and_still_refuse_bad_values() {
+    use sqlx::{Connection, Row};
+    let dir = tempfile::tempdir().unwrap();
+    bosun::storage::migrate(dir.path()).await.unwrap();
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join(bosun::storage::DB_FILE).display()
+    );
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+
+    let tables: Vec<(String, String)> = sqlx::query_as(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql IS NOT NULL",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    for (table, sql) in &tables {
+        for (at, _) in sql.match_indices(" IN (") {
+            let list = &sql[at..at + sql[at..].find(')').unwrap()];
+            assert!(
+                list.matches(',').count() < 2,
+                "{table} still checks a list of three or more values with IN: {list}"
+            );
+        }
+    }
+
+    for statement in [
+        "INSERT INTO lessons (create_time, lesson_type, status, source, attribution, target_domain) \
+         VALUES (1, 'flaky_test', 'new', 'manual', 'platform', 'quality')",
+        "UPDATE sessions SET state = 'working', termination_reason = 'runtime_lost', is_alive = 1 \
+         WHERE id = 'p-1'",
+        "UPDATE pull_requests SET state = 'open', ci_state = 'passing', mergeability = 'mergeable', \
+         review_decision = 'approved' WHERE session_id = 'p-1'",
+    ] {
+        let opcodes: Vec<String> = sqlx::query(&format!("EXPLAIN {statement}"))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("opcode"))
+            .collect();
+        assert!(opcodes.contains(&"Halt".to_string()), "{opcodes:?}");
+        assert!(
+            !opcodes.iter().any(|opcode| opcode == "OpenEphemeral"),
+            "{statement} builds a temporary index: {opcodes:?}"
+        );
+    }
+
+    let insert = |status: &'static str, attribution: Option<&'static str>| {
+        sqlx::query(
+            "INSERT INTO lessons (create_time, lesson_type, status, source, attribution) \
+             VALUES (1, 'flaky_test', $1, 'manual', $2)",
+        )
+        .bind(status)
+        .bind(attribution)
+    };
+    insert("closed", None).execute(&mut conn).await.unwrap();
+    insert("linked", Some("both"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for (status, attribution) in [("bogus", None), ("NEW", None), ("new", Some("nobody"))] {
+        let err = insert(status, attribution)
+            .execute(&mut conn)
+            .await
+            .expect_err(status);
+        assert!(
+            err.to_string().contains("CHECK constraint failed"),
+            "{status} {attribution:?}: {err}"
+        );
+    }
 }
