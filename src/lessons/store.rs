@@ -9,7 +9,7 @@ use super::{
 };
 use crate::pagination::PageRequest;
 use crate::storage::StoreError;
-use crate::storage::sql::{Builder, Conn, query};
+use crate::storage::sql::{Builder, Conn, query, query_per_engine};
 use crate::time::UnixMicros;
 
 const COLUMNS: &str = "id, create_time, update_time, lesson_type, work_item_id, task_id, \
@@ -130,20 +130,20 @@ pub async fn find_duplicate(
     row.map(LessonRow::into_lesson).transpose()
 }
 
-/// Inserts `new` and returns the stored lesson.
+/// Inserts `new` and returns the stored lesson: what was bound, with the
+/// id the database gave it (every column is bound but `update_time`, unset
+/// on a new lesson).
 pub async fn insert(
     conn: &mut Conn<'_>,
     new: &NewLesson,
     now: UnixMicros,
 ) -> Result<Lesson, StoreError> {
-    let sql = format!(
-        "INSERT INTO lessons (create_time, lesson_type, work_item_id, task_id, session_id, stage, \
-         agent, repo, root_cause, suggestion, detail, status, related_task, source, attribution, \
-         target_repo, target_domain, dedup_subject) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-         RETURNING {COLUMNS}"
-    );
-    let row: LessonRow = query(&sql)
+    const INSERT: &str = "INSERT INTO lessons (create_time, lesson_type, work_item_id, task_id, \
+        session_id, stage, agent, repo, root_cause, suggestion, detail, status, related_task, \
+        source, attribution, target_repo, target_domain, dedup_subject) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+    let returning_id = format!("{INSERT} RETURNING id");
+    let id = query_per_engine(INSERT, &returning_id)
         .bind(now.0)
         .bind(&new.lesson_type)
         .bind(&new.work_item_id)
@@ -162,9 +162,29 @@ pub async fn insert(
         .bind(&new.target_repo)
         .bind(new.target_domain.map(TargetDomain::as_str))
         .bind(&new.dedup_subject)
-        .fetch_one(conn)
+        .insert_id(conn)
         .await?;
-    row.into_lesson()
+    Ok(Lesson {
+        id,
+        create_time: now,
+        update_time: None,
+        lesson_type: new.lesson_type.clone(),
+        work_item_id: new.work_item_id.clone(),
+        task_id: new.task_id,
+        session_id: new.session_id.clone(),
+        stage: new.stage.clone(),
+        agent: new.agent.clone(),
+        repo: new.repo.clone(),
+        root_cause: new.root_cause.clone(),
+        suggestion: new.suggestion.clone(),
+        detail: new.detail.clone(),
+        status: new.status,
+        related_task: new.related_task.clone(),
+        source: new.source,
+        attribution: new.attribution,
+        target_repo: new.target_repo.clone(),
+        target_domain: new.target_domain,
+    })
 }
 
 /// One lesson by id.

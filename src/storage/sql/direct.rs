@@ -192,6 +192,13 @@ impl Direct {
         Ok(changed)
     }
 
+    /// Runs an INSERT of one row; returns the rowid it was given (the
+    /// statement's own row: a trigger's inserts do not count).
+    pub fn insert(&mut self, sql: &str, values: Vec<Value<'_>>) -> Result<i64, StoreError> {
+        self.execute(sql, values)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
     /// Up to `limit` rows (all when `None`).
     pub fn fetch<R: DirectRow>(
         &mut self,

@@ -185,6 +185,25 @@ impl<'q> Query<'q> {
         }
     }
 
+    /// Runs an INSERT of one row and returns the id the database gave it.
+    /// The PostgreSQL text ends in `RETURNING id`; SQLite's has no
+    /// RETURNING, and the id is the row's rowid, which SQLite reports
+    /// anyway (a RETURNING clause makes SQLite gather the rows in a
+    /// temporary table first, a cost on every insert).
+    pub async fn insert_id(self, conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+        match conn {
+            Conn::Postgres(_) => self.fetch_scalar(conn).await,
+            Conn::Sqlite(c) => {
+                let args = sqlite_args(self.values)?;
+                Ok(sqlx::query_with(&self.sqlite, args)
+                    .execute(&mut **c)
+                    .await?
+                    .last_insert_rowid())
+            }
+            Conn::Direct(c) => c.insert(&self.sqlite, self.values),
+        }
+    }
+
     /// Every row.
     pub async fn fetch_all<R: Row>(self, conn: &mut Conn<'_>) -> Result<Vec<R>, StoreError> {
         match conn {
