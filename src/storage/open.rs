@@ -53,8 +53,9 @@ impl Db {
         // [`sql::direct`]). It keeps up to WRITER_CACHE_KIB of pages in
         // memory (SQLite's default is 2 MiB): every write walks the indexes
         // it changes, and a page that falls out of the cache is read back
-        // from the file. It never checkpoints the WAL itself: see
-        // [`checkpoint`].
+        // from the file. The checkpointer beside it copies the WAL back;
+        // the writer checkpoints only a WAL past its bound (see
+        // [`checkpoint`] and [`sql::direct`]).
         let writer_options = DirectOptions {
             path: path.clone(),
             busy_timeout: settings.busy_timeout,
