@@ -175,7 +175,8 @@ pub async fn mark_processed(
     if successes.is_empty() {
         return Ok(());
     }
-    // Each row is [transcript, owner, processed_time, items, content_hash].
+    // Each row is [transcript, owner, processed_time, items, content_hash],
+    // read once per row on SQLite (see `usage_store`).
     let rows: Vec<(&str, &str, i64, i64, &str)> = successes
         .iter()
         .map(|s| {
@@ -185,8 +186,8 @@ pub async fn mark_processed(
         .collect();
     query_per_engine(
         "INSERT INTO processor_state (processor, transcript, owner, processed_time, items, \
-         content_hash) SELECT $1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 \
-         FROM json_each($2) WHERE true ON CONFLICT (processor, transcript) DO UPDATE SET \
+         content_hash) SELECT $1, r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4 \
+         FROM (SELECT value AS r FROM json_each($2) LIMIT -1 OFFSET 0) WHERE true ON CONFLICT (processor, transcript) DO UPDATE SET \
          owner = excluded.owner, processed_time = excluded.processed_time, items = excluded.items, \
          content_hash = excluded.content_hash, consecutive_failures = 0, last_error = NULL, \
          last_error_time = NULL, quarantine_time = NULL",

@@ -2,6 +2,13 @@
 //! (`usage_responses`), which copy of a repeated response counts
 //! ([`dedup`]), and the usage by model of every transcript whose counted
 //! responses changed (`transcript_usage`, read by GetUsage and Sessions).
+//!
+//! A row set goes as one JSON array of arrays. On SQLite, `json_each`
+//! renders an element as JSON text each time its `value` is read, so a
+//! statement reads it once, in a subquery SQLite keeps whole
+//! (`LIMIT -1 OFFSET 0`: it never flattens a subquery with an OFFSET), and
+//! takes each field with `->>` from that text, which SQLite parses once and
+//! finds in its JSON cache for the other fields.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -85,8 +92,7 @@ pub async fn save_usage(
     }
     query_per_engine(
         "INSERT INTO transcript_usage (transcript, owner, session_id, by_model, processed_time) \
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 \
-         FROM json_each($1) WHERE true \
+         SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4 FROM (SELECT value AS r FROM json_each($1) LIMIT -1 OFFSET 0) WHERE true \
          ON CONFLICT (transcript) DO UPDATE SET owner = excluded.owner, \
          session_id = excluded.session_id, by_model = excluded.by_model, \
          processed_time = excluded.processed_time",
@@ -239,9 +245,9 @@ async fn insert(
     query_per_engine(
         "INSERT INTO usage_responses (transcript, line, message_id, request_id, sidechain, model, \
          input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
-         counted) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
-         value ->> 5, value ->> '$[6][0]', value ->> '$[6][1]', value ->> '$[6][2]', \
-         value ->> '$[6][3]', value ->> 7 FROM json_each($1)",
+         counted) SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> '$[6][0]', \
+         r ->> '$[6][1]', r ->> '$[6][2]', r ->> '$[6][3]', r ->> 7 \
+         FROM (SELECT value AS r FROM json_each($1) LIMIT -1 OFFSET 0)",
         "INSERT INTO usage_responses (transcript, line, message_id, request_id, sidechain, model, \
          input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
          counted) SELECT f ->> 0, (f ->> 1)::bigint, f ->> 2, f ->> 3, (f ->> 4)::boolean, \
