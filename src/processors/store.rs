@@ -165,6 +165,17 @@ pub struct Success<'a> {
     pub items: i64,
 }
 
+/// The state of each transcript processed, upserted from rows of
+/// [transcript, owner, processed_time, items, content_hash] (SQLite: each
+/// row read once, see `usage_store`).
+pub(super) const UPSERT_STATE_SQLITE: &str = "INSERT INTO processor_state (processor, transcript, \
+    owner, processed_time, items, content_hash) SELECT $1, r ->> 0, r ->> 1, r ->> 2, r ->> 3, \
+    r ->> 4 FROM (SELECT value AS r FROM json_each($2) LIMIT -1 OFFSET 0) WHERE true \
+    ON CONFLICT (processor, transcript) DO UPDATE SET owner = excluded.owner, \
+    processed_time = excluded.processed_time, items = excluded.items, \
+    content_hash = excluded.content_hash, consecutive_failures = 0, last_error = NULL, \
+    last_error_time = NULL, quarantine_time = NULL";
+
 /// Successes, in one statement: the read time, hash and items of each;
 /// failures and quarantine cleared.
 pub async fn mark_processed(
@@ -175,8 +186,7 @@ pub async fn mark_processed(
     if successes.is_empty() {
         return Ok(());
     }
-    // Each row is [transcript, owner, processed_time, items, content_hash],
-    // read once per row on SQLite (see `usage_store`).
+    // Each row is [transcript, owner, processed_time, items, content_hash].
     let rows: Vec<(&str, &str, i64, i64, &str)> = successes
         .iter()
         .map(|s| {
@@ -185,12 +195,7 @@ pub async fn mark_processed(
         })
         .collect();
     query_per_engine(
-        "INSERT INTO processor_state (processor, transcript, owner, processed_time, items, \
-         content_hash) SELECT $1, r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4 \
-         FROM (SELECT value AS r FROM json_each($2) LIMIT -1 OFFSET 0) WHERE true ON CONFLICT (processor, transcript) DO UPDATE SET \
-         owner = excluded.owner, processed_time = excluded.processed_time, items = excluded.items, \
-         content_hash = excluded.content_hash, consecutive_failures = 0, last_error = NULL, \
-         last_error_time = NULL, quarantine_time = NULL",
+        UPSERT_STATE_SQLITE,
         "INSERT INTO processor_state (processor, transcript, owner, processed_time, items, \
          content_hash) SELECT $1, f ->> 0, f ->> 1, (f ->> 2)::bigint, (f ->> 3)::bigint, f ->> 4 \
          FROM jsonb_array_elements($2) f ON CONFLICT (processor, transcript) DO UPDATE SET \

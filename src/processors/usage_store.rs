@@ -19,6 +19,24 @@ use super::usage::{Response, TranscriptCount, total_tokens};
 use crate::storage::sql::{Conn, query_per_engine};
 use crate::storage::{StoreError, json_text, json_value};
 
+/// Each transcript's usage, upserted from rows of [transcript, owner,
+/// session_id, by_model, processed_time] (SQLite; read once, see above).
+const UPSERT_USAGE_SQLITE: &str = "INSERT INTO transcript_usage (transcript, owner, session_id, \
+    by_model, processed_time) SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4 \
+    FROM (SELECT value AS r FROM json_each($1) LIMIT -1 OFFSET 0) WHERE true \
+    ON CONFLICT (transcript) DO UPDATE SET owner = excluded.owner, \
+    session_id = excluded.session_id, by_model = excluded.by_model, \
+    processed_time = excluded.processed_time";
+
+/// The responses, inserted from rows of [transcript, line, message_id,
+/// request_id, sidechain, model, [input, output, cache writes, cache reads],
+/// counted] (SQLite; read once, see above).
+const INSERT_RESPONSES_SQLITE: &str = "INSERT INTO usage_responses (transcript, line, message_id, \
+    request_id, sidechain, model, input_tokens, output_tokens, cache_creation_input_tokens, \
+    cache_read_input_tokens, counted) SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, \
+    r ->> 5, r ->> '$[6][0]', r ->> '$[6][1]', r ->> '$[6][2]', r ->> '$[6][3]', r ->> 7 \
+    FROM (SELECT value AS r FROM json_each($1) LIMIT -1 OFFSET 0)";
+
 /// Replaces the responses stored for each transcript, decides again which
 /// copies count for every message id they held or hold, and rewrites the
 /// usage of each transcript whose counted responses changed. A batch takes
@@ -91,11 +109,7 @@ pub async fn save_usage(
         ));
     }
     query_per_engine(
-        "INSERT INTO transcript_usage (transcript, owner, session_id, by_model, processed_time) \
-         SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4 FROM (SELECT value AS r FROM json_each($1) LIMIT -1 OFFSET 0) WHERE true \
-         ON CONFLICT (transcript) DO UPDATE SET owner = excluded.owner, \
-         session_id = excluded.session_id, by_model = excluded.by_model, \
-         processed_time = excluded.processed_time",
+        UPSERT_USAGE_SQLITE,
         "INSERT INTO transcript_usage (transcript, owner, session_id, by_model, processed_time) \
          SELECT f ->> 0, f ->> 1, f ->> 2, (f ->> 3)::jsonb, (f ->> 4)::bigint \
          FROM jsonb_array_elements($1) f \
@@ -243,11 +257,7 @@ async fn insert(
     // Each row is [transcript, line, message_id, request_id, sidechain,
     // model, [input, output, cache writes, cache reads], counted].
     query_per_engine(
-        "INSERT INTO usage_responses (transcript, line, message_id, request_id, sidechain, model, \
-         input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
-         counted) SELECT r ->> 0, r ->> 1, r ->> 2, r ->> 3, r ->> 4, r ->> 5, r ->> '$[6][0]', \
-         r ->> '$[6][1]', r ->> '$[6][2]', r ->> '$[6][3]', r ->> 7 \
-         FROM (SELECT value AS r FROM json_each($1) LIMIT -1 OFFSET 0)",
+        INSERT_RESPONSES_SQLITE,
         "INSERT INTO usage_responses (transcript, line, message_id, request_id, sidechain, model, \
          input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
          counted) SELECT f ->> 0, (f ->> 1)::bigint, f ->> 2, f ->> 3, (f ->> 4)::boolean, \
@@ -355,4 +365,46 @@ async fn stored_by_model(
         usage.entry(transcript).or_default().insert(model, counts);
     }
     Ok(usage)
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, Row};
+
+    use super::{INSERT_RESPONSES_SQLITE, UPSERT_USAGE_SQLITE};
+    use crate::processors::store::UPSERT_STATE_SQLITE;
+
+    /// How many times SQLite's program for `sql` reads a column of a
+    /// virtual table (here `json_each`'s `value`) per row.
+    async fn column_reads(sql: &str) -> usize {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        crate::storage::MIGRATOR.run(&mut conn).await.unwrap();
+        sqlx::query(&format!("EXPLAIN {sql}"))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|row| row.get::<String, _>("opcode") == "VColumn")
+            .count()
+    }
+
+    /// Each row set's element is read once per row, however many fields
+    /// the statement takes from it: json_each renders it as text per read.
+    #[tokio::test]
+    async fn row_sets_are_read_once_per_row() {
+        for sql in [
+            INSERT_RESPONSES_SQLITE,
+            UPSERT_USAGE_SQLITE,
+            UPSERT_STATE_SQLITE,
+        ] {
+            assert_eq!(column_reads(sql).await, 1, "{sql}");
+        }
+        // What the test would see if a statement read `value` per field.
+        assert_eq!(
+            column_reads("SELECT value ->> 0, value ->> 1 FROM json_each('[]')").await,
+            2
+        );
+    }
 }
