@@ -11,7 +11,7 @@ PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
 GRPCURL_VERSION=v1.9.3
 GRPC_HEALTH_PROBE_VERSION=v0.4.40
 GHZ_VERSION=v0.120.0
-# ccusage: the token counter Claude Code users run; tests/usage_ccusage.rs checks
+# ccusage: the token counter Claude Code users run; tests/usage_ccusage/ checks
 # bosun's usage totals against it. 20.0.11 ships a native binary per platform
 # (an optional npm dependency) behind a Node launcher (Node >= 20.19.4).
 CCUSAGE_VERSION=20.0.11
@@ -130,7 +130,7 @@ ensure_chromium() {
 }
 
 # ccusage from npm, pinned, into .tools/ccusage (its binary:
-# .tools/ccusage/node_modules/.bin/ccusage). Called by tests/usage_ccusage.rs.
+# .tools/ccusage/node_modules/.bin/ccusage). Called by tests/usage_ccusage/.
 ensure_ccusage() {
   local dir="$TOOLS_DIR/ccusage"
   local stamp="$dir/.version"
