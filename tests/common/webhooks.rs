@@ -178,6 +178,38 @@ impl TestServer {
         self.launch_session(id, branch, 0).await
     }
 
+    /// Registers project `id` on `origin` and starts a task for tracker
+    /// issue `issue` (work item `work_item`) on `branch`, walked to
+    /// development with its pull request open at `head`.
+    pub async fn task_on_head(
+        &self,
+        id: &str,
+        origin: &str,
+        (issue, work_item): (&str, &str),
+        branch: &str,
+        head: &str,
+    ) -> pb::Task {
+        self.project(id, |p| p.origin_url = origin.into()).await;
+        let task = self
+            .tasks()
+            .start_task(pb::StartTaskRequest {
+                project_id: id.into(),
+                tracker_issue_id: issue.into(),
+                work_item_id: work_item.into(),
+                branch: branch.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("start task")
+            .into_inner()
+            .task
+            .expect("task");
+        self.walk_to(task.id, pb::Stage::Development).await;
+        self.pull_request(task.id, pb::PullRequestState::Open, head)
+            .await;
+        self.task(task.id).await
+    }
+
     /// Spawns a session of `project` on `branch` (for task `task_id`, or
     /// none) and launches it.
     pub async fn launch_session(&self, project: &str, branch: &str, task_id: i64) -> pb::Session {

@@ -178,27 +178,14 @@ async fn gitea_reviews_set_the_decision_and_keep_what_they_do_not_carry() {
 /// with its pull request's head at GITEA_HEAD.
 async fn gitea_task(server: &TestServer, origin: &str) -> pb::Task {
     server
-        .project("passkey", |p| p.origin_url = origin.into())
-        .await;
-    let task = server
-        .tasks()
-        .start_task(pb::StartTaskRequest {
-            project_id: "passkey".into(),
-            tracker_issue_id: "issue-3".into(),
-            work_item_id: "PASS-3".into(),
-            branch: GITEA_BRANCH.into(),
-            ..Default::default()
-        })
+        .task_on_head(
+            "passkey",
+            origin,
+            ("issue-3", "PASS-3"),
+            GITEA_BRANCH,
+            GITEA_HEAD,
+        )
         .await
-        .expect("start task")
-        .into_inner()
-        .task
-        .expect("task");
-    server.walk_to(task.id, pb::Stage::Development).await;
-    server
-        .pull_request(task.id, pb::PullRequestState::Open, GITEA_HEAD)
-        .await;
-    server.task(task.id).await
 }
 
 #[tokio::test]

@@ -37,25 +37,12 @@ async fn server() -> TestServer {
 /// with its pull request's head at HELLO_HEAD.
 async fn task_in_development(server: &TestServer, origin: &str) -> pb::Task {
     server
-        .project("hello", |p| p.origin_url = origin.into())
-        .await;
-    let task = server
-        .tasks()
-        .start_task(pb::StartTaskRequest {
-            project_id: "hello".into(),
-            tracker_issue_id: "issue-2".into(),
-            work_item_id: "HELLO-2".into(),
-            branch: HELLO_BRANCH.into(),
-            ..Default::default()
-        })
+        .task_on_head(
+            "hello",
+            origin,
+            ("issue-2", "HELLO-2"),
+            HELLO_BRANCH,
+            HELLO_HEAD,
+        )
         .await
-        .expect("start task")
-        .into_inner()
-        .task
-        .expect("task");
-    server.walk_to(task.id, pb::Stage::Development).await;
-    server
-        .pull_request(task.id, pb::PullRequestState::Open, HELLO_HEAD)
-        .await;
-    server.task(task.id).await
 }
