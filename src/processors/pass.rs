@@ -33,6 +33,9 @@ use crate::time::UnixMicros;
 const WRITE_BATCH: usize = 256;
 /// The most transcripts one blocking thread reads in a row.
 const READ_CHUNK: usize = 32;
+/// Why a pass that was stopped failed.
+const STOPPED: &str =
+    "interrupted: bosun is shutting down, or this replica lost the processor's lease";
 
 /// What one pass needs.
 pub struct Pass {
@@ -44,8 +47,8 @@ pub struct Pass {
     pub start_time: UnixMicros,
     /// The replica running the pass, as its row records it.
     pub replica: String,
-    /// Cancelled at shutdown: the pass then ends FAILED without starting
-    /// another transcript.
+    /// Cancelled at shutdown, or when this replica loses the processor's
+    /// lease: the pass then ends FAILED without starting another transcript.
     pub stop: CancellationToken,
 }
 
@@ -98,10 +101,18 @@ impl Pass {
         };
         run.end_time = Some(UnixMicros::now());
         let finished = run.clone();
-        self.db
+        let stored = self
+            .db
             .write(move |conn| async move { store::finish_run(conn, &finished).await }.boxed())
             .await?;
-        Ok(run)
+        match stored {
+            None => Ok(run),
+            Some(stored) => {
+                tracing::warn!(processor = %run.processor, run = run.id, state = stored.state.as_str(),
+                    "another replica ended this pass's run first (this one lost the lease); its outcome stands");
+                Ok(stored)
+            }
+        }
     }
 
     /// The pass proper; `Err` is why it could not go on.
@@ -178,7 +189,7 @@ impl Pass {
         while let Some(joined) = outcomes.next().await {
             if self.stop.is_cancelled() {
                 tally(writing.take(), run).await?;
-                return Err("interrupted: bosun is shutting down".into());
+                return Err(STOPPED.into());
             }
             match joined.map_err(|err| format!("a worker failed: {err}"))? {
                 Some(read) => batch.push(read),

@@ -205,7 +205,7 @@ impl Inner {
             trigger,
             start_time,
             replica: self.leases.replica().to_string(),
-            stop: stop.clone(),
+            stop: lease.stop_with(stop),
         };
         let span = tracing::info_span!("processor.pass", processor = %slot.name(), trigger = trigger.as_str());
         let started = std::time::Instant::now();

@@ -38,16 +38,21 @@ pub async fn insert_run(
     .await
 }
 
-/// Writes the outcome of a pass.
-pub async fn finish_run(conn: &mut Conn<'_>, run: &ProcessorRun) -> Result<(), StoreError> {
+/// Writes the outcome of a pass, if its row is still RUNNING; if another
+/// replica already ended it (this one lost the lease, see
+/// `storage::lease`), leaves it and returns the row as stored.
+pub async fn finish_run(
+    conn: &mut Conn<'_>,
+    run: &ProcessorRun,
+) -> Result<Option<ProcessorRun>, StoreError> {
     let counts = &run.counts;
     let details = serde_json::to_string(&run.error_details)
         .map_err(|err| StoreError::Malformed(err.to_string()))?;
-    query(
+    let ended = query(
         "UPDATE processor_runs SET state = $1, end_time = $2, scanned = $3, processed = $4, \
          skipped_unchanged = $5, skipped_same_hash = $6, skipped_quarantined = $7, errors = $8, \
          error_details = $9, items = $10, malformed_lines = $11, capped = $12, deferred = $13, \
-         quarantined = $14, forgotten = $15, error = $16 WHERE id = $17",
+         quarantined = $14, forgotten = $15, error = $16 WHERE id = $17 AND state = 'running'",
     )
     .bind(run.state.as_str())
     .bind(run.end_time.map(|t| t.0))
@@ -66,9 +71,16 @@ pub async fn finish_run(conn: &mut Conn<'_>, run: &ProcessorRun) -> Result<(), S
     .bind(counts.forgotten)
     .bind(&run.error)
     .bind(run.id)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    if ended == 1 {
+        return Ok(None);
+    }
+    let payload: JsonText = query("SELECT payload FROM processor_runs_payload WHERE id = $1")
+        .bind(run.id)
+        .fetch_scalar(conn)
+        .await?;
+    decode("processor run", &payload.0).map(Some)
 }
 
 /// Ends the passes of `processor` left RUNNING by a replica that stopped
@@ -361,35 +373,5 @@ pub async fn count_quarantined(conn: &mut Conn<'_>, processor: &str) -> Result<i
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::Db;
-
-    /// SQLite's plan for [`LATEST`] searches an index for each half and
-    /// scans no table (PostgreSQL's planner picks by table statistics, so
-    /// its plan on a small table says nothing).
-    #[tokio::test]
-    async fn the_schedulers_question_is_answered_from_indexes() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let db = Db::open(dir.path()).await?;
-        let plan: Vec<(i64, i64, i64, String)> = query(&format!("EXPLAIN QUERY PLAN {LATEST}"))
-            .bind("usage")
-            .fetch_all(&mut db.read().await?.conn())
-            .await?;
-        let steps: Vec<&str> = plan.iter().map(|(.., detail)| detail.as_str()).collect();
-        assert!(
-            steps
-                .iter()
-                .all(|step| !step.starts_with("SCAN processor_runs")),
-            "{steps:?}"
-        );
-        for index in ["processor_runs_by_start", "processor_runs_running"] {
-            assert!(
-                steps.iter().any(|step| step.contains(index)),
-                "{index}: {steps:?}"
-            );
-        }
-        db.close().await;
-        Ok(())
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

@@ -48,6 +48,7 @@ pub(super) async fn run(
     claim.set_run_id(run.id);
     let mut pass = Pass {
         inner,
+        lease: &lease,
         run: &mut run,
     };
     let mut outcome = Ok(());
@@ -69,10 +70,18 @@ pub(super) async fn run(
         }
     }
     let finished = run.clone();
-    inner
+    let stored = inner
         .db
         .write(move |conn| async move { store::finish_run(conn, &finished).await }.boxed())
         .await?;
+    if let Some(stored) = stored {
+        tracing::warn!(
+            run_id = run.id,
+            state = stored.state.as_str(),
+            "another replica ended this pass's run first (this one lost the lease); its outcome stands"
+        );
+        run = stored;
+    }
     inner.figures.observe(
         &[("trigger", trigger.as_str())],
         run.state.as_str(),
@@ -93,10 +102,22 @@ pub(super) async fn run(
 
 struct Pass<'a> {
     inner: &'a Inner,
+    lease: &'a Lease,
     run: &'a mut Run,
 }
 
 impl Pass<'_> {
+    /// Stops the pass once this replica has lost the reconciler's lease:
+    /// another replica may be running a pass of its own by now.
+    fn still_leased(&self) -> Result<(), Fatal> {
+        if self.lease.is_lost() {
+            return Err(Fatal(
+                "interrupted: this replica lost the reconciler's lease".into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn error(&mut self, error: RunError) {
         tracing::warn!(side = error.side.as_str(), reason = %error.reason, message = %error.message,
             project_id = ?error.project_id, task_id = ?error.task_id, "reconciler: one item failed");
@@ -127,6 +148,7 @@ impl Pass<'_> {
             .await
             .map_err(|err| Fatal(format!("listing tasks failed: {err}")))?;
         for task in tasks {
+            self.still_leased()?;
             if !self.inner.switches.gate() {
                 tracing::info!("gate side switched off during the pass");
                 break;
@@ -209,6 +231,7 @@ impl Pass<'_> {
                 .map_err(|err| listing_failed(&err))?
         };
         for project in projects {
+            self.still_leased()?;
             let Some(binding) = project.plane.clone() else {
                 continue;
             };
@@ -235,6 +258,7 @@ impl Pass<'_> {
             match poll(&plane, &binding).await {
                 Ok(Polled::Issues { identifier, issues }) => {
                     for (issue, state) in issues {
+                        self.still_leased()?;
                         self.replay(&project, &identifier, issue, state).await;
                     }
                 }

@@ -44,15 +44,17 @@ pub async fn insert_run(
         .ok_or_else(|| StoreError::Malformed(format!("reconciler run {id} vanished")))
 }
 
-/// Writes a pass's end: state, counts, actions and errors.
-pub async fn finish_run(conn: &mut Conn<'_>, run: &Run) -> Result<(), StoreError> {
+/// Writes a pass's end: state, counts, actions and errors, if its row is
+/// still RUNNING; if another replica already ended it (this one lost the
+/// lease, see `storage::lease`), leaves it and returns the row as stored.
+pub async fn finish_run(conn: &mut Conn<'_>, run: &Run) -> Result<Option<Run>, StoreError> {
     let (g, t) = (run.gate_side, run.tracker_side);
-    query(
+    let ended = query(
         "UPDATE reconciler_runs SET state = $1, end_time = $2, gate_side_ran = $3, gate_scanned = $4, \
          gate_advanced = $5, gate_skipped = $6, gate_errors = $7, tracker_side_ran = $8, \
          tracker_scanned = $9, tracker_advanced = $10, tracker_replayed = $11, tracker_skipped = $12, \
          tracker_errors = $13, projects_polled = $14, actions = $15, error_details = $16, error = $17 \
-         WHERE id = $18",
+         WHERE id = $18 AND state = 'running'",
     )
     .bind(run.state.as_str())
     .bind(run.end_time.map(|t| t.0))
@@ -72,9 +74,16 @@ pub async fn finish_run(conn: &mut Conn<'_>, run: &Run) -> Result<(), StoreError
     .bind(JsonOwned(json_text(&run.error_details)?))
     .bind(&run.error)
     .bind(run.id)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    if ended == 1 {
+        return Ok(None);
+    }
+    let id = run.id;
+    get_run(conn, id)
+        .await?
+        .map(Some)
+        .ok_or_else(|| StoreError::Malformed(format!("reconciler run {id} vanished")))
 }
 
 /// Marks passes left RUNNING by a replica that stopped during them as
@@ -246,4 +255,55 @@ pub async fn actions_since(
         .fetch_all_scalars(conn)
         .await?;
     decode_payloads("reconciler_action", &payloads)
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+    use crate::storage::Db;
+
+    /// A pass ends its run only while the row is RUNNING: when another
+    /// replica, holding the lease this one lost, ended it FAILED first,
+    /// that outcome stands and the pass is told what it was.
+    #[tokio::test]
+    async fn a_pass_ends_its_run_only_while_it_is_still_running() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let db = Db::open(dir.path()).await?;
+        let (kept, taken_over) = db
+            .write(|conn| {
+                async move {
+                    let start = UnixMicros(1);
+                    let mut first =
+                        insert_run(conn, RunTrigger::Manual, None, true, false, start, "a").await?;
+                    first.state = RunState::Succeeded;
+                    first.end_time = Some(UnixMicros(2));
+                    let kept = finish_run(conn, &first).await?;
+                    let mut second =
+                        insert_run(conn, RunTrigger::Manual, None, true, false, start, "a").await?;
+                    // Replica b took the lease over and ends what a left.
+                    assert_eq!(fail_interrupted(conn).await?, 1);
+                    second.state = RunState::Succeeded;
+                    second.end_time = Some(UnixMicros(2));
+                    second.gate_side.scanned = 7;
+                    let taken_over = finish_run(conn, &second).await?;
+                    Ok::<_, StoreError>((kept, taken_over))
+                }
+                .boxed()
+            })
+            .await?;
+        assert!(kept.is_none(), "a RUNNING row takes the pass's outcome");
+        let stored = taken_over.expect("the row another replica ended stays as it ended it");
+        assert_eq!(stored.state, RunState::Failed);
+        assert_eq!(stored.gate_side.scanned, 0);
+        assert_eq!(
+            stored.error.as_deref(),
+            Some("bosun stopped during the pass")
+        );
+        let stored_again = get_run(&mut db.read().await?.conn(), stored.id).await?;
+        assert_eq!(stored_again.map(|run| run.state), Some(RunState::Failed));
+        db.close().await;
+        Ok(())
+    }
 }

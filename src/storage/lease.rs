@@ -8,19 +8,33 @@
 //! The lock lives exactly as long as that connection: a replica that dies
 //! (even by SIGKILL) loses its connection, the server drops the lock, and
 //! the next replica whose loop ticks takes the job over, so a job stalls at
-//! most one of its intervals. A replica that is alive but cut off from the
-//! database cannot write either, so it cannot do a pass's work twice.
-//! Every replica's loops keep ticking; the lease only decides who runs a
-//! given pass, and the loops read the last pass's time from the database to
-//! keep their cadence whoever ran it.
+//! most one of its intervals. Every replica's loops keep ticking; the lease
+//! only decides who runs a given pass, and the loops read the last pass's
+//! time from the database to keep their cadence whoever ran it.
+//!
+//! A lease's connection can also end while its replica lives: the server
+//! ends it (`pg_terminate_backend`, `idle_session_timeout`), or a proxy or
+//! a NAT drops an idle one. The lock is then free, and another replica may
+//! take the job while the first still runs its pass. So while a lease is
+//! held a keeper task asks its connection every [`CHECK_EVERY`] whether it
+//! still lives (which also keeps it from looking idle); when it does not
+//! answer, or answers an error, the lease is lost: [`Lease::lost`] fires and
+//! the pass stops at its next step. Two passes can then overlap by at most
+//! the time it takes to notice ([`CHECK_EVERY`] plus [`CHECK_TIMEOUT`]), and
+//! a pass ends its run row only while that row is still RUNNING, so the
+//! replica that took over, which ends the abandoned row FAILED, keeps the
+//! last word.
 //!
 //! On SQLite one process owns the data dir, so every lease is granted.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
+use tokio::sync::oneshot;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use super::StoreError;
 
@@ -29,6 +43,10 @@ use super::StoreError;
 const LOCK_CLASS: i32 = 0x626f_736e;
 /// Connections for leases: one per job held at once.
 const LEASE_CONNECTIONS: u32 = 16;
+/// How often a held lease's connection is asked whether it still lives.
+pub const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How long that question may go unanswered before the lease counts as lost.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Hands out leases; cheap to clone.
 #[derive(Clone)]
@@ -66,7 +84,8 @@ impl Leases {
 
     /// Runs `work` under `job`'s lease; `None` (and `work` does not run)
     /// while another replica holds it, or when the lease cannot be asked
-    /// for (logged: the next tick asks again).
+    /// for (logged: the next tick asks again). `work` is dropped where it
+    /// stands, and `None` returned, if the lease is lost meanwhile.
     pub async fn run<T>(&self, job: &str, work: impl Future<Output = T>) -> Option<T> {
         let lease = match self.try_take(job).await {
             Ok(Some(lease)) => lease,
@@ -76,15 +95,25 @@ impl Leases {
                 return None;
             }
         };
-        let result = work.await;
+        let result = tokio::select! {
+            result = work => Some(result),
+            () = lease.lost() => {
+                tracing::warn!(job, "lost the lease during a pass; the pass stopped");
+                None
+            }
+        };
         lease.release().await;
-        Some(result)
+        result
     }
 
     /// `job`'s lease, or `None` while another replica holds it.
     pub async fn try_take(&self, job: &str) -> Result<Option<Lease>, StoreError> {
         let Some(pool) = &self.shared else {
-            return Ok(Some(Lease { held: None }));
+            return Ok(Some(Lease {
+                held: None,
+                lost: CancellationToken::new(),
+                ended: CancellationToken::new(),
+            }));
         };
         let mut conn = pool.acquire().await?;
         let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
@@ -96,48 +125,140 @@ impl Leases {
             return Ok(None);
         }
         tracing::debug!(job, replica = %self.replica, "lease taken");
+        let lost = CancellationToken::new();
+        let (release_tx, release_rx) = oneshot::channel();
+        tokio::spawn(keep(conn, job.to_owned(), lost.clone(), release_rx));
         Ok(Some(Lease {
-            held: Some(Held {
-                conn,
-                job: job.to_owned(),
-            }),
+            held: Some(release_tx),
+            lost,
+            ended: CancellationToken::new(),
         }))
     }
 }
 
 /// A job's lease; released when dropped.
 pub struct Lease {
-    held: Option<Held>,
-}
-
-struct Held {
-    conn: PoolConnection<Postgres>,
-    job: String,
+    /// Asks the keeper to release the lock, and answers when it has.
+    held: Option<oneshot::Sender<oneshot::Sender<()>>>,
+    /// Fires when the lease's connection was found gone (never for a
+    /// local lease).
+    lost: CancellationToken,
+    /// Fires when the lease is released or dropped.
+    ended: CancellationToken,
 }
 
 impl Lease {
+    /// Resolves when the lease is lost: another replica may hold it now,
+    /// so the pass must stop.
+    pub fn lost(&self) -> WaitForCancellationFuture<'_> {
+        self.lost.cancelled()
+    }
+
+    /// Whether the lease is lost (see [`Lease::lost`]).
+    pub fn is_lost(&self) -> bool {
+        self.lost.is_cancelled()
+    }
+
+    /// A token cancelled when `stop` is, or when this lease is lost: what a
+    /// pass that already stops on `stop` watches. It stays tied to the
+    /// lease only until the lease is released or dropped.
+    pub fn stop_with(&self, stop: &CancellationToken) -> CancellationToken {
+        let either = stop.child_token();
+        if self.held.is_some() {
+            let (lost, ended, either) = (self.lost.clone(), self.ended.clone(), either.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = lost.cancelled() => either.cancel(),
+                    () = either.cancelled() => {}
+                    () = ended.cancelled() => {}
+                }
+            });
+        }
+        either
+    }
+
     /// Gives the lease back at once (dropping it does too, by closing its
     /// connection).
     pub async fn release(mut self) {
-        if let Some(mut held) = self.held.take() {
-            let released = sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
-                .bind(LOCK_CLASS)
-                .bind(&held.job)
-                .execute(&mut *held.conn)
-                .await;
-            if let Err(err) = released {
-                tracing::warn!(job = %held.job, error = %err, "releasing a lease failed; closing its connection");
-                held.conn.close_on_drop();
+        self.ended.cancel();
+        if let Some(held) = self.held.take() {
+            let (done_tx, done_rx) = oneshot::channel();
+            if held.send(done_tx).is_ok() {
+                let _ = done_rx.await;
             }
         }
     }
 }
 
+/// Holds `job`'s lock on `conn` until asked to release it (or the lease is
+/// dropped), asking the connection every [`CHECK_EVERY`] whether it lives;
+/// cancels `lost` when it does not.
+async fn keep(
+    mut conn: PoolConnection<Postgres>,
+    job: String,
+    lost: CancellationToken,
+    mut release: oneshot::Receiver<oneshot::Sender<()>>,
+) {
+    let mut ticker = tokio::time::interval(CHECK_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            asked = &mut release => {
+                match asked {
+                    Ok(done) => {
+                        unlock(&mut conn, &job).await;
+                        let _ = done.send(());
+                    }
+                    // Dropped, not released: the lock goes with the connection.
+                    Err(_) => conn.close_on_drop(),
+                }
+                return;
+            }
+            _ = ticker.tick() => {
+                let answer = tokio::time::timeout(
+                    CHECK_TIMEOUT,
+                    sqlx::query("SELECT 1").execute(&mut *conn),
+                )
+                .await;
+                let failure = match answer {
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(err)) => err.to_string(),
+                    Err(_) => format!("no answer in {CHECK_TIMEOUT:?}"),
+                };
+                tracing::warn!(job, error = %failure,
+                    "a lease's connection is gone; another replica may take the job, so this pass stops");
+                lost.cancel();
+                // Whatever state it is in, the connection is not reused:
+                // closing it frees the lock if the server still holds it.
+                conn.close_on_drop();
+                drop(conn);
+                // Wait for the release (or the drop) so it does not find a
+                // closed channel and report a failure.
+                if let Ok(done) = release.await {
+                    let _ = done.send(());
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn unlock(conn: &mut PoolConnection<Postgres>, job: &str) {
+    let released = sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
+        .bind(LOCK_CLASS)
+        .bind(job)
+        .execute(&mut **conn)
+        .await;
+    if let Err(err) = released {
+        tracing::warn!(job, error = %err, "releasing a lease failed; closing its connection");
+        conn.close_on_drop();
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(mut held) = self.held.take() {
-            // Not released by a query: the lock goes with the connection.
-            held.conn.close_on_drop();
-        }
+        // The keeper sees the sender dropped and closes the connection.
+        self.ended.cancel();
     }
 }

@@ -11,6 +11,8 @@
 //! - data_migrations: migrations that rewrite rows (0007, 0008) leave the
 //!   same rows and events as on SQLite;
 //! - notify: LISTEN/NOTIFY wakes the head signal of another replica;
+//! - leases: a lease whose connection ends is lost and its pass stops; a
+//!   lease in use never looks idle to the server;
 //! - writer: a batch that cannot commit (an aborted transaction, an error
 //!   at COMMIT) fails its callers, and the writer goes on;
 //! - failover: three `bosun serve` replicas SIGKILLed and restarted under
@@ -30,6 +32,7 @@ mod change_log;
 mod commit_order;
 mod data_migrations;
 mod failover;
+mod leases;
 mod migrate;
 mod notify;
 mod payloads;
