@@ -17,44 +17,31 @@
 //! server of yours, creating (and at the end dropping) one database per
 //! configuration, so its user needs CREATEDB.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
-use anyhow::{Context, bail, ensure};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use anyhow::Context;
 use sqlx::{Connection, PgConnection};
 use tonic::transport::Channel;
 
 use crate::daemon::Bosun;
-use crate::load::{Run, Window, closed_loop};
+use crate::load::{Run, Window};
 use crate::report::{Row, Target};
-use crate::sqlite::now_micros;
 use crate::{CONCURRENCIES, QUIET, TARGET_CONCURRENCY, rpc, stream};
+
+mod cluster;
+mod raw;
+
+use cluster::Cluster;
+use raw::{RAW_CONNECTIONS, Raw, baselines, get_session_run, list_lessons_run, pool_of};
 
 /// bosun's read pool per replica (`storage::READERS`): the raw read
 /// baselines get as many connections as the replicas hold.
 const BOSUN_READERS: u32 = 8;
-/// Connections of the concurrent raw write baseline.
-const RAW_CONNECTIONS: usize = 16;
 /// The Watch measurement of issue 16: watchers, events per second, p99.
 const WATCHERS: usize = 100;
 const EVENTS_PER_SECOND: u32 = 1000;
 const WATCH_P99_MS: f64 = 20.0;
-
-const INSERT: &str = "INSERT INTO lessons (create_time, lesson_type, work_item_id, stage, agent, \
-     repo, root_cause, suggestion, source) VALUES ($1, 'flaky_test', $2, 'testing', 'claude-code', \
-     'acme/payments', 'the payment test depends on wall-clock time', \
-     'inject a clock into PaymentWindow', 'manual')";
-
-/// What ListLessons (page of 100) asks the database.
-const LIST_LESSONS: &str = "SELECT id, create_time, update_time, lesson_type, work_item_id, \
-     task_id, session_id, stage, agent, repo, root_cause, suggestion, detail, status, \
-     related_task, source, attribution, target_repo, target_domain \
-     FROM lessons WHERE 1 = 1 ORDER BY id DESC LIMIT $1";
-/// GetSession's first statement (it then reads the session's view).
-const GET_SESSION: &str = "SELECT payload FROM sessions_payload WHERE id = $1";
 
 /// Where the databases are created: a server given by URL, or a throwaway
 /// cluster.
@@ -165,7 +152,7 @@ pub async fn measure(
     window: Window,
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
-    let raw = baselines(server, window, rows).await?;
+    let raw = baselines(&server.database("raw").await?, window, rows).await?;
     for replicas in [1, 3] {
         let url = server.database(&format!("replicas_{replicas}")).await?;
         configuration(root, &url, replicas, &raw, window, rows).await?;
@@ -191,65 +178,6 @@ async fn settle(url: &str) -> anyhow::Result<()> {
     }
     conn.close().await.ok();
     Ok(())
-}
-
-/// The same-run write baselines.
-struct Raw {
-    single: f64,
-    concurrent: f64,
-}
-
-/// Raw PostgreSQL on a fresh database with bosun's schema and triggers.
-async fn baselines(
-    server: &mut Server,
-    window: Window,
-    rows: &mut Vec<Row>,
-) -> anyhow::Result<Raw> {
-    let url = server.database("raw").await?;
-    let mut conn = PgConnection::connect(&url).await?;
-    bosun::storage::postgres::MIGRATOR.run(&mut conn).await?;
-
-    let round_trip = round_trip_rate(&mut conn, window).await?;
-    rows.push(Row::value(
-        "PostgreSQL driver round trip (SELECT 1, one connection)",
-        round_trip,
-        "/s",
-    ));
-
-    let pool = pool(&url, 1).await?;
-    let run = insert_run(pool.clone(), 1, window).await;
-    let single = run.rate();
-    rows.push(Row::run(
-        "raw PostgreSQL: single-row insert transactions, 1 connection",
-        &run,
-    ));
-    pool.close().await;
-
-    let pool = pool_of(&url, RAW_CONNECTIONS).await?;
-    let run = insert_run(pool.clone(), RAW_CONNECTIONS, window).await;
-    let concurrent = run.rate();
-    rows.push(
-        Row::run(
-            format!(
-                "raw PostgreSQL: single-row insert transactions, {RAW_CONNECTIONS} connections"
-            ),
-            &run,
-        )
-        .against("raw PG 1-row txn, 1 connection", concurrent, single),
-    );
-    pool.close().await;
-
-    let batched = batched_insert_rate(&mut conn, 256, window).await?;
-    rows.push(
-        Row::value(
-            "raw PostgreSQL: 256 rows per transaction",
-            batched,
-            "rows/s",
-        )
-        .against("raw PG 1-row txn, 1 connection", batched, single),
-    );
-    conn.close().await?;
-    Ok(Raw { single, concurrent })
 }
 
 /// bosun with `replicas` replicas on the database at `url`: writes spread
@@ -449,290 +377,4 @@ fn read_row(rows: &mut Vec<Row>, label: &str, rpc: &str, concurrency: usize, run
             raw.rate(),
         ),
     );
-}
-
-async fn pool(url: &str, connections: u32) -> anyhow::Result<PgPool> {
-    Ok(PgPoolOptions::new()
-        .max_connections(connections)
-        .min_connections(connections)
-        .connect(url)
-        .await?)
-}
-
-async fn pool_of(url: &str, connections: usize) -> anyhow::Result<PgPool> {
-    pool(url, u32::try_from(connections)?).await
-}
-
-/// Single-row insert transactions (each INSERT its own transaction, one
-/// round trip) from `concurrency` workers over `pool`.
-async fn insert_run(pool: PgPool, concurrency: usize, window: Window) -> Run {
-    closed_loop(concurrency, window, move |worker, n| {
-        let pool = pool.clone();
-        async move {
-            sqlx::query(INSERT)
-                .bind(now_micros())
-                .bind(format!("RAW-{worker}-{n}"))
-                .execute(&pool)
-                .await
-                .map(drop)
-        }
-    })
-    .await
-}
-
-/// Rows per second in transactions of `rows_per_transaction` inserts.
-async fn batched_insert_rate(
-    conn: &mut PgConnection,
-    rows_per_transaction: usize,
-    window: Window,
-) -> anyhow::Result<f64> {
-    let started = Instant::now();
-    let measure_from = started + window.warmup;
-    let until = measure_from + window.measure;
-    let (mut rows, mut n) = (0u64, 0u64);
-    let mut measured_from = None;
-    while Instant::now() < until {
-        if measured_from.is_none() && Instant::now() >= measure_from {
-            measured_from = Some((Instant::now(), rows));
-        }
-        let mut tx = conn.begin().await?;
-        for _ in 0..rows_per_transaction {
-            sqlx::query(INSERT)
-                .bind(now_micros())
-                .bind(format!("RAW-BATCH-{n}"))
-                .execute(&mut *tx)
-                .await?;
-            n += 1;
-        }
-        tx.commit().await?;
-        rows += rows_per_transaction as u64;
-    }
-    let (from, rows_before) = measured_from.unwrap_or((started, 0));
-    Ok((rows - rows_before) as f64 / from.elapsed().as_secs_f64())
-}
-
-/// `SELECT 1` one after another on one connection.
-async fn round_trip_rate(conn: &mut PgConnection, window: Window) -> anyhow::Result<f64> {
-    let started = Instant::now();
-    let until = started + window.warmup + window.measure;
-    let mut count = 0u64;
-    let mut from = None;
-    while Instant::now() < until {
-        if from.is_none() && started.elapsed() >= window.warmup {
-            from = Some((Instant::now(), count));
-        }
-        sqlx::query("SELECT 1").execute(&mut *conn).await?;
-        count += 1;
-    }
-    let (from, before) = from.unwrap_or((started, 0));
-    Ok((count - before) as f64 / from.elapsed().as_secs_f64())
-}
-
-async fn get_session_run(
-    pool: PgPool,
-    sessions: Arc<Vec<String>>,
-    concurrency: usize,
-    window: Window,
-) -> Run {
-    closed_loop(concurrency, window, move |worker, n| {
-        let pool = pool.clone();
-        let id = sessions[(worker + n as usize) % sessions.len()].clone();
-        async move {
-            let payload: sqlx::types::Json<serde_json::Value> = sqlx::query_scalar(GET_SESSION)
-                .bind(id)
-                .fetch_one(&pool)
-                .await
-                .map_err(|err| err.to_string())?;
-            std::hint::black_box(payload);
-            Ok::<_, String>(())
-        }
-    })
-    .await
-}
-
-async fn list_lessons_run(pool: PgPool, concurrency: usize, window: Window) -> Run {
-    closed_loop(concurrency, window, move |_, _| {
-        let pool = pool.clone();
-        async move {
-            let rows = sqlx::query(LIST_LESSONS)
-                .bind(101i64)
-                .fetch_all(&pool)
-                .await
-                .map_err(|err| err.to_string())?;
-            if rows.len() == 101 {
-                std::hint::black_box(rows);
-                Ok(())
-            } else {
-                Err(format!("{} rows, not 101", rows.len()))
-            }
-        }
-    })
-    .await
-}
-
-/// A throwaway PostgreSQL cluster: `initdb` into a temp dir (as an
-/// unprivileged user when this process is root: initdb refuses root), a
-/// free loopback port, trust auth on loopback only. Stopped, and its
-/// directory deleted, when this process ends (see [`spawn_reaper`]).
-struct Cluster {
-    port: u16,
-    /// Its stdin is this process's end of the pipe the reaper waits on.
-    _reaper: Child,
-}
-
-impl Cluster {
-    // The reaper outlives this value on purpose: it waits for this process
-    // to exit.
-    #[allow(clippy::zombie_processes)]
-    fn start() -> anyhow::Result<Self> {
-        let bindir = find_bindir().context(
-            "--postgres: no PostgreSQL binaries (set TEST_BOSUN_PG_BINDIR, or install \
-             Debian's postgresql package)",
-        )?;
-        let user = unprivileged_user()?;
-        let root = tempfile::Builder::new()
-            .prefix("bosun-bench-pg-")
-            .tempdir()?
-            .keep();
-        if let Some(user) = &user {
-            run(Command::new("chown").arg(user).arg(&root))?;
-        }
-        let data = root.join("data");
-        let pg = |tool: &str| as_user(user.as_deref(), &bindir.join(tool));
-        let reaper = spawn_reaper(&pg("pg_ctl"), &data, &root)?;
-        run(pg("initdb")
-            .args([
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--no-locale",
-                "--no-sync",
-            ])
-            .arg("--username=postgres")
-            .arg("-D")
-            .arg(&data))?;
-        let log = root.join("postgres.log");
-        for _attempt in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
-            let options = format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
-                root.display()
-            );
-            let status = pg("pg_ctl")
-                .args(["start", "-w", "-t", "60", "-D"])
-                .arg(&data)
-                .arg("-l")
-                .arg(&log)
-                .args(["-o", &options])
-                .stdout(Stdio::null())
-                .status()?;
-            if status.success() {
-                return Ok(Self {
-                    port,
-                    _reaper: reaper,
-                });
-            }
-            let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-            if !log_text.contains("could not bind") && !log_text.contains("already in use") {
-                bail!("PostgreSQL did not start ({status}):\n{log_text}");
-            }
-        }
-        bail!("PostgreSQL found no free port in 5 attempts")
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-/// `TEST_BOSUN_PG_BINDIR`, the newest `/usr/lib/postgresql/*/bin`, or
-/// `pg_config --bindir`.
-fn find_bindir() -> Option<PathBuf> {
-    if let Ok(dir) = std::env::var("TEST_BOSUN_PG_BINDIR") {
-        return Some(PathBuf::from(dir));
-    }
-    let newest = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let version: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let bin = entry.path().join("bin");
-            bin.join("initdb").is_file().then_some((version, bin))
-        })
-        .max();
-    if let Some((_, bin)) = newest {
-        return Some(bin);
-    }
-    let output = Command::new("pg_config").arg("--bindir").output().ok()?;
-    let bin = PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
-    bin.join("initdb").is_file().then_some(bin)
-}
-
-/// None when this process is not root; else a user initdb accepts
-/// (`postgres`, or `bosun-pg`, created when missing).
-fn unprivileged_user() -> anyhow::Result<Option<String>> {
-    let uid = Command::new("id").arg("-u").output()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Ok(None);
-    }
-    for user in ["postgres", "bosun-pg"] {
-        if Command::new("id")
-            .arg("-u")
-            .arg(user)
-            .output()?
-            .status
-            .success()
-        {
-            return Ok(Some(user.to_owned()));
-        }
-    }
-    run(Command::new("useradd").args(["--system", "--no-create-home", "bosun-pg"]))?;
-    Ok(Some("bosun-pg".to_owned()))
-}
-
-/// `program` run as `user` (through runuser) or as this process's user.
-fn as_user(user: Option<&str>, program: &Path) -> Command {
-    match user {
-        Some(user) => {
-            let mut command = Command::new("runuser");
-            command.args(["-u", user, "--"]).arg(program);
-            command
-        }
-        None => Command::new(program),
-    }
-}
-
-/// Waits until this process's end (its stdin closes), then stops the
-/// cluster at once and deletes `root`; in its own process group, so a
-/// Ctrl-C of the bench does not kill it before it cleans up.
-fn spawn_reaper(pg_ctl: &Command, data: &Path, root: &Path) -> anyhow::Result<Child> {
-    use std::os::unix::process::CommandExt;
-    let mut stop: Vec<String> = vec![pg_ctl.get_program().to_string_lossy().into_owned()];
-    stop.extend(pg_ctl.get_args().map(|a| a.to_string_lossy().into_owned()));
-    stop.extend(["stop", "-m", "immediate", "-D"].map(String::from));
-    stop.push(data.display().to_string());
-    Ok(Command::new("sh")
-        .arg("-c")
-        .arg(r#"cat >/dev/null; "$@" >/dev/null 2>&1; rm -rf "$ROOT""#)
-        .arg("reaper")
-        .args(stop)
-        .env("ROOT", root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()?)
-}
-
-fn run(command: &mut Command) -> anyhow::Result<()> {
-    let output = command.output()?;
-    ensure!(
-        output.status.success(),
-        "{command:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(())
 }
