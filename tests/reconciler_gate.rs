@@ -13,9 +13,10 @@ use bosun::pb::{
 };
 use bosun::storage::sql::query;
 use common::TestServer;
-use common::pipeline::{
-    PAST_GRACE, SHA_A, SHA_B, counts, events, facts, head_seq, just_stuck_in_development, run_ids,
-    run_once, session, status, stuck_in, stuck_in_development,
+use common::pipeline::{SHA_A, SHA_B, events, facts, head_seq, session};
+use common::reconciler::{
+    PAST_GRACE, counts, just_stuck_in_development, run_ids, run_once, status, stuck_in,
+    stuck_in_development,
 };
 
 const SHA_C: &str = "cccccccccccccccccccccccccccccccccccccccc";

@@ -18,6 +18,7 @@ pub mod forge_payloads;
 pub mod pipeline;
 pub mod postgres;
 pub mod process;
+pub mod reconciler;
 pub mod rpcs;
 pub mod webhooks;
 

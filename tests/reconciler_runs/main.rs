@@ -28,10 +28,8 @@ use common::fake_plane::{
     FakePlane, Fault, IN_PROGRESS, LONG_AGO, PLANE_DOWN, PLANE_SHOP, bound_project, issue,
     start_with_plane,
 };
-use common::pipeline::{
-    SHA_A, all_tasks, counts, events, head_seq, list_runs, run_ids, run_once, status,
-    stuck_in_development,
-};
+use common::pipeline::{SHA_A, all_tasks, events, head_seq};
+use common::reconciler::{counts, list_runs, run_ids, run_once, status, stuck_in_development};
 use common::{
     ADMIN_TOKEN, AGENT_TOKEN, READ_TOKEN, TestServer, WEBHOOK_TOKEN, assert_error, bad_fields,
     error_metadata, with_token,

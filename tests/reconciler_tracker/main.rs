@@ -27,5 +27,6 @@ use common::fake_plane::{
     PLANE_SHOP, PlaneProject, REJECTED, ago, binding, bound_project, issue, standard_states,
     start_with_plane, state,
 };
-use common::pipeline::{REPO, all_tasks, counts, facts, list_runs, run_once, session};
+use common::pipeline::{REPO, all_tasks, facts, session};
+use common::reconciler::{counts, list_runs, run_once};
 use serde_json::{Value, json};
