@@ -13,6 +13,7 @@
 
 pub mod bad_values;
 pub mod baselines;
+mod errors;
 pub mod fake_plane;
 pub mod forge_payloads;
 pub mod pipeline;
@@ -20,12 +21,19 @@ pub mod postgres;
 pub mod process;
 pub mod reconciler;
 pub mod rpcs;
+mod tokens;
 pub mod webhooks;
+
+// The harness's own names for them; not every test binary uses each.
+#[allow(unused_imports)]
+pub use errors::{assert_error, bad_fields, error_metadata};
+#[allow(unused_imports)]
+pub use tokens::{ADMIN_TOKEN, AGENT_TOKEN, READ_TOKEN, WEBHOOK_TOKEN, auth_tokens, with_token};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use bosun::config::{Config, TokenConfig};
+use bosun::config::Config;
 use bosun::events::{Compactor, Watchers};
 use bosun::pb::events_client::EventsClient;
 use bosun::pb::lessons_client::LessonsClient;
@@ -39,16 +47,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, ClientTlsConfig};
-use tonic::{Code, Request, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_types::StatusExt;
-
-pub const ADMIN_TOKEN: &str = "admin-token-0123456789";
-pub const AGENT_TOKEN: &str = "agent-token-0123456789";
-pub const WEBHOOK_TOKEN: &str = "webhook-token-0123456789";
-pub const READ_TOKEN: &str = "read-token-0123456789";
 
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -396,65 +397,4 @@ async fn launch(
         sessions,
         running: (shutdown_tx, task),
     }
-}
-
-/// One token per role (see the *_TOKEN constants).
-pub fn auth_tokens(config: &mut Config) {
-    config.auth.tokens = [
-        ("ops", "admin", ADMIN_TOKEN),
-        ("runner", "agent", AGENT_TOKEN),
-        ("shim", "webhook", WEBHOOK_TOKEN),
-        ("dashboard", "read", READ_TOKEN),
-    ]
-    .into_iter()
-    .map(|(name, role, token)| TokenConfig {
-        name: name.into(),
-        role: serde_json::from_value(serde_json::json!(role)).expect("role"),
-        token: token.into(),
-    })
-    .collect();
-}
-
-/// `message` with a bearer token.
-pub fn with_token<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    request
-}
-
-/// Asserts the status code and the ErrorInfo reason (domain bosun).
-pub fn assert_error(status: &Status, code: Code, reason: &str) {
-    assert_eq!(status.code(), code, "{status:?}");
-    let info = status
-        .get_error_details()
-        .error_info()
-        .cloned()
-        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
-    assert_eq!(info.reason, reason, "{status:?}");
-    assert_eq!(info.domain, "bosun");
-}
-
-/// The fields named by the BadRequest detail.
-pub fn bad_fields(status: &Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|bad| {
-            bad.field_violations
-                .iter()
-                .map(|v| v.field.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// ErrorInfo metadata value.
-pub fn error_metadata(status: &Status, key: &str) -> Option<String> {
-    status
-        .get_error_details()
-        .error_info()
-        .and_then(|info| info.metadata.get(key).cloned())
 }
