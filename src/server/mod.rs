@@ -156,6 +156,7 @@ impl Server {
         reconciler
             .pass_figures()
             .register(&mut registry, "reconciler", "Reconciler");
+        leases.register(&mut registry);
         let admission = AdmissionLayer::new(&config.limits, &mut registry);
         let (health, health_service) = tonic_health::server::health_reporter();
         for service in SERVING_SERVICES {

@@ -30,6 +30,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
@@ -53,6 +56,8 @@ pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Leases {
     shared: Option<PgPool>,
     replica: Arc<str>,
+    /// Leases lost while held, by job (clones share it).
+    lost: Family<Vec<(String, String)>, Counter>,
 }
 
 impl Leases {
@@ -61,6 +66,7 @@ impl Leases {
         Self {
             shared: None,
             replica: replica.into(),
+            lost: Family::default(),
         }
     }
 
@@ -74,7 +80,18 @@ impl Leases {
         Self {
             shared: Some(pool),
             replica: replica.into(),
+            lost: Family::default(),
         }
+    }
+
+    /// Registers `leases_lost`: leases found lost while a pass held them,
+    /// by job (always 0 on SQLite).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "leases_lost",
+            "Leases of background jobs lost while held (their database connection ended), by job",
+            self.lost.clone(),
+        );
     }
 
     /// This replica's name, as runs record it.
@@ -127,7 +144,17 @@ impl Leases {
         tracing::debug!(job, replica = %self.replica, "lease taken");
         let lost = CancellationToken::new();
         let (release_tx, release_rx) = oneshot::channel();
-        tokio::spawn(keep(conn, job.to_owned(), lost.clone(), release_rx));
+        let counted = self
+            .lost
+            .get_or_create(&vec![("job".to_owned(), job.to_owned())])
+            .clone();
+        tokio::spawn(keep(
+            conn,
+            job.to_owned(),
+            lost.clone(),
+            counted,
+            release_rx,
+        ));
         Ok(Some(Lease {
             held: Some(release_tx),
             lost,
@@ -197,6 +224,7 @@ async fn keep(
     mut conn: PoolConnection<Postgres>,
     job: String,
     lost: CancellationToken,
+    counted: Counter,
     mut release: oneshot::Receiver<oneshot::Sender<()>>,
 ) {
     let mut ticker = tokio::time::interval(CHECK_EVERY);
@@ -229,6 +257,7 @@ async fn keep(
                 tracing::warn!(job, error = %failure,
                     "a lease's connection is gone; another replica may take the job, so this pass stops");
                 lost.cancel();
+                counted.inc();
                 // Whatever state it is in, the connection is not reused:
                 // closing it frees the lock if the server still holds it.
                 conn.close_on_drop();

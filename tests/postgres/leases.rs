@@ -45,8 +45,9 @@ async fn a_lease_whose_connection_the_server_ends_is_lost_and_its_pass_stops() {
     let (replica_a, replica_b) = (leases(&url, "a"), leases(&url, "b"));
 
     let (started_tx, started_rx) = oneshot::channel();
+    let leases_a = replica_a.clone();
     let pass = tokio::spawn(async move {
-        replica_a
+        leases_a
             .run(JOB, async move {
                 let _ = started_tx.send(());
                 // A pass that would run for ever.
@@ -73,6 +74,14 @@ async fn a_lease_whose_connection_the_server_ends_is_lost_and_its_pass_stops() {
         .expect("the pass stops once its lease is lost")
         .unwrap();
     assert_eq!(stopped, None, "a pass whose lease was lost has no outcome");
+    let mut registry = prometheus_client::registry::Registry::with_prefix("bosun");
+    replica_a.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains(r#"bosun_leases_lost_total{job="lease_test_job"} 1"#),
+        "{text}"
+    );
 
     // The ended backend gives its locks back as it exits: wait for that on
     // the lock itself, then replica b takes the job over.
