@@ -33,9 +33,10 @@ use crate::time::UnixMicros;
 const WRITE_BATCH: usize = 256;
 /// The most transcripts one blocking thread reads in a row.
 const READ_CHUNK: usize = 32;
-/// Why a pass that was stopped failed.
-const STOPPED: &str =
-    "interrupted: bosun is shutting down, or this replica lost the processor's lease";
+/// Why a pass that was stopped failed: a shutdown, or a lost lease.
+const SHUTTING_DOWN: &str = "interrupted: bosun is shutting down";
+const LEASE_LOST: &str =
+    "interrupted: this replica lost the processor's lease (its database connection ended)";
 
 /// What one pass needs.
 pub struct Pass {
@@ -50,6 +51,8 @@ pub struct Pass {
     /// Cancelled at shutdown, or when this replica loses the processor's
     /// lease: the pass then ends FAILED without starting another transcript.
     pub stop: CancellationToken,
+    /// Cancelled when the lease is lost (which of the two stopped it).
+    pub lease_lost: CancellationToken,
 }
 
 /// A transcript to read, and what the processor remembers of it.
@@ -189,7 +192,12 @@ impl Pass {
         while let Some(joined) = outcomes.next().await {
             if self.stop.is_cancelled() {
                 tally(writing.take(), run).await?;
-                return Err(STOPPED.into());
+                let why = if self.lease_lost.is_cancelled() {
+                    LEASE_LOST
+                } else {
+                    SHUTTING_DOWN
+                };
+                return Err(why.into());
             }
             match joined.map_err(|err| format!("a worker failed: {err}"))? {
                 Some(read) => batch.push(read),

@@ -112,12 +112,10 @@ impl Leases {
                 return None;
             }
         };
+        // The keeper logs a loss.
         let result = tokio::select! {
             result = work => Some(result),
-            () = lease.lost() => {
-                tracing::warn!(job, "lost the lease during a pass; the pass stopped");
-                None
-            }
+            () = lease.lost() => None,
         };
         lease.release().await;
         result
@@ -184,6 +182,12 @@ impl Lease {
     /// Whether the lease is lost (see [`Lease::lost`]).
     pub fn is_lost(&self) -> bool {
         self.lost.is_cancelled()
+    }
+
+    /// A token cancelled when the lease is lost, for a pass that outlives
+    /// borrows of the lease.
+    pub fn lost_token(&self) -> CancellationToken {
+        self.lost.clone()
     }
 
     /// A token cancelled when `stop` is, or when this lease is lost: what a
@@ -260,13 +264,8 @@ async fn keep(
                 counted.inc();
                 // Whatever state it is in, the connection is not reused:
                 // closing it frees the lock if the server still holds it.
+                // (A release that comes later finds nothing to do.)
                 conn.close_on_drop();
-                drop(conn);
-                // Wait for the release (or the drop) so it does not find a
-                // closed channel and report a failure.
-                if let Ok(done) = release.await {
-                    let _ = done.send(());
-                }
                 return;
             }
         }
