@@ -85,6 +85,8 @@ pub async fn measure(
         etcd.ready_after.as_secs_f64() * 1e3,
         bosun.ready_after.as_secs_f64() * 1e3
     );
+    // Idle RSS is each server's one second after it answered, as the
+    // start-up rows read bosun's: time is what is measured here.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = [bosun.rss_bytes()?, etcd.rss_bytes()?];
 

@@ -201,6 +201,8 @@ async fn replicas_killed_at_random_lose_nothing_and_watchers_resume_elsewhere() 
         tokio::time::sleep(Duration::from_millis(rng.random_range(100..1500))).await;
         fleet.start(victim).await;
     }
+    // The load goes on a while on the whole fleet again (the schedule is
+    // the stimulus, as above), then stops.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     ctx.stop.store(true, Ordering::Release);
     let load_time = started.elapsed();
