@@ -12,7 +12,12 @@ pub fn init(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(std::io::stderr().is_terminal())
+        // A log line that cannot be written (stderr's reader went away: a
+        // pipe to a log shipper that restarted) is dropped. Reported, it
+        // would be printed to that same stderr, and printing to a closed
+        // stderr panics: the server would die of its logging.
+        .log_internal_errors(false);
     // A second init (tests) keeps the first subscriber.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
 
 use super::{Listeners, Server};
 use crate::config::{Config, ConfigError};
@@ -21,9 +22,11 @@ pub async fn run(
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     let data_dir = config.data_dir.clone();
     let server = Server::open(config).await?;
-    // SIGHUP is handled before "bosun serving" is logged: whoever reads that
-    // line may reload at once (unhandled, SIGHUP would end the process).
-    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    // Signals are handled before "bosun serving" is logged: whoever reads
+    // that line may reload or stop bosun at once (unhandled, SIGHUP or
+    // SIGTERM would end the process there and then, with no drain).
+    let mut hangups = signal(SignalKind::hangup())?;
+    let shutdown = shutdown_signal()?;
     tracing::info!(grpc_addr = %grpc.local_addr()?, http_addr = %http.local_addr()?, data_dir = %data_dir.display(), "bosun serving");
     let reloader = server.reloader();
     tokio::spawn(async move {
@@ -40,24 +43,19 @@ pub async fn run(
         grpc,
         http: Some(http),
     };
-    server.serve(listeners, shutdown_signal()).await
+    server.serve(listeners, shutdown).await
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+/// Handles SIGINT and SIGTERM from now on; the future resolves on the
+/// first to arrive. (Call it before telling anyone the process is up: a
+/// signal that arrives before it is installed ends the process at once.)
+pub(crate) fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
+    })
 }

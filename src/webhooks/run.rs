@@ -44,13 +44,8 @@ pub async fn run(config: Config, upstream: String) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
-    serve(
-        config,
-        &upstream,
-        listener,
-        crate::server::shutdown_signal(),
-    )
-    .await
+    let shutdown = crate::server::shutdown_signal()?;
+    serve(config, &upstream, listener, shutdown).await
 }
 
 /// Serves the shim on `listener` (HTTPS with `[tls]`) until `shutdown`
