@@ -26,7 +26,7 @@ use super::results::{self, Outcome, Tally};
 use super::store;
 use super::transcript::{self, Listed, Listing, Transcript, TranscriptKey};
 use super::{ProcessorRun, ProcessorSettings, RunCounts, RunState, RunTrigger};
-use crate::storage::{Db, StoreError};
+use crate::storage::{Db, Fence, StoreError};
 use crate::time::UnixMicros;
 
 /// Transcripts whose results are stored in one write transaction.
@@ -37,6 +37,9 @@ const READ_CHUNK: usize = 32;
 const SHUTTING_DOWN: &str = "interrupted: bosun is shutting down";
 const LEASE_LOST: &str =
     "interrupted: this replica lost the processor's lease (its database connection ended)";
+/// Why a pass whose write was refused by its fence failed.
+const FENCED: &str = "interrupted: another replica took the processor's lease over; \
+     this replica's last batch was not stored";
 
 /// What one pass needs.
 pub struct Pass {
@@ -53,6 +56,9 @@ pub struct Pass {
     pub stop: CancellationToken,
     /// Cancelled when the lease is lost (which of the two stopped it).
     pub lease_lost: CancellationToken,
+    /// The lease's fence, checked by every write of the pass but the one
+    /// that ends its run row (which ends only a RUNNING row).
+    pub fence: Fence,
 }
 
 /// A transcript to read, and what the processor remembers of it.
@@ -72,11 +78,13 @@ impl Pass {
             .db
             .write({
                 let (name, replica) = (name.clone(), self.replica.clone());
+                let fence = self.fence.clone();
                 move |conn| {
                     async move {
-                            store::insert_run(conn, &name, trigger, start_time, &replica).await
-                        }
-                        .boxed()
+                        fence.check(conn).await?;
+                        store::insert_run(conn, &name, trigger, start_time, &replica).await
+                    }
+                    .boxed()
                 }
             })
             .await?;
@@ -222,11 +230,12 @@ impl Pass {
         if gone.is_empty() {
             return Ok(0);
         }
-        let processor = self.processor.clone();
+        let (processor, fence) = (self.processor.clone(), self.fence.clone());
         let forgotten = self
             .db
             .write(move |conn| {
                 async move {
+                    fence.check(conn).await?;
                     processor.forget(conn, &gone).await?;
                     store::forget_gone(conn, processor.name(), &gone).await
                 }
@@ -244,13 +253,17 @@ impl Pass {
         batch: Vec<(Outcome, Option<Remembered>)>,
     ) -> impl Future<Output = Result<Vec<Tally>, String>> + Send + 'static {
         let (db, processor) = (self.db.clone(), self.processor.clone());
-        let limit = self.settings.quarantine_after_failures;
+        let (limit, fence) = (self.settings.quarantine_after_failures, self.fence.clone());
         async move {
             if batch.is_empty() {
                 return Ok(Vec::new());
             }
             db.write(move |conn| {
-                async move { results::store(conn, &*processor, batch, limit).await }.boxed()
+                async move {
+                    fence.check(conn).await?;
+                    results::store(conn, &*processor, batch, limit).await
+                }
+                .boxed()
             })
             .await
             .map_err(storage_failed)
@@ -389,6 +402,10 @@ fn read_and_process(
 }
 
 fn storage_failed(err: StoreError) -> String {
+    if let StoreError::LeaseLost(_) = err {
+        tracing::warn!(error = %err, "a processor pass's write was fenced off; the pass stops");
+        return FENCED.to_string();
+    }
     tracing::warn!(error = ?err, "a processor pass could not use storage");
     "storage failed; see the server log".to_string()
 }

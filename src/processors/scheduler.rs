@@ -207,6 +207,7 @@ impl Inner {
             replica: self.leases.replica().to_string(),
             stop: lease.stop_with(stop),
             lease_lost: lease.lost_token(),
+            fence: lease.fence(),
         };
         let span = tracing::info_span!("processor.pass", processor = %slot.name(), trigger = trigger.as_str());
         let started = std::time::Instant::now();

@@ -233,10 +233,17 @@ impl ProcessorsService {
     pub async fn reset(&self, forget: Forget) -> Result<u64, ProcessorError> {
         let slot = self.slot("processor", &forget.processor)?;
         let (guard, lease) = self.hold(slot).await?;
+        let fence = lease.fence();
         let forgotten = self
             .inner
             .db
-            .write(move |conn| async move { store::forget(conn, &forget).await }.boxed())
+            .write(move |conn| {
+                async move {
+                    fence.check(conn).await?;
+                    store::forget(conn, &forget).await
+                }
+                .boxed()
+            })
             .await;
         lease.release().await;
         drop(guard);

@@ -29,6 +29,10 @@ pub enum StoreError {
     /// A write job panicked; its changes were rolled back.
     #[error("a write job panicked")]
     Panicked,
+    /// Another replica took the lease of the background job this write
+    /// belongs to (see `storage::fence`); nothing was written.
+    #[error("this replica no longer holds the lease of {0}: another replica took the job over")]
+    LeaseLost(String),
     /// The transaction this job shared with others failed as a whole.
     #[error("write transaction failed")]
     Batch(#[source] std::sync::Arc<StoreError>),
@@ -96,6 +100,7 @@ impl ServiceError for StoreError {
         match self {
             Self::Batch(cause) => cause.code(),
             Self::Unavailable(_) | Self::Full(_) | Self::Closed => ErrorCode::Unavailable,
+            Self::LeaseLost(_) => ErrorCode::Aborted,
             Self::UniqueViolation(_) | Self::Internal(_) | Self::Malformed(_) | Self::Panicked => {
                 ErrorCode::Internal
             }
@@ -107,6 +112,7 @@ impl ServiceError for StoreError {
             Self::Batch(cause) => cause.reason(),
             Self::Unavailable(_) | Self::Closed => "STORAGE_UNAVAILABLE",
             Self::Full(_) => "STORAGE_FULL",
+            Self::LeaseLost(_) => "LEASE_LOST",
             _ => "INTERNAL",
         }
     }

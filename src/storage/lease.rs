@@ -20,10 +20,12 @@
 //! still lives (which also keeps it from looking idle); when it does not
 //! answer, or answers an error, the lease is lost: [`Lease::lost`] fires and
 //! the pass stops at its next step. Two passes can then overlap by at most
-//! the time it takes to notice ([`CHECK_EVERY`] plus [`CHECK_TIMEOUT`]), and
-//! a pass ends its run row only while that row is still RUNNING, so the
-//! replica that took over, which ends the abandoned row FAILED, keeps the
-//! last word.
+//! the time it takes to notice ([`CHECK_EVERY`] plus [`CHECK_TIMEOUT`]), but
+//! their writes cannot: a pass's writes are fenced ([`Fence`], from
+//! [`Lease::fence`]), so one of the old holder's that would commit after the
+//! new holder took the job fails instead. And a pass ends its run row only
+//! while that row is still RUNNING, so the replica that took over, which
+//! ends the abandoned row FAILED, keeps the last word.
 //!
 //! On SQLite one process owns the data dir, so every lease is granted.
 
@@ -39,7 +41,7 @@ use sqlx::{PgPool, Postgres};
 use tokio::sync::oneshot;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
-use super::StoreError;
+use super::{Fence, StoreError};
 
 /// The advisory-lock class of bosun's leases ("bosn"), the first of the two
 /// keys; the second is `hashtext(job)`.
@@ -126,6 +128,7 @@ impl Leases {
         let Some(pool) = &self.shared else {
             return Ok(Some(Lease {
                 held: None,
+                fence: Fence::none(),
                 lost: CancellationToken::new(),
                 ended: CancellationToken::new(),
             }));
@@ -139,6 +142,14 @@ impl Leases {
         if !taken {
             return Ok(None);
         }
+        let fence = match Fence::take(&mut conn, job).await {
+            Ok(fence) => fence,
+            Err(err) => {
+                // The lock goes with the connection, not back to the pool.
+                conn.close_on_drop();
+                return Err(err);
+            }
+        };
         tracing::debug!(job, replica = %self.replica, "lease taken");
         let lost = CancellationToken::new();
         let (release_tx, release_rx) = oneshot::channel();
@@ -155,6 +166,7 @@ impl Leases {
         ));
         Ok(Some(Lease {
             held: Some(release_tx),
+            fence,
             lost,
             ended: CancellationToken::new(),
         }))
@@ -165,6 +177,8 @@ impl Leases {
 pub struct Lease {
     /// Asks the keeper to release the lock, and answers when it has.
     held: Option<oneshot::Sender<oneshot::Sender<()>>>,
+    /// What the pass's writes check.
+    fence: Fence,
     /// Fires when the lease's connection was found gone (never for a
     /// local lease).
     lost: CancellationToken,
@@ -182,6 +196,12 @@ impl Lease {
     /// Whether the lease is lost (see [`Lease::lost`]).
     pub fn is_lost(&self) -> bool {
         self.lost.is_cancelled()
+    }
+
+    /// The fence of this lease: a write that checks it fails once another
+    /// replica has taken the job (see [`Fence`]).
+    pub fn fence(&self) -> Fence {
+        self.fence.clone()
     }
 
     /// A token cancelled when the lease is lost, for a pass that outlives

@@ -13,6 +13,7 @@
 mod checkpoint;
 mod error;
 pub mod feed;
+mod fence;
 mod files;
 pub mod lease;
 mod open;
@@ -33,6 +34,7 @@ use tokio::task::JoinHandle;
 use checkpoint::Checkpointer;
 pub use error::StoreError;
 use feed::Feed;
+pub use fence::Fence;
 use files::DataDirLock;
 pub use files::{LOCK_FILE, create_data_dir, owner_only_database};
 pub use lease::{Lease, Leases};

@@ -16,12 +16,12 @@ use tokio::sync::oneshot;
 use super::{migrated_database, pool};
 
 /// The job the tests lease, and the advisory lock it maps to.
-const JOB: &str = "lease_test_job";
+pub(super) const JOB: &str = "lease_test_job";
 /// (pg_locks lists every database's locks; each test has a database.)
 const LOCK: &str = "classid = 1651471214 AND objid = hashtext('lease_test_job')::oid \
      AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
 
-fn leases(url: &str, replica: &str) -> Leases {
+pub(super) fn leases(url: &str, replica: &str) -> Leases {
     let options: PgConnectOptions = url.parse().expect("a PostgreSQL URL");
     Leases::shared(options, replica)
 }
@@ -34,6 +34,38 @@ async fn holder(admin: &sqlx::PgPool) -> Option<i32> {
     .fetch_optional(admin)
     .await
     .unwrap()
+}
+
+/// Ends the backend holding the job's lock, as an operator or a failover
+/// would; its replica is not told.
+pub(super) async fn end_the_holder(admin: &sqlx::PgPool) {
+    let pid = holder(admin).await.expect("the lock is held");
+    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(admin)
+        .await
+        .unwrap();
+    assert!(ended);
+}
+
+/// The ended backend gives its locks back as it exits: waits for that on
+/// the lock itself.
+pub(super) async fn wait_until_free(admin: &sqlx::PgPool) {
+    let mut waiter = admin.acquire().await.unwrap();
+    sqlx::query("SET lock_timeout = '10s'")
+        .execute(&mut *waiter)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_advisory_lock(1651471214, hashtext($1))")
+        .bind(JOB)
+        .execute(&mut *waiter)
+        .await
+        .expect("the lock is freed");
+    sqlx::query("SELECT pg_advisory_unlock(1651471214, hashtext($1))")
+        .bind(JOB)
+        .execute(&mut *waiter)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -61,13 +93,7 @@ async fn a_lease_whose_connection_the_server_ends_is_lost_and_its_pass_stops() {
         "held by a"
     );
 
-    let pid = holder(&admin).await.expect("the lock is held");
-    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-        .bind(pid)
-        .fetch_one(&admin)
-        .await
-        .unwrap();
-    assert!(ended);
+    end_the_holder(&admin).await;
 
     let stopped = tokio::time::timeout(CHECK_EVERY + CHECK_TIMEOUT + Duration::from_secs(5), pass)
         .await
@@ -83,23 +109,7 @@ async fn a_lease_whose_connection_the_server_ends_is_lost_and_its_pass_stops() {
         "{text}"
     );
 
-    // The ended backend gives its locks back as it exits: wait for that on
-    // the lock itself, then replica b takes the job over.
-    let mut waiter = admin.acquire().await.unwrap();
-    sqlx::query("SET lock_timeout = '10s'")
-        .execute(&mut *waiter)
-        .await
-        .unwrap();
-    sqlx::query("SELECT pg_advisory_lock(1651471214, hashtext($1))")
-        .bind(JOB)
-        .execute(&mut *waiter)
-        .await
-        .expect("the lock is freed");
-    sqlx::query("SELECT pg_advisory_unlock(1651471214, hashtext($1))")
-        .bind(JOB)
-        .execute(&mut *waiter)
-        .await
-        .unwrap();
+    wait_until_free(&admin).await;
     let taken = replica_b.try_take(JOB).await.unwrap();
     let taken = taken.expect("replica b takes the job over");
     assert!(!taken.is_lost());

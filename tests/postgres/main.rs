@@ -13,6 +13,8 @@
 //! - notify: LISTEN/NOTIFY wakes the head signal of another replica;
 //! - leases: a lease whose connection ends is lost and its pass stops; a
 //!   lease in use never looks idle to the server;
+//! - fences: the writes of a pass whose lease another replica took fail,
+//!   and the new holder waits for a write the old one had begun;
 //! - writer: a batch that cannot commit (an aborted transaction, an error
 //!   at COMMIT) fails its callers, and the writer goes on;
 //! - failover: three `bosun serve` replicas SIGKILLed and restarted under
@@ -32,6 +34,7 @@ mod change_log;
 mod commit_order;
 mod data_migrations;
 mod failover;
+mod fences;
 mod leases;
 mod migrate;
 mod notify;

@@ -57,7 +57,12 @@ async fn every_table_column_view_index_and_trigger_has_its_port() {
     // PostgreSQL only: the change-log counter row, and the webhook shim's
     // memory (on SQLite, the shim's own file).
     let mut expected = tables.clone();
-    for pg_only in ["change_log_head", "webhook_deliveries", "webhook_positions"] {
+    for pg_only in [
+        "change_log_head",
+        "lease_fences",
+        "webhook_deliveries",
+        "webhook_positions",
+    ] {
         expected.insert(pg_only.into());
     }
     assert_eq!(pg_tables, expected);
