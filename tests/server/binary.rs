@@ -191,36 +191,36 @@ async fn sighup_reloads_run_time_settings_and_refuses_a_bad_file() {
         .await
         .unwrap();
     let mut lessons = pb::lessons_client::LessonsClient::new(channel);
-    let hangup = |pid: u32| {
-        Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
+    // Writes the file, sends SIGHUP, waits for the log line `outcome`, and
+    // returns the lessons settings then served.
+    let mut reload = async |file: &str, outcome: &str| {
+        std::fs::write(&config, file).unwrap();
+        let sent = Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
             .status()
+            .unwrap();
+        assert!(sent.success());
+        wait_for(outcome);
+        lessons
+            .get_lesson_settings(pb::GetLessonSettingsRequest {})
+            .await
             .unwrap()
+            .into_inner()
     };
 
-    std::fs::write(
-        &config,
+    let settings = reload(
         "[lessons]\nenabled = false\ndedup_window = \"5m\"\n",
+        "lessons settings changed",
     )
-    .unwrap();
-    assert!(hangup(child.id()).success());
-    wait_for("lessons settings changed");
-    let settings = lessons
-        .get_lesson_settings(pb::GetLessonSettingsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    .await;
     assert!(!settings.enabled, "the kill-switch was reloaded");
     assert_eq!(settings.dedup_window.unwrap().seconds, 300);
 
-    std::fs::write(&config, "[lessons]\nenabled = maybe\n").unwrap();
-    assert!(hangup(child.id()).success());
-    wait_for("configuration reload refused");
-    let settings = lessons
-        .get_lesson_settings(pb::GetLessonSettingsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let settings = reload(
+        "[lessons]\nenabled = maybe\n",
+        "configuration reload refused",
+    )
+    .await;
     assert!(!settings.enabled, "a bad file changes nothing");
 
     terminate(&child);
