@@ -10,10 +10,12 @@
 //! once, so the transcripts left for the next pass are the newest but for
 //! the unread rest of those chunks.
 
+mod reading;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::time::Instant;
 
 use futures::{FutureExt, StreamExt};
@@ -21,13 +23,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::decide::{self, Precheck, Remembered};
-use super::processor::{Processor, StoredTranscript};
+use super::processor::Processor;
 use super::results::{self, Outcome, Tally};
 use super::store;
-use super::transcript::{self, Listed, Listing, Transcript, TranscriptKey};
+use super::transcript::{self, Listed, Listing, TranscriptKey};
 use super::{ProcessorRun, ProcessorSettings, RunCounts, RunState, RunTrigger};
 use crate::storage::{Db, Fence, StoreError};
 use crate::time::UnixMicros;
+use reading::{Starts, read_and_process};
 
 /// Transcripts whose results are stored in one write transaction.
 const WRITE_BATCH: usize = 256;
@@ -320,85 +323,6 @@ fn triage(
         .collect();
     gone.sort();
     (candidates, gone)
-}
-
-/// The transcripts a pass has started, against its cap and time budget;
-/// shared by the threads reading.
-struct Starts {
-    started: AtomicU32,
-    started_at: Instant,
-    settings: ProcessorSettings,
-    stop: CancellationToken,
-}
-
-impl Starts {
-    /// Whether the pass may start one more transcript; counts it if so.
-    /// None starts once the pass is stopped.
-    fn start_one(&self) -> bool {
-        if self.stop.is_cancelled() {
-            return false;
-        }
-        let elapsed = self.started_at.elapsed();
-        let (cap, budget) = (
-            self.settings.max_transcripts_per_pass,
-            self.settings.time_budget,
-        );
-        self.started
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |started| {
-                decide::halt(started, elapsed, cap, budget)
-                    .is_none()
-                    .then_some(started + 1)
-            })
-            .is_ok()
-    }
-}
-
-/// Reads, hashes and (when changed) processes one transcript. Runs on a
-/// blocking thread; a panicking processor fails this transcript only.
-fn read_and_process(
-    dir: &std::path::Path,
-    key: TranscriptKey,
-    remembered: Option<&Remembered>,
-    processor: &dyn Processor,
-) -> Outcome {
-    let read = match transcript::read(dir, &key) {
-        Ok(read) => read,
-        Err(message) => {
-            return Outcome::Failed {
-                key,
-                message,
-                malformed: 0,
-            };
-        }
-    };
-    if decide::same_content(remembered, &read.hash) {
-        return Outcome::SameContent {
-            key,
-            read_time: read.read_time,
-        };
-    }
-    let transcript = Transcript::new(key.clone(), read.content);
-    let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        processor.process(&transcript)
-    }))
-    .unwrap_or_else(|_| Err("the processor panicked".to_string()));
-    let malformed = transcript.malformed_lines();
-    match processed {
-        Ok(processed) => Outcome::Processed {
-            transcript: StoredTranscript {
-                key,
-                processed_time: read.read_time,
-            },
-            hash: read.hash,
-            processed,
-            malformed,
-        },
-        Err(message) => Outcome::Failed {
-            key,
-            message,
-            malformed,
-        },
-    }
 }
 
 fn storage_failed(err: StoreError) -> String {
