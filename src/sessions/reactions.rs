@@ -2,11 +2,10 @@
 //! changes to make (open, nudge again, escalate, clear). Pure: the service
 //! applies the plan in the same transaction as the facts that caused it.
 
-use std::cmp::Reverse;
+mod messages;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
-
-use sha2::{Digest, Sha256};
 
 use super::{
     ActivityState, Check, CheckStatus, CiState, Comment, Mergeability, PullRequest,
@@ -14,6 +13,7 @@ use super::{
     Session, SessionState, TerminationReason,
 };
 use crate::time::UnixMicros;
+use messages::{ci_failure_message, comment_set_digest, newest_first, review_message, truncated};
 
 /// Merge conflicts and an idle agent escalate after this long unresolved.
 pub const ESCALATE_AFTER: Duration = Duration::from_secs(15 * 60);
@@ -63,10 +63,6 @@ const CI_FAILED: &str = "ci-failed";
 const REVIEW_COMMENTS: &str = "review-comments";
 const MERGE_CONFLICTS: &str = "merge-conflicts";
 const AGENT_IDLE: &str = "agent-idle";
-
-/// A message never grows past this (log tails are long).
-const MAX_MESSAGE_BYTES: usize = 16 * 1024;
-const TRUNCATED: &str = "\n… (truncated)";
 
 /// The changes the facts call for, given the session's open reactions.
 ///
@@ -225,30 +221,6 @@ fn ci_failed(facts: &Facts<'_>, current: Option<&Reaction>) -> Option<Change> {
     }
 }
 
-/// Every check run, newest first by (create_time, id).
-fn newest_first(checks: &[Check]) -> Vec<&Check> {
-    let mut runs: Vec<&Check> = checks.iter().collect();
-    runs.sort_by_key(|run| Reverse((run.create_time, run.id)));
-    runs
-}
-
-/// The checks whose newest run on the head commit failed, with log tails.
-fn ci_failure_message(checks: &[Check], head: Option<&str>) -> String {
-    let mut seen = BTreeSet::new();
-    let mut failed: Vec<&Check> = newest_first(checks)
-        .into_iter()
-        .filter(|run| Some(run.commit_sha.as_str()) == head && seen.insert(run.name.as_str()))
-        .filter(|run| run.status == CheckStatus::Failed)
-        .collect();
-    failed.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut message = format!("CI is failing on {}.", head.unwrap_or("the head commit"));
-    for run in failed {
-        let log = run.log_tail.as_deref().unwrap_or("(no log recorded)");
-        message.push_str(&format!("\n\n## {} failed\n{log}", run.name));
-    }
-    truncated(message)
-}
-
 /// The first check (by name) whose newest [`FAILED_RUNS_TO_ESCALATE`] runs
 /// all failed; a run is a commit, its status that of its newest row.
 fn broken_check(checks: &[Check]) -> Option<&str> {
@@ -285,32 +257,6 @@ fn review_comments(facts: &Facts<'_>, current: Option<&Reaction>) -> Option<Chan
         }
         Step::Holding(r) => Some(nudge(r.id, message, dedup_key)),
     }
-}
-
-/// A stable digest of the sorted comment ids: the same set, the same key.
-fn comment_set_digest(comments: &[&Comment]) -> String {
-    let ids: BTreeSet<&str> = comments.iter().map(|comment| comment.id.as_str()).collect();
-    let mut hasher = Sha256::new();
-    for id in ids {
-        hasher.update(id.len().to_le_bytes());
-        hasher.update(id.as_bytes());
-    }
-    let digest = hasher.finalize();
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-fn review_message(unresolved: &[&Comment]) -> String {
-    let mut message = String::from("Unresolved review comments:");
-    for comment in unresolved {
-        let author = comment.author.as_deref().unwrap_or("a reviewer");
-        let place = match (&comment.path, comment.line) {
-            (Some(path), Some(line)) => format!(" on {path}:{line}"),
-            (Some(path), None) => format!(" on {path}"),
-            _ => String::new(),
-        };
-        message.push_str(&format!("\n- {author}{place}: {}", comment.body));
-    }
-    truncated(message)
 }
 
 /// An agent key with no rule of its own while it holds (time escalates it).
@@ -381,19 +327,6 @@ fn notices(facts: &Facts<'_>) -> Vec<(&'static str, ReactionPriority, Option<Str
 fn open_pr<'a>(facts: &Facts<'a>) -> Option<&'a PullRequest> {
     let pr = facts.pull_request;
     pr.filter(|pr| pr.state == PullRequestState::Open)
-}
-
-/// Cuts a message to [`MAX_MESSAGE_BYTES`] on a character boundary.
-fn truncated(mut message: String) -> String {
-    if message.len() > MAX_MESSAGE_BYTES {
-        let mut cut = MAX_MESSAGE_BYTES - TRUNCATED.len();
-        while !message.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        message.truncate(cut);
-        message.push_str(TRUNCATED);
-    }
-    message
 }
 
 #[cfg(test)]

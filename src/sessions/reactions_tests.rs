@@ -1,5 +1,6 @@
 use serde_json::json;
 
+use super::messages::{MAX_MESSAGE_BYTES, TRUNCATED};
 use super::*;
 use CheckStatus::{Failed, Passed};
 use CiState::{Failing, Passing};
