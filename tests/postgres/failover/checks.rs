@@ -4,6 +4,58 @@
 use super::*;
 use sqlx::PgPool;
 
+/// 1 and 2, through the replicas: every acknowledged lesson is listed, and
+/// every acknowledged session read, by a replica other than the one that
+/// acknowledged it, as it was acknowledged.
+pub async fn acknowledged_writes_read_elsewhere(
+    replicas: &Replicas,
+    lessons: &LessonLedger,
+    sessions: &SessionLedger,
+    context: &str,
+) {
+    let listed: Vec<BTreeMap<String, i64>> = {
+        let mut listed = Vec::new();
+        for index in 0..REPLICAS {
+            let (_, _, channel) = replicas.get(index).unwrap();
+            listed.push(list_lessons(channel).await);
+        }
+        listed
+    };
+    for (request_id, ack) in &lessons.acked {
+        for (index, stored) in listed.iter().enumerate() {
+            if index == ack.replica {
+                continue;
+            }
+            assert_eq!(
+                stored.get(request_id),
+                Some(&ack.value),
+                "{context}: lesson {request_id} (id {}, acknowledged by replica {}) as replica {index} lists it",
+                ack.value,
+                ack.replica
+            );
+        }
+    }
+    for (session_id, ack) in &sessions.acked {
+        let other = (ack.replica + 1) % REPLICAS;
+        let (_, _, channel) = replicas.get(other).unwrap();
+        let stored = SessionsClient::new(channel)
+            .get_session(GetSessionRequest {
+                session_id: session_id.clone(),
+            })
+            .await
+            .unwrap_or_else(|status| {
+                panic!("{context}: session {session_id} on replica {other}: {status}")
+            })
+            .into_inner();
+        assert_eq!(
+            (stored.issue_id.as_str(), stored.state),
+            (ack.value.spawn_request.as_str(), ack.value.state),
+            "{context}: session {session_id} as replica {other} reads it (acknowledged by replica {})",
+            ack.replica
+        );
+    }
+}
+
 /// Every lesson a replica lists: work_item_id -> id.
 pub async fn list_lessons(channel: Channel) -> BTreeMap<String, i64> {
     let mut client = LessonsClient::new(channel);

@@ -246,47 +246,7 @@ async fn replicas_killed_at_random_lose_nothing_and_watchers_resume_elsewhere() 
 
     // 1 and 2, through the replicas: every acknowledged write is there, read
     // through a replica other than the one that acknowledged it.
-    let listed: Vec<BTreeMap<String, i64>> = {
-        let mut listed = Vec::new();
-        for index in 0..REPLICAS {
-            let (_, _, channel) = fleet.replicas.get(index).unwrap();
-            listed.push(list_lessons(channel).await);
-        }
-        listed
-    };
-    for (request_id, ack) in &lessons.acked {
-        for (index, stored) in listed.iter().enumerate() {
-            if index == ack.replica {
-                continue;
-            }
-            assert_eq!(
-                stored.get(request_id),
-                Some(&ack.value),
-                "{context}: lesson {request_id} (id {}, acknowledged by replica {}) as replica {index} lists it",
-                ack.value,
-                ack.replica
-            );
-        }
-    }
-    for (session_id, ack) in &sessions.acked {
-        let other = (ack.replica + 1) % REPLICAS;
-        let (_, _, channel) = fleet.replicas.get(other).unwrap();
-        let stored = SessionsClient::new(channel)
-            .get_session(GetSessionRequest {
-                session_id: session_id.clone(),
-            })
-            .await
-            .unwrap_or_else(|status| {
-                panic!("{context}: session {session_id} on replica {other}: {status}")
-            })
-            .into_inner();
-        assert_eq!(
-            (stored.issue_id.as_str(), stored.state),
-            (ack.value.spawn_request.as_str(), ack.value.state),
-            "{context}: session {session_id} as replica {other} reads it (acknowledged by replica {})",
-            ack.replica
-        );
-    }
+    acknowledged_writes_read_elsewhere(&fleet.replicas, &lessons, &sessions, &context).await;
     assert!(
         lessons.mismatches.is_empty() && sessions.mismatches.is_empty(),
         "{context}: a repeated request_id answered another result: {:?} {:?}",
@@ -351,27 +311,7 @@ async fn replicas_killed_at_random_lose_nothing_and_watchers_resume_elsewhere() 
 
     // 4: every watcher saw exactly the log, across replicas.
     for (log, home) in logs.iter().zip(0..) {
-        let segments = log.history.segments.len();
-        assert!(
-            segments >= 2,
-            "{context}: watcher {home} never failed over ({segments} segment)"
-        );
-        assert!(
-            log.served_by.windows(2).all(|pair| pair[0] != pair[1]),
-            "{context}: watcher {home} resumed on the replica that failed: {:?}",
-            log.served_by
-        );
-        let reached = log.history.segments.last().unwrap().resume_point();
-        assert!(
-            reached >= head_after_load,
-            "{context}: watcher {home} stopped at {reached}, before the head {head_after_load}"
-        );
-        if let Err(err) = history::check(&log.history, &table, &[]) {
-            panic!(
-                "{context}: watcher {home} {:?} (segments on replicas {:?}): {err}",
-                log.history.filter, log.served_by
-            );
-        }
+        log.saw_exactly_the_log(home, &table, head_after_load, &context);
     }
 
     // 5: background passes, one at a time.

@@ -8,6 +8,35 @@ pub struct WatcherLog {
     pub served_by: Vec<usize>,
 }
 
+impl WatcherLog {
+    /// 4: watcher `home` failed over, never back to the replica that failed
+    /// it, reached `head`, and its history passes the checker against the
+    /// change log's `table`.
+    pub fn saw_exactly_the_log(&self, home: usize, table: &[TableEvent], head: i64, context: &str) {
+        let segments = self.history.segments.len();
+        assert!(
+            segments >= 2,
+            "{context}: watcher {home} never failed over ({segments} segment)"
+        );
+        assert!(
+            self.served_by.windows(2).all(|pair| pair[0] != pair[1]),
+            "{context}: watcher {home} resumed on the replica that failed: {:?}",
+            self.served_by
+        );
+        let reached = self.history.segments.last().unwrap().resume_point();
+        assert!(
+            reached >= head,
+            "{context}: watcher {home} stopped at {reached}, before the head {head}"
+        );
+        if let Err(err) = history::check(&self.history, table, &[]) {
+            panic!(
+                "{context}: watcher {home} {:?} (segments on replicas {:?}): {err}",
+                self.history.filter, self.served_by
+            );
+        }
+    }
+}
+
 pub fn reached(target: &watch::Receiver<Option<i64>>, resume_seq: i64) -> bool {
     target.borrow().is_some_and(|target| resume_seq >= target)
 }
