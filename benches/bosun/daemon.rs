@@ -4,7 +4,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -13,10 +13,62 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+/// A server under test: a child process answering gRPC on a loopback
+/// address. Killed when stopped or dropped.
+pub struct Process {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Process {
+    pub fn new(child: Child, addr: SocketAddr) -> Self {
+        Self { child, addr }
+    }
+
+    /// How the process ended, once it has (while it starts up).
+    pub fn exited(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::from_shared(format!("http://{}", self.addr))
+            .expect("a loopback address is a valid URI")
+            .tcp_nodelay(true)
+    }
+
+    /// `count` separate HTTP/2 connections.
+    pub async fn connections(&self, count: usize) -> anyhow::Result<Vec<Channel>> {
+        let mut channels = Vec::with_capacity(count);
+        for _ in 0..count {
+            channels.push(self.endpoint().connect().await?);
+        }
+        Ok(channels)
+    }
+
+    /// The server's resident memory, from /proc.
+    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
+        rss_of(self.child.id())
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the server (as dropping it does).
+    pub fn stop(self) {}
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The bosun under test.
 pub struct Bosun {
-    child: Child,
-    pub addr: SocketAddr,
+    pub process: Process,
     /// From spawning the process to health answering SERVING.
     pub ready_after: Duration,
 }
@@ -45,8 +97,7 @@ impl Bosun {
             .spawn()
             .context("cannot start bosun")?;
         let mut bosun = Self {
-            child,
-            addr,
+            process: Process::new(child, addr),
             ready_after: Duration::ZERO,
         };
         bosun.ready_after = bosun.wait_serving(started).await?;
@@ -55,9 +106,9 @@ impl Bosun {
 
     /// Polls health until SERVING; the poll is the measurement.
     async fn wait_serving(&mut self, started: Instant) -> anyhow::Result<Duration> {
-        let endpoint = self.endpoint();
+        let endpoint = self.process.endpoint();
         while started.elapsed() < Duration::from_secs(30) {
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = self.process.exited()? {
                 bail!("bosun exited at start: {status}");
             }
             if let Ok(channel) = endpoint.connect().await {
@@ -71,43 +122,6 @@ impl Bosun {
             tokio::task::yield_now().await;
         }
         bail!("bosun was not SERVING after 30s")
-    }
-
-    fn endpoint(&self) -> Endpoint {
-        Endpoint::from_shared(format!("http://{}", self.addr))
-            .expect("a loopback address is a valid URI")
-            .tcp_nodelay(true)
-    }
-
-    /// `count` separate HTTP/2 connections.
-    pub async fn connections(&self, count: usize) -> anyhow::Result<Vec<Channel>> {
-        let mut channels = Vec::with_capacity(count);
-        for _ in 0..count {
-            channels.push(self.endpoint().connect().await?);
-        }
-        Ok(channels)
-    }
-
-    /// The server's resident memory, from /proc.
-    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
-        rss_of(self.child.id())
-    }
-
-    /// The server's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Bosun {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -166,7 +166,7 @@ async fn change_stream(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyh
     );
     rows.push(row);
     for (watchers, rate) in [(1, 1000), (100, 1000), (1000, 100)] {
-        let at = stream::head(bosun.connections(1).await?.remove(0)).await?;
+        let at = stream::head(bosun.process.connections(1).await?.remove(0)).await?;
         let streams = stream::open(&bosun, watchers, at).await?;
         let delivery = stream::deliver(&bosun, streams, rate, window.measure).await?;
         let p99 = delivery.latency.value_at_quantile(0.99) as f64 / 1e3;
@@ -199,7 +199,7 @@ async fn change_stream(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyh
             .target(Target::AtLeast(watchers as f64, "(all)"), complete),
         );
     }
-    bosun.stop();
+    bosun.process.stop();
     Ok(())
 }
 
@@ -223,6 +223,6 @@ async fn replay(root: &Path, events: u64, rows: &mut Vec<Row>) -> anyhow::Result
     .target(Target::AtLeast(100_000.0, "events/s"), rate);
     row.latency = format!("{:.1} s in all", took.as_secs_f64());
     rows.push(row);
-    bosun.stop();
+    bosun.process.stop();
     Ok(())
 }

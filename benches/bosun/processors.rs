@@ -30,7 +30,7 @@ pub async fn measure(root: &Path, count: usize, rows: &mut Vec<Row>) -> anyhow::
     });
 
     let bosun = Bosun::start(&root.join("processors"), &config(&dir)).await?;
-    let mut client = ProcessorsClient::new(bosun.connections(1).await?.remove(0));
+    let mut client = ProcessorsClient::new(bosun.process.connections(1).await?.remove(0));
     for name in ["usage", "tool_errors"] {
         let (first, first_time) = run(&mut client, name).await?;
         ensure!(first.processed == count as i64, "first pass: {first:?}");
@@ -63,7 +63,7 @@ pub async fn measure(root: &Path, count: usize, rows: &mut Vec<Row>) -> anyhow::
                 .target(Target::AtMost(100.0, "ms"), ms),
         );
     }
-    bosun.stop();
+    bosun.process.stop();
     per_transcript_cost(root, rows).await
 }
 
@@ -92,10 +92,10 @@ async fn per_transcript_cost(root: &Path, rows: &mut Vec<Row>) -> anyhow::Result
         let dir = root.join(format!("transcripts-{count}"));
         transcripts::generate(&dir, count)?;
         let bosun = Bosun::start(&root.join(format!("processors-{count}")), &config(&dir)).await?;
-        let mut client = ProcessorsClient::new(bosun.connections(1).await?.remove(0));
+        let mut client = ProcessorsClient::new(bosun.process.connections(1).await?.remove(0));
         let (first, time) = run(&mut client, "usage").await?;
         ensure!(first.processed == count as i64, "first pass: {first:?}");
-        bosun.stop();
+        bosun.process.stop();
         std::fs::remove_dir_all(&dir)?;
         costs.push((count, time.as_secs_f64() * 1e6 / count as f64));
     }

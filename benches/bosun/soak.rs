@@ -53,7 +53,7 @@ pub async fn run(duration: Duration) -> anyhow::Result<()> {
         crate::QUIET
     );
     let bosun = Bosun::start(&root.path().join("soak"), &config).await?;
-    let channels = Arc::new(bosun.connections(rpc::CONNECTIONS).await?);
+    let channels = Arc::new(bosun.process.connections(rpc::CONNECTIONS).await?);
     let sessions = Arc::new(rpc::sessions(channels[0].clone()).await?);
     let start_head = stream::head(channels[0].clone()).await?;
     let streams = stream::open(&bosun, WATCHERS, start_head).await?;
@@ -94,7 +94,7 @@ pub async fn run(duration: Duration) -> anyhow::Result<()> {
     while started.elapsed() < duration {
         tokio::time::sleep(SAMPLE).await;
         let taken = std::mem::take(&mut *sample.lock().expect("sample lock"));
-        let rss = bosun.rss_bytes()?;
+        let rss = bosun.process.rss_bytes()?;
         let heads = pb::events_client::EventsClient::new(channels[0].clone())
             .get_head(pb::GetHeadRequest {})
             .await?
@@ -144,7 +144,7 @@ pub async fn run(duration: Duration) -> anyhow::Result<()> {
         growth * 100.0
     );
     println!("soak passed");
-    bosun.stop();
+    bosun.process.stop();
     Ok(())
 }
 

@@ -37,6 +37,7 @@ pub async fn open(
     after_seq: i64,
 ) -> anyhow::Result<Vec<Streaming<pb::WatchResponse>>> {
     let channels = bosun
+        .process
         .connections(count.div_ceil(STREAMS_PER_CONNECTION))
         .await?;
     let mut streams = Vec::with_capacity(count);
@@ -118,7 +119,7 @@ pub async fn deliver(
     rate: u32,
     duration: Duration,
 ) -> anyhow::Result<Delivery> {
-    let writer = bosun.connections(1).await?.remove(0);
+    let writer = bosun.process.connections(1).await?.remove(0);
     let start_head = head(writer.clone()).await?;
     let followers = Followers::follow(streams, start_head);
     let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate);
@@ -178,7 +179,7 @@ async fn watcher(
 
 /// Streams every event from the start to one client; returns the rate.
 pub async fn replay(bosun: &Bosun, count: i64) -> anyhow::Result<(f64, Duration)> {
-    let channel = bosun.connections(1).await?.remove(0);
+    let channel = bosun.process.connections(1).await?.remove(0);
     let started = Instant::now();
     let mut stream = EventsClient::new(channel)
         .watch(pb::WatchRequest {
@@ -199,8 +200,8 @@ pub async fn replay(bosun: &Bosun, count: i64) -> anyhow::Result<(f64, Duration)
 /// Opens `count` idle streams and returns the server's memory per stream,
 /// once each stream has answered (a progress message proves it is open).
 pub async fn idle_memory(bosun: &Bosun, count: usize) -> anyhow::Result<(f64, u64, u64)> {
-    let channel = bosun.connections(1).await?.remove(0);
-    let before = bosun.rss_bytes()?;
+    let channel = bosun.process.connections(1).await?.remove(0);
+    let before = bosun.process.rss_bytes()?;
     let at = head(channel).await?;
     let streams = open(bosun, count, at).await?;
     let mut tasks = JoinSet::new();
@@ -219,7 +220,7 @@ pub async fn idle_memory(bosun: &Bosun, count: usize) -> anyhow::Result<(f64, u6
         );
         open_streams.push(stream);
     }
-    let after = bosun.rss_bytes()?;
+    let after = bosun.process.rss_bytes()?;
     let per_stream = after.saturating_sub(before) as f64 / count as f64;
     drop(open_streams);
     Ok((per_stream, before, after))

@@ -21,17 +21,17 @@ pub async fn measure(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyhow
             .target(Target::AtMost(200.0, "ms"), ready_ms),
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle_mb = bosun.rss_bytes()? as f64 / 1e6;
+    let idle_mb = bosun.process.rss_bytes()? as f64 / 1e6;
     rows.push(
         Row::value("idle memory (RSS) after start-up", idle_mb, "MB")
             .target(Target::AtMost(30.0, "MB"), idle_mb),
     );
 
-    let channels = Arc::new(bosun.connections(rpc::CONNECTIONS).await?);
+    let channels = Arc::new(bosun.process.connections(rpc::CONNECTIONS).await?);
     let mut null = Vec::new();
     for concurrency in CONCURRENCIES {
         let load = rpc::health(channels.clone(), concurrency, window);
-        let (run, cpu) = cpu::measured(bosun.pid(), window, load).await;
+        let (run, cpu) = cpu::measured(bosun.process.pid(), window, load).await;
         rows.push(Row::run(
             format!("null RPC (health Check), concurrency {concurrency}"),
             &run,
@@ -91,7 +91,7 @@ pub async fn measure(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyhow
     };
 
     let sessions = Arc::new(rpc::sessions(channels[0].clone()).await?);
-    let pid = bosun.pid();
+    let pid = bosun.process.pid();
     for concurrency in CONCURRENCIES {
         let load = rpc::record_lesson(channels.clone(), concurrency, window);
         let (run, cpu) = cpu::measured(pid, window, load).await;
@@ -134,7 +134,7 @@ pub async fn measure(root: &Path, window: Window, rows: &mut Vec<Row>) -> anyhow
         );
         cpu_row(rows, concurrency, &run, &cpu);
     }
-    bosun.stop();
+    bosun.process.stop();
     Ok(())
 }
 

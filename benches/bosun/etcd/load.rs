@@ -51,7 +51,7 @@ pub(super) async fn bosun_delivery(
     rate: u32,
     duration: Duration,
 ) -> anyhow::Result<Delivery> {
-    let writer = bosun.connections(1).await?.remove(0);
+    let writer = bosun.process.connections(1).await?.remove(0);
     let start = stream::head(writer.clone()).await?;
     let mut followers = Followers::new();
     for stream in stream::open(bosun, watchers, start).await? {
@@ -82,9 +82,10 @@ pub(super) async fn etcd_delivery(
     rate: u32,
     duration: Duration,
 ) -> anyhow::Result<Delivery> {
-    let client = Client::new(etcd.connections(1).await?.remove(0));
+    let client = Client::new(etcd.process.connections(1).await?.remove(0));
     let start = client.clone().revision().await?;
     let channels = etcd
+        .process
         .connections(watchers.div_ceil(STREAMS_PER_CONNECTION))
         .await?;
     let mut followers = Followers::new();

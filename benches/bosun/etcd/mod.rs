@@ -88,19 +88,19 @@ pub async fn measure(
     // Idle RSS is each server's one second after it answered, as the
     // start-up rows read bosun's: time is what is measured here.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle = [bosun.rss_bytes()?, etcd.rss_bytes()?];
+    let idle = [bosun.process.rss_bytes()?, etcd.process.rss_bytes()?];
 
-    let bosun_channels = Arc::new(bosun.connections(rpc::CONNECTIONS).await?);
-    let etcd_channels = Arc::new(etcd.connections(rpc::CONNECTIONS).await?);
+    let bosun_channels = Arc::new(bosun.process.connections(rpc::CONNECTIONS).await?);
+    let etcd_channels = Arc::new(etcd.process.connections(rpc::CONNECTIONS).await?);
     let mut writes: [Vec<Run>; 2] = Default::default();
     let mut cpu: [CpuUse; 2] = Default::default();
     for _ in 0..ROUNDS {
         let load = rpc::record_lesson(bosun_channels.clone(), WRITERS, window);
-        let (run, used) = cpu::measured(bosun.pid(), window, load).await;
+        let (run, used) = cpu::measured(bosun.process.pid(), window, load).await;
         writes[0].push(run);
         cpu[0].add(&used);
         let load = put(etcd_channels.clone(), WRITERS, window);
-        let (run, used) = cpu::measured(etcd.pid(), window, load).await;
+        let (run, used) = cpu::measured(etcd.process.pid(), window, load).await;
         writes[1].push(run);
         cpu[1].add(&used);
     }
@@ -116,7 +116,7 @@ pub async fn measure(
         rows.extend(watch_rows(watchers, rate, &deliveries));
     }
 
-    let after = [bosun.rss_bytes()?, etcd.rss_bytes()?];
+    let after = [bosun.process.rss_bytes()?, etcd.process.rss_bytes()?];
     for (what, [bosun_rss, etcd_rss]) in [
         ("RSS idle after start-up", idle),
         ("RSS after the runs", after),
@@ -129,8 +129,8 @@ pub async fn measure(
         row.figure = format!("{} / {} MB", figure(mb(bosun_rss)), figure(mb(etcd_rss)));
         rows.push(row);
     }
-    bosun.stop();
-    etcd.stop();
+    bosun.process.stop();
+    etcd.process.stop();
     Ok(())
 }
 

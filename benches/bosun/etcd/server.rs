@@ -2,25 +2,24 @@
 //! API the suite makes, with their messages written out for prost.
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use http::uri::PathAndQuery;
 use prost::Message;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Request, Status, Streaming};
 
-use crate::daemon::rss_of;
+use crate::daemon::Process;
 
 /// The etcd under test: a child process on a temp data dir and loopback
 /// ports, its log beside the data dir.
 pub struct Etcd {
-    child: Child,
-    addr: SocketAddr,
+    pub process: Process,
     pub version: String,
     /// From spawning the process to its first answered Status.
     pub ready_after: Duration,
@@ -46,8 +45,7 @@ impl Etcd {
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
         let mut etcd = Self {
-            child,
-            addr,
+            process: Process::new(child, addr),
             version: String::new(),
             ready_after: Duration::ZERO,
         };
@@ -62,10 +60,10 @@ impl Etcd {
     /// Polls Maintenance.Status until it answers; returns etcd's version.
     pub(super) async fn wait_ready(&mut self, started: Instant) -> anyhow::Result<String> {
         while started.elapsed() < Duration::from_secs(30) {
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = self.process.exited()? {
                 bail!("etcd exited at start: {status}");
             }
-            if let Ok(channel) = self.endpoint().connect().await
+            if let Ok(channel) = self.process.endpoint().connect().await
                 && let Ok(status) = Client::new(channel).status().await
             {
                 return Ok(status.version);
@@ -73,41 +71,6 @@ impl Etcd {
             tokio::task::yield_now().await;
         }
         bail!("etcd did not answer Status within 30s")
-    }
-
-    pub(super) fn endpoint(&self) -> Endpoint {
-        Endpoint::from_shared(format!("http://{}", self.addr))
-            .expect("a loopback address is a valid URI")
-            .tcp_nodelay(true)
-    }
-
-    /// `count` separate HTTP/2 connections.
-    pub async fn connections(&self, count: usize) -> anyhow::Result<Vec<Channel>> {
-        let mut channels = Vec::with_capacity(count);
-        for _ in 0..count {
-            channels.push(self.endpoint().connect().await?);
-        }
-        Ok(channels)
-    }
-
-    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
-        rss_of(self.child.id())
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

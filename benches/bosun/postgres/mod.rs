@@ -211,7 +211,7 @@ async fn configuration(
     // closed loop spread evenly over them.
     let mut per_replica = Vec::with_capacity(replicas);
     for server in &servers {
-        per_replica.push(server.connections(rpc::CONNECTIONS).await?);
+        per_replica.push(server.process.connections(rpc::CONNECTIONS).await?);
     }
     let channels: Vec<Channel> = (0..rpc::CONNECTIONS)
         .flat_map(|n| per_replica.iter().map(move |channels| channels[n].clone()))
@@ -256,7 +256,7 @@ async fn configuration(
     stream_row(&servers, &label, window, Some(WATCH_P99_MS), rows).await?;
 
     for server in servers {
-        server.stop();
+        server.process.stop();
     }
     Ok(())
 }
@@ -278,7 +278,7 @@ async fn stream_row(
     } else {
         &servers[1..]
     };
-    let at = stream::head(writer.connections(1).await?.remove(0)).await?;
+    let at = stream::head(writer.process.connections(1).await?.remove(0)).await?;
     let mut streams = Vec::with_capacity(WATCHERS);
     for (n, server) in watched.iter().enumerate() {
         let share = WATCHERS / watched.len() + usize::from(n < WATCHERS % watched.len());
