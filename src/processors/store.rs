@@ -84,7 +84,7 @@ pub async fn finish_run(
 }
 
 /// Ends the passes of `processor` left RUNNING by a replica that stopped
-/// during them; returns how many.
+/// during them, or lost the lease (see `storage::lease`); returns how many.
 pub async fn fail_interrupted_runs(
     conn: &mut Conn<'_>,
     processor: &str,
@@ -92,7 +92,7 @@ pub async fn fail_interrupted_runs(
 ) -> Result<u64, StoreError> {
     query(
         "UPDATE processor_runs SET state = 'failed', end_time = $1, \
-         error = 'interrupted: bosun stopped during the pass' \
+         error = 'interrupted: the bosun running the pass stopped, or lost its lease, before the pass ended' \
          WHERE processor = $2 AND state = 'running'",
     )
     .bind(now.0)

@@ -83,7 +83,9 @@ async fn a_pass_ends_its_run_only_while_it_is_still_running() -> anyhow::Result<
     assert_eq!(stored.counts.scanned, 0);
     assert_eq!(
         stored.error.as_deref(),
-        Some("interrupted: bosun stopped during the pass")
+        Some(
+            "interrupted: the bosun running the pass stopped, or lost its lease, before the pass ended"
+        )
     );
     let ended = last_ended_run(&mut db.read().await?.conn(), "usage").await?;
     assert_eq!(ended.map(|run| run.state), Some(RunState::Failed));

@@ -86,12 +86,12 @@ pub async fn finish_run(conn: &mut Conn<'_>, run: &Run) -> Result<Option<Run>, S
         .ok_or_else(|| StoreError::Malformed(format!("reconciler run {id} vanished")))
 }
 
-/// Marks passes left RUNNING by a replica that stopped during them as
-/// FAILED; returns how many.
+/// Marks passes left RUNNING by a replica that stopped during them, or lost
+/// the lease, as FAILED; returns how many.
 pub async fn fail_interrupted(conn: &mut Conn<'_>) -> Result<u64, StoreError> {
     query(
         "UPDATE reconciler_runs SET state = 'failed', end_time = $1, \
-         error = 'bosun stopped during the pass' WHERE state = 'running'",
+         error = 'the bosun running the pass stopped, or lost its lease, before the pass ended' WHERE state = 'running'",
     )
     .bind(UnixMicros::now().0)
     .execute(conn)
@@ -299,7 +299,7 @@ mod tests {
         assert_eq!(stored.gate_side.scanned, 0);
         assert_eq!(
             stored.error.as_deref(),
-            Some("bosun stopped during the pass")
+            Some("the bosun running the pass stopped, or lost its lease, before the pass ended")
         );
         let stored_again = get_run(&mut db.read().await?.conn(), stored.id).await?;
         assert_eq!(stored_again.map(|run| run.state), Some(RunState::Failed));

@@ -190,6 +190,9 @@ async fn state_and_runs_survive_a_restart_and_interrupted_passes_end_failed() {
     let last = usage.last_run.unwrap();
     assert_eq!(last.id, first.id + 1, "the interrupted pass ended");
     assert_eq!(last.state(), ProcessorRunState::Failed);
-    assert_eq!(last.error, "interrupted: bosun stopped during the pass");
+    assert_eq!(
+        last.error,
+        "interrupted: the bosun running the pass stopped, or lost its lease, before the pass ended"
+    );
     assert_eq!(run(&server, "usage").await.skipped_unchanged, 1);
 }

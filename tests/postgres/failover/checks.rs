@@ -262,7 +262,7 @@ impl Run {
             || self
                 .error
                 .as_deref()
-                .is_some_and(|error| error.contains("stopped during the pass"))
+                .is_some_and(|error| error.contains("before the pass ended"))
     }
 
     /// Until when the pass surely ran. A finished pass: its end. An
@@ -322,7 +322,7 @@ pub fn the_overlap_check_finds_overlaps_and_only_them() {
         state: "failed".into(),
         start_time: 5,
         end_time: Some(500),
-        error: Some("interrupted: bosun stopped during the pass".into()),
+        error: Some("interrupted: the bosun running the pass stopped, or lost its lease, before the pass ended".into()),
     };
     assert_eq!(killed.ran_until(&[3, 40, 90]), 40);
 }
