@@ -58,8 +58,8 @@ impl Server {
         let (admin_url, cluster) = match url {
             Some(url) => (url.to_owned(), None),
             None => {
-                let cluster = Cluster::start()?;
-                (cluster.url(), Some(cluster))
+                let cluster = cluster::start()?;
+                (cluster.url("postgres"), Some(cluster))
             }
         };
         let mut admin = PgConnection::connect(&admin_url)
