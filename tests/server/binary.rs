@@ -96,6 +96,16 @@ fn spawn_serving(serve: &mut Command) -> (std::process::Child, Lines, String) {
     (child, lines, addr)
 }
 
+/// A Lessons client of the bosun serving gRPC at `addr`.
+async fn lessons_at(addr: &str) -> pb::lessons_client::LessonsClient<tonic::transport::Channel> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    pb::lessons_client::LessonsClient::new(channel)
+}
+
 fn terminate(child: &std::process::Child) {
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -135,12 +145,7 @@ async fn the_binary_serves_until_sigterm_then_exits_cleanly() {
     );
 
     let (mut child, lines, addr) = spawn_serving(&mut serve);
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut lessons = pb::lessons_client::LessonsClient::new(channel);
+    let mut lessons = lessons_at(&addr).await;
     let recorded = lessons
         .record_lesson(pb::RecordLessonRequest {
             request_id: String::new(),
@@ -185,12 +190,7 @@ async fn sighup_reloads_run_time_settings_and_refuses_a_bad_file() {
             return line;
         }
     };
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut lessons = pb::lessons_client::LessonsClient::new(channel);
+    let mut lessons = lessons_at(&addr).await;
     // Writes the file, sends SIGHUP, waits for the log line `outcome`, and
     // returns the lessons settings then served.
     let mut reload = async |file: &str, outcome: &str| {
