@@ -138,7 +138,7 @@ impl Inner {
     /// that died holding the lease: it is ended FAILED. Also reads the
     /// newest start into the last-run time.
     pub async fn take_lease(&self, slot: &Slot) -> Result<Option<Lease>, StoreError> {
-        let Some(lease) = self.leases.try_take(&slot.job).await? else {
+        let Some(lease) = self.leases.try_take_fenced(&slot.job).await? else {
             return Ok(None);
         };
         if self.read_latest(slot).await? {

@@ -5,9 +5,10 @@
 //! once: its connection ended, the lock is free, and another replica may
 //! take the job while the first still runs its pass (the keeper notices
 //! within seconds). A fence closes that window for the writes that matter.
-//! On PostgreSQL, taking a lease counts the job's generation up in
-//! `lease_fences` (on the lease's own connection, after the lock is
-//! granted), and the lease's [`Fence`] remembers the generation it took.
+//! On PostgreSQL, taking a fenced lease (`Leases::try_take_fenced`: the
+//! processors') counts the job's generation up in `lease_fences` (on the
+//! lease's own connection, after the lock is granted), and the lease's
+//! [`Fence`] remembers the generation it took.
 //! A fenced write first reads the generation `FOR SHARE`, in the write's own
 //! transaction, and fails with [`StoreError::LeaseLost`] unless it is still
 //! its own. The row lock orders the two holders: the new holder's count up

@@ -21,9 +21,9 @@
 //! answer, or answers an error, the lease is lost: [`Lease::lost`] fires and
 //! the pass stops at its next step. Two passes can then overlap by at most
 //! the time it takes to notice ([`CHECK_EVERY`] plus [`CHECK_TIMEOUT`]), but
-//! their writes cannot: a pass's writes are fenced ([`Fence`], from
-//! [`Lease::fence`]), so one of the old holder's that would commit after the
-//! new holder took the job fails instead. And a pass ends its run row only
+//! their writes cannot: a processor pass's writes are fenced ([`Fence`],
+//! from [`Leases::try_take_fenced`]), so one of the old holder's that would
+//! commit after the new holder took the job fails instead. And a pass ends its run row only
 //! while that row is still RUNNING, so the replica that took over, which
 //! ends the abandoned row FAILED, keeps the last word.
 //!
@@ -123,8 +123,20 @@ impl Leases {
         result
     }
 
-    /// `job`'s lease, or `None` while another replica holds it.
+    /// `job`'s lease, or `None` while another replica holds it. Its
+    /// [`Lease::fence`] never fails: for jobs whose writes need none.
     pub async fn try_take(&self, job: &str) -> Result<Option<Lease>, StoreError> {
+        self.take(job, false).await
+    }
+
+    /// `job`'s lease with a fence for its writes ([`Lease::fence`]), or
+    /// `None` while another replica holds it. Taking it writes (the job's
+    /// generation counts up), so only jobs that check the fence take one.
+    pub async fn try_take_fenced(&self, job: &str) -> Result<Option<Lease>, StoreError> {
+        self.take(job, true).await
+    }
+
+    async fn take(&self, job: &str, fenced: bool) -> Result<Option<Lease>, StoreError> {
         let Some(pool) = &self.shared else {
             return Ok(Some(Lease {
                 held: None,
@@ -142,13 +154,16 @@ impl Leases {
         if !taken {
             return Ok(None);
         }
-        let fence = match Fence::take(&mut conn, job).await {
-            Ok(fence) => fence,
-            Err(err) => {
-                // The lock goes with the connection, not back to the pool.
-                conn.close_on_drop();
-                return Err(err);
-            }
+        let fence = match fenced {
+            false => Fence::none(),
+            true => match Fence::take(&mut conn, job).await {
+                Ok(fence) => fence,
+                Err(err) => {
+                    // The lock goes with the connection, not back to the pool.
+                    conn.close_on_drop();
+                    return Err(err);
+                }
+            },
         };
         tracing::debug!(job, replica = %self.replica, "lease taken");
         let lost = CancellationToken::new();
@@ -199,7 +214,8 @@ impl Lease {
     }
 
     /// The fence of this lease: a write that checks it fails once another
-    /// replica has taken the job (see [`Fence`]).
+    /// replica has taken the job (see [`Fence`]); never, for a lease taken
+    /// without one ([`Leases::try_take`]).
     pub fn fence(&self) -> Fence {
         self.fence.clone()
     }

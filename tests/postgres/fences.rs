@@ -54,14 +54,27 @@ async fn the_old_holders_writes_fail_and_change_nothing_once_another_replica_too
     let (db, admin) = (open(&url).await, pool(&url, 2).await);
     let (replica_a, replica_b) = (leases(&url, "a"), leases(&url, "b"));
 
-    let lease_a = replica_a.try_take(JOB).await.unwrap().expect("free");
+    // A lease taken without a fence writes nothing.
+    let plain = replica_a
+        .try_take("unfenced_job")
+        .await
+        .unwrap()
+        .expect("free");
+    plain.release().await;
+    let fences: i64 = sqlx::query_scalar("SELECT count(*) FROM lease_fences")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    assert_eq!(fences, 0);
+
+    let lease_a = replica_a.try_take_fenced(JOB).await.unwrap().expect("free");
     fenced_write(&db, &lease_a.fence())
         .await
         .expect("the holder writes");
     end_the_holder(&admin).await;
     wait_until_free(&admin).await;
     let lease_b = replica_b
-        .try_take(JOB)
+        .try_take_fenced(JOB)
         .await
         .unwrap()
         .expect("b takes the job over");
@@ -85,7 +98,11 @@ async fn the_old_holders_writes_fail_and_change_nothing_once_another_replica_too
     lease_b.release().await;
 
     // Taken again, by a this time: b's fence is the old one now.
-    let lease_a = replica_a.try_take(JOB).await.unwrap().expect("free again");
+    let lease_a = replica_a
+        .try_take_fenced(JOB)
+        .await
+        .unwrap()
+        .expect("free again");
     assert!(matches!(
         fenced_write(&db, &fence_b).await,
         Err(StoreError::LeaseLost(_))
@@ -101,7 +118,7 @@ async fn the_new_holder_waits_for_a_write_the_old_holder_had_begun() {
     };
     let (db, admin) = (open(&url).await, pool(&url, 2).await);
     let (replica_a, replica_b) = (leases(&url, "a"), leases(&url, "b"));
-    let lease_a = replica_a.try_take(JOB).await.unwrap().expect("free");
+    let lease_a = replica_a.try_take_fenced(JOB).await.unwrap().expect("free");
 
     // a's write checks its fence, then waits in its transaction.
     let (checked_tx, checked_rx) = oneshot::channel();
@@ -126,7 +143,7 @@ async fn the_new_holder_waits_for_a_write_the_old_holder_had_begun() {
 
     end_the_holder(&admin).await;
     wait_until_free(&admin).await;
-    let taking = tokio::spawn(async move { replica_b.try_take(JOB).await });
+    let taking = tokio::spawn(async move { replica_b.try_take_fenced(JOB).await });
     // b has the lock and counts the generation up: that waits on a's row lock.
     loop {
         let waiting: bool = sqlx::query_scalar(
