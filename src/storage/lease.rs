@@ -20,12 +20,14 @@
 //! still lives (which also keeps it from looking idle); when it does not
 //! answer, or answers an error, the lease is lost: [`Lease::lost`] fires and
 //! the pass stops at its next step. Two passes can then overlap by at most
-//! the time it takes to notice ([`CHECK_EVERY`] plus [`CHECK_TIMEOUT`]), but
-//! their writes cannot: a processor pass's writes are fenced ([`Fence`],
-//! from [`Leases::try_take_fenced`]), so one of the old holder's that would
-//! commit after the new holder took the job fails instead. And a pass ends its run row only
-//! while that row is still RUNNING, so the replica that took over, which
-//! ends the abandoned row FAILED, keeps the last word.
+//! the time it takes to notice ([`CHECK_EVERY`] plus [`CHECK_TIMEOUT`]).
+//! Two processor passes' writes cannot: they are fenced ([`Fence`], from
+//! [`Leases::try_take_fenced`]), so a write of the old holder that would
+//! commit after the new holder took the job fails instead. (The other jobs
+//! decide and write in one transaction behind the change-log counter lock,
+//! or replay request_id'd calls.) And a pass ends its run row only while
+//! that row is still RUNNING, so the replica that took over, which ends the
+//! abandoned row FAILED, keeps the last word.
 //!
 //! On SQLite one process owns the data dir, so every lease is granted.
 
