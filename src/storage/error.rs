@@ -126,6 +126,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_fenced_write_is_aborted_lease_lost() {
+        let err = StoreError::LeaseLost("processor:usage".into());
+        assert_eq!(
+            (err.code(), err.reason()),
+            (ErrorCode::Aborted, "LEASE_LOST")
+        );
+        let shared = StoreError::Batch(std::sync::Arc::new(err));
+        assert_eq!(shared.reason(), "LEASE_LOST");
+    }
+
+    #[test]
     fn postgres_sqlstates_map_to_codes() {
         let cases = [
             ("53100", ErrorCode::Unavailable, "STORAGE_FULL"),
