@@ -5,12 +5,17 @@
 //! differs from the raw sqlx baseline is only the hand-off to the driver's
 //! worker thread that every sqlx statement pays, so the two rows side by
 //! side show what the driver costs.
+//!
+//! And the rows a usage first pass stores, through the C API a transcript
+//! at a time: what storing them costs the engine, beside what it costs
+//! bosun's writer.
 
 use std::path::Path;
 use std::time::Instant;
 
 use bosun::storage::{DB_FILE, StorageSettings};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 use sqlx::Connection as _;
 
 use crate::load::Window;
@@ -28,14 +33,19 @@ pub async fn insert_rate(
     tokio::task::spawn_blocking(move || insert_loop(&path, rows_per_transaction, window)).await?
 }
 
-fn insert_loop(path: &Path, rows_per_transaction: usize, window: Window) -> anyhow::Result<f64> {
-    let mut conn = Connection::open(path)?;
-    // bosun::storage::connect_options, pragma for pragma.
+/// bosun::storage::connect_options, pragma for pragma.
+fn open_like_bosun(path: &Path) -> anyhow::Result<Connection> {
+    let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "temp_store", "memory")?;
     conn.busy_timeout(StorageSettings::default().busy_timeout)?;
+    Ok(conn)
+}
+
+fn insert_loop(path: &Path, rows_per_transaction: usize, window: Window) -> anyhow::Result<f64> {
+    let mut conn = open_like_bosun(path)?;
     let started = Instant::now();
     let measure_from = started + window.warmup;
     let until = measure_from + window.measure;
@@ -58,4 +68,107 @@ fn insert_loop(path: &Path, rows_per_transaction: usize, window: Window) -> anyh
     }
     let (from, rows_before) = measured_from.unwrap_or((started, 0));
     Ok((rows - rows_before) as f64 / from.elapsed().as_secs_f64())
+}
+
+/// Transcripts a usage pass stores in one transaction (the pass's batch).
+const USAGE_BATCH: usize = 256;
+
+/// Microseconds of one thread per transcript to store what a usage first
+/// pass stores for each of `count` transcripts shaped as the bench's
+/// (`crate::transcripts`): its 12 responses, its usage and its processor
+/// state (the last two with their change-log events), `USAGE_BATCH`
+/// transcripts to a transaction, a transcript's responses in one
+/// statement, nothing read first (the pass also reads the stored copies
+/// of its message ids and what it replaces). Checkpoints are left out.
+pub async fn usage_first_pass(dir: &Path, count: usize) -> anyhow::Result<f64> {
+    crate::sqlite::open(dir).await?.close().await?;
+    let path = dir.join(DB_FILE);
+    tokio::task::spawn_blocking(move || store_usage(&path, count)).await?
+}
+
+/// Responses in a bench transcript: 12 turns, each answered in two lines
+/// the usage processor keeps one of (the same message id and usage).
+const RESPONSES: usize = 12;
+
+/// One statement inserting a transcript's responses (a statement a row
+/// measured the same).
+fn responses_sql() -> String {
+    let row = "(?, ?, ?, NULL, 0, ?, ?, ?, 500, ?, 1)";
+    format!(
+        "INSERT INTO usage_responses (transcript, line, message_id, request_id, sidechain, \
+         model, input_tokens, output_tokens, cache_creation_input_tokens, \
+         cache_read_input_tokens, counted) VALUES {}",
+        [row; RESPONSES].join(", ")
+    )
+}
+
+fn store_usage(path: &Path, count: usize) -> anyhow::Result<f64> {
+    let mut conn = open_like_bosun(path)?;
+    // The writer's page cache (bosun::storage::sql::direct); checkpoints
+    // below.
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    let hash = "0".repeat(64);
+    let mut checkpoints = std::time::Duration::ZERO;
+    let started = Instant::now();
+    for first in (0..count).step_by(USAGE_BATCH) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut responses = tx.prepare_cached(&responses_sql())?;
+            let mut usage = tx.prepare_cached(
+                "INSERT INTO transcript_usage (transcript, owner, session_id, by_model, \
+                 processed_time) VALUES (?, ?, ?, ?, ?)",
+            )?;
+            let mut state = tx.prepare_cached(
+                "INSERT INTO processor_state (processor, transcript, owner, processed_time, \
+                 items, content_hash) VALUES ('usage', ?, ?, ?, 12, ?)",
+            )?;
+            for index in first..count.min(first + USAGE_BATCH) {
+                let (owner, session) = crate::transcripts::names(index);
+                let key = format!("{owner}/{session}.jsonl");
+                let mut values = Vec::<Value>::with_capacity(RESPONSES * 7);
+                for turn in 0..RESPONSES {
+                    values.extend([
+                        Value::Text(key.clone()),
+                        Value::Integer(1 + 3 * turn as i64),
+                        Value::Text(format!("msg_{index}_{turn}")),
+                        Value::Text(crate::transcripts::model(index, turn).into()),
+                        Value::Integer(3 + turn as i64),
+                        Value::Integer(120 + turn as i64),
+                        Value::Integer(12_000 + (index % 1000) as i64),
+                    ]);
+                }
+                responses.execute(params_from_iter(values))?;
+                // What the pass sums: the counted copy of each turn, by model.
+                let mut by_model = std::collections::BTreeMap::<_, [usize; 5]>::new();
+                for turn in 0..RESPONSES {
+                    let sums = by_model
+                        .entry(crate::transcripts::model(index, turn))
+                        .or_default();
+                    let tokens = [3 + turn, 120 + turn, 500, 12_000 + index % 1000, 1];
+                    for (sum, tokens) in sums.iter_mut().zip(tokens) {
+                        *sum += tokens;
+                    }
+                }
+                let by_model = serde_json::to_string(&by_model.iter().map(|(model, s)| {
+                    let usage = serde_json::json!({"input_tokens": s[0], "output_tokens": s[1],
+                        "cache_creation_input_tokens": s[2], "cache_read_input_tokens": s[3],
+                        "messages": s[4]});
+                    (*model, usage)
+                }).collect::<std::collections::BTreeMap<_, _>>())?;
+                let now = now_micros();
+                usage.execute(params![key, owner, session, by_model, now])?;
+                state.execute(params![key, owner, now, hash])?;
+            }
+        }
+        tx.commit()?;
+        // Copying the WAL into the database file is the checkpointer's
+        // work, not the writer's; done here so the WAL is reused as
+        // bosun's is, and its time left out.
+        let copying = Instant::now();
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        checkpoints += copying.elapsed();
+    }
+    let storing = started.elapsed().saturating_sub(checkpoints);
+    Ok(storing.as_secs_f64() * 1e6 / count.max(1) as f64)
 }

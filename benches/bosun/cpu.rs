@@ -54,16 +54,34 @@ pub async fn measured<F: Future<Output = Run>>(pid: u32, window: Window, run: F)
         tokio::time::sleep(window.warmup).await;
         let before = Sample::take(pid);
         tokio::time::sleep(window.measure).await;
-        let after = Sample::take(pid);
-        match (before, after) {
-            (Ok(before), Ok(after)) => after.since(&before),
-            (Err(err), _) | (_, Err(err)) => {
-                eprintln!("cannot read CPU time from /proc: {err:#}");
-                CpuUse::default()
-            }
-        }
+        between(before, Sample::take(pid))
     };
     tokio::join!(run, sampler)
+}
+
+/// Runs `run` and measures the CPU the server `pid` and this process use
+/// while it runs.
+pub async fn during<F: Future>(pid: u32, run: F) -> (F::Output, CpuUse) {
+    let before = Sample::take(pid);
+    let output = run.await;
+    let used = between(before, Sample::take(pid));
+    (output, used)
+}
+
+/// What was used between two samples; nothing if either failed.
+fn between(before: anyhow::Result<Sample>, after: anyhow::Result<Sample>) -> CpuUse {
+    match (before, after) {
+        (Ok(before), Ok(after)) => after.since(&before),
+        (Err(err), _) | (_, Err(err)) => {
+            eprintln!("cannot read CPU time from /proc: {err:#}");
+            CpuUse::default()
+        }
+    }
+}
+
+/// The CPU time this process has used so far, in microseconds.
+pub fn own() -> anyhow::Result<u64> {
+    Ok(parse_stat(&std::fs::read_to_string("/proc/self/stat")?)?.1)
 }
 
 /// CPU time used so far.

@@ -16,6 +16,7 @@ use bosun::storage::DB_FILE;
 use crate::daemon::Bosun;
 use crate::report::{Row, Target};
 use crate::transcripts::{self, Work};
+use crate::{ceiling, cpu, report};
 
 pub async fn measure(root: &Path, count: usize, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let dir = root.join("transcripts");
@@ -24,8 +25,11 @@ pub async fn measure(root: &Path, count: usize, rows: &mut Vec<Row>) -> anyhow::
     let mb = bytes as f64 / 1e6;
     println!("processors: {count} transcripts, {mb:.1} MB, {threads} threads");
     let read_and_hash = transcripts::time(|| transcripts::read_all(&dir, threads, Work::Hash));
+    let cpu_before = cpu::own()?;
     let read_hash_count =
         transcripts::time(|| transcripts::read_all(&dir, threads, Work::HashAndCount));
+    // transcripts::time runs it three times.
+    let no_storage_cpu = cpu::per_call(cpu::own()? - cpu_before, 3 * count as u64);
     let stat_all = transcripts::time(|| {
         bosun::processors::transcript::list(&dir).map(|listing| listing.transcripts.len())
     });
@@ -33,7 +37,8 @@ pub async fn measure(root: &Path, count: usize, rows: &mut Vec<Row>) -> anyhow::
     let bosun = Bosun::start(&root.join("processors"), &config(&dir)).await?;
     let mut client = ProcessorsClient::new(bosun.process.connections(1).await?.remove(0));
     for name in ["usage", "tool_errors"] {
-        let (first, first_time) = run(&mut client, name).await?;
+        let (first, used) = cpu::during(bosun.process.pid(), run(&mut client, name)).await;
+        let (first, first_time) = first?;
         ensure!(first.processed == count as i64, "first pass: {first:?}");
         let (again, again_time) = run(&mut client, name).await?;
         ensure!(
@@ -51,11 +56,19 @@ pub async fn measure(root: &Path, count: usize, rows: &mut Vec<Row>) -> anyhow::
                 .target(Target::AtLeast(200.0, "MB/s"), rate),
         );
         if name == "usage" {
+            let no_storage = mb / read_hash_count.as_secs_f64();
             rows.push(Row::compare(
                 "read + hash + count usage, no storage",
                 rate,
-                mb / read_hash_count.as_secs_f64(),
+                no_storage,
             ));
+            let costs = Costs {
+                server: cpu::per_call(used.server_total(), count as u64),
+                writer: cpu::per_call(used.thread("bosun-writer"), count as u64),
+                no_storage: no_storage_cpu,
+                c_api: ceiling::usage_first_pass(&root.join("ceiling-usage"), count).await?,
+            };
+            costs.push_rows(rows, mb / count as f64, threads, no_storage);
         }
         let ms = again_time.as_secs_f64() * 1e3;
         rows.push(
@@ -66,6 +79,61 @@ pub async fn measure(root: &Path, count: usize, rows: &mut Vec<Row>) -> anyhow::
     }
     bosun.process.stop();
     per_transcript_cost(root, rows).await
+}
+
+/// What a usage first pass costs per transcript, in microseconds of CPU,
+/// and what that leaves two cores.
+struct Costs {
+    /// The server's during the pass, all threads.
+    server: f64,
+    /// Of it, the writer thread's (it stores every batch, one at a time).
+    writer: f64,
+    /// Reading, hashing and counting with no storage (the baseline).
+    no_storage: f64,
+    /// Storing the pass's rows through SQLite's C API, a transcript at a
+    /// time on one thread.
+    c_api: f64,
+}
+
+impl Costs {
+    /// The CPU row, the C API's storing beside the writer's, and the most
+    /// `cores` cores allow when the work around storing costs what the
+    /// baseline's does and storing costs the cheaper of the two on one
+    /// thread (SQLite has one writer): each transcript needs its share of
+    /// both on the cores, and its storing on the one writer.
+    fn push_rows(&self, rows: &mut Vec<Row>, mb_each: f64, cores: usize, no_storage: f64) {
+        let mut row = Row::value(
+            "  CPU per transcript: server (its writer thread) / read + hash + count, no storage",
+            0.0,
+            "",
+        );
+        row.figure = format!(
+            "{} ({}) / {} µs",
+            report::figure(self.server),
+            report::figure(self.writer),
+            report::figure(self.no_storage)
+        );
+        rows.push(row);
+        rows.push(
+            Row::value(
+                "  storing its rows through SQLite's C API in-process, a transcript at a time",
+                self.c_api,
+                "µs",
+            )
+            .against("bosun's writer thread", self.c_api, self.writer),
+        );
+        let storing = self.c_api.min(self.writer);
+        let micros = storing.max((self.no_storage + storing) / cores as f64);
+        let bound = mb_each * 1e6 / micros;
+        rows.push(
+            Row::value(
+                format!("  the most {cores} cores allow: that work plus the cheaper storing"),
+                bound,
+                "MB/s",
+            )
+            .against("read + hash + count usage, no storage", bound, no_storage),
+        );
+    }
 }
 
 /// bosun's config for passes over `dir` with no time budget.

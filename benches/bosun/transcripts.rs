@@ -64,9 +64,9 @@ pub fn generate(dir: &Path, count: usize) -> anyhow::Result<u64> {
     let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
     let mut total = 0;
     for index in 0..count {
-        let owner = dir.join(format!("-home-dev-project-{}", index % OWNERS));
+        let (owner, session) = names(index);
+        let owner = dir.join(owner);
         std::fs::create_dir_all(&owner)?;
-        let session = format!("{index:08x}-5a1e-4c2b-9d3f-0123456789ab");
         let content = session_lines(&session, index);
         total += content.len() as u64;
         let path = owner.join(format!("{session}.jsonl"));
@@ -79,10 +79,23 @@ pub fn generate(dir: &Path, count: usize) -> anyhow::Result<u64> {
     Ok(total)
 }
 
+/// The owner folder and session id of transcript `index`.
+pub fn names(index: usize) -> (String, String) {
+    (
+        format!("-home-dev-project-{}", index % OWNERS),
+        format!("{index:08x}-5a1e-4c2b-9d3f-0123456789ab"),
+    )
+}
+
+/// The model that answers `turn` of transcript `index`.
+pub fn model(index: usize, turn: usize) -> &'static str {
+    const MODELS: [&str; 3] = ["claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5"];
+    MODELS[(index + turn) % MODELS.len()]
+}
+
 /// One session: a prompt, then turns of an assistant message (text and a
 /// tool call, written as two lines) and the tool's result.
 fn session_lines(session: &str, seed: usize) -> String {
-    let models = ["claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5"];
     let output = "x".repeat(400);
     let mut lines = vec![
         json!({"type": "user", "sessionId": session, "cwd": "/home/dev/project",
@@ -92,7 +105,7 @@ fn session_lines(session: &str, seed: usize) -> String {
         let id = format!("msg_{seed}_{turn}");
         let usage = json!({"input_tokens": 3 + turn, "output_tokens": 120 + turn,
             "cache_creation_input_tokens": 500, "cache_read_input_tokens": 12_000 + seed % 1000});
-        let model = models[(seed + turn) % models.len()];
+        let model = model(seed, turn);
         let tool = format!("toolu_{seed}_{turn}");
         lines.push(
             json!({"type": "assistant", "sessionId": session, "message": {"id": id,
