@@ -4,8 +4,11 @@
 //! fail or panic are undone alone, the first ones with their whole
 //! transaction. Whatever fails in those messages, or at COMMIT itself,
 //! fails the batch: no caller hears "done" for a change that was not
-//! committed, and the writer goes on with the next batch.
+//! committed, and the writer goes on with the next batch. The read of what
+//! a batch appended goes through the primary key even on a change log
+//! PostgreSQL has not analyzed yet.
 
+use bosun::storage::feed::appended_postgres;
 use bosun::storage::postgres::DatabaseUrl;
 use bosun::storage::sql::{Conn, query};
 use bosun::storage::{Db, StorageSettings, StoreError};
@@ -165,4 +168,66 @@ async fn a_first_job_that_fails_takes_only_its_own_transaction_with_it() {
     }
     assert_eq!(counts(&url).await, (5, 5), "the five after it, and no more");
     db.close().await;
+}
+
+/// The writer's read of what its batch appended goes through change_log's
+/// primary key on a table PostgreSQL never analyzed (a bulk of events
+/// written before autovacuum came by): with `seq > head` alone the planner
+/// guessed a third of the table and scanned all of it at every commit.
+#[tokio::test]
+async fn the_read_of_a_batchs_appends_uses_the_primary_key_before_any_analyze() {
+    let Some(url) = migrated_database().await else {
+        return;
+    };
+    let pool = pool(&url, 1).await;
+    let mut conn = pool.acquire().await.unwrap();
+    // Events the size of a lesson's, 50,000 of them, never analyzed.
+    let append = |events: u32| {
+        format!(
+            "INSERT INTO change_log (event_type, entity_kind, entity_id, payload) \
+             SELECT 'lesson.created', 'lesson', g::text, \
+             jsonb_build_object('root_cause', repeat('x', 600)) \
+             FROM generate_series(1, {events}) g"
+        )
+    };
+    sqlx::raw_sql("ALTER TABLE change_log SET (autovacuum_enabled = false)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!("BEGIN; {}; COMMIT", append(50_000)))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let analyzed: f32 =
+        sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE relname = 'change_log'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    assert!(analyzed < 0.0, "change_log was analyzed ({analyzed} rows)");
+    let head: i64 = sqlx::query_scalar("SELECT seq FROM change_log_head")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+
+    // A batch of five, read back as the writer reads it before COMMIT.
+    sqlx::raw_sql(&format!("BEGIN; {}", append(5)))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let read = appended_postgres(head);
+    let seqs: Vec<i64> = sqlx::query_scalar(&format!("SELECT seq FROM ({read}) AS appended"))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {read}"))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql("COMMIT").execute(&mut *conn).await.unwrap();
+    assert_eq!(seqs, (head + 1..=head + 5).collect::<Vec<_>>());
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("change_log_pkey") && !plan.contains("Seq Scan"),
+        "the read scans change_log:\n{plan}"
+    );
 }

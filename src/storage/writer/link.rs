@@ -8,7 +8,7 @@ use sqlx::{ConnectOptions, Connection, Executor, FromRow, PgConnection, Row};
 
 use super::{MAX_BATCH, MAX_BATCH_POSTGRES};
 use crate::storage::StoreError;
-use crate::storage::feed::{self, CHANGE_ROW_COLUMNS, ChangeRow};
+use crate::storage::feed::{self, ChangeRow};
 use crate::storage::sql::{Conn, Direct, DirectOptions, query};
 
 /// The writer's connection, and how to open it again.
@@ -89,14 +89,9 @@ impl Link {
                     query("COMMIT").execute(&mut self.conn()).await?;
                     rows
                 }
-                // The same read, with COMMIT, in one message. A simple
-                // query takes no parameters: `before` is an integer of our
-                // own, written into the text.
+                // The same read, with COMMIT, in one message.
                 Self::Postgres(conn, _) => {
-                    let sql = format!(
-                        "SELECT {CHANGE_ROW_COLUMNS} FROM change_log WHERE seq > {before} \
-                         ORDER BY seq; COMMIT"
-                    );
+                    let sql = format!("{}; COMMIT", feed::appended_postgres(before));
                     let rows = conn.fetch_all(sql.as_str()).await?;
                     rows.iter()
                         .map(ChangeRow::from_row)
