@@ -16,7 +16,7 @@ use bosun::storage::DB_FILE;
 use crate::daemon::Bosun;
 use crate::report::{Row, Target};
 use crate::transcripts::{self, Work};
-use crate::{ceiling, cpu, report};
+use crate::{ceiling, cpu};
 
 pub async fn measure(root: &Path, count: usize, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let dir = root.join("transcripts");
@@ -102,18 +102,12 @@ impl Costs {
     /// thread (SQLite has one writer): each transcript needs its share of
     /// both on the cores, and its storing on the one writer.
     fn push_rows(&self, rows: &mut Vec<Row>, mb_each: f64, cores: usize, no_storage: f64) {
-        let mut row = Row::value(
+        rows.push(Row::cpu(
             "  CPU per transcript: server (its writer thread) / read + hash + count, no storage",
-            0.0,
-            "",
-        );
-        row.figure = format!(
-            "{} ({}) / {} µs",
-            report::figure(self.server),
-            report::figure(self.writer),
-            report::figure(self.no_storage)
-        );
-        rows.push(row);
+            self.server,
+            self.writer,
+            self.no_storage,
+        ));
         rows.push(
             Row::value(
                 "  storing its rows through SQLite's C API in-process, a transcript at a time",

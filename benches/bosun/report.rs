@@ -60,6 +60,19 @@ impl Row {
         }
     }
 
+    /// CPU per unit of work: the server's (of it, its writer thread's) /
+    /// one other figure's, in microseconds.
+    pub fn cpu(what: &str, server: f64, writer: f64, other: f64) -> Self {
+        let mut row = Self::value(what, 0.0, "");
+        row.figure = format!(
+            "{} ({}) / {} µs",
+            figure(server),
+            figure(writer),
+            figure(other)
+        );
+        row
+    }
+
     /// A row under another: the same figure against one more baseline.
     pub fn compare(baseline: &str, value: f64, baseline_value: f64) -> Self {
         Self {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::daemon::Bosun;
 use crate::load::{Run, Window};
-use crate::report::{self, Row, Target};
+use crate::report::{Row, Target};
 use crate::{CONCURRENCIES, QUIET, TARGET_CONCURRENCY, ceiling, cpu, rpc, sqlite};
 
 /// Start-up, the null RPC, raw SQLite, writes and reads.
@@ -201,16 +201,10 @@ fn cpu_row(rows: &mut Vec<Row>, concurrency: usize, run: &Run, used: &cpu::CpuUs
     let server = cpu::per_call(used.server_total(), run.calls);
     let writer = cpu::per_call(used.thread("bosun-writer"), run.calls);
     let load = cpu::per_call(used.load, run.calls);
-    let mut row = Row::value(
+    rows.push(Row::cpu(
         "  CPU per call: server (its writer thread) / load generator",
-        0.0,
-        "",
-    );
-    row.figure = format!(
-        "{} ({}) / {} µs",
-        report::figure(server),
-        report::figure(writer),
-        report::figure(load)
-    );
-    rows.push(row);
+        server,
+        writer,
+        load,
+    ));
 }
