@@ -10,6 +10,7 @@
 //! at a time: what storing them costs the engine, beside what it costs
 //! bosun's writer.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -126,36 +127,8 @@ fn store_usage(path: &Path, count: usize) -> anyhow::Result<f64> {
             for index in first..count.min(first + USAGE_BATCH) {
                 let (owner, session) = crate::transcripts::names(index);
                 let key = format!("{owner}/{session}.jsonl");
-                let mut values = Vec::<Value>::with_capacity(RESPONSES * 7);
-                for turn in 0..RESPONSES {
-                    values.extend([
-                        Value::Text(key.clone()),
-                        Value::Integer(1 + 3 * turn as i64),
-                        Value::Text(format!("msg_{index}_{turn}")),
-                        Value::Text(crate::transcripts::model(index, turn).into()),
-                        Value::Integer(3 + turn as i64),
-                        Value::Integer(120 + turn as i64),
-                        Value::Integer(12_000 + (index % 1000) as i64),
-                    ]);
-                }
-                responses.execute(params_from_iter(values))?;
-                // What the pass sums: the counted copy of each turn, by model.
-                let mut by_model = std::collections::BTreeMap::<_, [usize; 5]>::new();
-                for turn in 0..RESPONSES {
-                    let sums = by_model
-                        .entry(crate::transcripts::model(index, turn))
-                        .or_default();
-                    let tokens = [3 + turn, 120 + turn, 500, 12_000 + index % 1000, 1];
-                    for (sum, tokens) in sums.iter_mut().zip(tokens) {
-                        *sum += tokens;
-                    }
-                }
-                let by_model = serde_json::to_string(&by_model.iter().map(|(model, s)| {
-                    let usage = serde_json::json!({"input_tokens": s[0], "output_tokens": s[1],
-                        "cache_creation_input_tokens": s[2], "cache_read_input_tokens": s[3],
-                        "messages": s[4]});
-                    (*model, usage)
-                }).collect::<std::collections::BTreeMap<_, _>>())?;
+                responses.execute(params_from_iter(responses_of(&key, index)))?;
+                let by_model = by_model_of(index)?;
                 let now = now_micros();
                 usage.execute(params![key, owner, session, by_model, now])?;
                 state.execute(params![key, owner, now, hash])?;
@@ -171,4 +144,51 @@ fn store_usage(path: &Path, count: usize) -> anyhow::Result<f64> {
     }
     let storing = started.elapsed().saturating_sub(checkpoints);
     Ok(storing.as_secs_f64() * 1e6 / count.max(1) as f64)
+}
+
+/// The values of transcript `index`'s responses, row after row, as
+/// `responses_sql` takes them: the line the processor keeps of each turn.
+fn responses_of(key: &str, index: usize) -> Vec<Value> {
+    let mut values = Vec::with_capacity(RESPONSES * 7);
+    for turn in 0..RESPONSES {
+        values.extend([
+            Value::Text(key.to_owned()),
+            Value::Integer(1 + 3 * turn as i64),
+            Value::Text(format!("msg_{index}_{turn}")),
+            Value::Text(crate::transcripts::model(index, turn).into()),
+            Value::Integer(3 + turn as i64),
+            Value::Integer(120 + turn as i64),
+            Value::Integer(12_000 + (index % 1000) as i64),
+        ]);
+    }
+    values
+}
+
+/// Transcript `index`'s usage by model as the pass stores it: the counted
+/// response of each turn, summed.
+fn by_model_of(index: usize) -> anyhow::Result<String> {
+    let mut sums = BTreeMap::<_, [usize; 5]>::new();
+    for turn in 0..RESPONSES {
+        let model = sums
+            .entry(crate::transcripts::model(index, turn))
+            .or_default();
+        let tokens = [3 + turn, 120 + turn, 500, 12_000 + index % 1000, 1];
+        for (sum, tokens) in model.iter_mut().zip(tokens) {
+            *sum += tokens;
+        }
+    }
+    let by_model: BTreeMap<_, _> = sums
+        .into_iter()
+        .map(|(model, [input, output, created, read, messages])| {
+            let usage = serde_json::json!({
+                "input_tokens": input,
+                "output_tokens": output,
+                "cache_creation_input_tokens": created,
+                "cache_read_input_tokens": read,
+                "messages": messages,
+            });
+            (model, usage)
+        })
+        .collect();
+    Ok(serde_json::to_string(&by_model)?)
 }
