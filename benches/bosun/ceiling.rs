@@ -1,10 +1,11 @@
 //! The storage engine's ceiling: the raw baseline's lesson inserts through
 //! SQLite's C API in-process (rusqlite), on one thread with one prepared
 //! statement and no async driver. Same file schema (so the same triggers
-//! write the change log) and the same pragmas as bosun's writer; what
-//! differs from the raw sqlx baseline is only the hand-off to the driver's
-//! worker thread that every sqlx statement pays, so the two rows side by
-//! side show what the driver costs.
+//! write the change log) and the same pragmas as the raw sqlx baseline
+//! (bosun's connection options; the writer adds its page cache and WAL
+//! bound); what differs from that baseline is only the hand-off to the
+//! driver's worker thread that every sqlx statement pays, so the two rows
+//! side by side show what the driver costs.
 //!
 //! And the rows a usage first pass stores, through the C API a transcript
 //! at a time: what storing them costs the engine, beside what it costs
@@ -34,7 +35,7 @@ pub async fn insert_rate(
     tokio::task::spawn_blocking(move || insert_loop(&path, rows_per_transaction, window)).await?
 }
 
-/// bosun::storage::connect_options, pragma for pragma.
+/// bosun::storage::connect_options, pragma for pragma (the raw baseline's).
 fn open_like_bosun(path: &Path) -> anyhow::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
