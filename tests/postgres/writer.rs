@@ -190,14 +190,12 @@ async fn the_read_of_a_batchs_appends_uses_the_primary_key_before_any_analyze() 
              FROM generate_series(1, {events}) g"
         )
     };
-    sqlx::raw_sql("ALTER TABLE change_log SET (autovacuum_enabled = false)")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::raw_sql(&format!("BEGIN; {}; COMMIT", append(50_000)))
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+    run_sql(
+        &mut conn,
+        "ALTER TABLE change_log SET (autovacuum_enabled = false)",
+    )
+    .await;
+    run_sql(&mut conn, &format!("BEGIN; {}; COMMIT", append(50_000))).await;
     let analyzed: f32 =
         sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE relname = 'change_log'")
             .fetch_one(&mut *conn)
@@ -210,10 +208,7 @@ async fn the_read_of_a_batchs_appends_uses_the_primary_key_before_any_analyze() 
         .unwrap();
 
     // A batch of five, read back as the writer reads it before COMMIT.
-    sqlx::raw_sql(&format!("BEGIN; {}", append(5)))
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+    run_sql(&mut conn, &format!("BEGIN; {}", append(5))).await;
     let read = appended_postgres(head);
     let seqs: Vec<i64> = sqlx::query_scalar(&format!("SELECT seq FROM ({read}) AS appended"))
         .fetch_all(&mut *conn)
@@ -223,11 +218,16 @@ async fn the_read_of_a_batchs_appends_uses_the_primary_key_before_any_analyze() 
         .fetch_all(&mut *conn)
         .await
         .unwrap();
-    sqlx::raw_sql("COMMIT").execute(&mut *conn).await.unwrap();
+    run_sql(&mut conn, "COMMIT").await;
     assert_eq!(seqs, (head + 1..=head + 5).collect::<Vec<_>>());
     let plan = plan.join("\n");
     assert!(
         plan.contains("change_log_pkey") && !plan.contains("Seq Scan"),
         "the read scans change_log:\n{plan}"
     );
+}
+
+/// Runs `sql` (one or more statements, no parameters) on `conn`.
+async fn run_sql(conn: &mut sqlx::PgConnection, sql: &str) {
+    sqlx::raw_sql(sql).execute(conn).await.unwrap();
 }
