@@ -261,10 +261,12 @@ impl Pass {
             if batch.is_empty() {
                 return Ok(Vec::new());
             }
+            // Shared, not copied, should the writer run the job again.
+            let batch = Arc::new(batch);
             db.write(move |conn| {
                 async move {
                     fence.check(conn).await?;
-                    results::store(conn, &*processor, batch, limit).await
+                    results::store(conn, &*processor, &batch, limit).await
                 }
                 .boxed()
             })

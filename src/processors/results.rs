@@ -71,12 +71,12 @@ impl Tally {
 pub async fn store(
     conn: &mut Conn<'_>,
     processor: &dyn Processor,
-    batch: Vec<(Outcome, Option<Remembered>)>,
+    batch: &[(Outcome, Option<Remembered>)],
     quarantine_after: u32,
 ) -> Result<Vec<Tally>, StoreError> {
     if batch.len() > 1 {
         conn.begin_savepoint().await?;
-        let together = store_together(conn, processor, &batch, quarantine_after).await;
+        let together = store_together(conn, processor, batch, quarantine_after).await;
         conn.end_savepoint(together.is_ok()).await?;
         match together {
             Ok(tallies) => return Ok(tallies),
@@ -87,7 +87,7 @@ pub async fn store(
         }
     }
     let mut tallies = Vec::with_capacity(batch.len());
-    for (outcome, remembered) in &batch {
+    for (outcome, remembered) in batch {
         conn.begin_savepoint().await?;
         let applied = apply(
             conn,

@@ -70,7 +70,7 @@ impl SessionsService {
     ) -> Result<T, SessionError>
     where
         T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
-        F: for<'c> FnOnce(&'c mut Conn<'_>) -> Job<'c, T> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'_>) -> Job<'c, T> + Clone + Send + 'static,
     {
         self.db
             .write(move |conn| {
@@ -267,7 +267,7 @@ impl SessionsService {
         change: F,
     ) -> Result<SessionView, SessionError>
     where
-        F: FnOnce(&mut Session, UnixMicros) -> Result<(), SessionError> + Send + 'static,
+        F: FnOnce(&mut Session, UnixMicros) -> Result<(), SessionError> + Clone + Send + 'static,
     {
         self.write(key, move |conn| {
             async move {

@@ -94,7 +94,7 @@ impl TasksService {
     ) -> Result<T, TaskError>
     where
         T: Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
-        F: for<'c> FnOnce(Mover<'c>) -> Job<'c, T> + Send + 'static,
+        F: for<'c> FnOnce(Mover<'c>) -> Job<'c, T> + Clone + Send + 'static,
     {
         let journal = self.journal.clone();
         let settings = self.settings;

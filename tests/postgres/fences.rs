@@ -4,6 +4,8 @@
 //! holder's writes must then fail and change nothing, and the new holder
 //! must not start before a write the old one had begun has ended.
 
+use std::sync::{Arc, Mutex};
+
 use bosun::storage::postgres::DatabaseUrl;
 use bosun::storage::sql::{Conn, query};
 use bosun::storage::{Db, Fence, StorageSettings, StoreError};
@@ -124,14 +126,24 @@ async fn the_new_holder_waits_for_a_write_the_old_holder_had_begun() {
     let (checked_tx, checked_rx) = oneshot::channel();
     let (go_tx, go_rx) = oneshot::channel::<()>();
     let fence = lease_a.fence();
+    // A write job must be cloneable (the writer may run it again).
+    let (checked_tx, go_rx) = (
+        Arc::new(Mutex::new(Some(checked_tx))),
+        Arc::new(Mutex::new(Some(go_rx))),
+    );
     let writing = tokio::spawn({
         let db = db.clone();
         async move {
             db.write(move |conn| {
                 async move {
                     fence.check(conn).await?;
-                    let _ = checked_tx.send(());
-                    let _ = go_rx.await;
+                    if let Some(checked_tx) = checked_tx.lock().unwrap().take() {
+                        let _ = checked_tx.send(());
+                    }
+                    let go_rx = go_rx.lock().unwrap().take();
+                    if let Some(go_rx) = go_rx {
+                        let _ = go_rx.await;
+                    }
                     insert_lesson(conn).await
                 }
                 .boxed()

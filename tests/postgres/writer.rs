@@ -1,12 +1,15 @@
 //! The writer's transaction on PostgreSQL: a batch begins with the counter
 //! lock in one message and, when no rows are wanted, reads its head and
-//! commits in another; its first job runs without a savepoint. Jobs that
-//! fail or panic are undone alone, the first ones with their whole
-//! transaction. Whatever fails in those messages, or at COMMIT itself,
+//! commits in another; its jobs run without savepoints until one fails,
+//! then again each in one (but a transaction's first). Jobs that fail or
+//! panic are undone alone, the first ones with their whole transaction. Whatever fails in those messages, or at COMMIT itself,
 //! fails the batch: no caller hears "done" for a change that was not
 //! committed, and the writer goes on with the next batch. The read of what
 //! a batch appended goes through the primary key even on a change log
 //! PostgreSQL has not analyzed yet.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bosun::storage::feed::appended_postgres;
 use bosun::storage::postgres::DatabaseUrl;
@@ -167,6 +170,85 @@ async fn a_first_job_that_fails_takes_only_its_own_transaction_with_it() {
         assert_eq!(other.unwrap(), 1);
     }
     assert_eq!(counts(&url).await, (5, 5), "the five after it, and no more");
+    db.close().await;
+}
+
+/// Ten jobs queued together, the sixth failing after it wrote; `runs`
+/// counts how often each job ran. Returns each job's outcome.
+async fn mixed_batch(db: &Db, runs: &Arc<[AtomicUsize; 10]>) -> Vec<Result<u64, StoreError>> {
+    let jobs = (0..10).map(|n| {
+        let runs = runs.clone();
+        db.write(move |conn| {
+            async move {
+                runs[n].fetch_add(1, Ordering::Relaxed);
+                insert_lesson(conn, "review").await?;
+                if n == 5 {
+                    return Err(StoreError::Malformed("refused after writing".into()));
+                }
+                Ok(1)
+            }
+            .boxed()
+        })
+    });
+    // Polled together on this (current-thread) runtime, all ten are queued
+    // before the writer's task runs: it takes them in one batch.
+    futures::future::join_all(jobs).await
+}
+
+/// A batch runs its jobs without savepoints (a round trip each on
+/// PostgreSQL) until one fails: then the transaction is rolled back and the
+/// whole batch runs again, each job in a savepoint, so the jobs before the
+/// failing one run twice and commit once. After a batch where a job failed
+/// the next one uses savepoints from the start; after a clean one, none.
+#[tokio::test]
+async fn a_job_failing_in_a_batch_without_savepoints_has_the_batch_run_again_with_them() {
+    let Some(url) = migrated_database().await else {
+        return;
+    };
+    let db = open(&url).await;
+    let expect = |outcomes: Vec<Result<u64, StoreError>>| {
+        for (n, outcome) in outcomes.into_iter().enumerate() {
+            match n {
+                5 => assert!(
+                    matches!(outcome, Err(StoreError::Malformed(_))),
+                    "{outcome:?}"
+                ),
+                _ => assert_eq!(outcome.unwrap(), 1, "job {n}"),
+            }
+        }
+    };
+    let runs_of = |runs: &Arc<[AtomicUsize; 10]>| -> Vec<usize> {
+        runs.iter()
+            .map(|runs| runs.load(Ordering::Relaxed))
+            .collect()
+    };
+
+    // Without savepoints: the failure undoes jobs 0-4 too, which run again.
+    let runs = Arc::new(std::array::from_fn(|_| AtomicUsize::new(0)));
+    expect(mixed_batch(&db, &runs).await);
+    assert_eq!(runs_of(&runs), [2, 2, 2, 2, 2, 2, 1, 1, 1, 1]);
+    assert_eq!(
+        counts(&url).await,
+        (9, 9),
+        "nine lessons, nine events, no gap"
+    );
+
+    // Right after: savepoints from the start, so every job runs once.
+    let runs = Arc::new(std::array::from_fn(|_| AtomicUsize::new(0)));
+    expect(mixed_batch(&db, &runs).await);
+    assert_eq!(runs_of(&runs), [1; 10]);
+    assert_eq!(counts(&url).await, (18, 18));
+
+    // A clean batch, then the writer is optimistic again.
+    let clean = (0..3).map(|_| db.write(|conn| insert_lesson(conn, "review").boxed()));
+    for outcome in futures::future::join_all(clean).await {
+        assert_eq!(outcome.unwrap(), 1);
+    }
+    let runs = Arc::new(std::array::from_fn(|_| AtomicUsize::new(0)));
+    expect(mixed_batch(&db, &runs).await);
+    assert_eq!(runs_of(&runs), [2, 2, 2, 2, 2, 2, 1, 1, 1, 1]);
+    assert_eq!(counts(&url).await, (30, 30));
+    assert_eq!(*db.head().borrow(), 30);
     db.close().await;
 }
 

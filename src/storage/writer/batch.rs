@@ -1,9 +1,11 @@
 //! One batch of the writer: its jobs in one transaction, each in a
-//! savepoint of its own (but PostgreSQL's first), the replies sent once
-//! COMMIT has returned, then the head published and what the batch appended
-//! handed to the feed. And a job run alone, outside any transaction.
+//! savepoint of its own (on PostgreSQL, none until a job fails; see
+//! [`Guard`]), the replies sent once COMMIT has returned, then the head
+//! published and what the batch appended handed to the feed. And a job run
+//! alone, outside any transaction.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -18,8 +20,10 @@ use crate::storage::sql::{Conn, JOB_SAVEPOINT, query};
 
 pub(super) type Erased = Box<dyn Any + Send>;
 /// A job: runs on the connection and returns (succeeded, its boxed result).
+/// It may run more than once: again after a rollback undid its first run
+/// (see [`Guard::Optimistic`]).
 pub(super) type JobFn =
-    Box<dyn for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, (bool, Erased)> + Send>;
+    Box<dyn for<'c> FnMut(&'c mut Conn<'_>) -> BoxFuture<'c, (bool, Erased)> + Send>;
 
 pub(super) struct Job {
     pub run: JobFn,
@@ -47,76 +51,104 @@ pub(super) enum Outcome {
     FailedAfterBegin,
 }
 
-pub(super) async fn commit_batch(link: &mut Link, batch: &mut Vec<Job>, head: &Head) -> Outcome {
-    let published = *head.tx.borrow();
-    let mut before = match link.begin(published).await {
-        Ok(before) => before,
-        Err(err) => {
-            fail_all(batch.drain(..).map(|job| job.reply), err);
-            return begin_failed(link);
-        }
-    };
-    let mut open = true;
-    let mut finished = Vec::with_capacity(batch.len());
-    let mut jobs = batch.drain(..);
-    while let Some(job) = jobs.next() {
-        if !open {
+/// Whether a batch's jobs run in savepoints: on PostgreSQL, a savepoint
+/// is a round trip per job, so a batch first runs without any and only
+/// falls back to them when a job fails.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Guard {
+    /// Every job in a savepoint (but PostgreSQL's first of a transaction).
+    EachJob,
+    /// No savepoints: should a job after the first fail, the transaction
+    /// is rolled back and the batch runs again with [`Guard::EachJob`].
+    Optimistic,
+}
+
+/// Runs `batch` in one transaction (or more, after a failed job) with
+/// `guard` to begin with, and returns how it ended and whether any job
+/// failed (then the next batch had better use savepoints from the start).
+pub(super) async fn commit_batch(
+    link: &mut Link,
+    batch: &mut Vec<Job>,
+    head: &Head,
+    mut guard: Guard,
+) -> (Outcome, bool) {
+    let mut pending: VecDeque<Job> = batch.drain(..).collect();
+    let mut finished: Vec<(Job, Result<Erased, StoreError>)> = Vec::with_capacity(pending.len());
+    let mut a_job_failed = false;
+    let mut before = None;
+    while let Some(mut job) = pending.pop_front() {
+        if before.is_none() {
             let published = *head.tx.borrow();
-            before = match link.begin(published).await {
-                Ok(before) => before,
+            match link.begin(published).await {
+                Ok(begun) => before = Some(begun),
                 Err(err) => {
                     fail_all(
-                        std::iter::once(job.reply).chain(jobs.map(|job| job.reply)),
+                        std::iter::once(job).chain(pending).map(|job| job.reply),
                         err,
                     );
-                    return begin_failed(link);
+                    return (begin_failed(link), a_job_failed);
                 }
-            };
-            open = true;
+            }
         }
-        let guarded = !finished.is_empty() || link.guards_first_job();
-        match run_job(link, job.run, guarded).await {
-            Ok(Ran::Kept(result)) => finished.push((job.reply, result)),
+        let guarded = guard == Guard::EachJob && (!finished.is_empty() || link.free_savepoints());
+        match run_job(link, &mut job.run, guarded).await {
+            Ok(Ran::Kept { result, succeeded }) => {
+                a_job_failed |= !succeeded;
+                finished.push((job, result));
+            }
             // The transaction held only this job: it was rolled back, and
             // the next job begins another.
-            Ok(Ran::RolledBack(result)) => {
+            Ok(Ran::RolledBack(result)) if finished.is_empty() => {
+                a_job_failed = true;
                 let _ = job.reply.send(result);
-                open = false;
+                before = None;
+            }
+            // An optimistic batch's job failed after others: all were
+            // rolled back, and run again, each in a savepoint. This job's
+            // result came from changes that are gone; it runs again too.
+            Ok(Ran::RolledBack(_)) => {
+                a_job_failed = true;
+                guard = Guard::EachJob;
+                pending.push_front(job);
+                for (job, _) in finished.drain(..).rev() {
+                    pending.push_front(job);
+                }
+                before = None;
             }
             Err(err) => {
                 // The transaction itself is unusable: fail the whole batch.
                 let _ = query("ROLLBACK").execute(&mut link.conn()).await;
                 let replies = finished
                     .into_iter()
-                    .map(|(reply, _)| reply)
-                    .chain(std::iter::once(job.reply))
-                    .chain(jobs.map(|job| job.reply));
+                    .map(|(job, _)| job)
+                    .chain(std::iter::once(job))
+                    .chain(pending)
+                    .map(|job| job.reply);
                 fail_all(replies, err);
-                return Outcome::FailedAfterBegin;
+                return (Outcome::FailedAfterBegin, a_job_failed);
             }
         }
     }
-    drop(jobs);
-    if !open {
+    let Some(before) = before else {
         // The last job failed alone in a transaction of its own: nothing
         // is left to commit (`finished` only fills in an open one).
-        return Outcome::Clean;
-    }
+        return (Outcome::Clean, a_job_failed);
+    };
     let appended = match link.commit(before, head.feed.wanted()).await {
         Ok(appended) => appended,
         Err(err) => {
-            fail_all(finished.into_iter().map(|(reply, _)| reply), err);
-            return Outcome::FailedAfterBegin;
+            fail_all(finished.into_iter().map(|(job, _)| job.reply), err);
+            return (Outcome::FailedAfterBegin, a_job_failed);
         }
     };
     head.feed.push(appended.rows);
     head.committed.notify_one();
     publish(&head.tx, appended.head);
-    for (reply, result) in finished {
+    for (job, result) in finished {
         // The caller may have gone away; its change is committed regardless.
-        let _ = reply.send(result);
+        let _ = job.reply.send(result);
     }
-    Outcome::Clean
+    (Outcome::Clean, a_job_failed)
 }
 
 /// After a BEGIN that failed: a PostgreSQL BEGIN that failed half-way
@@ -132,9 +164,12 @@ fn begin_failed(link: &Link) -> Outcome {
 enum Ran {
     /// Its changes stay in the transaction (none, if it failed in its
     /// savepoint and was rolled back to it).
-    Kept(Result<Erased, StoreError>),
-    /// It failed with no savepoint of its own, so the whole transaction,
-    /// which held only it, was rolled back.
+    Kept {
+        result: Result<Erased, StoreError>,
+        succeeded: bool,
+    },
+    /// It failed with no savepoint of its own, so the whole transaction
+    /// was rolled back.
     RolledBack(Result<Erased, StoreError>),
 }
 
@@ -148,10 +183,9 @@ enum Ran {
 /// On PostgreSQL savepoints are left for COMMIT (releasing one would not
 /// help: a released subtransaction still counts until COMMIT), so batches
 /// are smaller there (see [`Link::max_batch`]). An unguarded job (on
-/// PostgreSQL, the first of its transaction; see
-/// [`Link::guards_first_job`]) that fails is undone with the whole
-/// transaction.
-async fn run_job(link: &mut Link, run: JobFn, guarded: bool) -> Result<Ran, StoreError> {
+/// PostgreSQL, the first of its transaction, or any of an optimistic
+/// batch; see [`Guard`]) that fails is undone with the whole transaction.
+async fn run_job(link: &mut Link, run: &mut JobFn, guarded: bool) -> Result<Ran, StoreError> {
     if guarded {
         query(JOB_SAVEPOINT).execute(&mut link.conn()).await?;
     }
@@ -165,7 +199,7 @@ async fn run_job(link: &mut Link, run: JobFn, guarded: bool) -> Result<Ran, Stor
     };
     if !guarded {
         if succeeded {
-            return Ok(Ran::Kept(result));
+            return Ok(Ran::Kept { result, succeeded });
         }
         query("ROLLBACK").execute(&mut link.conn()).await?;
         return Ok(Ran::RolledBack(result));
@@ -178,7 +212,7 @@ async fn run_job(link: &mut Link, run: JobFn, guarded: bool) -> Result<Ran, Stor
             .execute(&mut link.conn())
             .await?;
     }
-    Ok(Ran::Kept(result))
+    Ok(Ran::Kept { result, succeeded })
 }
 
 /// Undoes the newest job's changes.
@@ -189,7 +223,7 @@ async fn rollback_job(link: &mut Link) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub(super) async fn run_alone(link: &mut Link, job: Job) {
+pub(super) async fn run_alone(link: &mut Link, mut job: Job) {
     let outcome = {
         let mut conn = link.conn();
         AssertUnwindSafe((job.run)(&mut conn)).catch_unwind().await

@@ -33,13 +33,15 @@ impl Link {
         }
     }
 
-    /// Whether the first job of a transaction runs in a savepoint too. On
-    /// SQLite a savepoint costs nothing (it rides in front of the job's
-    /// first statement, see [`Direct`]), so every job has one. On
-    /// PostgreSQL it is a round trip, and the first job needs none: should
-    /// it fail, the transaction holds nothing else, so the writer rolls it
-    /// all back and begins again for the next job.
-    pub(super) fn guards_first_job(&self) -> bool {
+    /// Whether a savepoint costs nothing on this engine. On SQLite it rides
+    /// in front of the job's first statement (see [`Direct`]), so every job
+    /// has one, a transaction's first too. On PostgreSQL it is a round
+    /// trip, so jobs run without one wherever a failure can be undone
+    /// otherwise: the first job of a transaction always (should it fail,
+    /// the transaction holds nothing else, so the writer rolls it all back
+    /// and begins again for the next job), and every job of an optimistic
+    /// batch (see [`Guard`](super::batch::Guard)).
+    pub(super) fn free_savepoints(&self) -> bool {
         matches!(self, Self::Sqlite(..))
     }
 

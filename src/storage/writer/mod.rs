@@ -5,9 +5,16 @@
 //! Jobs queue on a bounded channel. The writer takes all queued jobs (up to
 //! [`MAX_BATCH`]; [`MAX_BATCH_POSTGRES`] on PostgreSQL) and runs them in ONE
 //! `BEGIN IMMEDIATE ... COMMIT` (group commit), each inside its own
-//! SAVEPOINT so a job that fails or panics is rolled back alone (on
-//! PostgreSQL the first job of a transaction has none: if it fails, the
-//! whole transaction is rolled back and the next job begins another).
+//! SAVEPOINT so a job that fails or panics is rolled back alone. On
+//! PostgreSQL, where a savepoint is a round trip of its own, a batch first
+//! runs with none: should a job fail, the transaction is rolled back and
+//! the batch runs again, each job in a savepoint (but the first of a
+//! transaction: if that one fails, the transaction holds nothing else, so
+//! it is rolled back and the next job begins another). So a job may run
+//! more than once, which is why it must be `Clone`: each run starts from
+//! a copy of what it captured, and only the committed run's changes and
+//! result count (what a job does outside the database, none of bosun's
+//! own do, happens once per run).
 //! Replies are sent only after COMMIT returned: nothing is acknowledged
 //! before it is durable. After each commit the new head of the
 //! change log is published, which wakes event streams without polling; while
@@ -43,7 +50,7 @@ use tokio::task::JoinHandle;
 
 use super::StoreError;
 use super::sql::Conn;
-use batch::{Erased, Job, JobFn, Outcome, commit_batch, run_alone};
+use batch::{Erased, Guard, Job, JobFn, Outcome, commit_batch, run_alone};
 pub use batch::{Head, publish};
 pub use link::Link;
 
@@ -114,10 +121,11 @@ impl Writer {
 
     /// Runs `job` in a write transaction and returns its result once the
     /// transaction has committed. If the job returns `Err`, its changes are
-    /// rolled back (other jobs of the batch are unaffected).
+    /// rolled back (other jobs of the batch are unaffected). The job may
+    /// run more than once before that (see the module docs).
     pub async fn write<T, E, F>(&self, job: F) -> Result<T, E>
     where
-        F: for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, Result<T, E>> + Clone + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
@@ -128,7 +136,7 @@ impl Writer {
     /// between two batches: for maintenance such as a WAL checkpoint.
     pub async fn outside_transaction<T, E, F>(&self, job: F) -> Result<T, E>
     where
-        F: for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, Result<T, E>> + Clone + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
@@ -137,11 +145,12 @@ impl Writer {
 
     async fn submit<T, E, F>(&self, job: F, outside_transaction: bool) -> Result<T, E>
     where
-        F: for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'_>) -> BoxFuture<'c, Result<T, E>> + Clone + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
         let run: JobFn = Box::new(move |conn| {
+            let job = job.clone();
             async move {
                 let result = job(conn).await;
                 (result.is_ok(), Box::new(result) as Erased)
@@ -177,6 +186,9 @@ async fn run(
     mut stop_rx: oneshot::Receiver<()>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // Whether the last batch had a job fail: then the next one runs each
+    // job in a savepoint from the start rather than risk running twice.
+    let mut a_job_failed = false;
     loop {
         let first = tokio::select! {
             job = jobs_rx.recv() => job,
@@ -202,7 +214,14 @@ async fn run(
                     Err(_) => break,
                 }
             }
-            if let Outcome::FailedAfterBegin = commit_batch(&mut link, &mut batch, &head).await {
+            let guard = if link.free_savepoints() || a_job_failed {
+                Guard::EachJob
+            } else {
+                Guard::Optimistic
+            };
+            let outcome;
+            (outcome, a_job_failed) = commit_batch(&mut link, &mut batch, &head, guard).await;
+            if let Outcome::FailedAfterBegin = outcome {
                 link = link.reconnect().await;
             }
         }
