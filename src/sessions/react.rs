@@ -4,7 +4,7 @@
 //! [`super::timers`]).
 
 use super::reactions::{self, Change, ESCALATE_AFTER, Facts};
-use super::store::{self, SessionFacts};
+use super::store::{self, ReactionWrite, SessionFacts};
 use super::{Reaction, ReactionPriority, ReactionStatus, ReactionTarget, Session};
 use crate::storage::StoreError;
 use crate::storage::sql::Conn;
@@ -23,7 +23,9 @@ pub(super) async fn escalate_due(conn: &mut Conn<'_>) -> Result<usize, StoreErro
     let changes = reactions::plan_timers(&due, now);
     let count = changes.len();
     for change in changes {
-        apply_change(conn, &due, None, change, now).await?;
+        if let Some(write) = row_of(&due, None, change, now)? {
+            store::write_reaction(conn, &write).await?;
+        }
     }
     Ok(count)
 }
@@ -36,6 +38,18 @@ pub(super) async fn react(
     facts: &SessionFacts,
     open: &[Reaction],
 ) -> Result<(), StoreError> {
+    for write in planned(facts, open)? {
+        store::write_reaction(conn, &write).await?;
+    }
+    Ok(())
+}
+
+/// The reaction rows the session's current facts call for, given its
+/// `open` reactions, for the caller to write (after the session's row).
+pub(super) fn planned(
+    facts: &SessionFacts,
+    open: &[Reaction],
+) -> Result<Vec<ReactionWrite>, StoreError> {
     let now = UnixMicros::now();
     let session = &facts.session;
     let (pull_request, comments) = match &facts.pull_request {
@@ -49,19 +63,20 @@ pub(super) async fn react(
         comments,
         now,
     };
+    let mut writes = Vec::new();
     for change in reactions::plan(&facts, open) {
-        apply_change(conn, open, Some(session), change, now).await?;
+        writes.extend(row_of(open, Some(session), change, now)?);
     }
-    Ok(())
+    Ok(writes)
 }
 
-async fn apply_change(
-    conn: &mut Conn<'_>,
+/// The row `change` writes, if any (opening one needs the session).
+fn row_of(
     open: &[Reaction],
     session: Option<&Session>,
     change: Change,
     now: UnixMicros,
-) -> Result<(), StoreError> {
+) -> Result<Option<ReactionWrite>, StoreError> {
     let find = |id: i64| {
         open.iter()
             .find(|r| r.id == id)
@@ -77,7 +92,7 @@ async fn apply_change(
             dedup_key,
         } => {
             let Some(session) = session else {
-                return Ok(());
+                return Ok(None);
             };
             let nudged = target == ReactionTarget::Agent;
             let reaction = Reaction {
@@ -97,7 +112,7 @@ async fn apply_change(
                 escalate_time: None,
                 clear_time: None,
             };
-            return store::insert_reaction(conn, &reaction).await;
+            return Ok(Some(ReactionWrite::Insert(reaction)));
         }
         Change::Nudge {
             id,
@@ -128,5 +143,5 @@ async fn apply_change(
         }
     };
     reaction.update_time = Some(now);
-    store::save_reaction(conn, &reaction).await
+    Ok(Some(ReactionWrite::Update(reaction)))
 }

@@ -279,13 +279,16 @@ impl SessionsService {
                     return Ok(view_of(facts));
                 }
                 facts.session.update_time = Some(now);
-                store::save_session(conn, &facts.session).await?;
+                // Planned before the session is written, written with it.
+                let writes = if reactions::session_facts_changed(&before, &facts.session) {
+                    super::react::planned(&facts, &open)?
+                } else {
+                    Vec::new()
+                };
+                store::save_session_and_reactions(conn, &facts.session, &writes).await?;
                 if facts.session.agent_session_id != before.agent_session_id {
                     // The usage read with the facts was the old agent session's.
                     facts = load_facts(conn, &id).await?;
-                }
-                if reactions::session_facts_changed(&before, &facts.session) {
-                    super::react::react(conn, &facts, &open).await?;
                 }
                 Ok(view_of(facts))
             }

@@ -264,3 +264,42 @@ async fn merge_conflicts_escalate_after_fifteen_minutes() {
         ReactionStatus::Escalated
     );
 }
+
+/// An idle report opens agent-idle and a working one clears it: each
+/// report's session event comes right before its reaction's, gapless, the
+/// session with its new state and the reaction with its new status (on
+/// PostgreSQL one statement writes both rows).
+#[tokio::test]
+async fn an_activity_report_appends_its_session_event_then_its_reactions() {
+    let server = TestServer::start().await;
+    started(&server, "idl").await;
+    let all = server.list_events(0, EventFilter::default()).await;
+    let start = all.last().map_or(0, |event| event.seq);
+    activity(&server, "idl-1", ActivityState::Ready).await;
+    activity(&server, "idl-1", ActivityState::Active).await;
+
+    let events = server.list_events(start, EventFilter::default()).await;
+    let seen: Vec<(i64, &str, &str)> = events
+        .iter()
+        .map(|event| {
+            let what = match &event.payload {
+                Some(Payload::Session(session)) => session.state().as_str_name(),
+                Some(Payload::Reaction(reaction)) => reaction.status().as_str_name(),
+                _ => "other",
+            };
+            (event.seq - start, event.event_type.as_str(), what)
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, "session.updated", "SESSION_STATE_IDLE"),
+            (2, "reaction.agent-idle", "REACTION_STATUS_PENDING"),
+            (3, "session.updated", "SESSION_STATE_WORKING"),
+            (4, "reaction.agent-idle", "REACTION_STATUS_CLEARED"),
+        ]
+    );
+    let reaction = reactions(&server, "idl-1").await.remove(0);
+    assert_eq!(reaction.status(), ReactionStatus::Cleared);
+    assert!(reaction.clear_time.is_some() && reaction.nudge_count == 1);
+}

@@ -5,6 +5,7 @@
 mod facts;
 mod lists;
 mod projects;
+mod saves;
 
 pub use facts::{SessionFacts, session_facts, session_facts_to_change, sessions_facts};
 pub use lists::{
@@ -13,6 +14,7 @@ pub use lists::{
 pub use projects::{
     get_project, insert_project, list_projects, projects_with_origin, save_project,
 };
+pub use saves::{ReactionWrite, save_session, save_session_and_reactions, write_reaction};
 
 use super::{Check, Comment, PullRequest, Reaction, Session};
 use crate::storage::sql::{Builder, Conn, Engine, JsonText, query, query_per_engine};
@@ -59,42 +61,6 @@ pub async fn insert_session(
     .bind(&session.branch)
     .bind(&session.prompt)
     .bind(session.create_time.0)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Writes every mutable column of `session`.
-pub async fn save_session(conn: &mut Conn<'_>, session: &Session) -> Result<(), StoreError> {
-    query(
-        "UPDATE sessions SET state = $1, termination_reason = $2, termination_detail = $3, is_alive = $4, \
-         activity_state = $5, activity_source = $6, activity_time = $7, detecting_attempts = $8, \
-         detecting_start_time = $9, detecting_evidence_hash = $10, detecting_last_evidence = $11, branch = $12, \
-         workspace_path = $13, runtime_handle_id = $14, runtime_name = $15, agent_session_id = $16, prompt = $17, \
-         update_time = $18, start_time = $19, end_time = $20, restore_time = $21 WHERE id = $22",
-    )
-    .bind(session.state.as_str())
-    .bind(session.termination_reason.map(|r| r.as_str()))
-    .bind(&session.termination_detail)
-    .bind(session.is_alive)
-    .bind(session.activity_state.map(|s| s.as_str()))
-    .bind(session.activity_source.map(|s| s.as_str()))
-    .bind(session.activity_time.map(|t| t.0))
-    .bind(session.detecting_attempts)
-    .bind(session.detecting_start_time.map(|t| t.0))
-    .bind(&session.detecting_evidence_hash)
-    .bind(&session.detecting_last_evidence)
-    .bind(&session.branch)
-    .bind(&session.workspace_path)
-    .bind(&session.runtime_handle_id)
-    .bind(&session.runtime_name)
-    .bind(&session.agent_session_id)
-    .bind(&session.prompt)
-    .bind(session.update_time.map(|t| t.0))
-    .bind(session.start_time.map(|t| t.0))
-    .bind(session.end_time.map(|t| t.0))
-    .bind(session.restore_time.map(|t| t.0))
-    .bind(&session.id)
     .execute(conn)
     .await?;
     Ok(())
@@ -261,48 +227,6 @@ pub async fn pending_reactions_before(
     query.push(") ORDER BY r.id");
     let payloads: Vec<JsonText> = query.build().fetch_all_scalars(conn).await?;
     decode_payloads("reaction", &payloads)
-}
-
-pub async fn insert_reaction(conn: &mut Conn<'_>, reaction: &Reaction) -> Result<(), StoreError> {
-    query(
-        "INSERT INTO reactions (session_id, project_id, key, priority, target, status, message, nudge_count, \
-         dedup_key, create_time, nudge_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&reaction.session_id)
-    .bind(&reaction.project_id)
-    .bind(&reaction.key)
-    .bind(reaction.priority.as_str())
-    .bind(reaction.target.as_str())
-    .bind(reaction.status.as_str())
-    .bind(&reaction.message)
-    .bind(reaction.nudge_count)
-    .bind(&reaction.dedup_key)
-    .bind(reaction.create_time.0)
-    .bind(reaction.nudge_time.map(|t| t.0))
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn save_reaction(conn: &mut Conn<'_>, reaction: &Reaction) -> Result<(), StoreError> {
-    query(
-        "UPDATE reactions SET priority = $1, target = $2, status = $3, message = $4, nudge_count = $5, dedup_key = $6, \
-         update_time = $7, nudge_time = $8, escalate_time = $9, clear_time = $10 WHERE id = $11",
-    )
-    .bind(reaction.priority.as_str())
-    .bind(reaction.target.as_str())
-    .bind(reaction.status.as_str())
-    .bind(&reaction.message)
-    .bind(reaction.nudge_count)
-    .bind(&reaction.dedup_key)
-    .bind(reaction.update_time.map(|t| t.0))
-    .bind(reaction.nudge_time.map(|t| t.0))
-    .bind(reaction.escalate_time.map(|t| t.0))
-    .bind(reaction.clear_time.map(|t| t.0))
-    .bind(reaction.id)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// When the forge last updated the session's pull request, as the newest
