@@ -56,8 +56,9 @@ pub use link::Link;
 
 /// The most jobs one transaction takes.
 pub const MAX_BATCH: usize = 256;
-/// The most jobs one PostgreSQL transaction takes. Each job's savepoint that
-/// writes is a subtransaction, and PostgreSQL keeps at most 64 of them per
+/// The most jobs one PostgreSQL transaction takes. A batch that runs again
+/// after a job failed gives each job a savepoint; each one that writes
+/// is a subtransaction, and PostgreSQL keeps at most 64 of them per
 /// transaction in shared memory (`PGPROC_MAX_CACHED_SUBXIDS`); past that,
 /// every snapshot taken meanwhile, on every replica, must look up
 /// `pg_subtrans` to tell what is visible. A few jobs nest savepoints of
