@@ -1,7 +1,8 @@
 //! The single writer's group commit, on either engine: many jobs share one
 //! transaction, yet each one that fails or panics is undone alone, and the
 //! others commit (tests/storage.rs on SQLite, tests/postgres/writer.rs on
-//! PostgreSQL, where the first job of a transaction has no savepoint).
+//! PostgreSQL, where a batch runs without savepoints until a job fails and
+//! then runs again with one per job, but a transaction's first).
 
 use bosun::storage::sql::{Conn, query};
 use bosun::storage::{Db, StoreError};

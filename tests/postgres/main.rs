@@ -16,7 +16,8 @@
 //! - fences: the writes of a pass whose lease another replica took fail,
 //!   and the new holder waits for a write the old one had begun;
 //! - writer: a batch that cannot commit (an aborted transaction, an error
-//!   at COMMIT) fails its callers, and the writer goes on;
+//!   at COMMIT) fails its callers, and the writer goes on; a batch runs
+//!   without savepoints until a job fails, then again with them;
 //! - failover: three `bosun serve` replicas SIGKILLed and restarted under
 //!   load: nothing acknowledged lost or applied twice, the log gapless,
 //!   watchers resume on another replica, background passes one at a time.
